@@ -1,0 +1,31 @@
+"""Storywire's database models (SQLAlchemy 2, typed) and session factory."""
+
+from models.base import Base
+from models.db import make_engine, session_factory, session_scope
+from models.tables import (
+    Article,
+    ArticleSource,
+    ArticleStatus,
+    Change,
+    Feed,
+    FeedFetch,
+    FeedStatus,
+    Story,
+)
+from models.types import utcnow
+
+__all__ = [
+    "Article",
+    "ArticleSource",
+    "ArticleStatus",
+    "Base",
+    "Change",
+    "Feed",
+    "FeedFetch",
+    "FeedStatus",
+    "Story",
+    "make_engine",
+    "session_factory",
+    "session_scope",
+    "utcnow",
+]

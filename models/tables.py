@@ -1,0 +1,188 @@
+"""The tables: Storywire's contract with the services that read its database.
+
+Every column is documented in the README ("Tables"); changes go through an Alembic migration.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+from models.types import JSONType, UTCDateTime, utcnow
+
+#: Integer primary key that is 64-bit on Postgres and a rowid alias on SQLite.
+BigID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class FeedStatus(StrEnum):
+    ACTIVE = "active"  # polled on schedule, last fetch fine
+    ERRORING = "erroring"  # polled with back-off; consecutive_errors > 0
+    GONE = "gone"  # the server said 410 Gone: never polled again
+    DISABLED = "disabled"  # switched off by a person
+
+
+class ArticleStatus(StrEnum):
+    PENDING = "pending"  # stub from a feed entry, page not fetched yet
+    OK = "ok"  # page fetched and extracted
+    FAILED = "failed"  # page could not be fetched or extracted; feed fields kept
+    BLOCKED = "blocked"  # robots.txt or policy forbids fetching; feed fields kept
+
+
+class Feed(Base):
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    site_url: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    # HTTP validators for the next conditional GET.
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    # Health.
+    status: Mapped[str] = mapped_column(String(16), default=FeedStatus.ACTIVE, index=True)
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_class: Mapped[str | None] = mapped_column(String(64))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_duration_ms: Mapped[int | None] = mapped_column(Integer)
+    last_bytes: Mapped[int | None] = mapped_column(Integer)
+    last_entries_seen: Mapped[int | None] = mapped_column(Integer)
+    last_entries_new: Mapped[int | None] = mapped_column(Integer)
+    # Schedule: state lives here, never in a broker countdown.
+    check_interval_s: Mapped[int] = mapped_column(Integer, default=900)
+    next_check_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # A permanent redirect is adopted only once it repeats.
+    redirect_url: Mapped[str | None] = mapped_column(Text)
+    redirect_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class FeedFetch(Base):
+    """One row per fetch of a feed: the trace `storywire feeds list` summarizes."""
+
+    __tablename__ = "feed_fetches"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    bytes: Mapped[int | None] = mapped_column(Integer)
+    entries_seen: Mapped[int | None] = mapped_column(Integer)
+    entries_new: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(32))  # ok, not_modified, bozo, error
+    error_class: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+
+class Story(Base):
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    headline: Mapped[str | None] = mapped_column(Text)
+    first_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    article_count: Mapped[int] = mapped_column(Integer, default=0)
+    outlet_count: Mapped[int] = mapped_column(Integer, default=0)
+    keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    language: Mapped[str | None] = mapped_column(String(16))
+    merged_into: Mapped[int | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    canonical_url: Mapped[str] = mapped_column(Text, unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    feed_id: Mapped[int | None] = mapped_column(
+        ForeignKey("feeds.id", ondelete="SET NULL"), index=True
+    )
+    guid: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    authors: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    published_source: Mapped[str | None] = mapped_column(String(16))
+    modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    modified_source: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(16))
+    site_name: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    duplicate_of: Mapped[int | None] = mapped_column(
+        ForeignKey("articles.id", ondelete="SET NULL"), index=True
+    )
+    story_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default=ArticleStatus.PENDING)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_class: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    discovered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    # The sweeper looks for stubs left pending; consumers list by status.
+    __table_args__ = (Index("ix_articles_status_discovered_at", "status", "discovered_at"),)
+
+
+class ArticleSource(Base):
+    """Each feed entry that pointed at an article, with what that feed said about it.
+
+    An article reachable from two feeds is stored once; each feed is a source here.
+    """
+
+    __tablename__ = "article_sources"
+    __table_args__ = (UniqueConstraint("article_id", "feed_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
+    guid: Mapped[str | None] = mapped_column(Text)
+    entry_url: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    authors: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Change(Base):
+    """The outbox: one row per fact, written in the transaction that made the fact."""
+
+    __tablename__ = "changes"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

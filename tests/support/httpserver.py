@@ -1,0 +1,124 @@
+"""A real HTTP server on 127.0.0.1 for tests: routes map a path to a response or a handler.
+
+Usage::
+
+    with LocalHTTPServer() as server:
+        server.add("/feed.xml", body=b"<rss>...</rss>", content_type="application/rss+xml")
+        server.add_handler("/slow", lambda req: ...)   # full control over the socket
+        url = server.url("/feed.xml")
+        server.requests  # every request seen: (method, path, headers)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SeenRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+Handler = Callable[[BaseHTTPRequestHandler], None]
+
+
+class LocalHTTPServer:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route | Handler] = {}
+        self.requests: list[SeenRequest] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def do_GET(self) -> None:
+                with server._lock:
+                    server.requests.append(
+                        SeenRequest("GET", self.path, {k.lower(): v for k, v in self.headers.items()})
+                    )
+                    route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
+                if route is None:
+                    self._send(Route(404, b"not found", {"Content-Type": "text/plain"}))
+                elif isinstance(route, Route):
+                    self._send(route)
+                else:
+                    route(self)
+
+            def do_HEAD(self) -> None:
+                self.do_GET()
+
+            def _send(self, route: Route) -> None:
+                self.send_response(route.status)
+                headers = {"Content-Length": str(len(route.body)), **route.headers}
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(route.body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def add(
+        self,
+        path: str,
+        body: bytes | str = b"",
+        *,
+        status: int = 200,
+        content_type: str = "text/html; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        data = body.encode() if isinstance(body, str) else body
+        self.routes[path] = Route(status, data, {"Content-Type": content_type, **(headers or {})})
+
+    def add_handler(self, path: str, handler: Handler) -> None:
+        self.routes[path] = handler
+
+    def requests_to(self, path: str) -> list[SeenRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    def start(self) -> LocalHTTPServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> LocalHTTPServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

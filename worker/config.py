@@ -1,0 +1,139 @@
+"""Storywire settings: one typed object read from the environment.
+
+Usage::
+
+    from worker.config import get_settings
+
+    settings = get_settings()
+    settings.database_url      # DATABASE_URL, SQLite file in the data dir by default
+    settings.broker_url        # REDIS_URL, else an embedded SQLite broker
+
+``DATABASE_URL`` and ``REDIS_URL`` keep their conventional names (docker-compose, Heroku-style
+platforms set them); every other setting is ``STORYWIRE_<NAME>``. With nothing set at all,
+Storywire runs on embedded defaults: a SQLite database and a SQLite-backed Celery broker under
+``STORYWIRE_DATA_DIR``, so ``storywire run`` needs no server.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(".storywire")
+DEFAULT_USER_AGENT = "Storywire/0.1 (+https://github.com/storywire/storywire)"
+
+
+class Settings(BaseSettings):
+    """All configuration. Field docs are the reference table in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="STORYWIRE_", extra="ignore")
+
+    # --- where things live -------------------------------------------------------------
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR,
+        description="Directory for the embedded SQLite database, broker and beat schedule.",
+    )
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("DATABASE_URL", "STORYWIRE_DATABASE_URL"),
+        description="SQLAlchemy URL of the database. Default: SQLite file in the data dir.",
+    )
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("REDIS_URL", "STORYWIRE_REDIS_URL"),
+        description="Redis URL for the Celery broker and shared rate limits. Default: none "
+        "(embedded SQLite broker, process-local rate limits).",
+    )
+    auto_migrate: bool = Field(
+        True, description="Apply Alembic migrations when `storywire run` starts."
+    )
+
+    # --- scheduling ----------------------------------------------------------------------
+    dispatch_interval_s: float = Field(
+        30.0, description="How often beat looks for feeds that are due."
+    )
+    dispatch_per_host: int = Field(
+        2, description="At most this many feeds of one host are dispatched per tick."
+    )
+    dispatch_batch: int = Field(500, description="At most this many feeds dispatched per tick.")
+    default_interval_s: int = Field(
+        900, description="Poll interval of a new feed, before it adapts to the feed's rhythm."
+    )
+    min_interval_s: int = Field(300, description="Shortest adaptive poll interval.")
+    max_interval_s: int = Field(86_400, description="Longest adaptive poll interval.")
+    max_backoff_s: int = Field(86_400, description="Cap of the error back-off of a failing feed.")
+
+    # --- fetching ------------------------------------------------------------------------
+    user_agent: str = Field(DEFAULT_USER_AGENT, description="User-Agent sent with every request.")
+    connect_timeout_s: float = Field(10.0, description="TCP/TLS connect timeout.")
+    read_timeout_s: float = Field(20.0, description="Timeout between two reads.")
+    total_timeout_s: float = Field(
+        60.0, description="Deadline for a whole response, however slowly it trickles in."
+    )
+    max_response_bytes: int = Field(
+        10 * 1024 * 1024, description="Cap on the decoded body of one response."
+    )
+    max_redirects: int = Field(5, description="Redirects followed per request.")
+    allow_private_networks: bool = Field(
+        False,
+        description="Allow loopback/private destinations (tests, intranet feeds). Off by default "
+        "so feed URLs cannot reach internal services.",
+    )
+    obey_robots: bool = Field(True, description="Obey robots.txt for article pages.")
+    host_rate_per_s: float = Field(1.0, description="Requests per second per host, all workers.")
+    max_entries_per_fetch: int = Field(
+        1_000, description="Entries taken from one feed fetch (the newest first)."
+    )
+    max_field_chars: int = Field(
+        100_000, description="Cap on the length of any one text field taken from a feed entry."
+    )
+
+    # --- worker --------------------------------------------------------------------------
+    concurrency: int = Field(2, description="Worker processes started by `storywire run`.")
+    log_level: str = Field("INFO", description="Log level.")
+    log_json: bool = Field(False, description="Log one JSON object per line.")
+    stale_pending_after_s: int = Field(
+        900, description="A stub still pending after this long is re-enqueued by the sweeper."
+    )
+
+    # --- stories -------------------------------------------------------------------------
+    story_window_hours: float = Field(
+        72.0, description="Stories inactive for longer than this are not candidates."
+    )
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, with the embedded SQLite default filled in."""
+        if self.database_url:
+            return _normalize_db_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'storywire.db').resolve()}"
+
+    @property
+    def broker_url(self) -> str:
+        """Celery broker: Redis when configured, else kombu's SQLAlchemy transport on SQLite."""
+        if self.redis_url:
+            return self.redis_url
+        return f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        """True when running without any server (no REDIS_URL)."""
+        return not self.redis_url
+
+
+def _normalize_db_url(url: str) -> str:
+    # Platforms hand out `postgres://` (Heroku) or `postgresql://`; SQLAlchemy needs an
+    # explicit driver to use psycopg 3 rather than looking for psycopg2.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once; tests call ``get_settings.cache_clear()``)."""
+    return Settings()
