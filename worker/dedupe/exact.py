@@ -1,0 +1,26 @@
+"""Layer 2: the same text, byte for byte once normalized.
+
+Usage::
+
+    content_hash("Hello,  World!\n") == content_hash("hello world")  # True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalize_text(text: str) -> str:
+    """Case-folded words joined by single spaces: immune to whitespace, punctuation and
+    Unicode-composition differences that syndication and re-encoding introduce."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 hex digest of the normalized text."""
+    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
