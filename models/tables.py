@@ -170,6 +170,9 @@ class ArticleSource(Base):
     entry_url: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[str | None] = mapped_column(Text)
+    # Full text the feed itself carried (content:encoded, Atom content), as HTML: the
+    # fallback when the page cannot be fetched, or the only text of a link-less entry.
+    content: Mapped[str | None] = mapped_column(Text)
     authors: Mapped[list[str]] = mapped_column(JSONType, default=list)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -152,6 +152,7 @@ def upgrade() -> None:
     sa.Column('entry_url', sa.Text(), nullable=True),
     sa.Column('title', sa.Text(), nullable=True),
     sa.Column('summary', sa.Text(), nullable=True),
+    sa.Column('content', sa.Text(), nullable=True),
     sa.Column('authors', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('published_at', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', models.types.UTCDateTime(timezone=True), nullable=True),

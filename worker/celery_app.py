@@ -1,0 +1,66 @@
+"""The Celery app: queues, routes, reliability settings and the beat schedule.
+
+Usage::
+
+    celery -A worker.celery_app worker -Q feeds,articles,stories
+    celery -A worker.celery_app beat
+
+(``storywire worker`` / ``storywire beat`` / ``storywire run`` wrap these.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from worker.config import Settings, get_settings
+
+QUEUES = ("feeds", "articles", "stories")
+#: Sweep for work left behind by a killed worker this often.
+DEFAULT_SWEEP_INTERVAL_S = 300.0
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings derived from Storywire's settings."""
+    return {
+        "broker_url": settings.broker_url,
+        "broker_connection_retry_on_startup": True,
+        # Redis redelivers a message not acked within this window: longer than any task.
+        "broker_transport_options": {"visibility_timeout": 3600},
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_default_queue": "feeds",
+        "task_routes": {
+            "worker.tasks.dispatch_due_feeds": {"queue": "feeds"},
+            "worker.tasks.sweep": {"queue": "feeds"},
+            "worker.tasks.fetch_feed": {"queue": "feeds"},
+            "worker.tasks.fetch_article": {"queue": "articles"},
+            "worker.tasks.assign_story": {"queue": "stories"},
+        },
+        # At-least-once: ack after the task ran, requeue if the worker process dies mid-task;
+        # every write is an idempotent upsert, so a redelivery cannot duplicate anything.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        "enable_utc": True,
+        "worker_hijack_root_logger": False,
+        "beat_schedule": {
+            "dispatch-due-feeds": {
+                "task": "worker.tasks.dispatch_due_feeds",
+                "schedule": settings.dispatch_interval_s,
+            },
+            "sweep": {"task": "worker.tasks.sweep", "schedule": DEFAULT_SWEEP_INTERVAL_S},
+        },
+        "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
+    }
+
+
+app = Celery("storywire", include=["worker.tasks"])
+# Read lazily, on first use of the configuration: the CLI sets up the environment first.
+app.add_defaults(lambda: celery_config(get_settings()))

@@ -1,0 +1,20 @@
+"""The services behind the tasks: plain functions that tests call without Celery.
+
+    refresh_feed(sessions, fetcher, settings, feed_id)   -> FeedRefresh (new article ids)
+    process_article(sessions, fetcher, settings, id)     -> ArticleOutcome (or RetryLater)
+    assign_story(sessions, article_id)                   -> StoryOutcome
+"""
+
+from worker.pipeline.article import ArticleOutcome, RetryLater, process_article
+from worker.pipeline.feed import FeedRefresh, refresh_feed
+from worker.pipeline.story import StoryOutcome, assign_story
+
+__all__ = [
+    "ArticleOutcome",
+    "FeedRefresh",
+    "RetryLater",
+    "StoryOutcome",
+    "assign_story",
+    "process_article",
+    "refresh_feed",
+]

@@ -1,0 +1,272 @@
+"""Refresh one feed: fetch → parse → store stubs → schedule. Reads top-down as that pipeline.
+
+No database transaction stays open while the network is used: a slow server must never hold
+a lock (SQLite) or an idle transaction (Postgres).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session, sessionmaker
+
+from models import Feed, FeedFetch, FeedStatus, session_scope, utcnow
+from worker.config import Settings
+from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
+from worker.fetch import FetchError, Fetcher, FetchResponse, Gone, TransientFetchError
+from worker.scheduler import adaptive_interval, backoff_delay
+from worker.store import SourceFields, record_change, upsert_article_stub
+from worker.urls import canonicalize
+
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
+)
+#: A permanent redirect must be seen this many times in a row before the stored URL follows
+#: it: one misconfigured response must not move a feed for good.
+DEFAULT_REDIRECT_ADOPT_AFTER = 2
+
+
+@dataclass
+class FeedRefresh:
+    """What one refresh did. ``new_article_ids`` are to be enqueued after commit."""
+
+    feed_id: int
+    outcome: str  # ok | bozo | not_modified | error | gone | skipped
+    entries_seen: int = 0
+    new_article_ids: list[int] = field(default_factory=list)
+    error_class: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Fetched:
+    response: FetchResponse | None = None
+    parsed: ParsedFeed | None = None
+    error: Exception | None = None
+    duration_ms: int = 0
+
+
+def refresh_feed(
+    sessions: sessionmaker[Session], fetcher: Fetcher, settings: Settings, feed_id: int
+) -> FeedRefresh:
+    """Poll one feed and store one pending article per new entry.
+
+    Never raises for a bad feed or server: the problem is recorded on the feed row and in the
+    fetch log, and the feed is rescheduled with back-off.
+    """
+    with session_scope(sessions) as session:
+        feed = session.get(Feed, feed_id)
+        if feed is None or feed.status in (FeedStatus.GONE, FeedStatus.DISABLED):
+            return FeedRefresh(feed_id, "skipped")
+        url, etag, last_modified = feed.url, feed.etag, feed.last_modified
+
+    fetched = _fetch_and_parse(fetcher, settings, url, etag, last_modified)
+
+    with session_scope(sessions) as session:
+        feed = session.get(Feed, feed_id)
+        if feed is None:  # removed while we were fetching
+            return FeedRefresh(feed_id, "skipped")
+        return _store(session, feed, fetched, settings)
+
+
+def _fetch_and_parse(
+    fetcher: Fetcher, settings: Settings, url: str, etag: str | None, last_modified: str | None
+) -> _Fetched:
+    started = time.monotonic()
+    result = _Fetched()
+    try:
+        result.response = fetcher.fetch(
+            url, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT
+        )
+        if not result.response.not_modified:
+            result.parsed = parse_feed(
+                result.response.content,
+                url=result.response.url,
+                content_type=result.response.headers.get("content-type"),
+                max_entries=settings.max_entries_per_fetch,
+                max_field_chars=settings.max_field_chars,
+            )
+    except (FetchError, FeedParseError) as exc:
+        result.error = exc
+    result.duration_ms = int((time.monotonic() - started) * 1000)
+    return result
+
+
+def _store(session: Session, feed: Feed, fetched: _Fetched, settings: Settings) -> FeedRefresh:
+    now = utcnow()
+    refresh = FeedRefresh(feed.id, "ok")
+    response, parsed = fetched.response, fetched.parsed
+    feed.last_fetched_at = now
+    feed.last_duration_ms = fetched.duration_ms
+    feed.last_status_code = response.status_code if response else _status_of(fetched.error)
+    feed.last_bytes = len(response.content) if response else None
+
+    if fetched.error is not None:
+        _record_error(session, feed, fetched.error, now, settings, refresh)
+    else:
+        assert response is not None
+        if response.not_modified:
+            refresh.outcome = "not_modified"
+        else:
+            assert parsed is not None
+            refresh.outcome = "bozo" if parsed.bozo else "ok"
+            refresh.entries_seen = len(parsed.entries)
+            refresh.new_article_ids = _store_entries(session, feed, parsed.entries)
+            _update_metadata(feed, parsed)
+        _record_success(feed, response, parsed, now, settings)
+
+    feed.last_entries_seen = refresh.entries_seen
+    feed.last_entries_new = len(refresh.new_article_ids)
+    session.add(
+        FeedFetch(
+            feed_id=feed.id,
+            started_at=now,
+            duration_ms=fetched.duration_ms,
+            status_code=feed.last_status_code,
+            bytes=feed.last_bytes,
+            entries_seen=refresh.entries_seen,
+            entries_new=len(refresh.new_article_ids),
+            outcome=refresh.outcome,
+            error_class=refresh.error_class,
+            error_message=refresh.error,
+        )
+    )
+    return refresh
+
+
+def _store_entries(session: Session, feed: Feed, entries: list[FeedEntry]) -> list[int]:
+    new_ids: list[int] = []
+    # Oldest first, so article ids follow publication order where the feed gives dates.
+    for entry in reversed(entries):
+        url, canonical = _entry_urls(feed, entry)
+        article_id, created = upsert_article_stub(
+            session,
+            feed_id=feed.id,
+            canonical_url=canonical,
+            url=url,
+            source=SourceFields(
+                guid=entry.guid,
+                entry_url=entry.link,
+                title=entry.title,
+                summary=entry.summary,
+                content=entry.content,
+                authors=list(entry.authors),
+                published_at=entry.published_at,
+                updated_at=entry.updated_at,
+            ),
+        )
+        if created:
+            new_ids.append(article_id)
+    return new_ids
+
+
+def _entry_urls(feed: Feed, entry: FeedEntry) -> tuple[str, str]:
+    """The entry's URL and its canonical form, the article's natural key.
+
+    An entry without a usable link still becomes an article (its text is the feed's own):
+    its key is derived from the feed and the entry's guid (or its content), stable across polls.
+    """
+    for candidate in (entry.link, entry.guid):
+        if candidate:
+            try:
+                return candidate, canonicalize(candidate)
+            except ValueError:
+                continue
+    basis = entry.guid or f"{entry.title or ''}\n{entry.summary or ''}\n{entry.content or ''}"
+    digest = hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
+    key = f"urn:storywire:feed:{feed.id}:{digest}"
+    return key, key
+
+
+def _update_metadata(feed: Feed, parsed: ParsedFeed) -> None:
+    feed.title = parsed.title or feed.title
+    feed.site_url = parsed.site_url or feed.site_url
+    feed.description = parsed.description or feed.description
+
+
+def _record_success(
+    feed: Feed,
+    response: FetchResponse,
+    parsed: ParsedFeed | None,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    feed.status = FeedStatus.ACTIVE
+    feed.consecutive_errors = 0
+    feed.last_error = None
+    feed.last_error_class = None
+    feed.last_success_at = now
+    # A 304 carries the validators again only sometimes: keep the old ones unless replaced.
+    feed.etag = response.headers.get("etag") or feed.etag
+    feed.last_modified = response.headers.get("last-modified") or feed.last_modified
+    _follow_permanent_redirect(feed, response)
+    if parsed is not None:
+        times = [e.published_at or e.updated_at for e in parsed.entries]
+        feed.check_interval_s = adaptive_interval(
+            [t for t in times if t is not None], settings, floor_s=parsed.ttl_s
+        )
+    feed.next_check_at = now + _seconds(feed.check_interval_s)
+
+
+def _follow_permanent_redirect(feed: Feed, response: FetchResponse) -> None:
+    target = response.permanent_redirect
+    if not target:
+        feed.redirect_url, feed.redirect_count = None, 0
+        return
+    if target == feed.redirect_url:
+        feed.redirect_count += 1
+    else:
+        feed.redirect_url, feed.redirect_count = target, 1
+    if feed.redirect_count >= DEFAULT_REDIRECT_ADOPT_AFTER:
+        try:
+            new_url = canonicalize(target)
+        except ValueError:
+            return
+        session = object_session(feed)
+        assert session is not None
+        # Another registered feed may already live at the target: keep both rows as they are
+        # rather than break the unique URL (a person can remove the old one).
+        taken = session.execute(select(Feed.id).where(Feed.url == new_url)).first()
+        if taken is None:
+            feed.url = new_url
+            feed.redirect_url, feed.redirect_count = None, 0
+
+
+def _record_error(
+    session: Session,
+    feed: Feed,
+    error: Exception,
+    now: datetime,
+    settings: Settings,
+    refresh: FeedRefresh,
+) -> None:
+    error_class = getattr(error, "error_class", type(error).__name__)
+    refresh.outcome = "gone" if isinstance(error, Gone) else "error"
+    refresh.error_class = str(error_class)
+    refresh.error = str(error)[:2000]
+    feed.last_error = refresh.error
+    feed.last_error_class = refresh.error_class
+    feed.consecutive_errors += 1
+    if isinstance(error, Gone):
+        # 410 is the publisher saying the feed will never come back: stop polling it.
+        feed.status = FeedStatus.GONE
+        record_change(session, "feed.gone", feed.id, url=feed.url)
+        return
+    feed.status = FeedStatus.ERRORING
+    delay = backoff_delay(feed.consecutive_errors, feed.check_interval_s, settings)
+    if isinstance(error, TransientFetchError) and error.retry_after:
+        delay = max(delay, min(error.retry_after, settings.max_backoff_s))
+    feed.next_check_at = now + _seconds(delay)
+
+
+def _status_of(error: Exception | None) -> int | None:
+    return getattr(error, "status_code", None)
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)

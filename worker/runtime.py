@@ -1,0 +1,49 @@
+"""Per-process resources: engine, session factory, HTTP fetcher.
+
+Created lazily and keyed by process id, because Celery's prefork pool forks after import: a
+connection pool or socket inherited across fork would be shared by two processes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import make_engine, session_factory
+from worker.config import Settings, get_settings
+from worker.fetch import Fetcher
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    fetcher: Fetcher
+
+    def close(self) -> None:
+        self.fetcher.close()
+        self.engine.dispose()
+
+
+_runtime: Runtime | None = None
+_pid: int | None = None
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Resources for one process (tests and the inline runner build their own)."""
+    engine = make_engine(settings.sqlalchemy_url)
+    fetcher = Fetcher(settings)
+    return Runtime(settings, engine, session_factory(engine), fetcher)
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime, built on first use after (each) fork."""
+    global _runtime, _pid
+    if _runtime is None or _pid != os.getpid():
+        _runtime = build_runtime(get_settings())
+        _pid = os.getpid()
+    return _runtime

@@ -1,0 +1,60 @@
+"""Feed rows: add (idempotent on URL), find by URL or id, remove."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Feed, utcnow
+from worker.store.changes import record_change
+from worker.store.upsert import insert_ignore
+from worker.urls import canonicalize, host_of
+
+
+def add_feed(
+    session: Session, url: str, *, title: str | None = None, interval_s: int = 900
+) -> tuple[Feed, bool]:
+    """Register a feed; adding the same (canonical) URL again returns the existing row.
+
+    Returns ``(feed, created)``. The feed is due immediately.
+    """
+    canonical = canonicalize(url)
+    feed_id, created = insert_ignore(
+        session,
+        Feed,
+        {
+            "url": canonical,
+            "host": host_of(canonical),
+            "title": title,
+            "status": "active",
+            "consecutive_errors": 0,
+            "check_interval_s": interval_s,
+            "next_check_at": utcnow(),
+            "redirect_count": 0,
+            "created_at": utcnow(),
+            "updated_at": utcnow(),
+        },
+        ["url"],
+    )
+    if created:
+        record_change(session, "feed.created", feed_id, url=canonical)
+    feed = session.get(Feed, feed_id)
+    assert feed is not None
+    return feed, created
+
+
+def find_feed(session: Session, ref: str | int) -> Feed | None:
+    """A feed by numeric id or by URL (canonicalized before lookup)."""
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        return session.get(Feed, int(ref))
+    try:
+        canonical = canonicalize(ref)
+    except ValueError:
+        return None
+    return session.execute(select(Feed).where(Feed.url == canonical)).scalar_one_or_none()
+
+
+def remove_feed(session: Session, feed: Feed) -> None:
+    """Delete a feed and its fetch log. Its articles stay (their ``feed_id`` becomes NULL)."""
+    record_change(session, "feed.removed", feed.id, url=feed.url)
+    session.delete(feed)

@@ -1,0 +1,41 @@
+"""Dialect-aware ``INSERT … ON CONFLICT DO NOTHING``: the primitive of every idempotent write."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Column, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from models.base import Base
+
+
+def insert_ignore(
+    session: Session,
+    model: type[Base],
+    values: dict[str, Any],
+    conflict_columns: Sequence[str],
+) -> tuple[int, bool]:
+    """Insert a row unless one with the same natural key exists.
+
+    Returns ``(id, created)``. Safe under concurrent delivery: two workers inserting the same
+    key at once both get the one row's id, and exactly one of them sees ``created=True``.
+    """
+    table = model.__table__
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    id_column: Column[Any] = table.c.id  # type: ignore[attr-defined]
+    stmt = (
+        insert_fn(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(conflict_columns))
+        .returning(id_column)
+    )
+    new_id = session.execute(stmt).scalar_one_or_none()
+    if new_id is not None:
+        return int(new_id), True
+    key = [table.c[name] == values[name] for name in conflict_columns]  # type: ignore[attr-defined]
+    existing = session.execute(select(id_column).where(*key)).scalar_one()
+    return int(existing), False

@@ -1,0 +1,138 @@
+"""Celery tasks. Thin: load ids, call a plain function from worker.pipeline, map errors.
+
+Follow-up tasks are enqueued only after the pipeline function has committed, so a worker never
+picks up an article id whose row is not visible yet, and a rolled-back refresh enqueues nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from celery import Task
+from celery.signals import setup_logging
+from sqlalchemy import select, update
+
+from models import Article, ArticleStatus, session_scope, utcnow
+from worker.celery_app import app
+from worker.config import get_settings
+from worker.logs import configure_logging, get_logger
+from worker.pipeline import RetryLater, assign_story as assign_story_step
+from worker.pipeline import process_article, refresh_feed
+from worker.runtime import Runtime, get_runtime
+from worker.scheduler import claim_due_feeds
+
+log = get_logger(__name__)
+
+#: Base of the back-off between attempts at a page that failed transiently (seconds); short
+#: enough to stay far below the broker's visibility timeout.
+DEFAULT_ARTICLE_RETRY_BASE_S = 30
+
+
+@setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+
+class StorywireTask(Task):  # type: ignore[misc]
+    """Base task: per-process runtime, structured log context with the task id."""
+
+    abstract = True
+
+    @property
+    def runtime(self) -> Runtime:
+        return get_runtime()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(task=self.name, task_id=self.request.id)
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            structlog.contextvars.clear_contextvars()
+
+
+@app.task(base=StorywireTask, bind=True)
+def dispatch_due_feeds(self: StorywireTask) -> int:
+    """Enqueue ``fetch_feed`` for every due feed (at most N per host per tick)."""
+    rt = self.runtime
+    with session_scope(rt.sessions) as session:
+        ids = claim_due_feeds(
+            session,
+            utcnow(),
+            per_host=rt.settings.dispatch_per_host,
+            limit=rt.settings.dispatch_batch,
+        )
+    for feed_id in ids:
+        fetch_feed.delay(feed_id)
+    if ids:
+        log.info("dispatched feeds", count=len(ids))
+    return len(ids)
+
+
+@app.task(base=StorywireTask, bind=True)
+def fetch_feed(self: StorywireTask, feed_id: int) -> int:
+    structlog.contextvars.bind_contextvars(feed_id=feed_id)
+    rt = self.runtime
+    refresh = refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed_id)
+    for article_id in refresh.new_article_ids:
+        fetch_article.delay(article_id)
+    log.info(
+        "feed refreshed",
+        outcome=refresh.outcome,
+        entries=refresh.entries_seen,
+        new=len(refresh.new_article_ids),
+        error_class=refresh.error_class,
+    )
+    return len(refresh.new_article_ids)
+
+
+@app.task(base=StorywireTask, bind=True, max_retries=None)
+def fetch_article(self: StorywireTask, article_id: int) -> str:
+    structlog.contextvars.bind_contextvars(article_id=article_id)
+    rt = self.runtime
+    try:
+        outcome = process_article(rt.sessions, rt.fetcher, rt.settings, article_id)
+    except RetryLater as exc:
+        countdown = max(exc.retry_after or 0, DEFAULT_ARTICLE_RETRY_BASE_S * exc.attempts)
+        log.info("article fetch will be retried", attempts=exc.attempts, countdown=countdown)
+        raise self.retry(countdown=min(countdown, 600)) from exc
+    if outcome.status != "skipped":
+        assign_story.delay(article_id)
+    log.info("article processed", status=outcome.status, error_class=outcome.error_class)
+    return outcome.status
+
+
+@app.task(base=StorywireTask, bind=True)
+def assign_story(self: StorywireTask, article_id: int) -> int | None:
+    structlog.contextvars.bind_contextvars(article_id=article_id)
+    outcome = assign_story_step(self.runtime.sessions, article_id)
+    return outcome.story_id
+
+
+@app.task(base=StorywireTask, bind=True)
+def sweep(self: StorywireTask) -> int:
+    """Re-enqueue stubs left pending by a lost task (killed worker, broker restart)."""
+    rt = self.runtime
+    stale_before = utcnow() - timedelta(seconds=rt.settings.stale_pending_after_s)
+    with session_scope(rt.sessions) as session:
+        ids = list(
+            session.execute(
+                select(Article.id)
+                .where(Article.status == ArticleStatus.PENDING, Article.updated_at < stale_before)
+                .limit(1000)
+            ).scalars()
+        )
+        if ids:
+            # Touch them so the next sweep does not enqueue them again straight away.
+            session.execute(
+                update(Article)
+                .where(Article.id.in_(ids))
+                .values(updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+    for article_id in ids:
+        fetch_article.delay(article_id)
+    return len(ids)
