@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         """The database URL, with the embedded SQLite default filled in."""
         if self.database_url:
-            return _normalize_db_url(self.database_url)
+            return normalize_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'storywire.db').resolve()}"
 
     @property
@@ -124,7 +124,7 @@ class Settings(BaseSettings):
         return not self.redis_url
 
 
-def _normalize_db_url(url: str) -> str:
+def normalize_database_url(url: str) -> str:
     # Platforms hand out `postgres://` (Heroku) or `postgresql://`; SQLAlchemy needs an
     # explicit driver to use psycopg 3 rather than looking for psycopg2.
     for prefix in ("postgres://", "postgresql://"):

@@ -1,0 +1,102 @@
+"""``storywire fetch``: one-off fetch of some or all feeds, enqueued or inline."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from models import Feed, FeedStatus, session_scope
+from worker.cli._context import console, fail, open_runtime
+from worker.pipeline.inline import InlineSummary, run_inline
+from worker.runtime import Runtime
+from worker.store import add_feed, find_feed
+
+
+def fetch(
+    refs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Feed ids or URLs (an unknown URL is registered first)."),
+    ] = None,
+    all_feeds: Annotated[bool, typer.Option("--all", help="Every active feed.")] = False,
+    inline: Annotated[
+        bool, typer.Option("--inline", help="Run the pipeline in this process, no broker.")
+    ] = False,
+) -> None:
+    """Fetch feeds now. Exits 0 when it ran, even if some feeds failed (see the summary)."""
+    if not refs and not all_feeds:
+        raise fail("name feeds to fetch, or use --all", code=2)
+    rt = open_runtime()
+    with session_scope(rt.sessions) as session:
+        if all_feeds:
+            feed_ids = list(
+                session.execute(
+                    select(Feed.id)
+                    .where(Feed.status.in_([FeedStatus.ACTIVE, FeedStatus.ERRORING]))
+                    .order_by(Feed.id)
+                ).scalars()
+            )
+        else:
+            feed_ids = []
+            for ref in refs or []:
+                feed = find_feed(session, ref)
+                if feed is None:
+                    if ref.isdigit():
+                        raise fail(f"no feed with id {ref}")
+                    try:
+                        feed, _ = add_feed(session, ref)
+                    except ValueError as exc:
+                        raise fail(f"{ref}: {exc}") from exc
+                feed_ids.append(feed.id)
+    if inline:
+        summary = _run_inline_with_progress(rt, feed_ids)
+        _print_summary(summary)
+        rt.close()
+        return
+    from worker.tasks import fetch_feed
+
+    for feed_id in feed_ids:
+        result = fetch_feed.delay(feed_id)
+        console.print(f"feed {feed_id}: task {result.id}")
+
+
+def _run_inline_with_progress(rt: Runtime, feed_ids: list[int]) -> InlineSummary:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        feeds_bar = progress.add_task("feeds", total=len(feed_ids))
+        articles_bar = progress.add_task("articles", total=0)
+
+        def on_progress(what: str, count: int) -> None:
+            if what == "feed":
+                progress.advance(feeds_bar)
+                total = progress.tasks[articles_bar].total or 0
+                progress.update(articles_bar, total=total + count)
+            else:
+                progress.advance(articles_bar, count)
+
+        return run_inline(rt, feed_ids, on_progress)
+
+
+def _print_summary(summary: InlineSummary) -> None:
+    table = Table("feeds", "failed feeds", "new articles", "extracted", "failed", "duplicates")
+    table.add_row(
+        str(summary.feeds),
+        str(summary.feeds_failed),
+        str(summary.new_articles),
+        str(summary.articles_ok),
+        str(summary.articles_failed),
+        str(summary.duplicates),
+    )
+    console.print(table)
+    for error in summary.errors[:50]:
+        console.print(f"[yellow]•[/yellow] {error}", highlight=False)
+    if len(summary.errors) > 50:
+        console.print(f"… and {len(summary.errors) - 50} more (see `storywire feeds list`)")

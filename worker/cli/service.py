@@ -1,0 +1,112 @@
+"""Long-running processes and the database schema: run, worker, beat, db."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from worker.celery_app import QUEUES
+from worker.cli._context import console, settings
+from worker.config import normalize_database_url
+from worker.migrations import current_revision, downgrade, head_revision, upgrade
+
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+
+ExtraArgs = Annotated[
+    list[str] | None, typer.Argument(help="Extra arguments passed to Celery as they are.")
+]
+
+
+def _celery(argv: list[str]) -> None:
+    from worker.celery_app import app as celery_app
+
+    celery_app.start(argv)
+
+
+def run(
+    concurrency: Annotated[
+        int | None, typer.Option(help="Worker processes (default: STORYWIRE_CONCURRENCY).")
+    ] = None,
+    extra: ExtraArgs = None,
+) -> None:
+    """Run a worker with its beat schedule embedded: everything in one command.
+
+    With no configuration this uses a SQLite database and a SQLite broker in
+    STORYWIRE_DATA_DIR; set DATABASE_URL and REDIS_URL for Postgres + Redis.
+    """
+    current = settings()
+    if current.auto_migrate:
+        upgrade(current.sqlalchemy_url)
+    current.data_dir.mkdir(parents=True, exist_ok=True)
+    mode = "embedded (SQLite, no server)" if current.embedded else "Redis broker"
+    console.print(f"storywire: database {current.sqlalchemy_url.split('@')[-1]}, {mode}")
+    _celery(
+        [
+            "worker",
+            "--beat",
+            "--queues",
+            ",".join(QUEUES),
+            "--concurrency",
+            str(concurrency or current.concurrency),
+            "--loglevel",
+            current.log_level,
+            *(extra or []),
+        ]
+    )
+
+
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues.")] = ",".join(QUEUES),
+    concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    extra: ExtraArgs = None,
+) -> None:
+    """Run a Celery worker (no beat): the production process type."""
+    current = settings()
+    _celery(
+        [
+            "worker",
+            "--queues",
+            queues,
+            "--concurrency",
+            str(concurrency or current.concurrency),
+            "--loglevel",
+            current.log_level,
+            *(extra or []),
+        ]
+    )
+
+
+def beat(extra: ExtraArgs = None) -> None:
+    """Run the beat scheduler (exactly one per deployment)."""
+    current = settings()
+    current.data_dir.mkdir(parents=True, exist_ok=True)
+    _celery(["beat", "--loglevel", current.log_level, *(extra or [])])
+
+
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", help="Override DATABASE_URL for this command.")
+]
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head", database_url: DatabaseUrl = None) -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    url = normalize_database_url(database_url) if database_url else settings().sqlalchemy_url
+    upgrade(url, revision)
+    console.print(f"database at revision {current_revision(url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str, database_url: DatabaseUrl = None) -> None:
+    """Revert migrations down to REVISION ("base" removes every table)."""
+    url = normalize_database_url(database_url) if database_url else settings().sqlalchemy_url
+    downgrade(url, revision)
+    console.print(f"database at revision {current_revision(url)}")
+
+
+@db_app.command("current")
+def db_current(database_url: DatabaseUrl = None) -> None:
+    """Show the database's revision and the latest one."""
+    url = normalize_database_url(database_url) if database_url else settings().sqlalchemy_url
+    console.print(f"current: {current_revision(url)}  head: {head_revision()}")
