@@ -7,6 +7,7 @@ passes.
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 from collections.abc import Sequence
@@ -25,9 +26,7 @@ DEFAULT_DISPATCH_LEASE = timedelta(minutes=10)
 DEFAULT_RHYTHM_SAMPLE = 20
 
 
-def claim_due_feeds(
-    session: Session, now: datetime, *, per_host: int, limit: int
-) -> list[int]:
+def claim_due_feeds(session: Session, now: datetime, *, per_host: int, limit: int) -> list[int]:
     """Ids of feeds due at ``now``, at most ``per_host`` per host, oldest first; claimed.
 
     Claiming moves ``next_check_at`` forward by the dispatch lease, in the caller's
@@ -78,7 +77,7 @@ def adaptive_interval(
     TTL, Cache-Control max-age or Retry-After: the publisher asked us not to come sooner).
     """
     times = sorted(entry_times, reverse=True)[:DEFAULT_RHYTHM_SAMPLE]
-    gaps = [(a - b).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(a - b).total_seconds() for a, b in itertools.pairwise(times)]
     gaps = [g for g in gaps if g > 0]
     interval = statistics.median(gaps) / 2 if gaps else float(settings.default_interval_s)
     interval = min(max(interval, settings.min_interval_s), settings.max_interval_s)

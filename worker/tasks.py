@@ -18,8 +18,8 @@ from models import Article, ArticleStatus, session_scope, utcnow
 from worker.celery_app import app
 from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
-from worker.pipeline import RetryLater, assign_story as assign_story_step
-from worker.pipeline import process_article, refresh_feed
+from worker.pipeline import RetryLater, process_article, refresh_feed
+from worker.pipeline import assign_story as assign_story_step
 from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
 

@@ -15,7 +15,7 @@ from worker.cli._context import console, fail, open_runtime, print_json, setting
 from worker.config import Settings
 from worker.dedupe import content_hash
 from worker.extract import ExtractionError, extract_page
-from worker.fetch import FetchError, Fetcher
+from worker.fetch import Fetcher, FetchError
 from worker.urls import canonicalize
 
 articles_app = typer.Typer(help="Read stored articles.", no_args_is_help=True)

@@ -59,7 +59,9 @@ def feeds_import(path: Annotated[Path, typer.Argument(help="OPML file.", exists=
 
 @feeds_app.command("export")
 def feeds_export(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (else stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (else stdout).")
+    ] = None,
 ) -> None:
     """Write every feed as OPML."""
     rt = open_runtime()

@@ -1,8 +1,8 @@
 """The services behind the tasks: plain functions that tests call without Celery.
 
-    refresh_feed(sessions, fetcher, settings, feed_id)   -> FeedRefresh (new article ids)
-    process_article(sessions, fetcher, settings, id)     -> ArticleOutcome (or RetryLater)
-    assign_story(sessions, article_id)                   -> StoryOutcome
+refresh_feed(sessions, fetcher, settings, feed_id)   -> FeedRefresh (new article ids)
+process_article(sessions, fetcher, settings, id)     -> ArticleOutcome (or RetryLater)
+assign_story(sessions, article_id)                   -> StoryOutcome
 """
 
 from worker.pipeline.article import ArticleOutcome, RetryLater, process_article

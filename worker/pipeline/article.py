@@ -20,8 +20,8 @@ from worker.config import Settings
 from worker.dedupe import content_hash
 from worker.extract import ExtractedPage, ExtractionError, extract_page
 from worker.fetch import (
-    FetchError,
     Fetcher,
+    FetchError,
     FetchResponse,
     RobotsDisallowed,
     TransientFetchError,
@@ -113,9 +113,7 @@ def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None
         return _Stub(article.url, article.title, feed_text)
 
 
-def _count_attempt(
-    sessions: sessionmaker[Session], article_id: int, error: FetchError
-) -> int:
+def _count_attempt(sessions: sessionmaker[Session], article_id: int, error: FetchError) -> int:
     with session_scope(sessions) as session:
         article = session.get(Article, article_id)
         assert article is not None

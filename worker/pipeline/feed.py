@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, object_session, sessionmaker
 from models import Feed, FeedFetch, FeedStatus, session_scope, utcnow
 from worker.config import Settings
 from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
-from worker.fetch import FetchError, Fetcher, FetchResponse, Gone, TransientFetchError
+from worker.fetch import Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
 from worker.scheduler import adaptive_interval, backoff_delay
 from worker.store import SourceFields, record_change, upsert_article_stub
 from worker.urls import canonicalize

@@ -52,9 +52,7 @@ def run_inline(
 
 def _article(runtime: Runtime, article_id: int, summary: InlineSummary) -> None:
     try:
-        outcome = process_article(
-            runtime.sessions, runtime.fetcher, runtime.settings, article_id
-        )
+        outcome = process_article(runtime.sessions, runtime.fetcher, runtime.settings, article_id)
     except RetryLater as exc:
         # Inline runs do not wait: the article stays pending for a worker or a later run.
         summary.articles_failed += 1

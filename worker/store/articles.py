@@ -76,9 +76,7 @@ def upsert_article_stub(
         ["article_id", "feed_id"],
     )
     if created:
-        record_change(
-            session, "article.created", article_id, url=canonical_url, feed_id=feed_id
-        )
+        record_change(session, "article.created", article_id, url=canonical_url, feed_id=feed_id)
     elif new_source:
         record_change(session, "article.source_added", article_id, feed_id=feed_id)
     return article_id, created
