@@ -66,6 +66,13 @@ class LocalHTTPServer:
                 self.do_GET()
 
             def _send(self, route: Route) -> None:
+                etag = route.headers.get("ETag")
+                if etag and self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(route.status)
                 headers = {"Content-Length": str(len(route.body)), **route.headers}
                 for key, value in headers.items():

@@ -1,0 +1,119 @@
+"""End to end: real worker and beat processes ingest a local site into the database.
+
+Once on the embedded defaults (SQLite database, SQLite broker, no server) and once on Redis +
+Postgres. Each run checks the articles' text and metadata, that one article reachable from two
+feeds is stored once, and that a second poll sends If-None-Match and stores nothing new.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, update
+
+from models import Article, ArticleSource, Change, Feed, FeedFetch, make_engine, utcnow
+from tests.e2e.site import BOILERPLATE, STORIES, serve_site
+from tests.support.httpserver import LocalHTTPServer
+from tests.support.processes import Process, run_cli, storywire_env, wait_for
+from tests.support.services import PostgresServer, RedisServer
+
+pytestmark = pytest.mark.slow
+
+BASE_ENV = {
+    "STORYWIRE_ALLOW_PRIVATE_NETWORKS": "1",  # the site is on 127.0.0.1
+    "STORYWIRE_DISPATCH_INTERVAL_S": "1",
+    "STORYWIRE_HOST_RATE_PER_S": "50",
+    "STORYWIRE_LOG_LEVEL": "INFO",
+}
+
+
+def _count(engine: Engine, stmt: object) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())  # type: ignore[call-overload]
+
+
+def _ingest_and_check(
+    engine: Engine, server: LocalHTTPServer, procs: tuple[Process, ...]
+) -> None:
+    done = select(func.count()).select_from(Article).where(Article.status != "pending")
+    wait_for(lambda: _count(engine, done) >= 4, timeout=120, what="4 processed articles",
+             processes=procs)
+
+    with engine.connect() as conn:
+        articles = {a.url.split("/")[-1].split("?")[0]: a for a in conn.execute(select(Article))}
+        sources = conn.execute(select(ArticleSource)).all()
+    assert sorted(articles) == ["a1.html", "a2.html", "a3.html", "a4.html"]
+    for story in STORIES:
+        article = articles[f"{story.slug}.html"]
+        assert article.status == "ok", (article.status, article.error)
+        assert article.title == story.title
+        assert article.authors == [story.author]
+        assert article.published_at == story.published
+        assert article.published_source in ("jsonld", "meta", "feed")
+        for paragraph in story.paragraphs:
+            assert paragraph in article.text
+        for junk in BOILERPLATE:
+            assert junk not in article.text
+            assert "Subscribe" not in article.text
+    shared = articles["a3.html"]
+    assert sum(1 for s in sources if s.article_id == shared.id) == 2  # one row, two feeds
+
+    # Second poll: make both feeds due now, wait for their second fetch.
+    with engine.begin() as conn:
+        conn.execute(update(Feed).values(next_check_at=utcnow()))
+    fetches = select(func.count()).select_from(FeedFetch)
+    wait_for(lambda: _count(engine, fetches) >= 4, timeout=60, what="second poll",
+             processes=procs)
+    with engine.connect() as conn:
+        outcomes = conn.execute(
+            select(FeedFetch.outcome).order_by(FeedFetch.id)
+        ).scalars().all()
+    assert outcomes[2:] == ["not_modified", "not_modified"]
+    for feed in ("world", "local"):
+        seen = server.requests_to(f"/feeds/{feed}.xml")
+        assert len(seen) >= 2
+        assert seen[1].headers.get("if-none-match") == f'"{feed}-v1"'
+    assert _count(engine, select(func.count()).select_from(Article)) == 4
+    created = select(func.count()).select_from(Change).where(Change.kind == "article.created")
+    assert _count(engine, created) == 4
+
+
+def test_embedded_defaults(tmp_path: Path, http_server: LocalHTTPServer) -> None:
+    feeds = serve_site(http_server)
+    env = storywire_env(STORYWIRE_DATA_DIR=str(tmp_path / "data"), **BASE_ENV)
+    run_cli(["feeds", "add", feeds["world"], feeds["local"]], env)
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'storywire.db'}")
+    proc = Process(["run", "--concurrency", "2"], env, tmp_path / "run.log")
+    try:
+        _ingest_and_check(engine, http_server, (proc,))
+    finally:
+        proc.stop()
+        engine.dispose()
+
+
+def test_redis_and_postgres(
+    tmp_path: Path,
+    http_server: LocalHTTPServer,
+    redis_server: RedisServer,
+    pg_url: str,
+) -> None:
+    feeds = serve_site(http_server)
+    env = storywire_env(
+        STORYWIRE_DATA_DIR=str(tmp_path / "data"),
+        DATABASE_URL=pg_url,
+        REDIS_URL=redis_server.url,
+        STORYWIRE_AUTO_MIGRATE="0",
+        **BASE_ENV,
+    )
+    run_cli(["db", "upgrade"], env)
+    run_cli(["feeds", "add", feeds["world"], feeds["local"]], env)
+    engine = make_engine(pg_url)
+    worker = Process(["worker", "--concurrency", "2"], env, tmp_path / "worker.log")
+    beat = Process(["beat"], env, tmp_path / "beat.log")
+    try:
+        _ingest_and_check(engine, http_server, (worker, beat))
+    finally:
+        beat.stop()
+        worker.stop()
+        engine.dispose()

@@ -1,0 +1,85 @@
+"""Start and stop the real ``storywire`` processes that end-to-end tests drive."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+STORYWIRE = [sys.executable, "-m", "worker"]
+
+
+def storywire_env(**overrides: str) -> dict[str, str]:
+    """The caller's environment without any deployment URLs, plus the overrides."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("STORYWIRE_")
+    }
+    env.update(overrides)
+    return env
+
+
+def run_cli(args: list[str], env: Mapping[str, str], timeout: float = 120) -> str:
+    """Run one ``storywire`` command to completion; fail with its output if it fails."""
+    done = subprocess.run(
+        [*STORYWIRE, *args], env=dict(env), capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"storywire {args} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+class Process:
+    """A background ``storywire`` process whose output goes to a log file."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.popen = subprocess.Popen(
+            [*STORYWIRE, *args],
+            env=dict(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so stop() can signal the whole process group
+        )
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.alive():
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
+        self._log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_for(
+    condition: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    processes: tuple[Process, ...] = (),
+    interval: float = 0.5,
+) -> None:
+    """Poll until ``condition()`` holds; on timeout fail with the processes' logs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        for process in processes:
+            if not process.alive():
+                raise AssertionError(f"process exited early:\n{process.output()[-5000:]}")
+        time.sleep(interval)
+    logs = "\n\n".join(p.output()[-5000:] for p in processes)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
