@@ -1,0 +1,30 @@
+"""The README documents every setting and every table column of the contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models import Base
+from worker.config import Settings
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+_PLAIN_NAMES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
+
+
+@pytest.mark.parametrize("field", sorted(Settings.model_fields))
+def test_every_setting_is_documented(field: str) -> None:
+    env = _PLAIN_NAMES.get(field, f"STORYWIRE_{field.upper()}")
+    assert f"`{env}`" in README
+
+
+@pytest.mark.parametrize("table", sorted(Base.metadata.tables))
+def test_every_column_is_documented(table: str) -> None:
+    section = README.split(f"**`{table}`**", 1)
+    assert len(section) == 2, f"table {table} has no section in the README"
+    text = section[1].split("**`", 1)[0]
+    for column in Base.metadata.tables[table].columns:
+        if column.name in ("id", "created_at") and table != "changes":
+            continue
+        assert f"`{column.name}`" in text, f"{table}.{column.name} is not documented"
