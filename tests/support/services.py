@@ -1,0 +1,423 @@
+"""Real Redis and PostgreSQL servers for tests, each in its own temp dir on 127.0.0.1.
+
+Usage::
+
+    with RedisServer() as redis:
+        redis.url                 # redis://127.0.0.1:PORT/0
+        redis.restart()           # stop + start on the same port (crash/reconnect tests)
+        redis.kill()              # SIGKILL, no clean shutdown
+
+    with PostgresServer() as pg:
+        pg.url                    # postgresql+psycopg://postgres@127.0.0.1:PORT/postgres
+        url = pg.create_database()   # a fresh empty database, returns its URL
+        pg.drop_database(url)
+        pg.restart()
+
+    migrate(url)                  # alembic upgrade head, programmatically
+
+The servers are the machine's own binaries (Debian's ``redis-server`` and PostgreSQL under
+``/usr/lib/postgresql/*/bin``); ``.ci/run`` installs them. A missing binary raises
+:class:`ServiceUnavailable` with a message saying what to install: the fixtures turn that into
+a test failure, never a skip, so a CI box without the servers cannot pass by running nothing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import glob
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+import redis
+from alembic.config import Config
+from psycopg import sql
+
+from alembic import command
+
+#: Seconds to wait for a server to accept connections after it was started.
+DEFAULT_START_TIMEOUT_S = 30.0
+#: Seconds to wait for a server to exit after it was asked to stop.
+DEFAULT_STOP_TIMEOUT_S = 15.0
+#: The checkout's root: the Alembic configuration lives in its pyproject.toml.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: System user that runs PostgreSQL when the tests run as root (initdb refuses root).
+DEFAULT_PG_USER = "postgres"
+#: Created (without home or shell) when running as root on a machine with no such user.
+FALLBACK_PG_USER = "storywire-pg"
+
+# Servers still running are stopped when the interpreter exits, even if a fixture's
+# teardown never ran (an interrupted session), so no orphan keeps a port or a temp dir.
+_RUNNING: set[_Server] = set()
+
+
+class ServiceUnavailable(RuntimeError):
+    """A server binary is missing or the server did not come up."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Run ``alembic upgrade`` to ``revision`` on ``url``, as ``storywire db upgrade`` would."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic's configuration from pyproject.toml, aimed at ``url`` (read by alembic/env.py)."""
+    config = Config(toml_file=str(REPO_ROOT / "pyproject.toml"))
+    config.attributes["database_url"] = url
+    return config
+
+
+class _Server:
+    """Start/stop bookkeeping shared by both servers."""
+
+    name = "server"
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"storywire-{self.name}-"))
+        self.running = False
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, keeping the data."""
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        """Stop the server and delete its temp dir."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _log_tail(self, path: Path, lines: int = 20) -> str:
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class RedisServer(_Server):
+    """A ``redis-server`` without persistence, in the foreground as a child process."""
+
+    name = "redis"
+
+    def __init__(self, port: int | None = None) -> None:
+        self.binary = _find_redis()
+        super().__init__(port)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log = self.workdir / "redis.log"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        if self.running:
+            return
+        args = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.workdir),
+            # A test broker needs no durability: no RDB snapshots, no append-only file.
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--logfile", str(self._log),
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        self.running = True
+        _RUNNING.add(self)
+        deadline = time.monotonic() + DEFAULT_START_TIMEOUT_S
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+        try:
+            while True:
+                if self._proc.poll() is not None:
+                    self._forget()
+                    raise ServiceUnavailable(
+                        f"redis-server exited with {self._proc.returncode}:\n"
+                        + self._log_tail(self._log)
+                    )
+                with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+                    if client.ping():
+                        return
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServiceUnavailable(
+                        f"redis-server did not answer PING on port {self.port} within "
+                        f"{DEFAULT_START_TIMEOUT_S:.0f}s:\n" + self._log_tail(self._log)
+                    )
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self._proc is None or not self.running:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(DEFAULT_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._forget()
+
+    def kill(self) -> None:
+        """End the server with SIGKILL, as a crash would."""
+        if self._proc is None or not self.running:
+            return
+        self._proc.kill()
+        self._proc.wait()
+        self._forget()
+
+    def _forget(self) -> None:
+        self.running = False
+        _RUNNING.discard(self)
+
+
+class PostgresServer(_Server):
+    """A PostgreSQL cluster made with ``initdb`` and run with ``pg_ctl``, trust auth on loopback.
+
+    As root, the cluster is owned and run by the ``postgres`` system user (created as
+    ``storywire-pg`` if missing), because PostgreSQL refuses to run as root.
+    """
+
+    name = "pg"
+    superuser = "postgres"
+
+    def __init__(self, port: int | None = None) -> None:
+        self.bindir = _find_postgres_bindir()
+        super().__init__(port)
+        self.datadir = self.workdir / "data"
+        self._log = self.workdir / "postgres.log"
+        self._user = _pg_run_as()
+        if self._user is not None:
+            # mkdtemp made the dir 0700 root-owned: hand it to the user that runs the server.
+            os.chown(self.workdir, self._user.pw_uid, self._user.pw_gid)
+        self._initdb()
+
+    @property
+    def url(self) -> str:
+        return self.url_for("postgres")
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql+psycopg://{self.superuser}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str | None = None) -> str:
+        """Create an empty database (``test_<uuid>`` by default) and return its URL."""
+        name = name or f"test_{uuid.uuid4().hex}"
+        with self._admin() as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url_for(name)
+
+    def drop_database(self, name_or_url: str) -> None:
+        """Drop a database by name or URL, disconnecting whoever still uses it."""
+        name = name_or_url.rsplit("/", 1)[-1]
+        with self._admin() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+    def start(self) -> None:
+        if self.running:
+            return
+        result = self._run(
+            [self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self._log), "-w",
+             "-t", str(int(DEFAULT_START_TIMEOUT_S)), "start"],
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise ServiceUnavailable(
+                f"pg_ctl start failed ({result.returncode}): {result.stdout}\n"
+                + self._log_tail(self._log)
+            )
+        self.running = True
+        _RUNNING.add(self)
+
+    def stop(self) -> None:
+        if not self.running:
+            return
+        # "fast" mode disconnects clients (pools left open by tests) instead of waiting on them.
+        result = self._run(
+            [self._bin("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w",
+             "-t", str(int(DEFAULT_STOP_TIMEOUT_S)), "stop"],
+        )  # fmt: skip
+        if result.returncode != 0:
+            self.kill()
+            return
+        self.running = False
+        _RUNNING.discard(self)
+
+    def kill(self) -> None:
+        """End the postmaster with SIGKILL, as a crash would (the next start recovers)."""
+        pid = self._postmaster_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, DEFAULT_STOP_TIMEOUT_S)
+            # A crashed postmaster that nobody has reaped yet still "exists" to the next
+            # start's lock-file checks; after a real crash the locks would be stale too.
+            (self.datadir / "postmaster.pid").unlink(missing_ok=True)
+            (self.workdir / f".s.PGSQL.{self.port}.lock").unlink(missing_ok=True)
+        self.running = False
+        _RUNNING.discard(self)
+
+    def _postmaster_pid(self) -> int | None:
+        try:
+            return int((self.datadir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _initdb(self) -> None:
+        result = self._run(
+            [self._bin("initdb"), "-D", str(self.datadir), "-U", self.superuser,
+             "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"],
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise ServiceUnavailable(f"initdb failed ({result.returncode}):\n{result.stdout}")
+        # Written into the cluster's own config so restart() keeps port and settings.
+        settings = {
+            "port": str(self.port),
+            "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": f"'{self.workdir}'",
+            # Test data is throwaway: skip the disk flushes that make every commit slow.
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "200",
+            "log_min_messages": "warning",
+        }
+        with (self.datadir / "postgresql.conf").open("a") as conf:
+            conf.write("\n# storywire tests\n")
+            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+
+    def _admin(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user=self.superuser, dbname="postgres",
+            autocommit=True, connect_timeout=10,
+        )  # fmt: skip
+
+    def _bin(self, name: str) -> str:
+        return str(self.bindir / name)
+
+    def _run(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        user = self._user
+        return subprocess.run(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=self.workdir,
+            user=user.pw_uid if user else None,
+            group=user.pw_gid if user else None,
+            extra_groups=[] if user else None,
+            env={**os.environ, "HOME": str(self.workdir), "LC_ALL": "C"} if user else None,
+            check=False,
+        )
+
+
+def _find_redis() -> str:
+    found = shutil.which("redis-server")
+    if found is None:
+        raise ServiceUnavailable(
+            "redis-server not found on PATH: install it (`apt-get install -y redis-server`; "
+            "`bash .ci/run` does this)."
+        )
+    return found
+
+
+def _find_postgres_bindir() -> Path:
+    """The newest ``/usr/lib/postgresql/N/bin``, else the dir of ``initdb`` on PATH."""
+
+    def version(bindir: str) -> int:
+        match = re.search(r"/postgresql/(\d+)/bin$", bindir)
+        return int(match.group(1)) if match else 0
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True)
+    on_path = shutil.which("initdb")
+    if on_path:
+        candidates.append(str(Path(on_path).parent))
+    for bindir in candidates:
+        if all((Path(bindir) / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+            return Path(bindir)
+    raise ServiceUnavailable(
+        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found in "
+        "/usr/lib/postgresql/*/bin or on PATH: install them (`apt-get install -y postgresql`; "
+        "`bash .ci/run` does this)."
+    )
+
+
+def _pg_run_as() -> pwd.struct_passwd | None:
+    """The unprivileged user to run PostgreSQL as, or None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    for name in (DEFAULT_PG_USER, FALLBACK_PG_USER):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+         FALLBACK_PG_USER],
+        check=True,
+    )  # fmt: skip
+    return pwd.getpwnam(FALLBACK_PG_USER)
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    # Polls /proc rather than waiting: the postmaster is pg_ctl's daemon, not our child. A
+    # zombie counts as gone (in a container nobody may reap it).
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state == "Z":
+            return
+        time.sleep(0.05)
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for server in list(_RUNNING):
+        with contextlib.suppress(Exception):
+            server.close()
