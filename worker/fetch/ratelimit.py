@@ -1,0 +1,189 @@
+"""Per-host politeness: at most N requests per second to one host, across all workers.
+
+Usage::
+
+    limiter = HostRateLimiter.from_settings(settings)   # Redis if REDIS_URL, else local
+    waited = limiter.acquire("example.com")              # sleeps until our turn
+    limiter.acquire("example.com", min_interval_s=5.0)   # slower for this call (Crawl-delay)
+
+Each host has a *schedule*: the earliest time the next request may start (the "theoretical
+arrival time" of GCRA, a token bucket of depth one). A caller atomically takes the next
+slot, ``max(now, schedule)``, pushes the schedule one interval further, and sleeps until its
+slot. Requests to one host are therefore at least ``1 / rate`` seconds apart whoever sends
+them, callers are served first come first served, and nobody polls.
+
+With a Redis URL the schedule lives in Redis and the slot is taken by one Lua script using
+Redis's clock, so every process on every machine shares it and workers' clock skew does
+not matter. Without one (embedded mode) it lives in this process, shared by every Fetcher
+in it. If Redis is unreachable the limiter falls back to the local schedule and logs it,
+rather than stopping all fetching.
+
+A caller whose slot would be more than ``max_wait_s`` away does not take it:
+:class:`HostBusy` is raised (the Fetcher turns it into a ``TransientFetchError`` with
+``error_class="rate_limited"`` and ``retry_after``), so a worker is never parked for minutes
+behind a queue of requests to one slow host.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+if TYPE_CHECKING:
+    from worker.config import Settings
+
+log = logging.getLogger(__name__)
+
+#: Longest a request waits for its turn before giving up with ``HostBusy``.
+DEFAULT_MAX_WAIT_S = 30.0
+#: Prefix of the Redis keys holding per-host schedules.
+DEFAULT_KEY_PREFIX = "storywire:host-rate:"
+#: Socket timeouts towards Redis: politeness must not hang a fetch.
+DEFAULT_REDIS_TIMEOUT_S = 5.0
+
+# KEYS[1]: the host's schedule (µs since epoch, Redis clock). ARGV[1]: interval µs.
+# ARGV[2]: max wait µs. Returns {1, wait_us} when a slot was taken, {0, wait_us} when the
+# wait would exceed the max (nothing changed). Redis >= 5 replicates effects, so TIME may
+# precede the write.
+_TAKE_SLOT_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local max_wait = tonumber(ARGV[2])
+local schedule = tonumber(redis.call('GET', KEYS[1]) or '0')
+local slot = math.max(schedule, now)
+local wait = slot - now
+if wait > max_wait then
+  return {0, wait}
+end
+local nxt = slot + interval
+redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
+return {1, wait}
+"""
+
+
+class HostBusy(Exception):
+    """The host's next free slot is further away than the limiter's ``max_wait_s``."""
+
+    def __init__(self, host: str, wait_s: float) -> None:
+        super().__init__(f"{host}: next request slot in {wait_s:.1f}s")
+        self.host = host
+        self.wait_s = wait_s
+
+
+class HostRateLimiter:
+    """A schedule per host; see the module docstring. Thread- and process-safe.
+
+    ``rate_per_s <= 0`` disables limiting. One instance can be shared by many Fetchers.
+    """
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        *,
+        redis_url: str | None = None,
+        max_wait_s: float = DEFAULT_MAX_WAIT_S,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+    ) -> None:
+        self.rate_per_s = rate_per_s
+        self.max_wait_s = max_wait_s
+        self._key_prefix = key_prefix
+        self._redis: redis.Redis | None = None
+        self._script: Any = None
+        if redis_url:
+            self._redis = redis.Redis.from_url(
+                redis_url,
+                socket_timeout=DEFAULT_REDIS_TIMEOUT_S,
+                socket_connect_timeout=DEFAULT_REDIS_TIMEOUT_S,
+            )
+            self._script = self._redis.register_script(_TAKE_SLOT_LUA)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HostRateLimiter:
+        """Shared through ``settings.redis_url`` when set, process-local otherwise."""
+        return cls(settings.host_rate_per_s, redis_url=settings.redis_url)
+
+    @property
+    def shared(self) -> bool:
+        """True when the schedule is kept in Redis (shared by all processes)."""
+        return self._redis is not None
+
+    def reserve(self, host: str, *, min_interval_s: float | None = None) -> float:
+        """Take the next slot for ``host``; return how many seconds until it starts.
+
+        Raises :class:`HostBusy` (taking nothing) if that is more than ``max_wait_s``.
+        ``min_interval_s`` slows this request down further (e.g. robots.txt Crawl-delay).
+        """
+        interval = self._interval(min_interval_s)
+        if interval <= 0 or not host:
+            return 0.0
+        if self._redis is not None:
+            try:
+                taken, wait_us = self._script(
+                    keys=[self._key_prefix + host],
+                    args=[math.ceil(interval * 1e6), math.floor(self.max_wait_s * 1e6)],
+                )
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                _warn_fallback(exc)
+            else:
+                if not taken:
+                    raise HostBusy(host, int(wait_us) / 1e6)
+                return int(wait_us) / 1e6
+        return _LOCAL.take(host, interval, self.max_wait_s)
+
+    def acquire(self, host: str, *, min_interval_s: float | None = None) -> float:
+        """Wait for ``host``'s next slot (see :meth:`reserve`); return the seconds slept."""
+        wait = self.reserve(host, min_interval_s=min_interval_s)
+        if wait > 0:
+            time.sleep(wait)
+        return wait
+
+    def close(self) -> None:
+        if self._redis is not None:
+            self._redis.close()
+
+    def _interval(self, min_interval_s: float | None) -> float:
+        interval = 1.0 / self.rate_per_s if self.rate_per_s > 0 else 0.0
+        return max(interval, min_interval_s or 0.0)
+
+
+class _LocalSchedules:
+    """The same slot-taking as the Lua script, for one process."""
+
+    # Forget hosts whose schedule is this far in the past (bounded memory).
+    _PRUNE_EVERY = 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+        self._calls = 0
+
+    def take(self, host: str, interval: float, max_wait: float) -> float:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self._next.get(host, 0.0), now)
+            wait = slot - now
+            if wait > max_wait:
+                raise HostBusy(host, wait)
+            self._next[host] = slot + interval
+            self._calls += 1
+            if self._calls % self._PRUNE_EVERY == 0:
+                self._next = {h: t for h, t in self._next.items() if t > now}
+            return wait
+
+
+_LOCAL = _LocalSchedules()
+_last_fallback_warning = 0.0
+
+
+def _warn_fallback(exc: Exception) -> None:
+    global _last_fallback_warning
+    now = time.monotonic()
+    if now - _last_fallback_warning > 60:  # once a minute, not once per request
+        _last_fallback_warning = now
+        log.warning("Redis unreachable for host rate limits, using process-local ones: %s", exc)
