@@ -93,6 +93,19 @@ def _budget(timeout: float | None) -> float | None:
     return left if timeout is None else min(timeout, left)
 
 
+@contextlib.contextmanager
+def _blame_deadline() -> Iterator[None]:
+    # A timeout that fired because the clamp to the deadline was shorter than the
+    # configured timeout is reported as the deadline, so the error says what happened.
+    try:
+        yield
+    except httpcore.TimeoutException as exc:
+        current = _CURRENT_DEADLINE.get()
+        if current is not None and current.remaining() <= 0.01:
+            raise DeadlineExceeded(f"total deadline of {current.total_s:g}s exceeded") from exc
+        raise
+
+
 class _DeadlineStream(httpcore.NetworkStream):
     """Wraps a connected stream so every operation respects the current deadline."""
 
@@ -100,10 +113,12 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _budget(timeout))
+        with _blame_deadline():
+            return self._inner.read(max_bytes, _budget(timeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _budget(timeout))
+        with _blame_deadline():
+            self._inner.write(buffer, _budget(timeout))
 
     def close(self) -> None:
         self._inner.close()
@@ -114,9 +129,9 @@ class _DeadlineStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        return _DeadlineStream(
-            self._inner.start_tls(ssl_context, server_hostname, _budget(timeout))
-        )
+        with _blame_deadline():
+            inner = self._inner.start_tls(ssl_context, server_hostname, _budget(timeout))
+        return _DeadlineStream(inner)
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -153,9 +168,10 @@ class PinnedBackend(httpcore.NetworkBackend):
         error: Exception | None = None
         for address in allowed:  # like socket.create_connection: first one that answers
             try:
-                stream = self._sockets.connect_tcp(
-                    address, port, _budget(timeout), local_address, socket_options
-                )
+                with _blame_deadline():
+                    stream = self._sockets.connect_tcp(
+                        address, port, _budget(timeout), local_address, socket_options
+                    )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
                 continue
