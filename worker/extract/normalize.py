@@ -1,0 +1,238 @@
+"""Small normalizers shared by feed parsing and page extraction.
+
+Usage::
+
+    from worker.extract.normalize import clean_authors, html_to_text, parse_datetime
+
+    clean_authors(["By Jane Doe and John Roe", "Staff", "desk@example.com"])
+    # ['Jane Doe', 'John Roe']
+    html_to_text("<p>Fish &amp; <b>chips</b></p><p>Second</p>")
+    # 'Fish & chips\\n\\nSecond'
+    parse_datetime("2024-05-17T10:00:00+02:00")
+    # datetime(2024, 5, 17, 8, 0, tzinfo=UTC)
+
+Every function here is total: bad input gives ``None`` / an empty value, never an exception,
+because its input comes straight from arbitrary servers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import lxml.etree
+import lxml.html
+from dateutil import parser as dateutil_parser
+
+DEFAULT_MAX_FUTURE = timedelta(days=2)
+"""Dates further in the future than this (from now) are treated as wrong, not as news."""
+DEFAULT_MIN_DATE = datetime(1970, 1, 1, tzinfo=UTC)
+"""Dates before this are treated as wrong (zero timestamps, ``0001-01-01`` placeholders)."""
+DEFAULT_MAX_AUTHOR_CHARS = 100
+"""A 'name' longer than this is a sentence that landed in an author field."""
+
+# C0 controls except tab/newline/carriage return, DEL, and lone surrogates: XML forbids
+# the former, PostgreSQL text refuses NUL, and surrogates cannot be encoded as UTF-8.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_SPACES_RE = re.compile(r"[^\S\n]+")
+_BLANK_LINES_RE = re.compile(r"\n\s*\n+")
+
+_BLOCK_TAGS = frozenset(
+    [
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "tr",
+        "table",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "aside",
+        "figure",
+        "figcaption",
+        "dd",
+        "dt",
+        "dl",
+        "hr",
+        "address",
+        "main",
+        "nav",
+    ]
+)
+_DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "svg", "math")
+
+# Author strings seen in the wild: "By Jane Doe and John Roe", "Jane Doe, John Roe",
+# "Von Max Muster", "Jane Doe | Staff Writer", "jane@example.com (Jane Doe)".
+_AUTHOR_SPLIT_RE = re.compile(r"\s*(?:;|\||/|,|\band\b|\bund\b|\bet\b|&|\bwith\b)\s*", re.I)
+_AUTHOR_PREFIX_RE = re.compile(
+    r"^\s*(?:written\s+by|posted\s+by|by|von|par|por|di)\s*[:\-]?\s+", re.I
+)
+_EMAIL_RE = re.compile(r"\S+@\S+\.\w+")
+_PAREN_NAME_RE = re.compile(r"^\S+@\S+\s*\(([^)]+)\)\s*$")
+_URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.I)
+_NOT_A_NAME = frozenset(
+    {
+        "staff", "staff writer", "staff reporter", "editor", "editors", "the editors",
+        "admin", "administrator", "redaktion", "newsroom", "news desk", "web desk",
+        "anonymous", "unknown", "guest", "user", "author", "contributor", "team",
+    }
+)  # fmt: skip
+
+
+def strip_control_chars(text: str) -> str:
+    """``text`` without characters no database or XML consumer accepts (NUL, C0, surrogates)."""
+    return _CONTROL_RE.sub("", text)
+
+
+def cap(text: str | None, max_chars: int) -> str | None:
+    """``text`` cut to at most ``max_chars`` characters; ``None`` stays ``None``."""
+    if text is None or len(text) <= max_chars:
+        return text
+    return text[:max_chars]
+
+
+def squash_spaces(text: str) -> str:
+    """All runs of whitespace (newlines included) as one space, trimmed."""
+    return " ".join(text.split())
+
+
+def html_to_text(fragment: str | None, *, single_line: bool = False) -> str | None:
+    """Plain text of an HTML fragment: tags stripped, entities decoded, scripts dropped.
+
+    Block elements become paragraph breaks (a blank line); with ``single_line`` all whitespace
+    is squashed to single spaces (titles). Returns ``None`` when nothing readable is left.
+    """
+    if not fragment:
+        return None
+    fragment = strip_control_chars(fragment)
+    plain = "<" not in fragment and "&" not in fragment
+    text = fragment if plain else _lxml_text(fragment)
+    if single_line:
+        text = squash_spaces(text)
+    else:
+        lines = [_SPACES_RE.sub(" ", line).strip() for line in text.split("\n")]
+        text = _BLANK_LINES_RE.sub("\n\n", "\n".join(lines)).strip()
+        text = "\n\n".join(p.replace("\n", " ") for p in text.split("\n\n"))
+    return text or None
+
+
+def _lxml_text(fragment: str) -> str:
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        # Unparseable markup: fall back to the raw string rather than losing the field.
+        return fragment
+    for bad in root.iter(*_DROP_TAGS):
+        bad.drop_tree()
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag.lower() in _BLOCK_TAGS:
+            # Surround blocks by blank lines so "<p>a</p><p>b</p>" does not read "ab".
+            element.tail = "\n\n" + (element.tail or "")
+            element.text = "\n\n" + (element.text or "")
+    return str(root.text_content())
+
+
+def parse_datetime(value: str | None) -> datetime | None:
+    """An aware UTC datetime from an ISO 8601 / RFC 3339 / common textual date, else ``None``.
+
+    Naive values are taken as UTC. A string without a year (``"May 5"``) is refused rather
+    than silently dated this year.
+    """
+    if not value or not isinstance(value, str):
+        return None
+    value = value.strip()[:100]
+    if not value:
+        return None
+    parsed: datetime | None = None
+    try:
+        parsed = dateutil_parser.isoparse(value)
+    except (ValueError, OverflowError):
+        # A sentinel default year exposes strings that carry no year of their own.
+        sentinel = datetime(1, 1, 1)
+        try:
+            parsed = dateutil_parser.parse(value, default=sentinel)
+        except (ValueError, OverflowError, TypeError, dateutil_parser.ParserError):
+            return None
+        if parsed.year == 1:
+            return None
+    return to_utc(parsed)
+
+
+def to_utc(value: datetime) -> datetime | None:
+    """``value`` as aware UTC (naive means UTC); ``None`` when the offset is unusable."""
+    try:
+        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def sane_datetime(
+    value: datetime | None,
+    *,
+    now: datetime | None = None,
+    max_future: timedelta = DEFAULT_MAX_FUTURE,
+    min_date: datetime = DEFAULT_MIN_DATE,
+) -> datetime | None:
+    """``value`` when it lies in ``[min_date, now + max_future]``, else ``None``."""
+    if value is None:
+        return None
+    value = to_utc(value)
+    if value is None:
+        return None
+    now = now or datetime.now(UTC)
+    if value < min_date or value > now + max_future:
+        return None
+    return value
+
+
+def clean_authors(raw: Iterable[str | None] | str | None) -> list[str]:
+    """Clean person names from author strings: split lists, drop bylines' "By", roles,
+    e-mail addresses and URLs; keep order, drop duplicates (case-insensitive)."""
+    if raw is None:
+        return []
+    items = [raw] if isinstance(raw, str) else list(raw)
+    names: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        if not item or not isinstance(item, str):
+            continue
+        item = strip_control_chars(item)
+        paren = _PAREN_NAME_RE.match(item.strip())
+        if paren:  # RSS style "jane@example.com (Jane Doe)"
+            item = paren.group(1)
+        item = _URL_RE.sub(" ", _EMAIL_RE.sub(" ", item))
+        for part in _AUTHOR_SPLIT_RE.split(item):
+            name = _clean_name(part)
+            if name and name.casefold() not in seen:
+                seen.add(name.casefold())
+                names.append(name)
+    return names
+
+
+def _clean_name(part: str) -> str | None:
+    name = squash_spaces(part)
+    previous = None
+    while previous != name:  # "By: by Jane" and similar stacked prefixes
+        previous = name
+        name = _AUTHOR_PREFIX_RE.sub("", name)
+    name = name.strip(" -\u2013\u2014:\u00b7\u2022,.()[]\"'@")
+    if not name or len(name) > DEFAULT_MAX_AUTHOR_CHARS:
+        return None
+    if name.casefold() in _NOT_A_NAME or not any(ch.isalpha() for ch in name):
+        return None
+    return name

@@ -1,0 +1,58 @@
+"""What a parsed feed looks like: plain frozen records, independent of the parser behind them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One item of a feed, normalized.
+
+    ``link`` is absolute http(s) or ``None``; ``title``/``summary`` are plain text; ``content``
+    is sanitized HTML (no scripts, no event handlers); dates are aware UTC or ``None`` (missing,
+    unparseable, before 1970 or more than two days ahead).
+    """
+
+    guid: str | None
+    link: str | None
+    title: str | None
+    summary: str | None
+    content: str | None
+    published_at: datetime | None
+    updated_at: datetime | None
+    authors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A feed document: channel fields plus at most ``max_entries`` entries, newest first."""
+
+    format: str
+    title: str | None
+    site_url: str | None
+    description: str | None
+    ttl_s: int | None
+    entries: list[FeedEntry]
+    bozo: bool = False
+    bozo_reason: str | None = None
+
+
+class FeedParseError(Exception):
+    """Nothing usable in the body.
+
+    ``error_class`` is a short stable name for logs and the feed row:
+
+    - ``empty``: no bytes, or only whitespace;
+    - ``not_a_feed``: an HTML page, plain text, binary data, JSON or XML that is no feed;
+    - ``malformed``: looks like a feed (RSS/Atom/RDF root, JSON Feed) but is broken beyond use.
+    """
+
+    def __init__(self, error_class: str, message: str) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+
+    def __reduce__(self) -> tuple[type[FeedParseError], tuple[str, str]]:
+        # Keep the error picklable with both arguments (Celery ships exceptions between processes).
+        return (type(self), (self.error_class, str(self)))
