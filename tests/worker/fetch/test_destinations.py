@@ -171,7 +171,7 @@ class InternalServer:
 @pytest.fixture
 def public_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let 127.0.0.1 (the test server) count as public; nothing else changes."""
-    real = transport_module.refusal_reason
+    real = refusal_reason
 
     def policy(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
         if address == ipaddress.IPv4Address("127.0.0.1"):
