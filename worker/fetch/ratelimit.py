@@ -6,11 +6,12 @@ Usage::
     waited = limiter.acquire("example.com")              # sleeps until our turn
     limiter.acquire("example.com", min_interval_s=5.0)   # slower for this call (Crawl-delay)
 
-Each host has a *schedule*: the earliest time the next request may start (the "theoretical
-arrival time" of GCRA, a token bucket of depth one). A caller atomically takes the next
-slot, ``max(now, schedule)``, pushes the schedule one interval further, and sleeps until its
-slot. Requests to one host are therefore at least ``1 / rate`` seconds apart whoever sends
-them, callers are served first come first served, and nobody polls.
+Each host remembers when its last request was allowed to start. A caller atomically takes
+the next slot, ``max(now, last + interval)``, records it as the new "last", and sleeps until
+it. Requests to one host are therefore at least ``1 / rate`` seconds apart (or the
+caller's ``min_interval_s``, if longer) whoever sends them, callers are served first come
+first served, and nobody polls. (This is GCRA, a token bucket of depth one: no bursts, so
+"N per second" holds over any window.)
 
 With a Redis URL the schedule lives in Redis and the slot is taken by one Lua script using
 Redis's clock, so every process on every machine shares it and workers' clock skew does
@@ -46,23 +47,23 @@ DEFAULT_KEY_PREFIX = "storywire:host-rate:"
 #: Socket timeouts towards Redis: politeness must not hang a fetch.
 DEFAULT_REDIS_TIMEOUT_S = 5.0
 
-# KEYS[1]: the host's schedule (µs since epoch, Redis clock). ARGV[1]: interval µs.
-# ARGV[2]: max wait µs. Returns {1, wait_us} when a slot was taken, {0, wait_us} when the
-# wait would exceed the max (nothing changed). Redis >= 5 replicates effects, so TIME may
-# precede the write.
+# KEYS[1]: start of the host's last slot (µs since epoch, Redis clock). ARGV[1]: interval
+# µs. ARGV[2]: max wait µs. Returns {1, wait_us} when a slot was taken, {0, wait_us} when
+# the wait would exceed the max (nothing changed). Redis >= 5 replicates effects, so TIME
+# may precede the write.
 _TAKE_SLOT_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local max_wait = tonumber(ARGV[2])
-local schedule = tonumber(redis.call('GET', KEYS[1]) or '0')
-local slot = math.max(schedule, now)
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local slot = math.max(last + interval, now)
 local wait = slot - now
 if wait > max_wait then
   return {0, wait}
 end
-local nxt = slot + interval
-redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
+local ttl_ms = math.ceil((wait + interval) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', slot), 'PX', ttl_ms)
 return {1, wait}
 """
 
@@ -79,7 +80,8 @@ class HostBusy(Exception):
 class HostRateLimiter:
     """A schedule per host; see the module docstring. Thread- and process-safe.
 
-    ``rate_per_s <= 0`` disables limiting. One instance can be shared by many Fetchers.
+    ``rate_per_s <= 0`` disables the per-host rate (a ``min_interval_s`` still applies).
+    One instance can be shared by many Fetchers.
     """
 
     def __init__(
@@ -119,9 +121,11 @@ class HostRateLimiter:
         Raises :class:`HostBusy` (taking nothing) if that is more than ``max_wait_s``.
         ``min_interval_s`` slows this request down further (e.g. robots.txt Crawl-delay).
         """
-        interval = self._interval(min_interval_s)
-        if interval <= 0 or not host:
+        if not host:
             return 0.0
+        # Taken even when the interval is 0 (limiting off): the slot is still recorded, so
+        # a later request with a Crawl-delay is spaced from this one.
+        interval = self._interval(min_interval_s)
         if self._redis is not None:
             try:
                 taken, wait_us = self._script(
@@ -155,25 +159,28 @@ class HostRateLimiter:
 class _LocalSchedules:
     """The same slot-taking as the Lua script, for one process."""
 
-    # Forget hosts whose schedule is this far in the past (bounded memory).
+    # Every so many calls, forget hosts idle for longer than any interval (bounded memory).
     _PRUNE_EVERY = 1024
+    _IDLE_S = 3600.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._next: dict[str, float] = {}
+        self._last: dict[str, float] = {}
         self._calls = 0
 
     def take(self, host: str, interval: float, max_wait: float) -> float:
         with self._lock:
             now = time.monotonic()
-            slot = max(self._next.get(host, 0.0), now)
+            previous = self._last.get(host)
+            slot = now if previous is None else max(previous + interval, now)
             wait = slot - now
             if wait > max_wait:
                 raise HostBusy(host, wait)
-            self._next[host] = slot + interval
+            self._last[host] = slot
             self._calls += 1
             if self._calls % self._PRUNE_EVERY == 0:
-                self._next = {h: t for h, t in self._next.items() if t > now}
+                horizon = now - self._IDLE_S
+                self._last = {h: t for h, t in self._last.items() if t > horizon}
             return wait
 
 
