@@ -46,6 +46,8 @@ DEFAULT_MAX_WAIT_S = 30.0
 DEFAULT_KEY_PREFIX = "storywire:host-rate:"
 #: Socket timeouts towards Redis: politeness must not hang a fetch.
 DEFAULT_REDIS_TIMEOUT_S = 5.0
+#: After Redis failed, use the local schedule for this long before trying Redis again.
+DEFAULT_REDIS_RETRY_S = 10.0
 
 # KEYS[1]: start of the host's last slot (µs since epoch, Redis clock). ARGV[1]: interval
 # µs. ARGV[2]: max wait µs. Returns {1, wait_us} when a slot was taken, {0, wait_us} when
@@ -96,6 +98,7 @@ class HostRateLimiter:
         self.max_wait_s = max_wait_s
         self._key_prefix = key_prefix
         self._redis: redis.Redis | None = None
+        self._redis_retry_at = 0.0
         self._script: Any = None
         if redis_url:
             self._redis = redis.Redis.from_url(
@@ -126,13 +129,15 @@ class HostRateLimiter:
         # Taken even when the interval is 0 (limiting off): the slot is still recorded, so
         # a later request with a Crawl-delay is spaced from this one.
         interval = self._interval(min_interval_s)
-        if self._redis is not None:
+        if self._redis is not None and time.monotonic() >= self._redis_retry_at:
             try:
                 taken, wait_us = self._script(
                     keys=[self._key_prefix + host],
                     args=[math.ceil(interval * 1e6), math.floor(self.max_wait_s * 1e6)],
                 )
             except (redis.ConnectionError, redis.TimeoutError) as exc:
+                # Do not pay a connect timeout on every request while Redis is down.
+                self._redis_retry_at = time.monotonic() + DEFAULT_REDIS_RETRY_S
                 _warn_fallback(exc)
             else:
                 if not taken:
