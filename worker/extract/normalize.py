@@ -17,7 +17,9 @@ because its input comes straight from arbitrary servers.
 
 from __future__ import annotations
 
+import html
 import re
+import warnings
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -129,6 +131,18 @@ def html_to_text(fragment: str | None, *, single_line: bool = False) -> str | No
     return text or None
 
 
+def plain_text(text: str | None, *, single_line: bool = False) -> str | None:
+    """Declared plain text, tidied: entities left by double escaping decoded, controls removed,
+    whitespace normalized like :func:`html_to_text`; any ``<...>`` is kept as literal text."""
+    if not text:
+        return None
+    text = strip_control_chars(html.unescape(text) if "&" in text else text)
+    if single_line:
+        return squash_spaces(text) or None
+    paragraphs = [squash_spaces(p) for p in _BLANK_LINES_RE.split(text)]
+    return "\n\n".join(p for p in paragraphs if p) or None
+
+
 def _lxml_text(fragment: str) -> str:
     try:
         root = lxml.html.fragment_fromstring(fragment, create_parent="div")
@@ -163,8 +177,11 @@ def parse_datetime(value: str | None) -> datetime | None:
         # A sentinel default year exposes strings that carry no year of their own.
         sentinel = datetime(1, 1, 1)
         try:
-            parsed = dateutil_parser.parse(value, default=sentinel)
-        except (ValueError, OverflowError, TypeError, dateutil_parser.ParserError):
+            with warnings.catch_warnings():
+                # "CET"-style names: dateutil warns (and may raise one day); we read them as UTC.
+                warnings.simplefilter("ignore", dateutil_parser.UnknownTimezoneWarning)
+                parsed = dateutil_parser.parse(value, default=sentinel)
+        except (ValueError, OverflowError, TypeError, LookupError):
             return None
         if parsed.year == 1:
             return None

@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -31,6 +32,7 @@ from worker.extract.normalize import (
     cap,
     clean_authors,
     html_to_text,
+    plain_text,
     sane_datetime,
     strip_control_chars,
 )
@@ -95,9 +97,10 @@ def _parse_xml_feed(
     content: bytes, *, url: str, content_type: str | None, max_entries: int, max_field_chars: int
 ) -> ParsedFeed:
     safe, dtd_removed = neutralize_dtd(content)
-    headers = {"content-location": url}
-    if content_type:
-        headers["content-type"] = content_type
+    # No Content-Location on purpose: feedparser would resolve every RSS <guid> against it
+    # ("c1" -> "https://host/c1"), making GUIDs depend on the feed's URL. Links are resolved
+    # below, against the feed URL and any xml:base feedparser reports.
+    headers = {"content-type": content_type} if content_type else {}
     result = feedparser.parse(safe, response_headers=headers)
 
     version = str(result.get("version") or "")
@@ -132,7 +135,13 @@ def _parse_xml_feed(
         site_url=site_url,
         description=description,
         ttl_s=_ttl_seconds(channel),
-        entries=_newest_entries(raw_entries, url, max_entries, max_field_chars),
+        entries=_newest_entries(
+            raw_entries,
+            url,
+            max_entries,
+            max_field_chars,
+            dc_date_is_published=version.startswith("rss"),
+        ),
         bozo=bozo,
         bozo_reason=cap(reason, 500),
     )
@@ -189,17 +198,25 @@ def _ttl_seconds(channel: Mapping[str, Any]) -> int | None:
 
 
 def _newest_entries(
-    raw_entries: Sequence[Mapping[str, Any]], base_url: str, max_entries: int, max_chars: int
+    raw_entries: Sequence[Mapping[str, Any]],
+    base_url: str,
+    max_entries: int,
+    max_chars: int,
+    *,
+    dc_date_is_published: bool,
 ) -> list[FeedEntry]:
     now = datetime.now(UTC)
-    dated = [
-        (
-            sane_datetime(_struct_to_dt(raw.get("published_parsed")), now=now),
-            sane_datetime(_struct_to_dt(raw.get("updated_parsed")), now=now),
-            raw,
-        )
-        for raw in raw_entries
-    ]
+    dated = []
+    for raw in raw_entries:
+        # dict.get, not raw.get: feedparser's dict silently answers "updated_parsed" with
+        # published_parsed when the entry has no update date (a deprecated fallback).
+        published = sane_datetime(_struct_to_dt(dict.get(raw, "published_parsed")), now=now)
+        updated = sane_datetime(_struct_to_dt(dict.get(raw, "updated_parsed")), now=now)
+        if published is None and dc_date_is_published:
+            # RSS items dated only by <dc:date> (feedparser files it as "updated"): in RSS
+            # that element is the item's date, i.e. its publication.
+            published = updated
+        dated.append((published, updated, raw))
     if dated and all(p or u for p, u, _ in dated):
         # sorted() is stable: entries with equal dates keep document order.
         dated.sort(key=lambda item: item[0] or item[1] or now, reverse=True)
@@ -216,13 +233,17 @@ def _entry(
     base_url: str,
     max_chars: int,
 ) -> FeedEntry:
-    link = absolute_http_url(_url_field(raw.get("link")), base_url)
+    guid = _guid(dict.get(raw, "id"))
+    raw_link = _url_field(dict.get(raw, "link"))
+    if raw_link is not None and raw_link == guid and absolute_http_url(guid, None) is None:
+        raw_link = None  # feedparser copied a non-URL <guid> ("c1") into the link
+    link = absolute_http_url(raw_link, base_url)
     return FeedEntry(
-        guid=_guid(raw.get("id")),
+        guid=guid,
         link=link,
         title=_plain(raw.get("title_detail"), raw.get("title"), max_chars, True),
         summary=_plain(raw.get("summary_detail"), raw.get("summary"), max_chars, False),
-        content=_content(raw.get("content"), link or base_url, max_chars),
+        content=_content(dict.get(raw, "content"), base_url, max_chars),
         published_at=published,
         updated_at=updated,
         authors=_authors(raw),
@@ -259,7 +280,13 @@ def _plain(detail: Any, fallback: Any, max_chars: int, single_line: bool) -> str
     if not isinstance(value, str):
         return None
     # Cut before converting (a 5 MB description must not be parsed whole), then after.
-    return cap(html_to_text(cap(value, max_chars * 2), single_line=single_line), max_chars)
+    value = cap(value, max_chars * 2) or ""
+    mime = detail.get("type") if isinstance(detail, Mapping) else None
+    if mime == "text/plain":
+        # Declared text (or text feedparser saw no HTML in): "<script> tags explained" is a
+        # title, not markup. Only entities left by double escaping ("&amp;amp;") are decoded.
+        return cap(plain_text(value, single_line=single_line), max_chars)
+    return cap(html_to_text(value, single_line=single_line), max_chars)
 
 
 def _content(contents: Any, base_url: str, max_chars: int) -> str | None:
@@ -274,7 +301,8 @@ def _content(contents: Any, base_url: str, max_chars: int) -> str | None:
         return None
     value = cap(value, max_chars) or ""
     if _is_html(chosen.get("type")):
-        return cap(sanitize_html(value, base_url=chosen.get("base") or base_url), max_chars)
+        base = urljoin(base_url, chosen.get("base") or "")
+        return cap(sanitize_html(value, base_url=base), max_chars)
     return cap(text_to_html(value), max_chars)
 
 

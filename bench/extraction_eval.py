@@ -1,0 +1,307 @@
+"""Score ``extract_page`` on the shared extraction corpora, next to plain trafilatura/htmldate.
+
+Usage::
+
+    .venv/bin/python bench/extraction_eval.py [--limit N] [--data DIR] [--skip-dates] [--rules]
+
+Reads ``../shared/data/extraction`` (or ``$STORYWIRE_SHARED_DATA/extraction``) in place and
+prints, for the trafilatura evaluation set: share of ``with`` snippets found, share of
+``without`` snippets absent, precision/recall/accuracy/F1 over all snippets (the upstream
+scoring), title and author accuracy, date accuracy, and speed (pages/s, ms/page) -- for
+Storywire's extract_page and, measured in the same run on the same bytes, for plain
+``trafilatura.extract`` with default settings. ``--rules`` adds what each boilerplate rule
+changes (``without`` snippets it removes, ``with`` snippets it wrongly removes). For the
+htmldate sets it prints the accuracy of our ``published_at`` (exact day, and within one day:
+we store UTC, gold is the local day), by date source, next to ``htmldate.find_date``.
+When the data folder is absent it says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gzip
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import lxml.html  # noqa: E402
+import trafilatura  # noqa: E402
+from htmldate import find_date  # noqa: E402
+
+import worker.extract.page as page_module  # noqa: E402
+from worker.extract import ExtractionError, extract_page  # noqa: E402
+from worker.extract.boilerplate import _PATTERNS  # noqa: E402
+
+_SPACE_RE = re.compile(r"\s+")
+
+
+def _norm(text: str) -> str:
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+def _shared_data() -> Path:
+    env = os.environ.get("STORYWIRE_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@dataclass
+class Segments:
+    tp: int = 0
+    fn: int = 0
+    tn: int = 0
+    fp: int = 0
+
+    def add(self, text: str | None, with_: Iterable[str], without: Iterable[str]) -> None:
+        body = _norm(text or "")
+        for seg in with_:
+            if _norm(seg) in body:
+                self.tp += 1
+            else:
+                self.fn += 1
+        for seg in without:
+            if _norm(seg) in body:
+                self.fp += 1
+            else:
+                self.tn += 1
+
+    def line(self) -> str:
+        p = self.tp / max(1, self.tp + self.fp)
+        r = self.tp / max(1, self.tp + self.fn)
+        acc = (self.tp + self.tn) / max(1, self.tp + self.tn + self.fp + self.fn)
+        f1 = 2 * p * r / max(1e-9, p + r)
+        with_found = self.tp / max(1, self.tp + self.fn)
+        without_absent = self.tn / max(1, self.tn + self.fp)
+        return (
+            f"with found {with_found:.3f}  without absent {without_absent:.3f}  "
+            f"P {p:.3f} R {r:.3f} Acc {acc:.3f} F1 {f1:.3f}"
+        )
+
+
+@dataclass
+class Meta:
+    titles: list[bool] = field(default_factory=list)
+    authors_exact: list[bool] = field(default_factory=list)
+    authors_names: list[bool] = field(default_factory=list)
+    dates: list[bool] = field(default_factory=list)
+
+
+def _gold_author(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = "; ".join(str(v) for v in value)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _name_set(value: str) -> set[str]:
+    parts = re.split(r"\s*(?:;|,|\band\b|&|\bund\b)\s*", value)
+    return {_norm(p).casefold() for p in parts if _norm(p)}
+
+
+def _score_meta(
+    meta: Meta, gold: dict[str, Any], title: str | None, authors: list[str], day: date | None
+) -> None:
+    if gold.get("title"):
+        meta.titles.append(_norm(title or "") == _norm(gold["title"]))
+    author = _gold_author(gold.get("author"))
+    if author:
+        joined = "; ".join(authors)
+        meta.authors_exact.append(joined == author)
+        meta.authors_names.append(bool(authors) and _name_set(joined) == _name_set(author))
+    if gold.get("date"):
+        meta.dates.append(day is not None and day.isoformat() == gold["date"])
+
+
+def _share(values: list[bool]) -> str:
+    return f"{sum(values) / max(1, len(values)):.3f} (n={len(values)})"
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    try:
+        out = fn()
+    except ExtractionError:
+        out = None
+    return out, time.perf_counter() - t0
+
+
+def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
+    folder = root / "trafilatura-eval"
+    gold_all: dict[str, dict[str, Any]] = json.loads(
+        (folder / "evaldata.json").read_text(encoding="utf-8")
+    )
+    items = list(gold_all.items())[: limit or None]
+
+    # Record the paragraphs before the boilerplate filter, to score the filter itself.
+    seen: list[list[str]] = []
+    original_filter = page_module.drop_boilerplate
+
+    def recording_filter(paragraphs: Iterable[str]) -> list[str]:
+        kept = list(paragraphs)
+        seen.append(kept)
+        return original_filter(kept)
+
+    page_module.drop_boilerplate = recording_filter  # type: ignore[assignment]
+
+    ours, unfiltered, reference = Segments(), Segments(), Segments()
+    ours_meta, ref_meta = Meta(), Meta()
+    rule_gain: collections.Counter[int] = collections.Counter()
+    rule_loss: collections.Counter[int] = collections.Counter()
+    t_ours = t_ref = t_ref_meta = 0.0
+    errors: collections.Counter[str] = collections.Counter()
+    compiled = [re.compile(p, re.I) for p in _PATTERNS]
+    for url, gold in items:
+        html = gzip.open(folder / "html" / (gold["file"] + ".gz")).read()
+        with_, without = gold.get("with") or [], gold.get("without") or []
+        seen.clear()
+        try:
+            t0 = time.perf_counter()
+            page = extract_page(html, url=url)
+            t_ours += time.perf_counter() - t0
+        except ExtractionError as err:
+            t_ours += time.perf_counter() - t0
+            errors[err.error_class] += 1
+            page = None
+        text = page.text if page else None
+        ours.add(text, with_, without)
+        raw_paragraphs = seen[0] if seen else []
+        unfiltered.add("\n".join(raw_paragraphs) if seen else text, with_, without)
+        if show_rules and raw_paragraphs:
+            for paragraph in raw_paragraphs:
+                hits = [i for i, rx in enumerate(compiled) if len(paragraph) <= 200
+                        and rx.search(paragraph)]  # fmt: skip
+                if not hits:
+                    continue
+                norm_p = _norm(paragraph)
+                rule_gain[hits[0]] += sum(1 for s in without if _norm(s) and _norm(s) in norm_p)
+                rule_loss[hits[0]] += sum(1 for s in with_ if _norm(s) and _norm(s) in norm_p)
+        _score_meta(
+            ours_meta,
+            gold,
+            page.title if page else None,
+            page.authors if page else [],
+            page.published_at.date() if page and page.published_at else None,
+        )
+
+        t0 = time.perf_counter()
+        ref_text = trafilatura.extract(html, url=url)
+        t_ref += time.perf_counter() - t0
+        reference.add(ref_text, with_, without)
+        t0 = time.perf_counter()
+        ref = trafilatura.bare_extraction(html, url=url, with_metadata=True)
+        t_ref_meta += time.perf_counter() - t0
+        ref_authors = [a.strip() for a in (ref.author or "").split(";") if a.strip()] if ref else []
+        ref_day = date.fromisoformat(ref.date) if ref is not None and ref.date else None
+        _score_meta(ref_meta, gold, ref.title if ref else None, ref_authors, ref_day)
+    page_module.drop_boilerplate = original_filter  # type: ignore[assignment]
+
+    n = len(items)
+    print(f"\n== trafilatura-eval: {n} pages ==")
+    print(f"storywire extract_page        {ours.line()}")
+    print(f"  same, boilerplate filter off {unfiltered.line()}")
+    print(f"trafilatura.extract (ref)     {reference.line()}")
+    print(f"extraction errors: {dict(errors) or 'none'}")
+    for label, meta in (("storywire", ours_meta), ("trafilatura", ref_meta)):
+        print(
+            f"{label:12s} title exact {_share(meta.titles)}  authors exact {_share(meta.authors_exact)}"
+            f"  authors same names {_share(meta.authors_names)}  date {_share(meta.dates)}"
+        )
+    print(
+        f"speed: storywire {n / max(t_ours, 1e-9):.1f} pages/s ({1000 * t_ours / max(1, n):.1f} ms/page)"
+        f"  trafilatura.extract {n / max(t_ref, 1e-9):.1f} pages/s"
+        f" ({1000 * t_ref / max(1, n):.1f} ms/page)"
+        f"  trafilatura with metadata {n / max(t_ref_meta, 1e-9):.1f} pages/s"
+        f" ({1000 * t_ref_meta / max(1, n):.1f} ms/page)"
+    )
+    if show_rules:
+        print("boilerplate rules: without-snippets removed / with-snippets lost")
+        for i, pattern in enumerate(_PATTERNS):
+            print(f"  {rule_gain[i]:4d} / {rule_loss[i]:3d}  {pattern[:90]}")
+
+
+def _htmldate_eval(root: Path, limit: int) -> None:
+    folder = root / "htmldate"
+    for name in ("eval_default.json", "eval_mediacloud_2020.json"):
+        gold_all: dict[str, dict[str, str]] = json.loads((folder / name).read_text("utf-8"))
+        items = list(gold_all.items())[: limit or None]
+        ours_exact = ours_near = ref_exact = ref_fast = n = 0
+        by_source: dict[str, list[bool]] = collections.defaultdict(list)
+        t_ours = t_ref = 0.0
+        for url, gold in items:
+            path = next(
+                (p for p in (folder / "html").glob(f"*/{gold['file']}.gz") if p.is_file()), None
+            )
+            if path is None or not isinstance(gold.get("date"), str):
+                continue
+            n += 1
+            html = gzip.open(path).read()
+            want = date.fromisoformat(gold["date"])
+            t0 = time.perf_counter()
+            try:
+                page = extract_page(html, url=url)
+                got = page.published_at.date() if page.published_at else None
+                source = page.published_source or "none"
+            except ExtractionError as err:
+                got, source = None, f"error:{err.error_class}"
+            t_ours += time.perf_counter() - t0
+            ours_exact += got == want
+            ours_near += got is not None and abs(got - want) <= timedelta(days=1)
+            by_source[source].append(got == want)
+            t0 = time.perf_counter()
+            tree = lxml.html.fromstring(html)
+            ref = find_date(tree, url=url, extensive_search=True)
+            t_ref += time.perf_counter() - t0
+            ref_exact += ref == gold["date"]
+            ref_fast += find_date(lxml.html.fromstring(html), url=url, extensive_search=False) == (
+                gold["date"]
+            )
+        print(f"\n== htmldate {name}: {n} pages ==")
+        print(
+            f"storywire published_at: exact day {ours_exact / max(1, n):.3f}"
+            f"  within 1 day {ours_near / max(1, n):.3f}"
+            f"  ({1000 * t_ours / max(1, n):.1f} ms/page, full extraction)"
+        )
+        print(
+            f"htmldate.find_date extensive (ref): {ref_exact / max(1, n):.3f}"
+            f"  fast: {ref_fast / max(1, n):.3f}  ({1000 * t_ref / max(1, n):.1f} ms/page)"
+        )
+        for source, hits in sorted(by_source.items(), key=lambda kv: -len(kv[1])):
+            print(f"  source {source:16s} n={len(hits):4d}  correct {sum(hits) / len(hits):.3f}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=None, help="folder holding extraction/")
+    ap.add_argument("--limit", type=int, default=0, help="pages per set (0: all)")
+    ap.add_argument("--skip-dates", action="store_true", help="skip the htmldate sets")
+    ap.add_argument("--skip-text", action="store_true", help="skip the trafilatura set")
+    ap.add_argument("--rules", action="store_true", help="per-rule boilerplate figures")
+    ap.add_argument(
+        "--balanced", action="store_true", help="run trafilatura in balanced, not precision, mode"
+    )
+    args = ap.parse_args()
+    if args.balanced:
+        page_module.DEFAULT_FAVOR_PRECISION = False
+    root = (args.data or _shared_data()) / "extraction"
+    if not root.is_dir():
+        print(f"no extraction corpus at {root}: nothing to measure (set STORYWIRE_SHARED_DATA)")
+        return 0
+    if not args.skip_text and (root / "trafilatura-eval").is_dir():
+        _trafilatura_eval(root, args.limit, args.rules)
+    if not args.skip_dates and (root / "htmldate").is_dir():
+        _htmldate_eval(root, args.limit)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

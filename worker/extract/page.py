@@ -1,0 +1,157 @@
+"""One article page (bytes) into clean text and metadata.
+
+Usage::
+
+    from worker.extract import ExtractionError, extract_page
+
+    try:
+        page = extract_page(body, url=final_url, content_type=response.headers.get("content-type"))
+    except ExtractionError as err:
+        record_failure(err.error_class, str(err))
+    else:
+        page.text, page.title, page.authors, page.published_at, page.published_source
+
+trafilatura finds the main text (precision mode, no comments) and the title, authors and
+description; dates and their sources, the canonical link and the language come from
+:mod:`worker.extract.metadata` and :mod:`worker.extract.dates`. Nothing here touches the
+network: the page is parsed once, as a tree, from the bytes given.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import trafilatura
+from lxml.html import HtmlElement
+
+from worker.extract.boilerplate import drop_boilerplate
+from worker.extract.dates import resolve_dates
+from worker.extract.decode import decode_html
+from worker.extract.metadata import read_page_metadata
+from worker.extract.normalize import clean_authors, squash_spaces, strip_control_chars
+
+DEFAULT_MAX_TEXT_CHARS = 500_000
+"""Extracted text longer than this is cut (a book-length page is not an article)."""
+
+DEFAULT_FAVOR_PRECISION = True
+"""trafilatura's precision mode: lose a borderline paragraph rather than store boilerplate."""
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml", "text/plain")
+_BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b",
+                 b"RIFF", b"OggS", b"\x00\x00\x01\x00", b"ID3", b"wOFF", b"\x7fELF")  # fmt: skip
+
+# trafilatura logs every page it discards at WARNING/ERROR; we raise ExtractionError instead.
+logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+logging.getLogger("htmldate").setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True)
+class ExtractedPage:
+    """The main text and metadata of an article page.
+
+    ``text`` has one paragraph per block, separated by blank lines, without navigation,
+    newsletter, cookie or paywall boilerplate. Dates are aware UTC; ``*_source`` says where
+    each came from: ``jsonld``, ``meta``, ``url`` or ``text``.
+    """
+
+    title: str | None
+    text: str | None
+    authors: list[str] = field(default_factory=list)
+    published_at: datetime | None = None
+    published_source: str | None = None
+    modified_at: datetime | None = None
+    modified_source: str | None = None
+    language: str | None = None
+    site_name: str | None = None
+    image_url: str | None = None
+    canonical_url: str | None = None
+    description: str | None = None
+
+
+class ExtractionError(Exception):
+    """No main text in the body. ``error_class``: ``empty``, ``not_html`` or ``no_text``."""
+
+    def __init__(self, error_class: str, message: str) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+
+    def __reduce__(self) -> tuple[type[ExtractionError], tuple[str, str]]:
+        return (type(self), (self.error_class, str(self)))
+
+
+def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> ExtractedPage:
+    """Extract the article of one HTML page fetched from ``url`` (after redirects)."""
+    if not html or not html.strip():
+        raise ExtractionError("empty", "empty response body: no page to extract")
+    _refuse_non_html(html, content_type)
+    text, _encoding = decode_html(html, content_type)
+    text = strip_control_chars(text)
+    if "<" not in text:
+        raise ExtractionError("not_html", "body has no markup: not an HTML page")
+    tree = trafilatura.load_html(text)
+    if tree is None:
+        raise ExtractionError("not_html", "body could not be parsed as HTML")
+
+    meta = read_page_metadata(tree, url=url)
+    document = _trafilatura(tree, url)
+    if document is None or not document.text:
+        raise ExtractionError("no_text", "no main text found on the page")
+    paragraphs = drop_boilerplate(
+        squash_spaces(line) for line in document.text.split("\n") if line.strip()
+    )
+    body = "\n\n".join(p for p in paragraphs if p)
+    if not body:
+        raise ExtractionError("no_text", "only boilerplate found on the page")
+
+    dates = resolve_dates(meta, url=url, text_scan=document.date)
+    authors = clean_authors((document.author or "").split(";")) or list(meta.jsonld_authors)
+    return ExtractedPage(
+        title=_clean(document.title),
+        text=body[:DEFAULT_MAX_TEXT_CHARS],
+        authors=authors,
+        published_at=dates.published_at,
+        published_source=dates.published_source,
+        modified_at=dates.modified_at,
+        modified_source=dates.modified_source,
+        language=meta.language or _clean(document.language),
+        site_name=meta.site_name or _clean(document.sitename),
+        image_url=meta.image_url,
+        canonical_url=meta.canonical_url,
+        description=_clean(document.description),
+    )
+
+
+def _refuse_non_html(data: bytes, content_type: str | None) -> None:
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if mime and mime not in _HTML_TYPES and not mime.endswith("+xml"):
+        raise ExtractionError("not_html", f"content type {mime!r} is not an HTML page")
+    head = data[:16].lstrip()
+    if head.startswith(_BINARY_MAGIC):
+        raise ExtractionError("not_html", "binary content (file signature), not an HTML page")
+
+
+def _trafilatura(tree: HtmlElement, url: str) -> Any:
+    # The date search runs htmldate's extensive mode; its result is our "text" fallback.
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    return trafilatura.bare_extraction(
+        tree,
+        url=url,
+        favor_precision=DEFAULT_FAVOR_PRECISION,
+        include_comments=False,
+        include_tables=True,
+        with_metadata=True,
+        date_extraction_params={
+            "original_date": True,
+            "extensive_search": True,
+            "max_date": today,
+        },
+    )
+
+
+def _clean(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return squash_spaces(strip_control_chars(value))[:2_000] or None
