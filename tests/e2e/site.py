@@ -155,8 +155,16 @@ def serve_site(server: LocalHTTPServer) -> dict[str, str]:
         (by_slug["a4"], server.url("/news/a4.html")),
     ]
     rss_type = "application/rss+xml; charset=utf-8"
-    server.add("/feeds/world.xml", rss("World", world), content_type=rss_type,
-               headers={"ETag": '"world-v1"'})
-    server.add("/feeds/local.xml", rss("Local", local), content_type=rss_type,
-               headers={"ETag": '"local-v1"'})
+    server.add(
+        "/feeds/world.xml",
+        rss("World", world),
+        content_type=rss_type,
+        headers={"ETag": '"world-v1"'},
+    )
+    server.add(
+        "/feeds/local.xml",
+        rss("Local", local),
+        content_type=rss_type,
+        headers={"ETag": '"local-v1"'},
+    )
     return {"world": server.url("/feeds/world.xml"), "local": server.url("/feeds/local.xml")}

@@ -16,7 +16,7 @@ from models import Article, ArticleSource, Change, Feed, FeedFetch, make_engine,
 from tests.e2e.site import BOILERPLATE, STORIES, serve_site
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.processes import Process, run_cli, storywire_env, wait_for
-from tests.support.services import PostgresServer, RedisServer
+from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -33,12 +33,11 @@ def _count(engine: Engine, stmt: object) -> int:
         return int(conn.execute(stmt).scalar_one())  # type: ignore[call-overload]
 
 
-def _ingest_and_check(
-    engine: Engine, server: LocalHTTPServer, procs: tuple[Process, ...]
-) -> None:
+def _ingest_and_check(engine: Engine, server: LocalHTTPServer, procs: tuple[Process, ...]) -> None:
     done = select(func.count()).select_from(Article).where(Article.status != "pending")
-    wait_for(lambda: _count(engine, done) >= 4, timeout=120, what="4 processed articles",
-             processes=procs)
+    wait_for(
+        lambda: _count(engine, done) >= 4, timeout=120, what="4 processed articles", processes=procs
+    )
 
     with engine.connect() as conn:
         articles = {a.url.split("/")[-1].split("?")[0]: a for a in conn.execute(select(Article))}
@@ -63,12 +62,9 @@ def _ingest_and_check(
     with engine.begin() as conn:
         conn.execute(update(Feed).values(next_check_at=utcnow()))
     fetches = select(func.count()).select_from(FeedFetch)
-    wait_for(lambda: _count(engine, fetches) >= 4, timeout=60, what="second poll",
-             processes=procs)
+    wait_for(lambda: _count(engine, fetches) >= 4, timeout=60, what="second poll", processes=procs)
     with engine.connect() as conn:
-        outcomes = conn.execute(
-            select(FeedFetch.outcome).order_by(FeedFetch.id)
-        ).scalars().all()
+        outcomes = conn.execute(select(FeedFetch.outcome).order_by(FeedFetch.id)).scalars().all()
     assert outcomes[2:] == ["not_modified", "not_modified"]
     for feed in ("world", "local"):
         seen = server.requests_to(f"/feeds/{feed}.xml")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +15,9 @@ from worker.config import Settings, get_settings
 from worker.migrations import upgrade
 from worker.runtime import Runtime, build_runtime
 
-console = Console()
+# Piped output is read by programs and grep: keep whole URLs rather than Rich's 80 columns.
+_PIPE_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
+console = Console(width=_PIPE_WIDTH)
 err_console = Console(stderr=True)
 
 

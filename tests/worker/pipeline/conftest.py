@@ -1,0 +1,31 @@
+"""Fixtures for the pipeline tests: a migrated SQLite database and a runtime on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.services import migrate
+from worker.config import Settings
+from worker.runtime import Runtime, build_runtime
+
+
+def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "database_url": url,
+        "allow_private_networks": True,  # the local server is on 127.0.0.1
+        "host_rate_per_s": 1000.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
+    migrate(sqlite_url)
+    rt = build_runtime(make_settings(tmp_path, sqlite_url))
+    yield rt
+    rt.close()

@@ -1,0 +1,95 @@
+"""process_article and the exact-duplicate story step, on real HTTP and SQLite."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from models import Article, ArticleStatus, Change, session_scope
+from tests.e2e.site import BOILERPLATE, STORIES, page_html, rss, serve_site
+from tests.support.httpserver import LocalHTTPServer
+from worker.pipeline import assign_story, process_article, refresh_feed
+from worker.pipeline.inline import run_inline
+from worker.runtime import Runtime
+from worker.store import add_feed
+
+
+def _ingest_feed(rt: Runtime, url: str) -> list[int]:
+    with session_scope(rt.sessions) as s:
+        feed, _ = add_feed(s, url)
+    return refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed.id).new_article_ids
+
+
+def test_page_is_extracted_and_merged_with_feed_fields(
+    runtime: Runtime, http_server: LocalHTTPServer
+) -> None:
+    ids = _ingest_feed(runtime, serve_site(http_server)["world"])
+    for article_id in ids:
+        assert (
+            process_article(runtime.sessions, runtime.fetcher, runtime.settings, article_id).status
+            == "ok"
+        )
+    with session_scope(runtime.sessions) as s:
+        stored = {a.title: a for a in s.scalars(select(Article))}
+        changes = s.scalars(select(Change.kind).where(Change.kind == "article.updated")).all()
+    assert len(changes) == 3
+    for story in STORIES[:3]:
+        article = stored[story.title]
+        assert article.status == ArticleStatus.OK
+        assert article.authors == [story.author]
+        assert article.published_at == story.published
+        assert article.published_source == "jsonld"
+        assert article.site_name == "The Daily Example"
+        assert article.content_hash
+        assert all(p in article.text for p in story.paragraphs)
+        assert not any(junk in article.text for junk in BOILERPLATE)
+
+
+def test_processing_twice_changes_nothing(runtime: Runtime, http_server: LocalHTTPServer) -> None:
+    ids = _ingest_feed(runtime, serve_site(http_server)["world"])
+    process_article(runtime.sessions, runtime.fetcher, runtime.settings, ids[0])
+    again = process_article(runtime.sessions, runtime.fetcher, runtime.settings, ids[0])
+    assert again.status == "skipped"
+
+
+def test_missing_page_fails_but_keeps_the_feed_summary(
+    runtime: Runtime, http_server: LocalHTTPServer
+) -> None:
+    story = STORIES[0]
+    http_server.add(
+        "/f.xml",
+        rss("F", [(story, http_server.url("/nowhere.html"))]),
+        content_type="application/rss+xml",
+    )
+    [article_id] = _ingest_feed(runtime, http_server.url("/f.xml"))
+    outcome = process_article(runtime.sessions, runtime.fetcher, runtime.settings, article_id)
+    assert outcome.status == "failed"
+    with session_scope(runtime.sessions) as s:
+        article = s.get(Article, article_id)
+        assert article is not None
+        assert article.http_status == 404
+        assert article.error_class
+        assert article.text == story.paragraphs[0]  # the feed's description
+        assert article.title == story.title
+
+
+def test_same_text_at_two_urls_is_marked_duplicate(
+    runtime: Runtime, http_server: LocalHTTPServer
+) -> None:
+    story = STORIES[1]
+    for path in ("/one/x.html", "/two/y.html"):
+        http_server.add(path, page_html(story, http_server.url(path)))
+    items = [(story, http_server.url("/one/x.html")), (story, http_server.url("/two/y.html"))]
+    http_server.add("/f.xml", rss("F", items), content_type="application/rss+xml")
+    with session_scope(runtime.sessions) as s:
+        feed, _ = add_feed(s, http_server.url("/f.xml"))
+    summary = run_inline(runtime, [feed.id])
+    assert (summary.new_articles, summary.articles_ok, summary.duplicates) == (2, 2, 1)
+    with session_scope(runtime.sessions) as s:
+        first, second = s.scalars(select(Article).order_by(Article.id)).all()
+        dup = second if second.duplicate_of else first
+        original = first if dup is second else second
+        assert dup.duplicate_of == original.id
+        assert original.duplicate_of is None
+    # The story step is idempotent: running it again changes nothing.
+    assert assign_story(runtime.sessions, dup.id).duplicate_of == original.id
+    assert assign_story(runtime.sessions, original.id).duplicate_of is None
