@@ -28,7 +28,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
         # Redis redelivers a message not acked within this window: longer than any task.
-        "broker_transport_options": {"visibility_timeout": 3600},
+        "broker_transport_options": {"visibility_timeout": 3600} if settings.redis_url else {},
         "task_queues": [Queue(name) for name in QUEUES],
         "task_default_queue": "feeds",
         "task_routes": {

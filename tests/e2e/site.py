@@ -114,8 +114,8 @@ def page_html(story: Story, url: str) -> str:
 <script type="application/ld+json">{json.dumps(jsonld)}</script>
 </head><body>
 <header><nav><a href="/">Home</a> | <a href="/world">World</a> | <a href="/politics">Politics</a>
-| <a href="/business">Business</a> | <a href="/sports">Sports</a> | <a href="/contact">Contact us</a>
-</nav></header>
+| <a href="/business">Business</a> | <a href="/sports">Sports</a>
+| <a href="/contact">Contact us</a></nav></header>
 <main><article>
 <h1>{story.title}</h1>
 <p class="byline">By {story.author}</p>
