@@ -46,15 +46,19 @@ class LocalHTTPServer:
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def do_GET(self) -> None:
                 with server._lock:
                     server.requests.append(
-                        SeenRequest("GET", self.path, {k.lower(): v for k, v in self.headers.items()})
+                        SeenRequest(
+                            "GET", self.path, {k.lower(): v for k, v in self.headers.items()}
+                        )
                     )
-                    route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
+                    route = server.routes.get(self.path) or server.routes.get(
+                        self.path.split("?")[0]
+                    )
                 if route is None:
                     self._send(Route(404, b"not found", {"Content-Type": "text/plain"}))
                 elif isinstance(route, Route):
