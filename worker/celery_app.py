@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from worker.config import Settings, get_settings
 
@@ -29,7 +29,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         # Redis redelivers a message not acked within this window: longer than any task.
         "broker_transport_options": {"visibility_timeout": 3600} if settings.redis_url else {},
-        "task_queues": [Queue(name) for name in QUEUES],
+        "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
         "task_default_queue": "feeds",
         "task_routes": {
             "worker.tasks.dispatch_due_feeds": {"queue": "feeds"},

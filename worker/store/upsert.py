@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Column, select
+from sqlalchemy import Column, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,10 +23,10 @@ def insert_ignore(
     Returns ``(id, created)``. Safe under concurrent delivery: two workers inserting the same
     key at once both get the one row's id, and exactly one of them sees ``created=True``.
     """
-    table = model.__table__
+    table = cast(Table, model.__table__)
     dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    id_column: Column[Any] = table.c.id  # type: ignore[attr-defined]
+    id_column: Column[Any] = table.c.id
     stmt = (
         insert_fn(table)
         .values(**values)
@@ -36,6 +36,6 @@ def insert_ignore(
     new_id = session.execute(stmt).scalar_one_or_none()
     if new_id is not None:
         return int(new_id), True
-    key = [table.c[name] == values[name] for name in conflict_columns]  # type: ignore[attr-defined]
+    key = [table.c[name] == values[name] for name in conflict_columns]
     existing = session.execute(select(id_column).where(*key)).scalar_one()
     return int(existing), False
