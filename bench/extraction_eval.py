@@ -34,19 +34,24 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import lxml.html  # noqa: E402
-import trafilatura  # noqa: E402
-from htmldate import find_date  # noqa: E402
+import lxml.html
+import trafilatura
+from htmldate import find_date
 
-import worker.extract.page as page_module  # noqa: E402
-from worker.extract import ExtractionError, extract_page  # noqa: E402
-from worker.extract.boilerplate import _PATTERNS  # noqa: E402
+import worker.extract.page as page_module
+from worker.extract import ExtractionError, extract_page
+from worker.extract.boilerplate import _PATTERNS
 
 _SPACE_RE = re.compile(r"\s+")
 
 
 def _norm(text: str) -> str:
     return _SPACE_RE.sub(" ", text).strip()
+
+
+def _read_gz(path: Path) -> bytes:
+    with gzip.open(path) as fh:
+        return fh.read()
 
 
 def _shared_data() -> Path:
@@ -161,7 +166,7 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
     errors: collections.Counter[str] = collections.Counter()
     compiled = [re.compile(p, re.I) for p in _PATTERNS]
     for url, gold in items:
-        html = gzip.open(folder / "html" / (gold["file"] + ".gz")).read()
+        html = _read_gz(folder / "html" / (gold["file"] + ".gz"))
         with_, without = gold.get("with") or [], gold.get("without") or []
         seen.clear()
         try:
@@ -213,11 +218,13 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
     print(f"extraction errors: {dict(errors) or 'none'}")
     for label, meta in (("storywire", ours_meta), ("trafilatura", ref_meta)):
         print(
-            f"{label:12s} title exact {_share(meta.titles)}  authors exact {_share(meta.authors_exact)}"
+            f"{label:12s} title exact {_share(meta.titles)}"
+            f"  authors exact {_share(meta.authors_exact)}"
             f"  authors same names {_share(meta.authors_names)}  date {_share(meta.dates)}"
         )
     print(
-        f"speed: storywire {n / max(t_ours, 1e-9):.1f} pages/s ({1000 * t_ours / max(1, n):.1f} ms/page)"
+        f"speed: storywire {n / max(t_ours, 1e-9):.1f} pages/s"
+        f" ({1000 * t_ours / max(1, n):.1f} ms/page)"
         f"  trafilatura.extract {n / max(t_ref, 1e-9):.1f} pages/s"
         f" ({1000 * t_ref / max(1, n):.1f} ms/page)"
         f"  trafilatura with metadata {n / max(t_ref_meta, 1e-9):.1f} pages/s"
@@ -244,7 +251,7 @@ def _htmldate_eval(root: Path, limit: int) -> None:
             if path is None or not isinstance(gold.get("date"), str):
                 continue
             n += 1
-            html = gzip.open(path).read()
+            html = _read_gz(path)
             want = date.fromisoformat(gold["date"])
             t0 = time.perf_counter()
             try:
@@ -262,8 +269,9 @@ def _htmldate_eval(root: Path, limit: int) -> None:
             ref = find_date(tree, url=url, extensive_search=True)
             t_ref += time.perf_counter() - t0
             ref_exact += ref == gold["date"]
-            ref_fast += find_date(lxml.html.fromstring(html), url=url, extensive_search=False) == (
-                gold["date"]
+            ref_fast += (
+                find_date(lxml.html.fromstring(html), url=url, extensive_search=False)
+                == (gold["date"])
             )
         print(f"\n== htmldate {name}: {n} pages ==")
         print(

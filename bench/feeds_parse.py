@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from worker.feeds import FeedParseError, parse_feed  # noqa: E402
+from worker.feeds import FeedParseError, parse_feed
 
 _HEADER_RE = re.compile(rb"^\s*Header:\s*Content-type:\s*(.+?)\s*$", re.I | re.M)
 
@@ -63,11 +63,13 @@ def main() -> int:
         content_type = header.group(1).decode("latin-1") if header else None
         t0 = time.perf_counter()
         try:
-            feed = parse_feed(data, url=f"http://example.com/{path.name}", content_type=content_type)
+            feed = parse_feed(
+                data, url=f"http://example.com/{path.name}", content_type=content_type
+            )
         except FeedParseError as err:
             outcome = f"error:{err.error_class}"
             errors.append((path, f"{err.error_class}: {err}"))
-        except Exception:  # noqa: BLE001 - this is what we are counting
+        except Exception:  # this is what we are counting
             outcome = "CRASH"
             crashes.append((path, traceback.format_exc(limit=3)))
         else:

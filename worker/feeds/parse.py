@@ -208,10 +208,8 @@ def _newest_entries(
     now = datetime.now(UTC)
     dated = []
     for raw in raw_entries:
-        # dict.get, not raw.get: feedparser's dict silently answers "updated_parsed" with
-        # published_parsed when the entry has no update date (a deprecated fallback).
-        published = sane_datetime(_struct_to_dt(dict.get(raw, "published_parsed")), now=now)
-        updated = sane_datetime(_struct_to_dt(dict.get(raw, "updated_parsed")), now=now)
+        published = sane_datetime(_struct_to_dt(_raw(raw, "published_parsed")), now=now)
+        updated = sane_datetime(_struct_to_dt(_raw(raw, "updated_parsed")), now=now)
         if published is None and dc_date_is_published:
             # RSS items dated only by <dc:date> (feedparser files it as "updated"): in RSS
             # that element is the item's date, i.e. its publication.
@@ -233,8 +231,8 @@ def _entry(
     base_url: str,
     max_chars: int,
 ) -> FeedEntry:
-    guid = _guid(dict.get(raw, "id"))
-    raw_link = _url_field(dict.get(raw, "link"))
+    guid = _guid(_raw(raw, "id"))
+    raw_link = _url_field(_raw(raw, "link"))
     if raw_link is not None and raw_link == guid and absolute_http_url(guid, None) is None:
         raw_link = None  # feedparser copied a non-URL <guid> ("c1") into the link
     link = absolute_http_url(raw_link, base_url)
@@ -243,11 +241,17 @@ def _entry(
         link=link,
         title=_plain(raw.get("title_detail"), raw.get("title"), max_chars, True),
         summary=_plain(raw.get("summary_detail"), raw.get("summary"), max_chars, False),
-        content=_content(dict.get(raw, "content"), base_url, max_chars),
+        content=_content(_raw(raw, "content"), base_url, max_chars),
         published_at=published,
         updated_at=updated,
         authors=_authors(raw),
     )
+
+
+def _raw(entry: Mapping[str, Any], key: str) -> Any:
+    # dict.get, not entry.get: feedparser's dict answers some missing keys with others
+    # ("updated_parsed" with published_parsed, a deprecated fallback).
+    return dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
 
 
 def _struct_to_dt(value: Any) -> datetime | None:
