@@ -31,6 +31,8 @@ from worker.store import record_change
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 #: Transient failures (timeouts, 5xx, 429) tolerated before an article is given up as failed.
 DEFAULT_MAX_ATTEMPTS = 4
+#: error_class of a fetch refused by our own per-host rate limit (see worker.fetch.ratelimit).
+RATE_LIMITED = "rate_limited"
 #: Precedence of date sources: structured page metadata is the publisher's own statement;
 #: the feed's date is next (some feeds stamp the time the item was added); URL and text
 #: scans are guesses.
@@ -83,6 +85,10 @@ def process_article(
     except RobotsDisallowed as exc:
         return _finish_from_feed(sessions, article_id, stub, ArticleStatus.BLOCKED, exc, None)
     except TransientFetchError as exc:
+        if exc.error_class == RATE_LIMITED:
+            # Our own politeness queue is full for this host: not the page's fault, so it
+            # costs no attempt.
+            raise RetryLater(article_id, 0, exc) from exc
         attempts = _count_attempt(sessions, article_id, exc)
         if attempts < DEFAULT_MAX_ATTEMPTS:
             raise RetryLater(article_id, attempts, exc) from exc

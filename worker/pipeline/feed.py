@@ -18,6 +18,7 @@ from models import Feed, FeedFetch, FeedStatus, session_scope, utcnow
 from worker.config import Settings
 from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from worker.fetch import Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
+from worker.pipeline.article import RATE_LIMITED
 from worker.scheduler import adaptive_interval, backoff_delay
 from worker.store import SourceFields, record_change, upsert_article_stub
 from worker.urls import canonicalize
@@ -36,7 +37,7 @@ class FeedRefresh:
     """What one refresh did. ``new_article_ids`` are to be enqueued after commit."""
 
     feed_id: int
-    outcome: str  # ok | bozo | not_modified | error | gone | skipped
+    outcome: str  # ok | bozo | not_modified | error | gone | deferred | skipped
     entries_seen: int = 0
     new_article_ids: list[int] = field(default_factory=list)
     error_class: str | None = None
@@ -249,6 +250,11 @@ def _record_error(
     refresh.outcome = "gone" if isinstance(error, Gone) else "error"
     refresh.error_class = str(error_class)
     refresh.error = str(error)[:2000]
+    if isinstance(error, TransientFetchError) and error.error_class == RATE_LIMITED:
+        # Our own politeness queue for this host is full: try again soon, no error counted.
+        refresh.outcome = "deferred"
+        feed.next_check_at = now + _seconds(error.retry_after or settings.dispatch_interval_s)
+        return
     feed.last_error = refresh.error
     feed.last_error_class = refresh.error_class
     feed.consecutive_errors += 1

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import select
 
 from models import Article, ArticleStatus, Change, session_scope
 from tests.e2e.site import BOILERPLATE, STORIES, page_html, rss, serve_site
 from tests.support.httpserver import LocalHTTPServer
-from worker.pipeline import assign_story, process_article, refresh_feed
+from tests.support.services import migrate
+from tests.worker.pipeline.conftest import make_settings
+from worker.pipeline import RetryLater, assign_story, process_article, refresh_feed
 from worker.pipeline.inline import run_inline
-from worker.runtime import Runtime
+from worker.runtime import Runtime, build_runtime
 from worker.store import add_feed
 
 
@@ -93,3 +98,26 @@ def test_same_text_at_two_urls_is_marked_duplicate(
     # The story step is idempotent: running it again changes nothing.
     assert assign_story(runtime.sessions, dup.id).duplicate_of == original.id
     assert assign_story(runtime.sessions, original.id).duplicate_of is None
+
+
+def test_our_own_rate_limit_defers_without_spending_attempts(
+    tmp_path: Path, sqlite_url: str, http_server: LocalHTTPServer
+) -> None:
+    feeds = serve_site(http_server)
+    migrate(sqlite_url)
+    # One request per 100 s to the host: the feed fetch takes the slot, the page must wait.
+    rt = build_runtime(
+        make_settings(tmp_path, sqlite_url, host_rate_per_s=0.01, obey_robots=False)
+    )
+    try:
+        ids = _ingest_feed(rt, feeds["world"])
+        with pytest.raises(RetryLater) as raised:
+            process_article(rt.sessions, rt.fetcher, rt.settings, ids[0])
+        assert raised.value.attempts == 0
+        assert raised.value.retry_after and raised.value.retry_after > 30
+        with session_scope(rt.sessions) as s:
+            article = s.get(Article, ids[0])
+            assert article is not None
+            assert (article.status, article.attempts) == ("pending", 0)
+    finally:
+        rt.close()
