@@ -39,11 +39,16 @@ _CHALLENGE_HEADERS = (
     ("cf-mitigated", re.compile(r"challenge", re.I)),
     ("x-amzn-waf-action", re.compile(r"challenge|captcha", re.I)),
 )
-# Strings that only appear on interstitial pages, never on a publisher's article.
-_STRONG_MARKERS = re.compile(
-    rb"cf_chl_opt|/cdn-cgi/challenge-platform/|sucuri_cloudproxy_js|_Incapsula_Resource"
-    rb"|geo\.captcha-delivery\.com|px-captcha|ddos-guard\.net/|__ddg1|awswaf",
-    re.I,
+# Strings that only appear on interstitial pages, never on a publisher's article. Exact,
+# case-sensitive tokens: plain substring tests, cheap enough for every small 2xx page.
+_STRONG_MARKERS = (
+    b"cf_chl_opt",
+    b"/cdn-cgi/challenge-platform/",
+    b"sucuri_cloudproxy_js",
+    b"_Incapsula_Resource",
+    b"geo.captcha-delivery.com",
+    b'id="px-captcha"',
+    b"ddos-guard.net/",
 )
 # Weaker markers, trusted only together with an error status.
 _WEAK_MARKERS = re.compile(
@@ -62,10 +67,14 @@ def is_challenge(status: int, headers: Mapping[str, str], body_head: bytes) -> b
         if value and pattern.search(value):
             return True
     if status in CHALLENGE_STATUSES:
-        return bool(_STRONG_MARKERS.search(body_head) or _WEAK_MARKERS.search(body_head))
+        return _has_strong_marker(body_head) or bool(_WEAK_MARKERS.search(body_head))
     if 200 <= status < 300 and len(body_head) <= MAX_CHALLENGE_PAGE_BYTES:
-        return bool(_STRONG_MARKERS.search(body_head))
+        return _has_strong_marker(body_head)
     return False
+
+
+def _has_strong_marker(body: bytes) -> bool:
+    return any(marker in body for marker in _STRONG_MARKERS)
 
 
 def parse_retry_after(

@@ -46,6 +46,10 @@ DEFAULT_MAX_WAIT_S = 30.0
 DEFAULT_KEY_PREFIX = "storywire:host-rate:"
 #: Socket timeouts towards Redis: politeness must not hang a fetch.
 DEFAULT_REDIS_TIMEOUT_S = 5.0
+#: Intervals are stretched by this fraction. Slots are exact, but a request reaches the
+#: server a few ms after its slot, differently for each process; without a margin, that
+#: jitter could squeeze N+1 requests into one second now and then.
+SAFETY_MARGIN = 0.02
 #: After Redis failed, use the local schedule for this long before trying Redis again.
 DEFAULT_REDIS_RETRY_S = 10.0
 
@@ -158,7 +162,7 @@ class HostRateLimiter:
 
     def _interval(self, min_interval_s: float | None) -> float:
         interval = 1.0 / self.rate_per_s if self.rate_per_s > 0 else 0.0
-        return max(interval, min_interval_s or 0.0)
+        return max(interval, min_interval_s or 0.0) * (1.0 + SAFETY_MARGIN)
 
 
 class _LocalSchedules:

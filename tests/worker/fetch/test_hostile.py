@@ -193,3 +193,15 @@ def test_lying_huge_gzip_content_length(server: LocalHTTPServer, fetcher: Fetche
     body = gzip.compress(b"fine " * 1000)
     server.add("/gz", body, headers={"Content-Encoding": "gzip"})
     assert fetcher.fetch(server.url("/gz")).content == b"fine " * 1000
+
+
+def test_endless_header_line(server: LocalHTTPServer, fetcher: Fetcher) -> None:
+    # A status line, then one header that never ends: refused long before the cap or deadline.
+    server.add_handler(
+        "/headers", handlers.raw(b"HTTP/1.1 200 OK\r\nX-Junk: " + b"a" * 8 * 1024 * 1024)
+    )
+    started = time.monotonic()
+    with pytest.raises(PermanentFetchError) as info:
+        fetcher.fetch(server.url("/headers"))
+    assert info.value.error_class == "protocol"
+    assert time.monotonic() - started < 2.0
