@@ -10,11 +10,11 @@ from sqlalchemy import select
 from models import Article, ArticleStatus, Change, session_scope
 from tests.e2e.site import BOILERPLATE, STORIES, page_html, rss, serve_site
 from tests.support.httpserver import LocalHTTPServer
-from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
+from worker.fetch import Fetcher
 from worker.pipeline import RetryLater, assign_story, process_article, refresh_feed
 from worker.pipeline.inline import run_inline
-from worker.runtime import Runtime, build_runtime
+from worker.runtime import Runtime
 from worker.store import add_feed
 
 
@@ -101,23 +101,19 @@ def test_same_text_at_two_urls_is_marked_duplicate(
 
 
 def test_our_own_rate_limit_defers_without_spending_attempts(
-    tmp_path: Path, sqlite_url: str, http_server: LocalHTTPServer
+    tmp_path: Path, runtime: Runtime, http_server: LocalHTTPServer
 ) -> None:
-    feeds = serve_site(http_server)
-    migrate(sqlite_url)
-    # One request per 100 s to the host: the feed fetch takes the slot, the page must wait.
-    rt = build_runtime(
-        make_settings(tmp_path, sqlite_url, host_rate_per_s=0.01, obey_robots=False)
+    ids = _ingest_feed(runtime, serve_site(http_server)["world"])
+    # One request per 100 s to the host, which the feed fetch just used: the page must wait.
+    slow = make_settings(
+        tmp_path, runtime.settings.sqlalchemy_url, host_rate_per_s=0.01, obey_robots=False
     )
-    try:
-        ids = _ingest_feed(rt, feeds["world"])
-        with pytest.raises(RetryLater) as raised:
-            process_article(rt.sessions, rt.fetcher, rt.settings, ids[0])
-        assert raised.value.attempts == 0
-        assert raised.value.retry_after and raised.value.retry_after > 30
-        with session_scope(rt.sessions) as s:
-            article = s.get(Article, ids[0])
-            assert article is not None
-            assert (article.status, article.attempts) == ("pending", 0)
-    finally:
-        rt.close()
+    with Fetcher(slow) as fetcher, pytest.raises(RetryLater) as raised:
+        process_article(runtime.sessions, fetcher, slow, ids[0])
+    assert raised.value.attempts == 0
+    assert raised.value.retry_after
+    assert raised.value.retry_after > 30
+    with session_scope(runtime.sessions) as s:
+        article = s.get(Article, ids[0])
+        assert article is not None
+        assert (article.status, article.attempts) == ("pending", 0)
