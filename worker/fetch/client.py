@@ -185,7 +185,7 @@ class Fetcher:
         with deadline(self._settings.total_timeout_s) as budget:
             for _hop in range(self._settings.max_redirects + 1):
                 if robots:
-                    # Outside this request's deadline: robots.txt has its own.
+                    # robots.txt is fetched under its own deadline; ours is extended by it.
                     waited += self._check_robots(current, budget)
                 waited += self._wait_turn(current, budget)
                 response = self._send(current, headers)

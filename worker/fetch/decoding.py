@@ -2,15 +2,16 @@
 
 Usage::
 
-    pieces = decode_stream(raw_chunks, ["gzip"])      # iterator of bytes, each <= PIECE_BYTES
+    pieces = decode_stream(raw_chunks, ["gzip"])      # iterator of small bytes pieces
     for piece in pieces:
         ...                                            # stop as soon as the total is too big
 
 httpx's own decoders inflate a whole network chunk in one call: 64 KiB of a gzip bomb
 becomes ~64 MiB, and a brotli bomb far more, before any size check can run. Here each
 decompressor is asked for at most ``PIECE_BYTES`` of output per call (zlib ``max_length``,
-brotli ``output_buffer_limit``), so a caller that stops at its cap holds at most
-cap + ``PIECE_BYTES`` in memory, whatever the compression ratio.
+brotli ``output_buffer_limit``), so a caller that stops at its cap holds about
+cap + ``PIECE_BYTES`` in memory, whatever the compression ratio (brotli may overshoot its
+limit by one internal block, still far below a megabyte).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import brotli
 
-#: Largest piece of decoded output produced by one decompressor call.
+#: Decoded output asked of one decompressor call (zlib: exact; brotli: a soft limit).
 PIECE_BYTES = 64 * 1024
 #: The codings we advertise in Accept-Encoding and know how to undo.
 ACCEPT_ENCODING = "gzip, deflate, br"
