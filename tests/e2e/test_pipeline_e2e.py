@@ -7,6 +7,8 @@ feeds is stored once, and that a second poll sends If-None-Match and stores noth
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from models import Article, ArticleSource, Change, Feed, FeedFetch, make_engine,
 from tests.e2e.site import BOILERPLATE, STORIES, serve_site
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.processes import Process, run_cli, storywire_env, wait_for
-from tests.support.services import RedisServer
+from tests.support.services import REPO_ROOT, RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -112,4 +114,29 @@ def test_redis_and_postgres(
     finally:
         beat.stop()
         worker.stop()
+        engine.dispose()
+
+
+def test_procfile_under_honcho(tmp_path: Path, http_server: LocalHTTPServer) -> None:
+    """The Procfile's worker and beat, started by honcho, on the embedded defaults."""
+    feeds = serve_site(http_server)
+    bin_dir = str(Path(sys.executable).parent)  # where `storywire` and `honcho` live
+    env = storywire_env(
+        STORYWIRE_DATA_DIR=str(tmp_path / "data"),
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        **BASE_ENV,
+    )
+    run_cli(["db", "upgrade"], env)  # what the release phase does
+    run_cli(["feeds", "add", feeds["world"], feeds["local"]], env)
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'storywire.db'}")
+    honcho = Process(
+        ["-f", str(REPO_ROOT / "Procfile"), "-d", str(REPO_ROOT), "start", "worker", "beat"],
+        env,
+        tmp_path / "honcho.log",
+        program=[str(Path(bin_dir) / "honcho")],
+    )
+    try:
+        _ingest_and_check(engine, http_server, (honcho,))
+    finally:
+        honcho.stop()
         engine.dispose()

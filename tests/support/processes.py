@@ -34,13 +34,20 @@ def run_cli(args: list[str], env: Mapping[str, str], timeout: float = 120) -> st
 
 
 class Process:
-    """A background ``storywire`` process whose output goes to a log file."""
+    """A background ``storywire`` (or ``program``) process whose output goes to a log file."""
 
-    def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        program: list[str] | None = None,
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.popen = subprocess.Popen(
-            [*STORYWIRE, *args],
+            [*(STORYWIRE if program is None else program), *args],
             env=dict(env),
             stdout=self._log,
             stderr=subprocess.STDOUT,
