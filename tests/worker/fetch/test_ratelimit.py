@@ -38,23 +38,28 @@ def test_local_limiter_spaces_one_host() -> None:
 def test_local_limiter_threads_share_the_schedule() -> None:
     limiter = HostRateLimiter(RATE)
     host = f"threads-{time.monotonic_ns()}.test"
-    stamps: list[float] = []
+    slots: list[float] = []
     lock = threading.Lock()
 
     def work() -> None:
         for _ in range(3):
-            limiter.acquire(host)
+            # The slot is when the request may start: measured from reserve(), not from a
+            # thread's (load-dependent) wake-up.
+            now = time.monotonic()
+            wait = limiter.reserve(host)
             with lock:
-                stamps.append(time.monotonic())
+                slots.append(now + wait)
+            time.sleep(wait)
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    stamps.sort()
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert min(gaps) >= 1 / RATE - 0.02
+    slots.sort()
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert len(slots) == 12
+    assert min(gaps) >= 1 / RATE - 0.005
 
 
 def test_too_long_a_wait_raises_host_busy_and_takes_nothing() -> None:
@@ -188,8 +193,9 @@ def _max_in_any_second(arrivals: list[float]) -> int:
     stamps = sorted(arrivals)
     best = 0
     for i, start in enumerate(stamps):
-        # 20 ms of slack for scheduling jitter between "slot starts" and "server sees it".
-        in_window = sum(1 for t in stamps[i:] if t < start + 1.0 - 0.02)
+        # 50 ms of slack for scheduling jitter between "slot starts" and "server sees it"
+        # (a limiter allowing even 11/s would still put 11 requests in 0.91 s).
+        in_window = sum(1 for t in stamps[i:] if t < start + 1.0 - 0.05)
         best = max(best, in_window)
     return best
 
