@@ -10,6 +10,8 @@ from models.tables import (
     Feed,
     FeedFetch,
     FeedStatus,
+    Run,
+    RunKind,
     Story,
 )
 from models.types import utcnow
@@ -23,6 +25,8 @@ __all__ = [
     "Feed",
     "FeedFetch",
     "FeedStatus",
+    "Run",
+    "RunKind",
     "Story",
     "make_engine",
     "session_factory",

@@ -41,6 +41,28 @@ class ArticleStatus(StrEnum):
     BLOCKED = "blocked"  # robots.txt or policy forbids fetching; feed fields kept
 
 
+class RunKind(StrEnum):
+    WORKER = "worker"  # one per worker process: everything it ingests on schedule
+    FETCH = "fetch"  # one-off `storywire fetch`
+    BACKFILL = "backfill"  # offline `storywire cluster`
+
+
+class Run(Base):
+    """One ingest run: a worker process's lifetime, a one-off fetch or a backfill."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|finished|failed
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    args: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
 class Feed(Base):
     __tablename__ = "feeds"
 
@@ -147,6 +169,11 @@ class Article(Base):
     discovered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Provenance: the run that discovered the article, and the task that last wrote it.
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    task_id: Mapped[str | None] = mapped_column(String(64))
 
     # The sweeper looks for stubs left pending; consumers list by status.
     __table_args__ = (Index("ix_articles_status_discovered_at", "status", "discovered_at"),)
@@ -180,7 +207,12 @@ class ArticleSource(Base):
 
 
 class Change(Base):
-    """The outbox: one row per fact, written in the transaction that made the fact."""
+    """The outbox: one row per fact, written in the transaction that made the fact.
+
+    Ids become visible in increasing order (on Postgres a commit-time trigger renumbers the
+    rows of each transaction under a lock, see the 0002 migration; SQLite has one writer at a
+    time), so "everything after id N" never skips a row that commits late.
+    """
 
     __tablename__ = "changes"
 
@@ -188,4 +220,4 @@ class Change(Base):
     kind: Mapped[str] = mapped_column(String(32), index=True)
     entity_id: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

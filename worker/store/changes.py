@@ -10,6 +10,10 @@ from models import Change
 
 #: Version of the payload layout; consumers check it before reading fields.
 PAYLOAD_SCHEMA_VERSION = 1
+#: Advisory lock under which Postgres assigns change ids at commit (0002 migration).
+CHANGES_COMMIT_LOCK_KEY = 0x5707_C4A6
+#: Channel NOTIFYed by every commit that adds changes (Postgres only; a wake-up hint).
+NOTIFY_CHANNEL = "storywire_changes"
 
 
 def record_change(session: Session, kind: str, entity_id: int, **payload: Any) -> None:
