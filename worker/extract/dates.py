@@ -13,6 +13,8 @@ Order of trust, first hit wins: JSON-LD (``datePublished`` / ``dateModified``), 
 elements, date-like classes, free text). The modification date has no URL or text step: a
 "latest date on the page" is more often a comment or a copyright year than an update.
 Dates are aware UTC, naive ones taken as UTC; dates before 1970 or in the future are dropped.
+(Measured and rejected: letting a URL date override a markup date more than 36 h away from it;
+it fixed pages whose JSON-LD carries an update as datePublished but broke as many others.)
 """
 
 from __future__ import annotations

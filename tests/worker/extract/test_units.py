@@ -1,0 +1,192 @@
+"""Focused tests for the parts of page extraction: charset, metadata, dates, boilerplate."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+
+import lxml.html
+import pytest
+
+from worker.extract import ExtractionError, extract_page
+from worker.extract.boilerplate import drop_boilerplate, is_boilerplate
+from worker.extract.dates import resolve_dates, url_date
+from worker.extract.decode import decode_html
+from worker.extract.metadata import PageMetadata, read_page_metadata
+
+BODY = "".join(
+    f"<p>Paragraph {i} of a plain test article about the canal locks, which reopened after a "
+    f"winter of repairs to the gates, the pumps and the towpath along the eastern bank.</p>"
+    for i in range(5)
+)
+
+
+def _page(head: str = "", body: str = BODY, lang: str = "en") -> bytes:
+    html = f'<html lang="{lang}"><head>{head}</head><body><article>{body}</article></body></html>'
+    return html.encode()
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "expected"),
+    [
+        ("Grüße".encode(), None, "Grüße"),
+        ("Grüße".encode("cp1252"), "text/html; charset=ISO-8859-1", "Grüße"),
+        # declared UTF-8 but the bytes are not: the <meta> charset is tried next
+        (b'<meta charset="windows-1252">' + "Grüße".encode("cp1252"), "text/html; charset=utf-8",
+         '<meta charset="windows-1252">Grüße'),
+        ("\ufeffGrüße".encode("utf-16-le"), None, "Grüße"),
+        (
+            (
+                "<html><body><p>Городской совет утвердил новый маршрут трамвая до паромного "
+                "вокзала. Строительство начнётся весной и займёт около трёх лет, сообщили в "
+                "транспортном управлении города.</p></body></html>"
+            ).encode("koi8-r"),
+            None,
+            None,
+        ),
+    ],
+)  # fmt: skip
+def test_decode_html(data: bytes, content_type: str | None, expected: str | None) -> None:
+    text, _ = decode_html(data, content_type)
+    if expected is not None:
+        assert text == expected
+    else:  # detection: readable Cyrillic whatever codec label was picked
+        assert "Городской совет утвердил" in text
+
+
+def test_jsonld_prefers_article_object_and_reads_graph() -> None:
+    head = """<script type="application/ld+json">
+      [{"@type": "Organization", "datePublished": "1999-01-01"},
+      {"@type": ["NewsArticle"], "datePublished": "2024-01-02T03:04:05Z",
+       "author": {"@type": "Person", "name": "By Lee Chan"}}]</script>
+      <script type="application/ld+json">{ broken json </script>"""
+    meta = read_page_metadata(lxml.html.fromstring(_page(head)), url="https://x.example.com/a")
+    assert meta.jsonld_published == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert meta.jsonld_authors == ("Lee Chan",)
+
+
+@pytest.mark.parametrize(
+    ("href", "page_url", "expected"),
+    [
+        ("/story/1", "https://n.example.com/story/1?utm_source=x", "https://n.example.com/story/1"),
+        ("https://n.example.com/", "https://n.example.com/story/1", None),  # homepage
+        ("https://wire.example.org/story/9", "https://n.example.com/s/1", "https://wire.example.org/story/9"),
+        ("javascript:void(0)", "https://n.example.com/s/1", None),
+        ("http://127.0.0.1/story", "https://n.example.com/s/1", None),
+    ],
+)  # fmt: skip
+def test_canonical_sanity(href: str, page_url: str, expected: str | None) -> None:
+    tree = lxml.html.fromstring(_page(f'<link rel="canonical" href="{href}">'))
+    assert read_page_metadata(tree, url=page_url).canonical_url == expected
+
+
+def test_date_order_and_sources() -> None:
+    jsonld = datetime(2024, 5, 1, tzinfo=UTC)
+    meta_date = datetime(2024, 5, 2, tzinfo=UTC)
+    both = PageMetadata(jsonld_published=jsonld, meta_published=meta_date)
+    url = "https://n.example.com/2024/05/03/story"
+    assert resolve_dates(both, url=url, text_scan="2024-05-04").published_source == "jsonld"
+    only_meta = PageMetadata(meta_published=meta_date)
+    assert resolve_dates(only_meta, url=url, text_scan=None).published_source == "meta"
+    by_url = resolve_dates(PageMetadata(), url=url, text_scan="2024-05-04")
+    assert (by_url.published_at, by_url.published_source) == (
+        datetime(2024, 5, 3, tzinfo=UTC),
+        "url",
+    )
+    by_text = resolve_dates(PageMetadata(), url="https://n.example.com/s", text_scan="2024-05-04")
+    assert by_text.published_source == "text"
+    future = PageMetadata(jsonld_published=datetime(2099, 1, 1, tzinfo=UTC))
+    assert resolve_dates(future, url="https://n.example.com/s", text_scan=None).published_at is None
+    backwards = PageMetadata(
+        jsonld_published=jsonld, jsonld_modified=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    assert resolve_dates(backwards, url=url, text_scan=None).modified_at is None
+
+
+def test_url_date() -> None:
+    assert url_date("https://n.example.com/2023/11/05/x/") == datetime(2023, 11, 5, tzinfo=UTC)
+    assert url_date("https://n.example.com/about") is None
+    assert url_date(None) is None
+
+
+def test_boilerplate_rules_are_short_and_precise() -> None:
+    for line in (
+        "You have 3 free articles left this month.",
+        "Already a subscriber? Log in",
+        "Subscribe to our newsletter",
+        "Advertisement",
+        "Share this article",
+        "We use cookies to improve your experience.",
+        "Subscribe Now Choose a package that suits your preferences.",
+        "Read more: Harbour bridge closes for repairs",
+    ):
+        assert is_boilerplate(line), line
+    for line in (
+        "The newsletter, founded in 1990, has become the most widely read source on the topic "
+        "in the region, and its editors say subscriptions doubled last year alone after the "
+        "paper closed. Readers are asked to sign up on the website.",
+        "Advertisement revenue fell by a third.",
+        "He shared the prize with two colleagues.",
+    ):
+        assert not is_boilerplate(line), line
+    assert drop_boilerplate(["Text.", "Advertisement", "More text."]) == ["Text.", "More text."]
+
+
+def test_extract_page_never_touches_the_network() -> None:
+    # htmldate downloads any *string* that looks like a URL; extract_page must not let it.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    hits: list[int] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            hits.append(1)
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        for body in (
+            f"http://127.0.0.1:{port}/".encode(),
+            f"<p>http://127.0.0.1:{port}/x</p>".encode(),
+        ):
+            with contextlib.suppress(ExtractionError):
+                extract_page(body, url=f"http://127.0.0.1:{port}/page")
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        thread.join(2)
+        server.close()
+    assert hits == []
+
+
+def test_extraction_error_classes() -> None:
+    with pytest.raises(ExtractionError) as caught:
+        extract_page(b"just some words, no markup at all", url="https://x.example.com/")
+    assert caught.value.error_class == "not_html"
+    with pytest.raises(ExtractionError) as caught:
+        extract_page(_page(), url="https://x.example.com/", content_type="image/png")
+    assert caught.value.error_class == "not_html"
+    with pytest.raises(ExtractionError) as caught:
+        extract_page(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, url="https://x.example.com/")
+    assert caught.value.error_class == "not_html"
+
+
+def test_control_characters_do_not_break_extraction() -> None:
+    page = extract_page(
+        _page(body=BODY.replace("canal", "ca\x00n\x07al")), url="https://x.example.com/s"
+    )
+    assert page.text is not None
+    assert "\x00" not in page.text
+    assert "canal locks" in page.text
