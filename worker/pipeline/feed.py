@@ -20,7 +20,7 @@ from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from worker.fetch import Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
 from worker.pipeline.article import RATE_LIMITED
 from worker.scheduler import adaptive_interval, backoff_delay
-from worker.store import SourceFields, record_change, upsert_article_stub
+from worker.store import Provenance, SourceFields, record_change, upsert_article_stub
 from worker.urls import canonicalize
 
 FEED_ACCEPT = (
@@ -53,7 +53,11 @@ class _Fetched:
 
 
 def refresh_feed(
-    sessions: sessionmaker[Session], fetcher: Fetcher, settings: Settings, feed_id: int
+    sessions: sessionmaker[Session],
+    fetcher: Fetcher,
+    settings: Settings,
+    feed_id: int,
+    provenance: Provenance = Provenance(),  # noqa: B008  (frozen, immutable)
 ) -> FeedRefresh:
     """Poll one feed and store one pending article per new entry.
 
@@ -72,7 +76,7 @@ def refresh_feed(
         feed = session.get(Feed, feed_id)
         if feed is None:  # removed while we were fetching
             return FeedRefresh(feed_id, "skipped")
-        return _store(session, feed, fetched, settings)
+        return _store(session, feed, fetched, settings, provenance)
 
 
 def _fetch_and_parse(
@@ -98,7 +102,13 @@ def _fetch_and_parse(
     return result
 
 
-def _store(session: Session, feed: Feed, fetched: _Fetched, settings: Settings) -> FeedRefresh:
+def _store(
+    session: Session,
+    feed: Feed,
+    fetched: _Fetched,
+    settings: Settings,
+    provenance: Provenance,
+) -> FeedRefresh:
     now = utcnow()
     refresh = FeedRefresh(feed.id, "ok")
     response, parsed = fetched.response, fetched.parsed
@@ -117,7 +127,7 @@ def _store(session: Session, feed: Feed, fetched: _Fetched, settings: Settings) 
             assert parsed is not None
             refresh.outcome = "bozo" if parsed.bozo else "ok"
             refresh.entries_seen = len(parsed.entries)
-            refresh.new_article_ids = _store_entries(session, feed, parsed.entries)
+            refresh.new_article_ids = _store_entries(session, feed, parsed.entries, provenance)
             _update_metadata(feed, parsed)
         _record_success(feed, response, parsed, now, settings)
 
@@ -140,7 +150,9 @@ def _store(session: Session, feed: Feed, fetched: _Fetched, settings: Settings) 
     return refresh
 
 
-def _store_entries(session: Session, feed: Feed, entries: list[FeedEntry]) -> list[int]:
+def _store_entries(
+    session: Session, feed: Feed, entries: list[FeedEntry], provenance: Provenance
+) -> list[int]:
     new_ids: list[int] = []
     # Oldest first, so article ids follow publication order where the feed gives dates.
     for entry in reversed(entries):
@@ -160,6 +172,7 @@ def _store_entries(session: Session, feed: Feed, entries: list[FeedEntry]) -> li
                 published_at=entry.published_at,
                 updated_at=entry.updated_at,
             ),
+            provenance=provenance,
         )
         if created:
             new_ids.append(article_id)

@@ -13,6 +13,14 @@ from worker.store.upsert import insert_ignore
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """Who is writing: the ingest run and the task (None outside Celery)."""
+
+    run_id: int | None = None
+    task_id: str | None = None
+
+
+@dataclass(frozen=True)
 class SourceFields:
     """What one feed entry said about an article."""
 
@@ -27,7 +35,13 @@ class SourceFields:
 
 
 def upsert_article_stub(
-    session: Session, *, feed_id: int, canonical_url: str, url: str, source: SourceFields
+    session: Session,
+    *,
+    feed_id: int,
+    canonical_url: str,
+    url: str,
+    source: SourceFields,
+    provenance: Provenance = Provenance(),
 ) -> tuple[int, bool]:
     """Create the pending article for a feed entry, or attach this feed to the existing one.
 
@@ -54,6 +68,8 @@ def upsert_article_stub(
             "attempts": 0,
             "discovered_at": now,
             "updated_at": now,
+            "run_id": provenance.run_id,
+            "task_id": provenance.task_id,
         },
         ["canonical_url"],
     )
