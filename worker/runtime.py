@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import make_engine, session_factory
+from models import RunKind, make_engine, session_factory
 from worker.config import Settings, get_settings
 from worker.fetch import Fetcher
+from worker.runs import start_run
 
 
 @dataclass
@@ -23,6 +24,14 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     fetcher: Fetcher
+    _worker_run_id: int | None = None
+
+    def worker_run_id(self) -> int:
+        """This process's "worker" run, created on first use: scheduled work is attributed
+        to it (a one-off fetch passes its own run id instead)."""
+        if self._worker_run_id is None:
+            self._worker_run_id = start_run(self.sessions, RunKind.WORKER)
+        return self._worker_run_id
 
     def close(self) -> None:
         self.fetcher.close()

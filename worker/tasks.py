@@ -22,6 +22,7 @@ from worker.pipeline import RetryLater, process_article, refresh_feed
 from worker.pipeline import assign_story as assign_story_step
 from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
+from worker.store import Provenance
 
 log = get_logger(__name__)
 
@@ -44,6 +45,10 @@ class StorywireTask(Task):  # type: ignore[misc]
     @property
     def runtime(self) -> Runtime:
         return get_runtime()
+
+    def provenance(self, run_id: int | None) -> Provenance:
+        """Who writes: the given run (a one-off fetch) or this worker's own, and this task."""
+        return Provenance(run_id or self.runtime.worker_run_id(), self.request.id)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         structlog.contextvars.clear_contextvars()
@@ -73,12 +78,12 @@ def dispatch_due_feeds(self: StorywireTask) -> int:
 
 
 @app.task(base=StorywireTask, bind=True)
-def fetch_feed(self: StorywireTask, feed_id: int) -> int:
-    structlog.contextvars.bind_contextvars(feed_id=feed_id)
+def fetch_feed(self: StorywireTask, feed_id: int, run_id: int | None = None) -> int:
+    structlog.contextvars.bind_contextvars(feed_id=feed_id, run_id=run_id)
     rt = self.runtime
-    refresh = refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed_id)
+    refresh = refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed_id, self.provenance(run_id))
     for article_id in refresh.new_article_ids:
-        fetch_article.delay(article_id)
+        fetch_article.delay(article_id, run_id)
     log.info(
         "feed refreshed",
         outcome=refresh.outcome,
@@ -90,11 +95,13 @@ def fetch_feed(self: StorywireTask, feed_id: int) -> int:
 
 
 @app.task(base=StorywireTask, bind=True, max_retries=None)
-def fetch_article(self: StorywireTask, article_id: int) -> str:
-    structlog.contextvars.bind_contextvars(article_id=article_id)
+def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = None) -> str:
+    structlog.contextvars.bind_contextvars(article_id=article_id, run_id=run_id)
     rt = self.runtime
     try:
-        outcome = process_article(rt.sessions, rt.fetcher, rt.settings, article_id)
+        outcome = process_article(
+            rt.sessions, rt.fetcher, rt.settings, article_id, self.provenance(run_id)
+        )
     except RetryLater as exc:
         countdown = max(exc.retry_after or 0, DEFAULT_ARTICLE_RETRY_BASE_S * exc.attempts)
         log.info("article fetch will be retried", attempts=exc.attempts, countdown=countdown)

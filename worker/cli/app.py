@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from worker.cli.articles import articles_app, extract
+from worker.cli.consumers import changes, export, runs_app
 from worker.cli.feeds import feeds_app
 from worker.cli.fetch import fetch
 from worker.cli.service import beat, db_app, run, worker
@@ -20,6 +21,9 @@ app.command()(worker)
 app.command()(beat)
 app.command()(fetch)
 app.command()(extract)
+app.command()(changes)
+app.command()(export)
 app.add_typer(db_app, name="db")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(articles_app, name="articles")
+app.add_typer(runs_app, name="runs")

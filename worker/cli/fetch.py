@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
@@ -9,9 +10,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 
-from models import Feed, FeedStatus, session_scope
+from models import Feed, FeedStatus, RunKind, session_scope
 from worker.cli._context import console, fail, open_runtime
 from worker.pipeline.inline import InlineSummary, run_inline
+from worker.runs import finish_run, start_run
 from worker.runtime import Runtime
 from worker.store import add_feed, find_feed
 
@@ -51,19 +53,27 @@ def fetch(
                     except ValueError as exc:
                         raise fail(f"{ref}: {exc}") from exc
                 feed_ids.append(feed.id)
+    run_id = start_run(rt.sessions, RunKind.FETCH, args={"feeds": feed_ids, "inline": inline})
+    console.print(f"run {run_id}")
     if inline:
-        summary = _run_inline_with_progress(rt, feed_ids)
+        try:
+            summary = _run_inline_with_progress(rt, feed_ids, run_id)
+        except BaseException:
+            finish_run(rt.sessions, run_id, status="failed")
+            raise
+        finish_run(rt.sessions, run_id, stats=dataclasses.asdict(summary))
         _print_summary(summary)
         rt.close()
         return
     from worker.tasks import fetch_feed
 
     for feed_id in feed_ids:
-        result = fetch_feed.delay(feed_id)
+        result = fetch_feed.delay(feed_id, run_id)
         console.print(f"feed {feed_id}: task {result.id}")
+    console.print(f"follow it with: storywire runs show {run_id}")
 
 
-def _run_inline_with_progress(rt: Runtime, feed_ids: list[int]) -> InlineSummary:
+def _run_inline_with_progress(rt: Runtime, feed_ids: list[int], run_id: int) -> InlineSummary:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -82,7 +92,7 @@ def _run_inline_with_progress(rt: Runtime, feed_ids: list[int]) -> InlineSummary
             else:
                 progress.advance(articles_bar, count)
 
-        return run_inline(rt, feed_ids, on_progress)
+        return run_inline(rt, feed_ids, on_progress, run_id=run_id)
 
 
 def _print_summary(summary: InlineSummary) -> None:

@@ -26,7 +26,7 @@ from worker.fetch import (
     RobotsDisallowed,
     TransientFetchError,
 )
-from worker.store import record_change
+from worker.store import NO_PROVENANCE, Provenance, record_change
 
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 #: Transient failures (timeouts, 5xx, 429) tolerated before an article is given up as failed.
@@ -63,7 +63,11 @@ class _Stub:
 
 
 def process_article(
-    sessions: sessionmaker[Session], fetcher: Fetcher, settings: Settings, article_id: int
+    sessions: sessionmaker[Session],
+    fetcher: Fetcher,
+    settings: Settings,
+    article_id: int,
+    provenance: Provenance = NO_PROVENANCE,
 ) -> ArticleOutcome:
     """Fetch, extract and store one pending article. Idempotent: a processed one is skipped.
 
@@ -75,7 +79,9 @@ def process_article(
 
     if not stub.url.startswith(("http://", "https://")):
         # A link-less entry: the feed's own text is all there is.
-        return _finish_from_feed(sessions, article_id, stub, ArticleStatus.OK, None, None)
+        return _finish_from_feed(
+            sessions, article_id, stub, ArticleStatus.OK, None, None, provenance
+        )
 
     try:
         response = fetcher.fetch(stub.url, accept=PAGE_ACCEPT, check_robots=settings.obey_robots)
@@ -83,7 +89,9 @@ def process_article(
             response.content, url=response.url, content_type=response.headers.get("content-type")
         )
     except RobotsDisallowed as exc:
-        return _finish_from_feed(sessions, article_id, stub, ArticleStatus.BLOCKED, exc, None)
+        return _finish_from_feed(
+            sessions, article_id, stub, ArticleStatus.BLOCKED, exc, None, provenance
+        )
     except TransientFetchError as exc:
         if exc.error_class == RATE_LIMITED:
             # Our own politeness queue is full for this host: not the page's fault, so it
@@ -92,12 +100,16 @@ def process_article(
         attempts = _count_attempt(sessions, article_id, exc)
         if attempts < DEFAULT_MAX_ATTEMPTS:
             raise RetryLater(article_id, attempts, exc) from exc
-        return _finish_from_feed(sessions, article_id, stub, ArticleStatus.FAILED, exc, None)
+        return _finish_from_feed(
+            sessions, article_id, stub, ArticleStatus.FAILED, exc, None, provenance
+        )
     except (FetchError, ExtractionError) as exc:
         status = getattr(exc, "status_code", None)
-        return _finish_from_feed(sessions, article_id, stub, ArticleStatus.FAILED, exc, status)
+        return _finish_from_feed(
+            sessions, article_id, stub, ArticleStatus.FAILED, exc, status, provenance
+        )
 
-    return _store_page(sessions, article_id, response, page)
+    return _store_page(sessions, article_id, response, page, provenance)
 
 
 def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None:
@@ -137,6 +149,7 @@ def _finish_from_feed(
     status: ArticleStatus,
     error: Exception | None,
     http_status: int | None,
+    provenance: Provenance,
 ) -> ArticleOutcome:
     error_class = getattr(error, "error_class", None) or (type(error).__name__ if error else None)
     with session_scope(sessions) as session:
@@ -150,6 +163,7 @@ def _finish_from_feed(
         article.error = str(error)[:2000] if error else None
         article.http_status = http_status
         article.fetched_at = utcnow()
+        _stamp(article, provenance)
         record_change(
             session, "article.updated", article_id, status=str(status), error_class=error_class
         )
@@ -161,6 +175,7 @@ def _store_page(
     article_id: int,
     response: FetchResponse,
     page: ExtractedPage,
+    provenance: Provenance,
 ) -> ArticleOutcome:
     with session_scope(sessions) as session:
         article = session.get(Article, article_id)
@@ -186,8 +201,14 @@ def _store_page(
         article.status = ArticleStatus.OK
         article.error = article.error_class = None
         article.fetched_at = utcnow()
+        _stamp(article, provenance)
         record_change(session, "article.updated", article_id, status="ok")
     return ArticleOutcome(article_id, "ok")
+
+
+def _stamp(article: Article, provenance: Provenance) -> None:
+    article.task_id = provenance.task_id or article.task_id
+    article.run_id = article.run_id or provenance.run_id
 
 
 def _pick_date(

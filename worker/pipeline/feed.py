@@ -20,7 +20,7 @@ from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from worker.fetch import Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
 from worker.pipeline.article import RATE_LIMITED
 from worker.scheduler import adaptive_interval, backoff_delay
-from worker.store import Provenance, SourceFields, record_change, upsert_article_stub
+from worker.store import NO_PROVENANCE, Provenance, SourceFields, record_change, upsert_article_stub
 from worker.urls import canonicalize
 
 FEED_ACCEPT = (
@@ -57,7 +57,7 @@ def refresh_feed(
     fetcher: Fetcher,
     settings: Settings,
     feed_id: int,
-    provenance: Provenance = Provenance(),  # noqa: B008  (frozen, immutable)
+    provenance: Provenance = NO_PROVENANCE,
 ) -> FeedRefresh:
     """Poll one feed and store one pending article per new entry.
 

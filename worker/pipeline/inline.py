@@ -13,6 +13,7 @@ from worker.pipeline.article import RetryLater, process_article
 from worker.pipeline.feed import refresh_feed
 from worker.pipeline.story import assign_story
 from worker.runtime import Runtime
+from worker.store import Provenance
 
 
 @dataclass
@@ -31,13 +32,20 @@ ProgressHook = Callable[[str, int], None]
 
 
 def run_inline(
-    runtime: Runtime, feed_ids: Iterable[int], on_progress: ProgressHook | None = None
+    runtime: Runtime,
+    feed_ids: Iterable[int],
+    on_progress: ProgressHook | None = None,
+    *,
+    run_id: int | None = None,
 ) -> InlineSummary:
     """Refresh the feeds, then process every new article and assign its story."""
     progress = on_progress or (lambda _what, _n: None)
+    provenance = Provenance(run_id=run_id)
     summary = InlineSummary()
     for feed_id in feed_ids:
-        refresh = refresh_feed(runtime.sessions, runtime.fetcher, runtime.settings, feed_id)
+        refresh = refresh_feed(
+            runtime.sessions, runtime.fetcher, runtime.settings, feed_id, provenance
+        )
         summary.feeds += 1
         if refresh.outcome in ("error", "gone"):
             summary.feeds_failed += 1
@@ -45,14 +53,18 @@ def run_inline(
         summary.new_articles += len(refresh.new_article_ids)
         progress("feed", len(refresh.new_article_ids))
         for article_id in refresh.new_article_ids:
-            _article(runtime, article_id, summary)
+            _article(runtime, article_id, summary, provenance)
             progress("article", 1)
     return summary
 
 
-def _article(runtime: Runtime, article_id: int, summary: InlineSummary) -> None:
+def _article(
+    runtime: Runtime, article_id: int, summary: InlineSummary, provenance: Provenance
+) -> None:
     try:
-        outcome = process_article(runtime.sessions, runtime.fetcher, runtime.settings, article_id)
+        outcome = process_article(
+            runtime.sessions, runtime.fetcher, runtime.settings, article_id, provenance
+        )
     except RetryLater as exc:
         # Inline runs do not wait: the article stays pending for a worker or a later run.
         summary.articles_failed += 1

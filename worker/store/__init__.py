@@ -4,12 +4,13 @@ Every function takes an open ``Session`` and never commits: the caller owns the 
 so a fact and its ``changes`` row always commit (or roll back) together.
 """
 
-from worker.store.articles import Provenance, SourceFields, upsert_article_stub
+from worker.store.articles import NO_PROVENANCE, Provenance, SourceFields, upsert_article_stub
 from worker.store.changes import record_change
 from worker.store.feeds import add_feed, find_feed, remove_feed
 from worker.store.upsert import insert_ignore
 
 __all__ = [
+    "NO_PROVENANCE",
     "Provenance",
     "SourceFields",
     "add_feed",

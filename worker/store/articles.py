@@ -20,6 +20,10 @@ class Provenance:
     task_id: str | None = None
 
 
+#: Default provenance: no run, no task (tests, ad-hoc calls).
+NO_PROVENANCE = Provenance()
+
+
 @dataclass(frozen=True)
 class SourceFields:
     """What one feed entry said about an article."""
@@ -41,7 +45,7 @@ def upsert_article_stub(
     canonical_url: str,
     url: str,
     source: SourceFields,
-    provenance: Provenance = Provenance(),
+    provenance: Provenance = NO_PROVENANCE,
 ) -> tuple[int, bool]:
     """Create the pending article for a feed entry, or attach this feed to the existing one.
 
@@ -92,7 +96,14 @@ def upsert_article_stub(
         ["article_id", "feed_id"],
     )
     if created:
-        record_change(session, "article.created", article_id, url=canonical_url, feed_id=feed_id)
+        record_change(
+            session,
+            "article.created",
+            article_id,
+            url=canonical_url,
+            feed_id=feed_id,
+            run_id=provenance.run_id,
+        )
     elif new_source:
         record_change(session, "article.source_added", article_id, feed_id=feed_id)
     return article_id, created
