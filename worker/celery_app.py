@@ -20,6 +20,8 @@ from worker.config import Settings, get_settings
 QUEUES = ("feeds", "articles", "stories")
 #: Sweep for work left behind by a killed worker this often.
 DEFAULT_SWEEP_INTERVAL_S = 300.0
+#: Prune old changes this often.
+DEFAULT_PRUNE_INTERVAL_S = 3600.0
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -34,6 +36,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             "worker.tasks.dispatch_due_feeds": {"queue": "feeds"},
             "worker.tasks.sweep": {"queue": "feeds"},
+            "worker.tasks.prune_changes": {"queue": "feeds"},
             "worker.tasks.fetch_feed": {"queue": "feeds"},
             "worker.tasks.fetch_article": {"queue": "articles"},
             "worker.tasks.assign_story": {"queue": "stories"},
@@ -56,6 +59,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "schedule": settings.dispatch_interval_s,
             },
             "sweep": {"task": "worker.tasks.sweep", "schedule": DEFAULT_SWEEP_INTERVAL_S},
+            "prune-changes": {
+                "task": "worker.tasks.prune_changes",
+                "schedule": DEFAULT_PRUNE_INTERVAL_S,
+            },
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
     }

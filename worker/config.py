@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         900, description="A stub still pending after this long is re-enqueued by the sweeper."
     )
 
+    # --- consumers -----------------------------------------------------------------------
+    changes_retention_days: float = Field(
+        30.0, description="Changes older than this are pruned (consumers must keep up)."
+    )
+
     # --- stories -------------------------------------------------------------------------
     story_window_hours: float = Field(
         72.0, description="Stories inactive for longer than this are not candidates."

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from models import Article, ArticleStatus, session_scope, utcnow
 from worker.celery_app import app
+from worker.changefeed import prune_changes as prune_old_changes
 from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
 from worker.pipeline import RetryLater, process_article, refresh_feed
@@ -143,3 +144,13 @@ def sweep(self: StorywireTask) -> int:
     for article_id in ids:
         fetch_article.delay(article_id)
     return len(ids)
+
+
+@app.task(base=StorywireTask, bind=True)
+def prune_changes(self: StorywireTask) -> int:
+    """Delete changes older than the retention period (consumers read by cursor long before)."""
+    rt = self.runtime
+    removed = prune_old_changes(rt.engine, timedelta(days=rt.settings.changes_retention_days))
+    if removed:
+        log.info("pruned changes", count=removed)
+    return removed

@@ -28,3 +28,19 @@ def test_every_column_is_documented(table: str) -> None:
         if column.name in ("id", "created_at") and table != "changes":
             continue
         assert f"`{column.name}`" in text, f"{table}.{column.name} is not documented"
+
+
+@pytest.mark.parametrize("view", ["v_articles", "v_stories"])
+def test_every_view_column_is_documented(view: str, sqlite_url: str) -> None:
+    from sqlalchemy import inspect
+
+    from models import make_engine
+    from tests.support.services import migrate
+
+    migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    columns = [c["name"] for c in inspect(engine).get_columns(view)]
+    engine.dispose()
+    section = README.split(f"**`{view}`**", 1)[1].split("\n\n**", 1)[0]
+    documented = [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
+    assert documented == columns
