@@ -100,6 +100,7 @@ class Meta:
     authors_exact: list[bool] = field(default_factory=list)
     authors_names: list[bool] = field(default_factory=list)
     dates: list[bool] = field(default_factory=list)
+    dates_near: list[bool] = field(default_factory=list)
 
 
 def _gold_author(value: Any) -> str | None:
@@ -125,6 +126,13 @@ def _score_meta(
         meta.authors_names.append(bool(authors) and _name_set(joined) == _name_set(author))
     if gold.get("date"):
         meta.dates.append(day is not None and day.isoformat() == gold["date"])
+        try:
+            gold_day: date | None = date.fromisoformat(gold["date"])
+        except ValueError:  # a few gold dates are malformed ("2022-01.26")
+            gold_day = None
+        meta.dates_near.append(
+            day is not None and gold_day is not None and abs(day - gold_day) <= timedelta(days=1)
+        )
 
 
 def _share(values: list[bool]) -> str:
@@ -221,6 +229,7 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
             f"{label:12s} title exact {_share(meta.titles)}"
             f"  authors exact {_share(meta.authors_exact)}"
             f"  authors same names {_share(meta.authors_names)}  date {_share(meta.dates)}"
+            f" (within 1 day {_share(meta.dates_near)})"
         )
     print(
         f"speed: storywire {n / max(t_ours, 1e-9):.1f} pages/s"

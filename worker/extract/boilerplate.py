@@ -37,7 +37,8 @@ _PATTERNS = [
     r"^(subscribe|log ?in|sign in) to (continue|read)\b",
     r"\b(please subscribe|to (view|read|continue reading) the full (story|article))\b",
     r"\bthis (article|content) is (only )?(available|reserved) (to|for) (subscribers|members)\b",
-    r"^(kostenlos registrieren und weiterlesen|weiterlesen mit)\b|^sie sind (aktuell )?nicht eingeloggt",
+    r"^(kostenlos registrieren und weiterlesen|weiterlesen mit)\b",
+    r"^sie sind (aktuell )?nicht eingeloggt",
     # cookie banners
     r"\b(we|this (web)?site) uses? cookies\b",
     r"^(accept|allow|reject) (all )?cookies\b",
