@@ -96,7 +96,10 @@ def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> E
         raise ExtractionError("not_html", "body could not be parsed as HTML")
 
     meta = read_page_metadata(tree, url=url)
-    document = _trafilatura(tree, url)
+    # htmldate's extensive scan is the costliest part of trafilatura's metadata pass; it only
+    # matters when JSON-LD, meta tags and the URL carry no publication date.
+    known = resolve_dates(meta, url=url, text_scan=None).published_at is not None
+    document = _trafilatura(tree, url, extensive_dates=not known)
     if document is None or not document.text:
         raise ExtractionError("no_text", "no main text found on the page")
     paragraphs = drop_boilerplate(
@@ -133,8 +136,8 @@ def _refuse_non_html(data: bytes, content_type: str | None) -> None:
         raise ExtractionError("not_html", "binary content (file signature), not an HTML page")
 
 
-def _trafilatura(tree: HtmlElement, url: str) -> Any:
-    # The date search runs htmldate's extensive mode; its result is our "text" fallback.
+def _trafilatura(tree: HtmlElement, url: str, *, extensive_dates: bool = True) -> Any:
+    # trafilatura runs htmldate; its result is our "text" fallback.
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     return trafilatura.bare_extraction(
         tree,
@@ -145,7 +148,7 @@ def _trafilatura(tree: HtmlElement, url: str) -> Any:
         with_metadata=True,
         date_extraction_params={
             "original_date": True,
-            "extensive_search": True,
+            "extensive_search": extensive_dates,
             "max_date": today,
         },
     )
