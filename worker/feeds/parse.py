@@ -53,6 +53,7 @@ DEFAULT_MAX_TTL_S = 7 * 86_400
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _FEED_ROOTS = frozenset({"rss", "feed", "rdf", "channel", "rdf:rdf"})
 _HTML_ROOTS = frozenset({"html", "head", "body"})
+_TAG_RE = re.compile(r"</?[A-Za-z][\w:-]*(\s[^<>]*)?/?>")
 _ROOT_RE = re.compile(rb"<([A-Za-z_][\w.:-]*)")
 _UPDATE_PERIOD_S = {"hourly": 3_600, "daily": 86_400, "weekly": 604_800,
                     "monthly": 2_592_000, "yearly": 31_536_000}  # fmt: skip
@@ -117,10 +118,12 @@ def _parse_xml_feed(
         reason = "internal DTD subset removed (entity declarations are not accepted)" + (
             f"; {reason}" if reason else ""
         )
-    title = _plain(channel.get("title_detail"), channel.get("title"), max_field_chars, True)
+    # Atom declares text vs HTML; for RSS feedparser's "text/plain" is only a guess.
+    typed = version.startswith("atom")
+    title = _plain(channel.get("title_detail"), channel.get("title"), max_field_chars, True, typed)
     site_url = absolute_http_url(channel.get("link"), url)
     description = _plain(
-        channel.get("subtitle_detail"), channel.get("subtitle"), max_field_chars, False
+        channel.get("subtitle_detail"), channel.get("subtitle"), max_field_chars, False, typed
     )
     if not raw_entries and not (title or site_url or description) and (bozo or not version):
         raise FeedParseError(
@@ -141,6 +144,7 @@ def _parse_xml_feed(
             max_entries,
             max_field_chars,
             dc_date_is_published=version.startswith("rss"),
+            typed=typed,
         ),
         bozo=bozo,
         bozo_reason=cap(reason, 500),
@@ -204,6 +208,7 @@ def _newest_entries(
     max_chars: int,
     *,
     dc_date_is_published: bool,
+    typed: bool,
 ) -> list[FeedEntry]:
     now = datetime.now(UTC)
     dated = []
@@ -219,7 +224,7 @@ def _newest_entries(
         # sorted() is stable: entries with equal dates keep document order.
         dated.sort(key=lambda item: item[0] or item[1] or now, reverse=True)
     return [
-        _entry(raw, published, updated, base_url, max_chars)
+        _entry(raw, published, updated, base_url, max_chars, typed)
         for published, updated, raw in dated[: max(0, max_entries)]
     ]
 
@@ -230,6 +235,7 @@ def _entry(
     updated: datetime | None,
     base_url: str,
     max_chars: int,
+    typed: bool,
 ) -> FeedEntry:
     guid = _guid(_raw(raw, "id"))
     raw_link = _url_field(_raw(raw, "link"))
@@ -239,8 +245,8 @@ def _entry(
     return FeedEntry(
         guid=guid,
         link=link,
-        title=_plain(raw.get("title_detail"), raw.get("title"), max_chars, True),
-        summary=_plain(raw.get("summary_detail"), raw.get("summary"), max_chars, False),
+        title=_plain(raw.get("title_detail"), raw.get("title"), max_chars, True, typed),
+        summary=_plain(raw.get("summary_detail"), raw.get("summary"), max_chars, False, typed),
         content=_content(_raw(raw, "content"), base_url, max_chars),
         published_at=published,
         updated_at=updated,
@@ -279,17 +285,21 @@ def _guid(value: Any) -> str | None:
     return guid
 
 
-def _plain(detail: Any, fallback: Any, max_chars: int, single_line: bool) -> str | None:
+def _plain(
+    detail: Any, fallback: Any, max_chars: int, single_line: bool, typed: bool
+) -> str | None:
     value = detail.get("value") if isinstance(detail, Mapping) else fallback
     if not isinstance(value, str):
         return None
     # Cut before converting (a 5 MB description must not be parsed whole), then after.
     value = cap(value, max_chars * 2) or ""
     mime = detail.get("type") if isinstance(detail, Mapping) else None
-    if mime == "text/plain":
-        # Declared text (or text feedparser saw no HTML in): "<script> tags explained" is a
-        # title, not markup. Only entities left by double escaping ("&amp;amp;") are decoded.
+    if mime == "text/plain" and (typed or not _TAG_RE.search(value)):
+        # Declared text ("<script> tags explained" is an Atom title, not markup), or RSS
+        # text without tags. Only entities left by double escaping ("&amp;amp;") are decoded.
         return cap(plain_text(value, single_line=single_line), max_chars)
+    # HTML, or RSS text that carries tags feedparser did not trust (<script>, <iframe>):
+    # reduced to its text, scripts and styles dropped.
     return cap(html_to_text(value, single_line=single_line), max_chars)
 
 

@@ -283,3 +283,17 @@ def test_feed_parse_error_pickles() -> None:
     err = pickle.loads(pickle.dumps(FeedParseError("not_a_feed", "an HTML page")))
     assert err.error_class == "not_a_feed"
     assert str(err) == "an HTML page"
+
+
+def test_rss_titles_and_summaries_are_plain_text_without_scripts() -> None:
+    items = (
+        "<item><guid>p1</guid><title>A &lt;script&gt;alert(1)&lt;/script&gt; &amp;amp; B</title>"
+        "<description>&lt;p&gt;Hi&lt;/p&gt;&lt;img src=x onerror=alert(1)&gt;"
+        "&lt;script&gt;evil()&lt;/script&gt; there</description></item>"
+        "<item><guid>p2</guid><title>a &lt; b and c &gt; d</title></item>"
+    )
+    feed = parse_feed(_rss("P", items=items).encode(), url="https://p.example.com/")
+    first, second = feed.entries
+    assert first.title == "A & B"
+    assert first.summary == "Hi\n\nthere"
+    assert second.title == "a < b and c > d"  # comparison signs are text, not tags
