@@ -23,7 +23,8 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".storywire")
-DEFAULT_USER_AGENT = "Storywire/0.1 (+https://github.com/storywire/storywire)"
+DEFAULT_USER_AGENT = "Storywire/0.1"
+DEFAULT_CONTACT_URL = "https://github.com/storywire/storywire"
 
 
 class Settings(BaseSettings):
@@ -65,9 +66,32 @@ class Settings(BaseSettings):
     min_interval_s: int = Field(300, description="Shortest adaptive poll interval.")
     max_interval_s: int = Field(86_400, description="Longest adaptive poll interval.")
     max_backoff_s: int = Field(86_400, description="Cap of the error back-off of a failing feed.")
+    dispatch_lease_s: int = Field(
+        600,
+        description="A dispatched feed is not dispatched again for this long; if its task is "
+        "lost (killed worker, broker restart), it is polled again once the lease expires.",
+    )
+    outage_window_s: float = Field(
+        300.0,
+        description="Network failures (connect, DNS, timeout) seen within this window are "
+        "compared across hosts to tell a local outage from a failing feed.",
+    )
+    outage_min_hosts: int = Field(
+        3,
+        description="When this many distinct hosts failed at network level since the last "
+        "fetch that got any answer, the network is ours to blame: no feed error is counted.",
+    )
 
     # --- fetching ------------------------------------------------------------------------
-    user_agent: str = Field(DEFAULT_USER_AGENT, description="User-Agent sent with every request.")
+    user_agent: str = Field(
+        DEFAULT_USER_AGENT,
+        description="Product token of the User-Agent; the contact URL is appended to it.",
+    )
+    contact_url: str | None = Field(
+        DEFAULT_CONTACT_URL,
+        description="Where a site owner can reach whoever runs this worker, sent in the "
+        "User-Agent as `(+URL)`. Empty: none.",
+    )
     connect_timeout_s: float = Field(10.0, description="TCP/TLS connect timeout.")
     read_timeout_s: float = Field(20.0, description="Timeout between two reads.")
     total_timeout_s: float = Field(
@@ -84,6 +108,14 @@ class Settings(BaseSettings):
     )
     obey_robots: bool = Field(True, description="Obey robots.txt for article pages.")
     host_rate_per_s: float = Field(1.0, description="Requests per second per host, all workers.")
+    rate_max_wait_s: float = Field(
+        30.0,
+        description="Longest a request waits for its host's turn; beyond it, the feed or "
+        "article is deferred (no error counted) instead of holding a worker.",
+    )
+    robots_ttl_s: float = Field(
+        6 * 3600.0, gt=0, le=86_400, description="How long a fetched robots.txt is trusted."
+    )
     max_entries_per_fetch: int = Field(
         1_000, description="Entries taken from one feed fetch (the newest first)."
     )
@@ -97,6 +129,9 @@ class Settings(BaseSettings):
     log_json: bool = Field(False, description="Log one JSON object per line.")
     stale_pending_after_s: int = Field(
         900, description="A stub still pending after this long is re-enqueued by the sweeper."
+    )
+    sweep_interval_s: float = Field(
+        300.0, description="How often beat runs the sweeper (stubs left pending by lost tasks)."
     )
 
     # --- consumers -----------------------------------------------------------------------
@@ -115,6 +150,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalize_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'storywire.db').resolve()}"
+
+    @property
+    def user_agent_header(self) -> str:
+        """The User-Agent sent: ``"Storywire/0.1 (+https://contact.example)"``."""
+        contact = (self.contact_url or "").strip()
+        if not contact or contact in self.user_agent:
+            return self.user_agent
+        return f"{self.user_agent} (+{contact})"
 
     @property
     def broker_url(self) -> str:

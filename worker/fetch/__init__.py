@@ -11,7 +11,8 @@ Usage::
 Safe by default: only http(s); loopback/private/link-local/... destinations refused on the
 address actually connected to; connect/read timeouts and a total deadline; a cap on the
 decoded body; a redirect cap; TLS always verified; robots.txt on request; a per-host rate
-shared through Redis. Every failure is a ``FetchError`` with a stable ``error_class``.
+shared through Redis (or a file in the data dir, in embedded mode). Every failure is a
+``FetchError`` with a stable ``error_class``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Usage::
 (see ``errors.py``). One request, hop by hop:
 
 1. the URL must be http(s); each hop waits for the host's politeness slot
-   (:class:`HostRateLimiter`, shared through Redis when configured);
+   (:class:`HostRateLimiter`, shared through Redis, else through a file in the data dir);
 2. the connection goes to the address the name resolved to, checked against the
    destination policy (``transport.py``), TLS verified against the hostname;
 3. redirects are followed here, not by httpx, so each hop goes through 1 and 2, loops and
@@ -89,7 +89,8 @@ class Fetcher:
     """Safe HTTP GET with limits, politeness and robots.txt; see the module docstring.
 
     ``rate_limiter``: share one :class:`HostRateLimiter` between Fetchers (default: one
-    built from ``settings``, shared through Redis when ``settings.redis_url`` is set).
+    built from ``settings``: shared through Redis when ``settings.redis_url`` is set, else
+    through a file in ``settings.data_dir`` by the processes of this machine).
     ``ssl_context``: a verifying context with extra trust roots (intranet CA, tests); a
     context that does not verify certificates and hostnames is refused.
     """
@@ -106,6 +107,7 @@ class Fetcher:
         self._limiter = rate_limiter or HostRateLimiter.from_settings(settings)
         self._robots = RobotsCache()
         self._agent = agent_token(settings.user_agent)
+        self._robots_ttl_s = settings.robots_ttl_s
         self._max_retry_after = float(min(settings.max_backoff_s, DEFAULT_MAX_RETRY_AFTER_S))
         if ssl_context is None:
             ssl_context = httpx.create_ssl_context(trust_env=False)
@@ -122,7 +124,7 @@ class Fetcher:
                 write=settings.read_timeout_s,
                 pool=settings.connect_timeout_s,
             ),
-            headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+            headers={"User-Agent": settings.user_agent_header, "Accept-Encoding": ACCEPT_ENCODING},
             cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
             follow_redirects=False,
             trust_env=False,
@@ -329,8 +331,8 @@ class Fetcher:
         except TransientFetchError:
             return RobotsRules.unknown()  # 5xx, 429, network: rules unknown, fetch nothing
         except PermanentFetchError:
-            return RobotsRules.allow_all()  # 4xx and the like: there are no rules
-        return RobotsRules.parse(response.content)
+            return RobotsRules.allow_all(ttl_s=self._robots_ttl_s)  # 4xx: there are no rules
+        return RobotsRules.parse(response.content, ttl_s=self._robots_ttl_s)
 
 
 def _check_url(url: str, referrer: str) -> str:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    limiter = HostRateLimiter.from_settings(settings)   # Redis if REDIS_URL, else local
+    limiter = HostRateLimiter.from_settings(settings)   # Redis if REDIS_URL, else a file
     waited = limiter.acquire("example.com")              # sleeps until our turn
     limiter.acquire("example.com", min_interval_s=5.0)   # slower for this call (Crawl-delay)
 
@@ -13,10 +13,16 @@ caller's ``min_interval_s``, if longer) whoever sends them, callers are served f
 first served, and nobody polls. (This is GCRA, a token bucket of depth one: no bursts, so
 "N per second" holds over any window.)
 
-With a Redis URL the schedule lives in Redis and the slot is taken by one Lua script using
-Redis's clock, so every process on every machine shares it and workers' clock skew does
-not matter. Without one (embedded mode) it lives in this process, shared by every Fetcher
-in it. If Redis is unreachable the limiter falls back to the local schedule and logs it,
+Where the schedule lives:
+
+- with a Redis URL, in Redis: the slot is taken by one Lua script using Redis's clock, so
+  every process on every machine shares it and workers' clock skew does not matter;
+- with a ``schedule_path`` (embedded mode: ``host-rate.sqlite`` in the data dir), in a small
+  SQLite file, the slot taken in one ``BEGIN IMMEDIATE`` transaction: every process of this
+  machine shares it, so ``storywire run --concurrency 4`` stays at N per second per host;
+- otherwise in this limiter instance (one process, its threads).
+
+If Redis or the file fails, the limiter falls back to its in-process schedule and logs it,
 rather than stopping all fetching.
 
 A caller whose slot would be more than ``max_wait_s`` away does not take it:
@@ -27,10 +33,14 @@ behind a queue of requests to one slow host.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import sqlite3
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -50,8 +60,16 @@ DEFAULT_REDIS_TIMEOUT_S = 5.0
 #: server a few ms after its slot, differently for each process; without a margin, that
 #: jitter could squeeze N+1 requests into one second now and then.
 SAFETY_MARGIN = 0.02
-#: After Redis failed, use the local schedule for this long before trying Redis again.
+#: After Redis (or the schedule file) failed, use the in-process schedule for this long
+#: before trying again.
 DEFAULT_REDIS_RETRY_S = 10.0
+#: File name of the shared schedule in the data dir (embedded mode).
+DEFAULT_SCHEDULE_FILE = "host-rate.sqlite"
+#: How long a process waits for another one holding the schedule file's lock.
+DEFAULT_FILE_LOCK_TIMEOUT_S = 5.0
+#: A stored slot further than this in the future cannot come from a live schedule (the wall
+#: clock went back, or the file outlived a reboot): it is ignored rather than obeyed.
+DEFAULT_FILE_STALE_S = 3600.0
 
 # KEYS[1]: start of the host's last slot (µs since epoch, Redis clock). ARGV[1]: interval
 # µs. ARGV[2]: max wait µs. Returns {1, wait_us} when a slot was taken, {0, wait_us} when
@@ -87,7 +105,9 @@ class HostRateLimiter:
     """A schedule per host; see the module docstring. Thread- and process-safe.
 
     ``rate_per_s <= 0`` disables the per-host rate (a ``min_interval_s`` still applies).
-    One instance can be shared by many Fetchers.
+    ``redis_url`` shares the schedule through Redis, else ``schedule_path`` through a SQLite
+    file (processes of one machine), else it is this instance's own. One instance can be
+    shared by many Fetchers.
     """
 
     def __init__(
@@ -95,12 +115,15 @@ class HostRateLimiter:
         rate_per_s: float,
         *,
         redis_url: str | None = None,
+        schedule_path: Path | None = None,
         max_wait_s: float = DEFAULT_MAX_WAIT_S,
         key_prefix: str = DEFAULT_KEY_PREFIX,
     ) -> None:
         self.rate_per_s = rate_per_s
         self.max_wait_s = max_wait_s
         self._key_prefix = key_prefix
+        self._local = _LocalSchedules()
+        self._file = _FileSchedules(schedule_path) if schedule_path and not redis_url else None
         self._redis: redis.Redis | None = None
         self._redis_retry_at = 0.0
         self._script: Any = None
@@ -114,13 +137,18 @@ class HostRateLimiter:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HostRateLimiter:
-        """Shared through ``settings.redis_url`` when set, process-local otherwise."""
-        return cls(settings.host_rate_per_s, redis_url=settings.redis_url)
+        """Shared through ``settings.redis_url`` when set, else through a file in the data dir."""
+        return cls(
+            settings.host_rate_per_s,
+            redis_url=settings.redis_url,
+            schedule_path=None if settings.redis_url else settings.data_dir / DEFAULT_SCHEDULE_FILE,
+            max_wait_s=settings.rate_max_wait_s,
+        )
 
     @property
     def shared(self) -> bool:
-        """True when the schedule is kept in Redis (shared by all processes)."""
-        return self._redis is not None
+        """True when the schedule is shared with other processes (Redis or the file)."""
+        return self._redis is not None or self._file is not None
 
     def reserve(self, host: str, *, min_interval_s: float | None = None) -> float:
         """Take the next slot for ``host``; return how many seconds until it starts.
@@ -147,7 +175,11 @@ class HostRateLimiter:
                 if not taken:
                     raise HostBusy(host, int(wait_us) / 1e6)
                 return int(wait_us) / 1e6
-        return _LOCAL.take(host, interval, self.max_wait_s)
+        if self._file is not None:
+            wait = self._file.take(host, interval, self.max_wait_s)
+            if wait is not None:
+                return wait
+        return self._local.take(host, interval, self.max_wait_s)
 
     def acquire(self, host: str, *, min_interval_s: float | None = None) -> float:
         """Wait for ``host``'s next slot (see :meth:`reserve`); return the seconds slept."""
@@ -159,6 +191,8 @@ class HostRateLimiter:
     def close(self) -> None:
         if self._redis is not None:
             self._redis.close()
+        if self._file is not None:
+            self._file.close()
 
     def _interval(self, min_interval_s: float | None) -> float:
         interval = 1.0 / self.rate_per_s if self.rate_per_s > 0 else 0.0
@@ -166,7 +200,7 @@ class HostRateLimiter:
 
 
 class _LocalSchedules:
-    """The same slot-taking as the Lua script, for one process."""
+    """The same slot-taking as the Lua script, in memory (one process, its threads)."""
 
     # Every so many calls, forget hosts idle for longer than any interval (bounded memory).
     _PRUNE_EVERY = 1024
@@ -193,13 +227,104 @@ class _LocalSchedules:
             return wait
 
 
-_LOCAL = _LocalSchedules()
+class _FileSchedules:
+    """The same slot-taking in a SQLite file, shared by the processes of one machine.
+
+    ``take`` returns ``None`` when the file cannot be used (the caller falls back to its
+    in-process schedule). Slots are wall-clock times (``time.time()``): the monotonic clock
+    is not comparable across a reboot, and the file may outlive one.
+    """
+
+    _PRUNE_EVERY = 1024
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._retry_at = 0.0
+        self._calls = 0
+
+    def take(self, host: str, interval: float, max_wait: float) -> float | None:
+        if time.monotonic() < self._retry_at:
+            return None
+        with self._lock:
+            try:
+                return self._take(self._connection(), host, interval, max_wait)
+            except sqlite3.Error as exc:
+                self._retry_at = time.monotonic() + DEFAULT_REDIS_RETRY_S
+                self._drop_connection()
+                _warn_fallback(exc, what=f"schedule file {self.path}")
+                return None
+
+    def _take(self, conn: sqlite3.Connection, host: str, interval: float, max_wait: float) -> float:
+        # BEGIN IMMEDIATE takes the file's write lock before reading, so two processes
+        # cannot both read the same "last" and take the same slot.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            now = time.time()
+            row = conn.execute("SELECT last FROM host_slots WHERE host = ?", (host,)).fetchone()
+            previous = float(row[0]) if row else None
+            if previous is not None and previous - now > DEFAULT_FILE_STALE_S:
+                previous = None
+            slot = now if previous is None else max(previous + interval, now)
+            wait = slot - now
+            if wait > max_wait:
+                raise HostBusy(host, wait)
+            conn.execute(
+                "INSERT INTO host_slots (host, last) VALUES (?, ?)"
+                " ON CONFLICT (host) DO UPDATE SET last = excluded.last",
+                (host, slot),
+            )
+            self._calls += 1
+            if self._calls % self._PRUNE_EVERY == 0:
+                conn.execute(
+                    "DELETE FROM host_slots WHERE last < ?", (now - _LocalSchedules._IDLE_S,)
+                )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return wait
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        # A connection inherited across fork must not be used by the child: open its own.
+        self._conn = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path,
+            timeout=DEFAULT_FILE_LOCK_TIMEOUT_S,
+            isolation_level=None,  # transactions are explicit (BEGIN IMMEDIATE)
+            check_same_thread=False,  # guarded by self._lock
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        # Slots are worth nothing after a crash: no need to wait for the disk.
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS host_slots (host TEXT PRIMARY KEY, last REAL NOT NULL)"
+        )
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None and self._pid == os.getpid():
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+        self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_connection()
+
+
 _last_fallback_warning = 0.0
 
 
-def _warn_fallback(exc: Exception) -> None:
+def _warn_fallback(exc: Exception, *, what: str = "Redis") -> None:
     global _last_fallback_warning
     now = time.monotonic()
     if now - _last_fallback_warning > 60:  # once a minute, not once per request
         _last_fallback_warning = now
-        log.warning("Redis unreachable for host rate limits, using process-local ones: %s", exc)
+        log.warning("%s unreachable for host rate limits, using process-local ones: %s", what, exc)

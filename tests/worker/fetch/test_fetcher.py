@@ -44,7 +44,9 @@ def test_get_returns_content_and_metadata(server: LocalHTTPServer, fetcher: Fetc
 def test_sends_user_agent_accept_and_encodings(server: LocalHTTPServer, settings: Settings) -> None:
     server.add("/feed", "<rss/>")
     with Fetcher(
-        settings.model_copy(update={"user_agent": "Storywire/9 (+https://x.test/bot)"})
+        settings.model_copy(
+            update={"user_agent": "Storywire/9", "contact_url": "https://x.test/bot"}
+        )
     ) as f:
         f.fetch(server.url("/feed"), accept=ACCEPT_FEED)
         f.fetch(server.url("/feed"))
@@ -58,6 +60,40 @@ def test_sends_user_agent_accept_and_encodings(server: LocalHTTPServer, settings
         "br",
     }
     assert "if-none-match" not in first.headers
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "contact_url", "sent"),
+    [
+        ("Storywire/0.1", None, "Storywire/0.1"),
+        ("Storywire/0.1", "", "Storywire/0.1"),
+        ("Storywire/0.1", "mailto:ops@news.test", "Storywire/0.1 (+mailto:ops@news.test)"),
+        # A User-Agent that already names the contact does not get it twice.
+        (
+            "Acme/2 (+https://acme.test/bot)",
+            "https://acme.test/bot",
+            "Acme/2 (+https://acme.test/bot)",
+        ),
+    ],
+)
+def test_contact_url_goes_into_the_user_agent(
+    server: LocalHTTPServer,
+    settings: Settings,
+    user_agent: str,
+    contact_url: str | None,
+    sent: str,
+) -> None:
+    server.add("/feed", "<rss/>")
+    update = {"user_agent": user_agent, "contact_url": contact_url}
+    with Fetcher(settings.model_copy(update=update)) as f:
+        f.fetch(server.url("/feed"))
+    assert server.requests_to("/feed")[0].headers["user-agent"] == sent
+
+
+def test_default_user_agent_has_a_contact_url() -> None:
+    assert Settings().user_agent_header == (
+        "Storywire/0.1 (+https://github.com/storywire/storywire)"
+    )
 
 
 def test_conditional_get_etag_304(server: LocalHTTPServer, fetcher: Fetcher) -> None:

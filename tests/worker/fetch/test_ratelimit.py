@@ -1,4 +1,5 @@
-"""Per-host politeness: N requests per second per host, shared by all processes via Redis."""
+"""Per-host politeness: N requests per second per host, shared by all processes (Redis, or a
+SQLite schedule file in embedded mode)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import itertools
 import logging
 import multiprocessing
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from multiprocessing.synchronize import Event
+from pathlib import Path
 
 import pytest
 
@@ -101,6 +104,59 @@ def test_waiting_for_a_slot_does_not_eat_the_deadline(
         assert f.fetch(server.url("/a")).content == b"a"
 
 
+def test_limiters_without_shared_schedule_do_not_interfere() -> None:
+    # Each in-process limiter has its own schedule: a slow one elsewhere in the process
+    # (another test, another Fetcher) cannot make this one's first request wait.
+    host = f"mine-{time.monotonic_ns()}.test"
+    HostRateLimiter(0.1).reserve(host)
+    assert HostRateLimiter(0.5, max_wait_s=0.2).reserve(host) == 0.0
+
+
+def test_from_settings_uses_the_schedule_file_and_max_wait(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "d", host_rate_per_s=2.0, rate_max_wait_s=0.25)
+    limiter = HostRateLimiter.from_settings(settings)
+    assert limiter.shared
+    assert limiter.max_wait_s == 0.25
+    host = f"file-{time.monotonic_ns()}.test"
+    assert limiter.reserve(host) == 0.0
+    with pytest.raises(HostBusy):  # next slot 0.5 s away, more than the 0.25 s max wait
+        limiter.reserve(host)
+    # Another limiter on the same file (another process, in real life) sees the slot taken.
+    other = HostRateLimiter.from_settings(settings.model_copy(update={"rate_max_wait_s": 5.0}))
+    assert 0.3 < other.reserve(host) <= 0.5 * (1 + ratelimit.SAFETY_MARGIN)
+    limiter.close()
+    other.close()
+
+
+def test_schedule_file_ignores_slots_from_a_clock_that_went_back(tmp_path: Path) -> None:
+    path = tmp_path / "host-rate.sqlite"
+    limiter = HostRateLimiter(1.0, schedule_path=path, max_wait_s=1.0)
+    limiter.reserve("warm.test")  # creates the file
+    with sqlite3.connect(path) as conn:  # a slot two hours ahead: written before a clock jump
+        conn.execute(
+            "INSERT INTO host_slots (host, last) VALUES (?, ?)", ("jump.test", time.time() + 7200)
+        )
+    assert limiter.reserve("jump.test") == 0.0
+    limiter.close()
+
+
+def test_unusable_schedule_file_falls_back_to_process_schedule(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ratelimit, "_last_fallback_warning", 0.0)
+    path = tmp_path / "not-a-database"
+    path.write_bytes(b"this is not SQLite" * 100)
+    limiter = HostRateLimiter(RATE, schedule_path=path)
+    host = f"broken-{time.monotonic_ns()}.test"
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="worker.fetch.ratelimit"):
+        for _ in range(4):
+            limiter.acquire(host)
+    assert time.monotonic() - started >= 3 / RATE - 0.01  # still spaced, in process
+    assert "schedule file" in caplog.text
+    limiter.close()
+
+
 def test_redis_limiter_spaces_requests(redis_url: str) -> None:
     limiter = HostRateLimiter(RATE, redis_url=redis_url)
     assert limiter.shared
@@ -150,16 +206,22 @@ def timed_server() -> Iterator[tuple[LocalHTTPServer, list[float]]]:
         yield server, arrivals
 
 
-def _hammer(redis_url: str | None, url: str, ready: Event, go: Event) -> None:
+def _hammer(
+    redis_url: str | None, data_dir: Path | None, url: str, ready: Event, go: Event
+) -> None:
     settings = Settings(
         allow_private_networks=True,
         host_rate_per_s=RATE,
         redis_url=redis_url,
         connect_timeout_s=5.0,
         read_timeout_s=5.0,
+        rate_max_wait_s=60.0,  # this test measures spacing, not give-ups
+        **({"data_dir": data_dir} if data_dir else {}),
     )
-    limiter = HostRateLimiter.from_settings(settings)
-    limiter.max_wait_s = 60.0  # this test measures spacing, not give-ups
+    if redis_url or data_dir:
+        limiter = HostRateLimiter.from_settings(settings)
+    else:
+        limiter = HostRateLimiter(RATE, max_wait_s=60.0)  # this process's own schedule
     with Fetcher(settings, rate_limiter=limiter) as fetcher:
         ready.set()
         go.wait(30)
@@ -167,12 +229,13 @@ def _hammer(redis_url: str | None, url: str, ready: Event, go: Event) -> None:
             fetcher.fetch(url)
 
 
-def _run_processes(redis_url: str | None, url: str) -> None:
+def _run_processes(redis_url: str | None, data_dir: Path | None, url: str) -> None:
     context = multiprocessing.get_context("spawn")
     go = context.Event()
     readies = [context.Event() for _ in range(PROCESSES)]
     processes = [
-        context.Process(target=_hammer, args=(redis_url, url, ready, go)) for ready in readies
+        context.Process(target=_hammer, args=(redis_url, data_dir, url, ready, go))
+        for ready in readies
     ]
     for process in processes:
         process.start()
@@ -204,7 +267,7 @@ def test_rate_holds_across_processes_with_redis(
     redis_url: str, timed_server: tuple[LocalHTTPServer, list[float]]
 ) -> None:
     server, arrivals = timed_server
-    _run_processes(redis_url, server.url("/page"))
+    _run_processes(redis_url, None, server.url("/page"))
     total = PROCESSES * REQUESTS_PER_PROCESS
     assert len(arrivals) == total
     assert _max_in_any_second(arrivals) <= RATE
@@ -212,13 +275,27 @@ def test_rate_holds_across_processes_with_redis(
     assert span >= (total - 1) / RATE - 0.1
 
 
+def test_rate_holds_across_processes_with_the_schedule_file(
+    tmp_path: Path, timed_server: tuple[LocalHTTPServer, list[float]]
+) -> None:
+    # Embedded mode (no Redis): `storywire run --concurrency N` forks N processes; the
+    # schedule file in the data dir makes them take turns like Redis would.
+    server, arrivals = timed_server
+    _run_processes(None, tmp_path / "data", server.url("/page"))
+    total = PROCESSES * REQUESTS_PER_PROCESS
+    assert len(arrivals) == total
+    assert _max_in_any_second(arrivals) <= RATE
+    assert max(arrivals) - min(arrivals) >= (total - 1) / RATE - 0.1
+    assert (tmp_path / "data" / ratelimit.DEFAULT_SCHEDULE_FILE).is_file()
+
+
 def test_process_local_limits_are_per_process(
     timed_server: tuple[LocalHTTPServer, list[float]],
 ) -> None:
-    # The control for the test above: without Redis each process keeps its own schedule,
-    # so four processes together exceed the rate. (Embedded mode runs one worker process
-    # per machine for exactly this reason.) This proves the measurement can see a breach.
+    # The control for the tests above: a limiter with neither Redis nor the file keeps its
+    # own schedule, so four processes together exceed the rate. This proves the
+    # measurement can see a breach.
     server, arrivals = timed_server
-    _run_processes(None, server.url("/page"))
+    _run_processes(None, None, server.url("/page"))
     assert len(arrivals) == PROCESSES * REQUESTS_PER_PROCESS
     assert _max_in_any_second(arrivals) > RATE

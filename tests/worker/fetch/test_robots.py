@@ -122,6 +122,23 @@ def test_crawl_delay_spaces_requests(server: LocalHTTPServer, fetcher: Fetcher) 
     assert time.monotonic() - started >= 3 * 0.4 - 0.05
 
 
+def test_robots_ttl_setting_controls_refetch(server: LocalHTTPServer, settings: Settings) -> None:
+    server.add("/robots.txt", ROBOTS, content_type="text/plain")
+    server.add("/news/1", "one")
+    with Fetcher(settings.model_copy(update={"robots_ttl_s": 0.3})) as fetcher:
+        fetcher.fetch(server.url("/news/1"), check_robots=True)
+        fetcher.fetch(server.url("/news/1"), check_robots=True)
+        assert len(server.requests_to("/robots.txt")) == 1  # cached within the TTL
+        time.sleep(0.35)
+        fetcher.fetch(server.url("/news/1"), check_robots=True)
+    assert len(server.requests_to("/robots.txt")) == 2
+
+
+def test_robots_ttl_is_bounded_by_rfc_9309() -> None:
+    with pytest.raises(ValueError, match="robots_ttl_s"):
+        Settings(robots_ttl_s=2 * 86_400)
+
+
 def test_rules_expire() -> None:
     cache = RobotsCache()
     cache.put("http://a.test", RobotsRules.parse(ROBOTS, ttl_s=0.05))
