@@ -133,7 +133,7 @@ def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None
 
 def _count_attempt(sessions: sessionmaker[Session], article_id: int, error: FetchError) -> int:
     with session_scope(sessions) as session:
-        article = session.get(Article, article_id)
+        article = _locked(session, article_id)
         assert article is not None
         article.attempts += 1
         article.error_class = error.error_class
@@ -153,7 +153,7 @@ def _finish_from_feed(
 ) -> ArticleOutcome:
     error_class = getattr(error, "error_class", None) or (type(error).__name__ if error else None)
     with session_scope(sessions) as session:
-        article = session.get(Article, article_id)
+        article = _locked(session, article_id)
         if article is None or article.status != ArticleStatus.PENDING:
             return ArticleOutcome(article_id, "skipped")
         article.status = status
@@ -178,7 +178,7 @@ def _store_page(
     provenance: Provenance,
 ) -> ArticleOutcome:
     with session_scope(sessions) as session:
-        article = session.get(Article, article_id)
+        article = _locked(session, article_id)
         if article is None or article.status != ArticleStatus.PENDING:
             return ArticleOutcome(article_id, "skipped")
         article.title = page.title or article.title
@@ -204,6 +204,12 @@ def _store_page(
         _stamp(article, provenance)
         record_change(session, "article.updated", article_id, status="ok")
     return ArticleOutcome(article_id, "ok")
+
+
+def _locked(session: Session, article_id: int) -> Article | None:
+    # Row lock (Postgres; SQLite's BEGIN IMMEDIATE already serializes writers): two
+    # deliveries of one task that finish together write one result, the other sees it done.
+    return session.get(Article, article_id, with_for_update=True)
 
 
 def _stamp(article: Article, provenance: Provenance) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,12 @@ from sqlalchemy import select
 from models import Article, ArticleStatus, Change, session_scope
 from tests.e2e.site import BOILERPLATE, STORIES, page_html, rss, serve_site
 from tests.support.httpserver import LocalHTTPServer
+from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
 from worker.fetch import Fetcher
 from worker.pipeline import RetryLater, assign_story, process_article, refresh_feed
 from worker.pipeline.inline import run_inline
-from worker.runtime import Runtime
+from worker.runtime import Runtime, build_runtime
 from worker.store import add_feed
 
 
@@ -117,3 +119,36 @@ def test_our_own_rate_limit_defers_without_spending_attempts(
         article = s.get(Article, ids[0])
         assert article is not None
         assert (article.status, article.attempts) == ("pending", 0)
+
+
+def test_two_deliveries_at_once_write_one_result(
+    tmp_path: Path, pg_url: str, http_server: LocalHTTPServer
+) -> None:
+    migrate(pg_url)
+    rt = build_runtime(make_settings(tmp_path, pg_url))
+    try:
+        [article_id, *_] = _ingest_feed(rt, serve_site(http_server)["world"])
+        outcomes: list[str] = []
+
+        def deliver() -> None:
+            with Fetcher(rt.settings) as fetcher:
+                outcomes.append(
+                    process_article(rt.sessions, fetcher, rt.settings, article_id).status
+                )
+
+        threads = [threading.Thread(target=deliver) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert outcomes.count("ok") >= 1
+        assert set(outcomes) <= {"ok", "skipped"}
+        with session_scope(rt.sessions) as s:
+            updates = s.scalars(
+                select(Change).where(
+                    Change.kind == "article.updated", Change.entity_id == article_id
+                )
+            ).all()
+        assert len(updates) == 1
+    finally:
+        rt.close()
