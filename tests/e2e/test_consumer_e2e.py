@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from models import Article, Story, make_engine
 from tests.e2e.site import serve_site
-from tests.e2e.test_pipeline_e2e import BASE_ENV
+from tests.e2e.test_pipeline_e2e import server_env
 from tests.support.httpserver import LocalHTTPServer
-from tests.support.processes import Process, run_cli, storywire_env, wait_for
+from tests.support.processes import Process, run_cli, wait_for
 from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -25,19 +25,11 @@ CONSUMER = Path(__file__).with_name("consumer.py")
 def test_consumer_process_ends_with_the_database_contents(
     tmp_path: Path, http_server: LocalHTTPServer, redis_server: RedisServer, pg_url: str
 ) -> None:
-    feeds = serve_site(http_server)
-    env = storywire_env(
-        STORYWIRE_DATA_DIR=str(tmp_path / "data"),
-        DATABASE_URL=pg_url,
-        REDIS_URL=redis_server.url,
-        STORYWIRE_AUTO_MIGRATE="0",
-        **BASE_ENV,
-    )
-    run_cli(["db", "upgrade"], env)
+    env = server_env(tmp_path, redis_server, pg_url)
     out, stop = tmp_path / "changes.jsonl", tmp_path / "stop"
     # Started before anything is ingested: it sees the feed fill up live.
     consumer = subprocess.Popen([sys.executable, str(CONSUMER), pg_url, str(out), str(stop)])
-    run_cli(["feeds", "add", feeds["world"], feeds["local"]], env)
+    run_cli(["feeds", "add", *serve_site(http_server).values()], env)
     worker = Process(["worker", "--concurrency", "2"], env, tmp_path / "worker.log")
     beat = Process(["beat"], env, tmp_path / "beat.log")
     engine = make_engine(pg_url)

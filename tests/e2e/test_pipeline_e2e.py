@@ -30,6 +30,19 @@ BASE_ENV = {
 }
 
 
+def server_env(tmp_path: Path, redis_server: RedisServer, pg_url: str) -> dict[str, str]:
+    """Environment of storywire processes on Redis + Postgres, database migrated."""
+    env = storywire_env(
+        STORYWIRE_DATA_DIR=str(tmp_path / "data"),
+        DATABASE_URL=pg_url,
+        REDIS_URL=redis_server.url,
+        STORYWIRE_AUTO_MIGRATE="0",
+        **BASE_ENV,
+    )
+    run_cli(["db", "upgrade"], env)
+    return env
+
+
 def _count(engine: Engine, stmt: object) -> int:
     with engine.connect() as conn:
         return int(conn.execute(stmt).scalar_one())  # type: ignore[call-overload]
@@ -96,16 +109,8 @@ def test_redis_and_postgres(
     redis_server: RedisServer,
     pg_url: str,
 ) -> None:
-    feeds = serve_site(http_server)
-    env = storywire_env(
-        STORYWIRE_DATA_DIR=str(tmp_path / "data"),
-        DATABASE_URL=pg_url,
-        REDIS_URL=redis_server.url,
-        STORYWIRE_AUTO_MIGRATE="0",
-        **BASE_ENV,
-    )
-    run_cli(["db", "upgrade"], env)
-    run_cli(["feeds", "add", feeds["world"], feeds["local"]], env)
+    env = server_env(tmp_path, redis_server, pg_url)
+    run_cli(["feeds", "add", *serve_site(http_server).values()], env)
     engine = make_engine(pg_url)
     worker = Process(["worker", "--concurrency", "2"], env, tmp_path / "worker.log")
     beat = Process(["beat"], env, tmp_path / "beat.log")

@@ -5,45 +5,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from tests.e2e.site import STORIES, page_html, serve_site
 from tests.support.httpserver import LocalHTTPServer
+from tests.worker.cli.conftest import ok
 from worker.cli import app
-from worker.config import get_settings
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STORYWIRE_ALLOW_PRIVATE_NETWORKS", "1")
-    monkeypatch.setenv("STORYWIRE_HOST_RATE_PER_S", "1000")
-    get_settings.cache_clear()
-    return CliRunner()
-
-
-def _ok(cli: CliRunner, *args: str) -> str:
-    result = cli.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def test_feeds_add_list_export_import_remove(cli: CliRunner, tmp_path: Path) -> None:
-    out = _ok(
-        cli, "feeds", "add", "https://news.example/rss?utm_source=x", "https://b.example/atom"
-    )
+    out = ok(cli, "feeds", "add", "https://news.example/rss?utm_source=x", "https://b.example/atom")
     assert "added" in out
-    assert "already registered" in _ok(cli, "feeds", "add", "https://news.example/rss")
-    listing = _ok(cli, "feeds", "list")
+    assert "already registered" in ok(cli, "feeds", "add", "https://news.example/rss")
+    listing = ok(cli, "feeds", "list")
     assert "news.example" in listing and "active" in listing
 
     opml = tmp_path / "feeds.opml"
-    _ok(cli, "feeds", "export", "--output", str(opml))
+    ok(cli, "feeds", "export", "--output", str(opml))
     assert b"https://news.example/rss" in opml.read_bytes()
 
-    _ok(cli, "feeds", "remove", "https://news.example/rss", "https://b.example/atom")
-    assert "news.example" not in _ok(cli, "feeds", "list")
-    assert "2 added" in _ok(cli, "feeds", "import", str(opml))
+    ok(cli, "feeds", "remove", "https://news.example/rss", "https://b.example/atom")
+    assert "news.example" not in ok(cli, "feeds", "list")
+    assert "2 added" in ok(cli, "feeds", "import", str(opml))
 
     bad = cli.invoke(app, ["feeds", "remove", "999"])
     assert bad.exit_code != 0
@@ -52,21 +35,19 @@ def test_feeds_add_list_export_import_remove(cli: CliRunner, tmp_path: Path) -> 
 def test_fetch_inline_runs_the_whole_pipeline(cli: CliRunner, http_server: LocalHTTPServer) -> None:
     feeds = serve_site(http_server)
     http_server.add("/dead.xml", "no", status=500, content_type="text/plain")
-    out = _ok(
-        cli, "fetch", "--inline", feeds["world"], feeds["local"], http_server.url("/dead.xml")
-    )
+    out = ok(cli, "fetch", "--inline", feeds["world"], feeds["local"], http_server.url("/dead.xml"))
     # feeds, failed feeds, new articles, extracted, failed, duplicates
     assert "│ 3     │ 1            │ 4            │ 4         │ 0      │ 0" in out, out
     assert "dead.xml" not in out or "feed" in out
 
-    listing = _ok(cli, "articles", "list")
+    listing = ok(cli, "articles", "list")
     assert "a3.html" in listing
-    article = json.loads(_ok(cli, "articles", "show", "1"))
+    article = json.loads(ok(cli, "articles", "show", "1"))
     assert article["status"] == "ok"
     assert article["sources"]
     assert article["title"] in {s.title for s in STORIES}
 
-    again = _ok(cli, "fetch", "--inline", "--all")
+    again = ok(cli, "fetch", "--inline", "--all")
     assert "│ 3     │ 1            │ 0            │ 0         │ 0      │ 0" in again, again
 
 
@@ -79,7 +60,7 @@ def test_extract_prints_what_would_be_stored(cli: CliRunner, tmp_path: Path) -> 
     story = STORIES[2]
     page = tmp_path / "page.html"
     page.write_text(page_html(story, "https://daily.example/news/a3.html?utm_campaign=x"))
-    record = json.loads(_ok(cli, "extract", str(page), "--url", "https://daily.example/a3"))
+    record = json.loads(ok(cli, "extract", str(page), "--url", "https://daily.example/a3"))
     assert record["title"] == story.title
     assert record["authors"] == [story.author]
     assert record["published_source"] == "jsonld"

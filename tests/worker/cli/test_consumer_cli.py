@@ -7,62 +7,47 @@ import io
 import json
 import re
 
-import pytest
 from typer.testing import CliRunner
 
 from tests.e2e.site import serve_site
 from tests.support.httpserver import LocalHTTPServer
+from tests.worker.cli.conftest import ok
 from worker.cli import app
-from worker.config import get_settings
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STORYWIRE_ALLOW_PRIVATE_NETWORKS", "1")
-    monkeypatch.setenv("STORYWIRE_HOST_RATE_PER_S", "1000")
-    get_settings.cache_clear()
-    return CliRunner()
-
-
-def _ok(cli: CliRunner, *args: str) -> str:
-    result = cli.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def test_fetch_run_changes_export(cli: CliRunner, http_server: LocalHTTPServer) -> None:
     feeds = serve_site(http_server)
-    out = _ok(cli, "fetch", "--inline", feeds["world"], feeds["local"])
+    out = ok(cli, "fetch", "--inline", feeds["world"], feeds["local"])
     run_id = int(re.search(r"run (\d+)", out).group(1))  # type: ignore[union-attr]
 
-    run = json.loads(_ok(cli, "runs", "show", str(run_id)))
+    run = json.loads(ok(cli, "runs", "show", str(run_id)))
     assert run["kind"] == "fetch"
     assert run["status"] == "finished"
     assert run["articles"]["total"] == 4
     assert run["articles"]["ok"] == 4
     assert run["stats"]["new_articles"] == 4
-    assert str(run_id) in _ok(cli, "runs", "list")
+    assert str(run_id) in ok(cli, "runs", "list")
 
-    lines = [json.loads(line) for line in _ok(cli, "changes").splitlines()]
+    lines = [json.loads(line) for line in ok(cli, "changes").splitlines()]
     ids = [c["id"] for c in lines]
     assert ids == sorted(ids)
     assert len(ids) == len(set(ids))
     created = [c for c in lines if c["kind"] == "article.created"]
     assert len(created) == 4
     assert all(c["payload"]["v"] == 1 and c["payload"]["run_id"] == run_id for c in created)
-    only = _ok(cli, "changes", "--kinds", "feed.created", "--since", "0").splitlines()
+    only = ok(cli, "changes", "--kinds", "feed.created", "--since", "0").splitlines()
     assert [json.loads(x)["kind"] for x in only] == ["feed.created", "feed.created"]
-    tail = _ok(cli, "changes", "--since", str(ids[-2])).splitlines()
+    tail = ok(cli, "changes", "--since", str(ids[-2])).splitlines()
     assert [json.loads(x)["id"] for x in tail] == [ids[-1]]
 
-    rows = [json.loads(line) for line in _ok(cli, "export").splitlines()]
+    rows = [json.loads(line) for line in ok(cli, "export").splitlines()]
     assert len(rows) == 4
     assert {r["status"] for r in rows} == {"ok"}
     assert all(r["run_id"] == run_id and r["feed_url"] for r in rows)
     last = max(r["last_change_id"] for r in rows)
-    assert _ok(cli, "export", "--since", str(last)) == ""
+    assert ok(cli, "export", "--since", str(last)) == ""
 
-    table = list(csv.DictReader(io.StringIO(_ok(cli, "export", "--format", "csv"))))
+    table = list(csv.DictReader(io.StringIO(ok(cli, "export", "--format", "csv"))))
     assert len(table) == 4
     assert json.loads(table[0]["authors"])
 
