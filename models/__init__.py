@@ -2,6 +2,7 @@
 
 from models.base import Base
 from models.db import make_engine, session_factory, session_scope
+from models.health import HostHealth
 from models.tables import (
     Article,
     ArticleSource,
@@ -25,6 +26,7 @@ __all__ = [
     "Feed",
     "FeedFetch",
     "FeedStatus",
+    "HostHealth",
     "Run",
     "RunKind",
     "Story",

@@ -9,29 +9,45 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import Feed, FeedStatus
-from worker.config import Settings
+from worker.config import Settings, get_settings
+from worker.fetch.classify import parse_retry_after
 
-#: A dispatched feed is not due again for this long, so the next beat tick does not enqueue it
-#: a second time while it waits in the queue. If the task is lost, the lease simply expires.
+#: A dispatched feed is not due again for this long (``settings.dispatch_lease_s``), so the
+#: next beat tick does not enqueue it a second time while it waits in the queue. If the task
+#: is lost, the lease simply expires.
 DEFAULT_DISPATCH_LEASE = timedelta(minutes=10)
 #: Entry timestamps considered when adapting the interval.
 DEFAULT_RHYTHM_SAMPLE = 20
+#: Jitter of the back-off: the delay is drawn from ``[1 - JITTER, 1]`` times the nominal one.
+BACKOFF_JITTER = 0.2
+
+_MAX_AGE = re.compile(r"(?:^|[,\s])(s-maxage|max-age)\s*=\s*\"?(\d+)", re.I)
 
 
-def claim_due_feeds(session: Session, now: datetime, *, per_host: int, limit: int) -> list[int]:
+def claim_due_feeds(
+    session: Session,
+    now: datetime,
+    *,
+    per_host: int,
+    limit: int,
+    lease_s: float | None = None,
+) -> list[int]:
     """Ids of feeds due at ``now``, at most ``per_host`` per host, oldest first; claimed.
 
-    Claiming moves ``next_check_at`` forward by the dispatch lease, in the caller's
-    transaction, so that overlapping ticks never enqueue the same feed twice.
+    Claiming moves ``next_check_at`` forward by the dispatch lease (``lease_s``, default
+    ``settings.dispatch_lease_s``), in the caller's transaction, so that overlapping ticks
+    never enqueue the same feed twice.
     """
+    lease = timedelta(seconds=get_settings().dispatch_lease_s if lease_s is None else lease_s)
     ranked = (
         select(
             Feed.id,
@@ -58,7 +74,7 @@ def claim_due_feeds(session: Session, now: datetime, *, per_host: int, limit: in
         session.execute(
             update(Feed)
             .where(Feed.id.in_(ids))
-            .values(next_check_at=now + DEFAULT_DISPATCH_LEASE)
+            .values(next_check_at=now + lease)
             .execution_options(synchronize_session=False)
         )
     return [int(i) for i in ids]
@@ -87,8 +103,33 @@ def adaptive_interval(
 
 
 def backoff_delay(consecutive_errors: int, base_interval_s: int, settings: Settings) -> float:
-    """Exponential back-off with jitter, capped: a failing feed is retried, never dropped."""
+    """Exponential back-off with jitter, capped: a failing feed is retried, never dropped.
+
+    ``base * 2**(errors - 1)``, at most ``settings.max_backoff_s``, times a random factor
+    in ``[0.8, 1]``; 0 errors gives the base interval (with jitter).
+    """
     exponent = min(max(consecutive_errors - 1, 0), 16)
-    delay = min(base_interval_s * (2**exponent), settings.max_backoff_s)
+    delay = min(max(base_interval_s, 1) * (2**exponent), settings.max_backoff_s)
     # Jitter spreads the retries of many feeds that failed together (one host down).
-    return float(delay * random.uniform(0.8, 1.0))
+    return float(delay * random.uniform(1.0 - BACKOFF_JITTER, 1.0))
+
+
+def publisher_floor_s(
+    headers: Mapping[str, str], ttl_s: float | None, settings: Settings
+) -> float | None:
+    """The shortest wait the publisher asked for, in seconds, or ``None``.
+
+    The largest of the feed's own TTL (RSS ``<ttl>``, ``sy:updatePeriod``), the response's
+    ``Cache-Control: max-age`` (or ``s-maxage``) and a ``Retry-After``; capped at
+    ``settings.max_interval_s`` so a silly value cannot park a feed for a year.
+    """
+    candidates = [ttl_s] if ttl_s else []
+    match = _MAX_AGE.search(headers.get("cache-control") or "")
+    if match:
+        candidates.append(float(match.group(2)))
+    retry_after = parse_retry_after(headers.get("retry-after"), max_s=settings.max_interval_s)
+    if retry_after:
+        candidates.append(retry_after)
+    if not candidates:
+        return None
+    return min(max(candidates), float(settings.max_interval_s))

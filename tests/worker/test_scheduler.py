@@ -5,12 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+import pytest
 from sqlalchemy import update
 
 from models import Feed, make_engine, session_factory, session_scope, utcnow
 from tests.support.services import migrate
-from worker.config import Settings
-from worker.scheduler import adaptive_interval, backoff_delay, claim_due_feeds
+from worker.config import Settings, get_settings
+from worker.scheduler import (
+    adaptive_interval,
+    backoff_delay,
+    claim_due_feeds,
+    publisher_floor_s,
+)
 from worker.store import add_feed
 
 
@@ -61,3 +68,61 @@ def test_backoff_grows_and_is_capped() -> None:
     assert 720 <= delays[0] <= 900
     assert delays[3] > delays[1] > delays[0]
     assert max(delays) <= 86_400
+
+
+def test_backoff_with_no_errors_is_the_interval_with_jitter() -> None:
+    settings = Settings(max_backoff_s=86_400)
+    delays = {backoff_delay(0, 600, settings) for _ in range(50)}
+    assert all(480 <= d <= 600 for d in delays)
+    assert len(delays) > 1
+
+
+def test_backoff_stays_at_the_cap_forever() -> None:
+    settings = Settings(max_backoff_s=3600)
+    for errors in (10, 100, 10_000):
+        assert 0.8 * 3600 <= backoff_delay(errors, 900, settings) <= 3600
+
+
+@pytest.mark.parametrize(
+    ("headers", "ttl_s", "expected"),
+    [
+        ({}, None, None),
+        ({}, 600, 600),
+        ({"cache-control": "max-age=120"}, None, 120),
+        ({"cache-control": "no-cache, max-age=120"}, 600, 600),
+        ({"cache-control": 'private, max-age="900"'}, None, 900),
+        ({"cache-control": "s-maxage=300"}, None, 300),
+        ({"cache-control": "no-store"}, None, None),
+        ({"retry-after": "1800"}, 60, 1800),
+        ({"retry-after": "soon"}, None, None),
+        ({"cache-control": "max-age=99999999"}, None, 86_400),  # capped at max_interval_s
+    ],
+)
+def test_publisher_floor(
+    headers: dict[str, str], ttl_s: int | None, expected: float | None
+) -> None:
+    settings = Settings(max_interval_s=86_400)
+    assert publisher_floor_s(httpx.Headers(headers), ttl_s, settings) == expected
+
+
+def test_claim_lease_comes_from_settings(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORYWIRE_DISPATCH_LEASE_S", "45")
+    get_settings.cache_clear()
+    migrate(sqlite_url)
+    sessions = session_factory(make_engine(sqlite_url))
+    with session_scope(sessions) as s:
+        add_feed(s, "https://a.example/feed.xml")
+    now = utcnow() + timedelta(seconds=1)
+    with session_scope(sessions) as s:
+        (feed_id,) = claim_due_feeds(s, now, per_host=2, limit=10, lease_s=30)
+    with session_scope(sessions) as s:
+        feed = s.get(Feed, feed_id)
+        assert feed is not None
+        assert feed.next_check_at == now + timedelta(seconds=30)
+        assert claim_due_feeds(s, now + timedelta(seconds=29), per_host=2, limit=10) == []
+        assert claim_due_feeds(s, now + timedelta(seconds=31), per_host=2, limit=10) == [feed_id]
+        # Without lease_s: settings.dispatch_lease_s (STORYWIRE_DISPATCH_LEASE_S).
+        s.refresh(feed)
+        assert feed.next_check_at == now + timedelta(seconds=31 + 45)

@@ -1,4 +1,4 @@
-"""``storywire feeds``: add, import, export, list, remove."""
+"""``storywire feeds``: add, import, export, list, log, remove."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
-from models import Feed, session_scope, utcnow
+from models import Feed, FeedFetch, FeedStatus, session_scope, utcnow
 from worker.cli._context import console, fail, open_runtime
 from worker.feeds import OpmlOutline, read_opml, write_opml
 from worker.store import add_feed, find_feed, remove_feed
@@ -88,26 +89,109 @@ def _ago(moment: datetime | None, now: datetime) -> str:
     return f"{sign}{text}" if sign else f"{text} ago"
 
 
+def _size(value: int | None) -> str:
+    if value is None:
+        return "-"
+    for unit, factor in (("MB", 1 << 20), ("kB", 1 << 10)):
+        if value >= factor:
+            return f"{value / factor:.1f} {unit}"
+    return f"{value} B"
+
+
+def _ms(value: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.1f} s" if value >= 1000 else f"{value} ms"
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _result(status_code: int | None, error_class: str | None) -> str:
+    """``200``, ``304``, ``http_503``, ``connect``...: the status, or the error's class."""
+    if error_class:
+        return error_class
+    return str(status_code) if status_code else "-"
+
+
+_STATUS_STYLE = {"active": "green", "erroring": "yellow", "gone": "red", "disabled": "dim"}
+
+
 @feeds_app.command("list")
-def feeds_list() -> None:
-    """Feeds with their health: status, last fetch, errors, next check."""
+def feeds_list(
+    errors: Annotated[
+        bool, typer.Option("--errors", help="Only feeds that are failing or gone, with why.")
+    ] = False,
+) -> None:
+    """Feeds with their health: status, last fetch and its result, errors, next check."""
     rt = open_runtime()
     now = utcnow()
-    table = Table("id", "url", "status", "last fetch", "result", "new", "errors", "next check")
+    table = Table(
+        "id", "url", "status", "last fetch", "result", "took", "size", "new/seen", "errors",
+        "next check",
+    )  # fmt: skip
+    if errors:
+        table.add_column("last error", overflow="fold")
+    query = select(Feed).order_by(Feed.id)
+    if errors:
+        query = query.where(
+            (Feed.consecutive_errors > 0) | Feed.status.in_([FeedStatus.GONE, FeedStatus.ERRORING])
+        )
     with session_scope(rt.sessions) as session:
-        for feed in session.execute(select(Feed).order_by(Feed.id)).scalars():
-            result = feed.last_error_class or (
-                str(feed.last_status_code) if feed.last_status_code else "-"
-            )
-            table.add_row(
+        for feed in session.execute(query).scalars():
+            style = _STATUS_STYLE.get(feed.status, "")
+            row = [
                 str(feed.id),
-                feed.url,
-                feed.status,
+                escape(feed.url),
+                f"[{style}]{feed.status}[/{style}]" if style else feed.status,
                 _ago(feed.last_fetched_at, now),
-                result,
-                "-" if feed.last_entries_new is None else str(feed.last_entries_new),
+                _result(feed.last_status_code, feed.last_error_class),
+                _ms(feed.last_duration_ms),
+                _size(feed.last_bytes),
+                f"{_count(feed.last_entries_new)}/{_count(feed.last_entries_seen)}",
                 str(feed.consecutive_errors),
                 _ago(feed.next_check_at, now) if feed.status in ("active", "erroring") else "never",
+            ]
+            if errors:
+                row.append(escape((feed.last_error or "")[:300]))
+            table.add_row(*row)
+    console.print(table)
+
+
+@feeds_app.command("log")
+def feeds_log(
+    ref: Annotated[str, typer.Argument(help="Feed id or URL.")],
+    limit: Annotated[int, typer.Option(help="Newest fetches shown.")] = 20,
+) -> None:
+    """The fetch log of one feed, newest first: every fetch's outcome, status, time, size."""
+    rt = open_runtime()
+    now = utcnow()
+    with session_scope(rt.sessions) as session:
+        feed = find_feed(session, ref)
+        if feed is None:
+            raise fail(f"no feed {ref!r}")
+        fetches = session.execute(
+            select(FeedFetch)
+            .where(FeedFetch.feed_id == feed.id)
+            .order_by(FeedFetch.id.desc())
+            .limit(limit)
+        ).scalars()
+        console.print(
+            f"{feed.id}\t{escape(feed.url)}\t{feed.status}\t"
+            f"{feed.consecutive_errors} consecutive errors\tnext check "
+            f"{_ago(feed.next_check_at, now) if feed.status in ('active', 'erroring') else 'never'}"
+        )
+        table = Table("when", "outcome", "result", "took", "size", "new/seen", "error")
+        for fetch in fetches:
+            table.add_row(
+                _ago(fetch.started_at, now),
+                fetch.outcome,
+                _result(fetch.status_code, fetch.error_class),
+                _ms(fetch.duration_ms),
+                _size(fetch.bytes),
+                f"{_count(fetch.entries_new)}/{_count(fetch.entries_seen)}",
+                escape((fetch.error_message or "")[:300]),
             )
     console.print(table)
 

@@ -2,11 +2,17 @@
 
 No database transaction stays open while the network is used: a slow server must never hold
 a lock (SQLite) or an idle transaction (Postgres).
+
+Health, in short (README, "Feed health"): every fetch leaves a ``feed_fetches`` row and the
+``last_*`` columns of the feed; a failure backs the feed off exponentially (jitter, capped)
+but never drops it; a failure that looks like our own network being down is not counted; the
+next poll is never sooner than the feed's TTL, ``Cache-Control: max-age`` or ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,10 +24,13 @@ from models import Feed, FeedFetch, FeedStatus, session_scope, utcnow
 from worker.config import Settings
 from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from worker.fetch import Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
+from worker.health import note_fetch
 from worker.pipeline.article import RATE_LIMITED
-from worker.scheduler import adaptive_interval, backoff_delay
+from worker.scheduler import adaptive_interval, backoff_delay, publisher_floor_s
 from worker.store import NO_PROVENANCE, Provenance, SourceFields, record_change, upsert_article_stub
-from worker.urls import canonicalize
+from worker.urls import canonicalize, host_of
+
+log = logging.getLogger(__name__)
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
@@ -37,7 +46,7 @@ class FeedRefresh:
     """What one refresh did. ``new_article_ids`` are to be enqueued after commit."""
 
     feed_id: int
-    outcome: str  # ok | bozo | not_modified | error | gone | deferred | skipped
+    outcome: str  # ok | bozo | not_modified | error | gone | deferred | offline | skipped
     entries_seen: int = 0
     new_article_ids: list[int] = field(default_factory=list)
     error_class: str | None = None
@@ -72,11 +81,25 @@ def refresh_feed(
 
     fetched = _fetch_and_parse(fetcher, settings, url, etag, last_modified)
 
+    # Its own short transaction: network health is advisory, and a row shared by every feed
+    # of a host must not stay locked while a big feed's entries are stored.
     with session_scope(sessions) as session:
-        feed = session.get(Feed, feed_id)
+        ours = note_fetch(
+            session,
+            host_of(url),
+            fetched.error,
+            settings=settings,
+            now=utcnow(),
+            got_response=fetched.response is not None,
+        )
+
+    with session_scope(sessions) as session:
+        # Locked: the same feed refreshed twice at once (a redelivered task) is stored one
+        # after the other, so neither loses the other's counters.
+        feed = session.get(Feed, feed_id, with_for_update=True)
         if feed is None:  # removed while we were fetching
             return FeedRefresh(feed_id, "skipped")
-        return _store(session, feed, fetched, settings, provenance)
+        return _store(session, feed, fetched, settings, provenance, local_outage=ours)
 
 
 def _fetch_and_parse(
@@ -98,6 +121,11 @@ def _fetch_and_parse(
             )
     except (FetchError, FeedParseError) as exc:
         result.error = exc
+    except Exception as exc:
+        # A bug (ours or a parser's) met by one feed's bytes must not become a task that
+        # fails forever without a trace: record it on the feed like any other error.
+        log.exception("unexpected error refreshing %s", url)
+        result.error = exc
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result
 
@@ -108,38 +136,37 @@ def _store(
     fetched: _Fetched,
     settings: Settings,
     provenance: Provenance,
+    *,
+    local_outage: bool = False,
 ) -> FeedRefresh:
     now = utcnow()
     refresh = FeedRefresh(feed.id, "ok")
     response, parsed = fetched.response, fetched.parsed
-    feed.last_fetched_at = now
-    feed.last_duration_ms = fetched.duration_ms
-    feed.last_status_code = response.status_code if response else _status_of(fetched.error)
-    feed.last_bytes = len(response.content) if response else None
+    status_code = response.status_code if response else _status_of(fetched.error)
+    size = len(response.content) if response else None
 
-    if fetched.error is not None:
-        _record_error(session, feed, fetched.error, now, settings, refresh)
+    if _deferred(fetched.error):
+        # No request was made (our own per-host queue was full): the feed's last fetch
+        # stays what it was; only the log says we tried.
+        _record_deferral(feed, fetched.error, now, settings, refresh)
     else:
-        assert response is not None
-        if response.not_modified:
-            refresh.outcome = "not_modified"
+        feed.last_fetched_at = now
+        feed.last_duration_ms = fetched.duration_ms
+        feed.last_status_code = status_code
+        feed.last_bytes = size
+        if fetched.error is not None:
+            _record_error(session, feed, fetched.error, now, settings, refresh, local_outage)
         else:
-            assert parsed is not None
-            refresh.outcome = "bozo" if parsed.bozo else "ok"
-            refresh.entries_seen = len(parsed.entries)
-            refresh.new_article_ids = _store_entries(session, feed, parsed.entries, provenance)
-            _update_metadata(feed, parsed)
-        _record_success(feed, response, parsed, now, settings)
-
-    feed.last_entries_seen = refresh.entries_seen
-    feed.last_entries_new = len(refresh.new_article_ids)
+            _record_fetch(session, feed, response, parsed, now, settings, refresh, provenance)
+        feed.last_entries_seen = refresh.entries_seen
+        feed.last_entries_new = len(refresh.new_article_ids)
     session.add(
         FeedFetch(
             feed_id=feed.id,
             started_at=now,
             duration_ms=fetched.duration_ms,
-            status_code=feed.last_status_code,
-            bytes=feed.last_bytes,
+            status_code=status_code,
+            bytes=size,
             entries_seen=refresh.entries_seen,
             entries_new=len(refresh.new_article_ids),
             outcome=refresh.outcome,
@@ -148,6 +175,28 @@ def _store(
         )
     )
     return refresh
+
+
+def _record_fetch(
+    session: Session,
+    feed: Feed,
+    response: FetchResponse | None,
+    parsed: ParsedFeed | None,
+    now: datetime,
+    settings: Settings,
+    refresh: FeedRefresh,
+    provenance: Provenance,
+) -> None:
+    assert response is not None
+    if response.not_modified:
+        refresh.outcome = "not_modified"
+    else:
+        assert parsed is not None
+        refresh.outcome = "bozo" if parsed.bozo else "ok"
+        refresh.entries_seen = len(parsed.entries)
+        refresh.new_article_ids = _store_entries(session, feed, parsed.entries, provenance)
+        _update_metadata(feed, parsed)
+    _record_success(feed, response, parsed, now, settings)
 
 
 def _store_entries(
@@ -219,12 +268,15 @@ def _record_success(
     feed.etag = response.headers.get("etag") or feed.etag
     feed.last_modified = response.headers.get("last-modified") or feed.last_modified
     _follow_permanent_redirect(feed, response)
+    # The publisher's own "not before" (TTL, max-age, Retry-After) is a floor for this poll;
+    # a 304 has no entries to adapt the interval to, so the interval stays as it was.
+    floor = publisher_floor_s(response.headers, parsed.ttl_s if parsed else None, settings)
     if parsed is not None:
         times = [e.published_at or e.updated_at for e in parsed.entries]
         feed.check_interval_s = adaptive_interval(
-            [t for t in times if t is not None], settings, floor_s=parsed.ttl_s
+            [t for t in times if t is not None], settings, floor_s=floor
         )
-    feed.next_check_at = now + _seconds(feed.check_interval_s)
+    feed.next_check_at = now + _seconds(max(feed.check_interval_s, floor or 0))
 
 
 def _follow_permanent_redirect(feed: Feed, response: FetchResponse) -> None:
@@ -248,7 +300,23 @@ def _follow_permanent_redirect(feed: Feed, response: FetchResponse) -> None:
         taken = session.execute(select(Feed.id).where(Feed.url == new_url)).first()
         if taken is None:
             feed.url = new_url
+            feed.host = host_of(new_url)  # the per-host dispatch cap follows the move
             feed.redirect_url, feed.redirect_count = None, 0
+
+
+def _deferred(error: Exception | None) -> bool:
+    return isinstance(error, TransientFetchError) and error.error_class == RATE_LIMITED
+
+
+def _record_deferral(
+    feed: Feed, error: Exception | None, now: datetime, settings: Settings, refresh: FeedRefresh
+) -> None:
+    """Our own per-host queue was full: try again soon; no error, no attempt counted."""
+    assert isinstance(error, TransientFetchError)
+    refresh.outcome = "deferred"
+    refresh.error_class = error.error_class
+    refresh.error = str(error)[:2000]
+    feed.next_check_at = now + _seconds(error.retry_after or settings.dispatch_interval_s)
 
 
 def _record_error(
@@ -258,18 +326,22 @@ def _record_error(
     now: datetime,
     settings: Settings,
     refresh: FeedRefresh,
+    local_outage: bool,
 ) -> None:
-    error_class = getattr(error, "error_class", type(error).__name__)
+    error_class = getattr(error, "error_class", None) or f"internal:{type(error).__name__}"
     refresh.outcome = "gone" if isinstance(error, Gone) else "error"
-    refresh.error_class = str(error_class)
-    refresh.error = str(error)[:2000]
-    if isinstance(error, TransientFetchError) and error.error_class == RATE_LIMITED:
-        # Our own politeness queue for this host is full: try again soon, no error counted.
-        refresh.outcome = "deferred"
-        feed.next_check_at = now + _seconds(error.retry_after or settings.dispatch_interval_s)
-        return
+    refresh.error_class = str(error_class)[:64]
+    refresh.error = str(error)[:2000] or type(error).__name__
     feed.last_error = refresh.error
     feed.last_error_class = refresh.error_class
+    if local_outage:
+        # Many hosts failing at once, none answering: it is our network, not this feed.
+        # Keep its error count and status; poll again on its current rhythm (back-off
+        # level included), with jitter so the feeds do not all return in one burst.
+        refresh.outcome = "offline"
+        delay = backoff_delay(feed.consecutive_errors, feed.check_interval_s, settings)
+        feed.next_check_at = now + _seconds(delay)
+        return
     feed.consecutive_errors += 1
     if isinstance(error, Gone):
         # 410 is the publisher saying the feed will never come back: stop polling it.
@@ -279,6 +351,7 @@ def _record_error(
     feed.status = FeedStatus.ERRORING
     delay = backoff_delay(feed.consecutive_errors, feed.check_interval_s, settings)
     if isinstance(error, TransientFetchError) and error.retry_after:
+        # 429/503 with Retry-After: the server named the time; never come back sooner.
         delay = max(delay, min(error.retry_after, settings.max_backoff_s))
     feed.next_check_at = now + _seconds(delay)
 
