@@ -1,0 +1,52 @@
+"""Redis and PostgreSQL restart in the middle of a real ingest: the run completes, nothing is
+lost or stored twice, and the worker and beat ride it out without being restarted.
+
+Redis runs without persistence here, so its restart loses every queued task: the worker and
+beat must reconnect (Celery retries the broker connection), and the work comes back from
+the database (feed leases, the sweeper). PostgreSQL's restart (fast shutdown) cuts every
+connection, mid-transaction for the tasks running at that moment: those roll back, the
+connection pool replaces dead connections (``pool_pre_ping``), and the sweeper re-enqueues
+what was left pending.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.crash.conftest import Ingest
+from tests.support.httpserver import LocalHTTPServer
+from tests.support.services import PostgresServer, RedisServer
+
+pytestmark = pytest.mark.slow
+
+
+def test_redis_and_postgres_restart_mid_run(
+    tmp_path: Path,
+    http_server: LocalHTTPServer,
+    redis_server: RedisServer,
+    postgres_server: PostgresServer,
+    pg_url: str,
+) -> None:
+    ingest = Ingest.prepare(tmp_path, http_server, redis_server.url, pg_url)
+    try:
+        ingest.start_beat()
+        worker = ingest.start_worker()
+        ingest.wait_progress(40)
+
+        redis_server.restart()  # every queued message is gone with it
+        ingest.log.append(f"redis restarted at {ingest.progress()} processed")
+        ingest.wait_progress(ingest.progress() + 40, sweep=True)
+
+        postgres_server.restart()  # every connection cut, some mid-transaction
+        ingest.log.append(f"postgres restarted at {ingest.progress()} processed")
+        ingest.wait_progress(ingest.progress() + 40, sweep=True)
+
+        ingest.finish()
+        assert worker.alive() and ingest.worker is worker  # never restarted
+        assert ingest.beat is not None and ingest.beat.alive()
+        ingest.check_exactly_once()
+    finally:
+        print("\n".join(ingest.log))
+        ingest.stop()
