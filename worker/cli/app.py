@@ -9,6 +9,7 @@ from worker.cli.consumers import changes, export, runs_app
 from worker.cli.feeds import feeds_app
 from worker.cli.fetch import fetch
 from worker.cli.service import beat, db_app, run, worker
+from worker.cli.stories import cluster, stories_app
 
 app = typer.Typer(
     name="storywire",
@@ -23,7 +24,9 @@ app.command()(fetch)
 app.command()(extract)
 app.command()(changes)
 app.command()(export)
+app.command()(cluster)
 app.add_typer(db_app, name="db")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(articles_app, name="articles")
 app.add_typer(runs_app, name="runs")
+app.add_typer(stories_app, name="stories")

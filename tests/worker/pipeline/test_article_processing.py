@@ -13,6 +13,7 @@ from tests.e2e.site import BOILERPLATE, STORIES, page_html, rss, serve_site
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
+from worker.dedupe import content_hash
 from worker.fetch import Fetcher
 from worker.pipeline import RetryLater, assign_story, process_article, refresh_feed
 from worker.pipeline.inline import run_inline
@@ -152,3 +153,34 @@ def test_two_deliveries_at_once_write_one_result(
         assert len(updates) == 1
     finally:
         rt.close()
+
+
+def test_an_older_copy_arriving_late_becomes_the_original(runtime: Runtime) -> None:
+    from datetime import UTC, datetime
+
+    text = "The same wire text, word for word, about the harbour ferry timetable vote."
+    stamps = {
+        "b": datetime(2026, 1, 2, tzinfo=UTC),
+        "c": datetime(2026, 1, 3, tzinfo=UTC),
+        "a": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    ids = {}
+    for key in ("b", "c", "a"):  # "a" is the oldest but reaches the story step last
+        with session_scope(runtime.sessions) as s:
+            article = Article(
+                canonical_url=f"https://{key}.example/x",
+                url=f"https://{key}.example/x",
+                text=text,
+                content_hash=content_hash(text),
+                authors=[],
+                published_at=stamps[key],
+                status="ok",
+                attempts=0,
+            )
+            s.add(article)
+            s.flush()
+            ids[key] = article.id
+        assign_story(runtime.sessions, ids[key])
+    with session_scope(runtime.sessions) as s:
+        dup = {k: s.get(Article, i).duplicate_of for k, i in ids.items()}  # type: ignore[union-attr]
+    assert dup == {"a": None, "b": ids["a"], "c": ids["a"]}

@@ -1,0 +1,198 @@
+"""``storywire cluster`` (offline backfill) and ``storywire stories list|show``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from models import Article, RunKind, Story, session_scope
+from worker.cli._context import console, err_console, fail, open_runtime, print_json
+from worker.config import Settings, get_settings, normalize_database_url
+from worker.migrations import upgrade
+from worker.pipeline.backfill import BackfillDoc, BackfillError, backfill
+from worker.runs import finish_run, start_run
+from worker.runtime import build_runtime
+
+stories_app = typer.Typer(help="Stories: one per real-world event.", no_args_is_help=True)
+
+
+def cluster(
+    path: Annotated[
+        Path, typer.Argument(help="JSON lines: id, title, text, published_at?, url?, source?")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write results here (else stdout).")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url", help="Keep the result in this database (else a temporary one)."
+        ),
+    ] = None,
+) -> None:
+    """Group documents into stories offline, through the worker's own story step.
+
+    Prints one line per document: {"id", "story_id", "duplicate_of"}, in publication order.
+    """
+    docs = _read_docs(path)
+    with tempfile.TemporaryDirectory(prefix="storywire-cluster-") as tmp:
+        url = (
+            normalize_database_url(database_url)
+            if database_url
+            else f"sqlite:///{Path(tmp) / 'cluster.db'}"
+        )
+        upgrade(url)
+        settings: Settings = get_settings().model_copy(update={"database_url": url})
+        rt = build_runtime(settings)
+        run_id = start_run(rt.sessions, RunKind.BACKFILL, args={"file": str(path)})
+        err_console.print(f"run {run_id}: {len(docs)} documents")
+        try:
+            with _progress(len(docs)) as advance:
+                results = backfill(rt.sessions, docs, run_id=run_id, on_progress=advance)
+        except BaseException:
+            finish_run(rt.sessions, run_id, status="failed")
+            rt.close()
+            raise
+        stories = len({r.story_id for r in results if r.story_id is not None})
+        finish_run(rt.sessions, run_id, stats={"documents": len(results), "stories": stories})
+        rt.close()
+    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        for result in results:
+            out.write(
+                json.dumps(
+                    {
+                        "id": result.id,
+                        "story_id": result.story_id,
+                        "duplicate_of": result.duplicate_of,
+                    }
+                )
+                + "\n"
+            )
+    finally:
+        if output:
+            out.close()
+    err_console.print(f"{len(results)} documents, {stories} stories")
+
+
+def _read_docs(path: Path) -> list[BackfillDoc]:
+    if not path.is_file():
+        raise fail(f"{path}: no such file")
+    docs = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                docs.append(BackfillDoc.from_json(json.loads(line), number))
+            except json.JSONDecodeError as exc:
+                raise fail(f"{path}:{number}: not JSON: {exc}") from exc
+            except BackfillError as exc:
+                raise fail(f"{path}: {exc}") from exc
+    return docs
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal, nothing otherwise (the output may be a pipe)."""
+    if not err_console.is_terminal:
+        yield lambda _n: None
+        return
+    columns = (TextColumn("stories"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("stories", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+@stories_app.command("list")
+def stories_list(
+    since: Annotated[
+        datetime | None, typer.Option(help="Only stories with an article published since.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most N stories, newest first.")] = 20,
+) -> None:
+    """Live stories (merged ones left out), most recently active first."""
+    rt = open_runtime()
+    query = (
+        select(Story)
+        .where(Story.merged_into.is_(None))
+        .order_by(Story.last_published_at.desc().nulls_last(), Story.id.desc())
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(Story.last_published_at >= _aware(since))
+    table = Table("id", "articles", "outlets", "first", "last", "headline")
+    with session_scope(rt.sessions) as session:
+        for story in session.scalars(query):
+            table.add_row(
+                str(story.id),
+                str(story.article_count),
+                str(story.outlet_count),
+                _day(story.first_published_at),
+                _day(story.last_published_at),
+                story.headline or "",
+            )
+    console.print(table)
+
+
+@stories_app.command("show")
+def stories_show(story_id: int) -> None:
+    """One story as JSON: its articles and outlets (a merged id shows the surviving story)."""
+    rt = open_runtime()
+    with session_scope(rt.sessions) as session:
+        story = session.get(Story, story_id)
+        seen = {story_id}
+        while story is not None and story.merged_into is not None and story.merged_into not in seen:
+            seen.add(story.merged_into)
+            story = session.get(Story, story.merged_into)
+        if story is None:
+            raise fail(f"no story {story_id}")
+        articles = session.scalars(
+            select(Article)
+            .where(Article.story_id == story.id)
+            .order_by(Article.published_at, Article.id)
+        ).all()
+        merged = session.scalars(select(Story.id).where(Story.merged_into == story.id)).all()
+        record = {
+            "id": story.id,
+            "headline": story.headline,
+            "first_published_at": story.first_published_at,
+            "last_published_at": story.last_published_at,
+            "article_count": story.article_count,
+            "outlet_count": story.outlet_count,
+            "keywords": story.keywords,
+            "language": story.language,
+            "merged_from": list(merged),
+            "outlets": sorted({a.site_name or "" for a in articles} - {""}),
+            "articles": [
+                {
+                    "id": a.id,
+                    "title": a.title,
+                    "url": a.canonical_url,
+                    "site_name": a.site_name,
+                    "published_at": a.published_at,
+                    "duplicate_of": a.duplicate_of,
+                }
+                for a in articles
+            ],
+        }
+    print_json(record)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"

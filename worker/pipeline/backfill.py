@@ -1,0 +1,160 @@
+"""Offline backfill: documents from a file go through the worker's own story step.
+
+Each document becomes an article row (status ok, text given), then ``assign_story`` runs on
+each in publication order — exactly what the ``assign_story`` task does — so a backfill and a
+live worker group documents the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from dateutil import parser as dateparser
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import Article, ArticleStatus, session_scope, utcnow
+from worker.dedupe import content_hash
+from worker.pipeline.story import assign_story
+from worker.store import record_change
+from worker.urls import canonicalize, host_of
+
+
+class BackfillError(ValueError):
+    """An input line is not a usable document (the message says which and why)."""
+
+
+@dataclass(frozen=True)
+class BackfillDoc:
+    id: str
+    title: str
+    text: str
+    published_at: datetime | None = None
+    url: str | None = None
+    source: str | None = None
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any], line: int) -> BackfillDoc:
+        if not isinstance(record, Mapping) or "id" not in record:
+            raise BackfillError(f'line {line}: an object with an "id" is required')
+        title, text = record.get("title") or "", record.get("text") or ""
+        if not isinstance(title, str) or not isinstance(text, str) or not (title or text):
+            raise BackfillError(f'line {line}: "title" and/or "text" strings are required')
+        return cls(
+            id=str(record["id"]),
+            title=title,
+            text=text,
+            published_at=_date(record.get("published_at"), line),
+            url=record.get("url") or None,
+            source=record.get("source") or None,
+        )
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    id: str
+    story_id: int | None
+    duplicate_of: str | None
+
+
+def _date(value: Any, line: int) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = dateparser.isoparse(str(value))
+    except (ValueError, OverflowError) as exc:
+        raise BackfillError(f"line {line}: published_at {value!r} is not an ISO 8601 date") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def publication_order(docs: list[BackfillDoc]) -> list[BackfillDoc]:
+    """Documents by ``published_at``; an undated one keeps its place after its predecessor."""
+    keys: list[tuple[datetime, int]] = []
+    last = datetime.min.replace(tzinfo=UTC)
+    for position, doc in enumerate(docs):
+        last = doc.published_at or last
+        keys.append((last, position))
+    return [doc for _, doc in sorted(zip(keys, docs, strict=True), key=lambda kd: kd[0])]
+
+
+def backfill(
+    sessions: sessionmaker[Session],
+    docs: Iterable[BackfillDoc],
+    *,
+    run_id: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[BackfillResult]:
+    """Store the documents as articles and assign their stories, in publication order."""
+    ordered = publication_order(list(docs))
+    article_ids = [_store(sessions, doc, run_id) for doc in ordered]
+    by_article = dict(zip(article_ids, ordered, strict=True))
+    for article_id in article_ids:
+        assign_story(sessions, article_id)
+        if on_progress:
+            on_progress(1)
+    with session_scope(sessions) as session:
+        rows = session.execute(
+            select(Article.id, Article.story_id, Article.duplicate_of).where(
+                Article.id.in_(article_ids)
+            )
+        ).all()
+    state = {r.id: r for r in rows}
+    return [
+        BackfillResult(
+            id=by_article[aid].id,
+            story_id=state[aid].story_id,
+            duplicate_of=(
+                by_article[state[aid].duplicate_of].id
+                if state[aid].duplicate_of in by_article
+                else None
+            ),
+        )
+        for aid in article_ids
+    ]
+
+
+def _store(sessions: sessionmaker[Session], doc: BackfillDoc, run_id: int | None) -> int:
+    key = _canonical(doc, run_id)
+    now = utcnow()
+    with session_scope(sessions) as session:
+        existing = session.scalar(select(Article.id).where(Article.canonical_url == key))
+        if existing is not None:  # the same document again: one row
+            return int(existing)
+        article = Article(
+            canonical_url=key,
+            url=doc.url or key,
+            title=doc.title or None,
+            text=doc.text or None,
+            content_hash=content_hash(doc.text) if doc.text else None,
+            authors=[],
+            published_at=doc.published_at,
+            published_source="input" if doc.published_at else None,
+            site_name=doc.source or (host_of(doc.url) if doc.url else None),
+            status=ArticleStatus.OK,
+            attempts=0,
+            discovered_at=now,
+            fetched_at=now,
+            updated_at=now,
+            run_id=run_id,
+        )
+        session.add(article)
+        session.flush()
+        record_change(session, "article.created", article.id, url=key, run_id=run_id)
+        return article.id
+
+
+def _canonical(doc: BackfillDoc, run_id: int | None) -> str:
+    if doc.url:
+        try:
+            return canonicalize(doc.url)
+        except ValueError:
+            pass
+    digest = hashlib.sha256(doc.id.encode("utf-8")).hexdigest()[:32]
+    return f"urn:storywire:backfill:{run_id or 0}:{digest}"
+
+
+__all__ = ["BackfillDoc", "BackfillError", "BackfillResult", "backfill"]
