@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from models import Article, Run, make_engine
 from tests.worker.cli.conftest import ok
 from worker.cli import app
 
@@ -25,12 +27,26 @@ def test_cluster_marks_copies_in_publication_order(cli: CliRunner, tmp_path: Pat
     docs = _write(
         tmp_path / "in.jsonl",
         [
-            {"id": "late", "title": "Ferry timetable", "text": TEXT,
-             "published_at": "2026-05-02T10:00:00Z", "source": "b.example"},
-            {"id": "early", "title": "Council backs timetable", "text": TEXT.upper(),
-             "published_at": "2026-05-01T09:00:00+02:00", "source": "a.example"},
-            {"id": "other", "title": "Library prize", "text": "A village library won a prize.",
-             "published_at": "2026-05-01T12:00:00Z"},
+            {
+                "id": "late",
+                "title": "Ferry timetable",
+                "text": TEXT,
+                "published_at": "2026-05-02T10:00:00Z",
+                "source": "b.example",
+            },
+            {
+                "id": "early",
+                "title": "Council backs timetable",
+                "text": TEXT.upper(),
+                "published_at": "2026-05-01T09:00:00+02:00",
+                "source": "a.example",
+            },
+            {
+                "id": "other",
+                "title": "Library prize",
+                "text": "A village library won a prize.",
+                "published_at": "2026-05-01T12:00:00Z",
+            },
         ],
     )
     out = tmp_path / "out.jsonl"
@@ -47,9 +63,19 @@ def test_cluster_marks_copies_in_publication_order(cli: CliRunner, tmp_path: Pat
 def test_cluster_keeps_a_database_when_asked(cli: CliRunner, tmp_path: Path) -> None:
     docs = _write(tmp_path / "in.jsonl", [{"id": 1, "title": "T", "text": TEXT}])
     url = f"sqlite:///{tmp_path / 'keep.db'}"
-    printed = ok(cli, "cluster", str(docs), "--database-url", url)
-    assert json.loads(printed.splitlines()[-1] if printed.strip().startswith("{") else "{}") or True
-    assert (tmp_path / "keep.db").stat().st_size > 0
+    printed = [
+        line
+        for line in ok(cli, "cluster", str(docs), "--database-url", url).splitlines()
+        if line.startswith("{")
+    ]
+    assert [json.loads(line)["id"] for line in printed] == ["1"]
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(Article.title, Article.site_name, Run.kind).join(Run, Run.id == Article.run_id)
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in stored] == [("T", None, "backfill")]
 
 
 def test_cluster_rejects_bad_lines(cli: CliRunner, tmp_path: Path) -> None:
