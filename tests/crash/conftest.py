@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
 from celery import Celery
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
@@ -35,6 +36,12 @@ def any_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runt
     rt = build_runtime(make_settings(tmp_path, url))
     yield rt
     rt.close()
+
+
+def flush_broker(redis_url: str) -> None:
+    """Empty the session's shared Redis (queues, unacked messages, rate-limit slots)."""
+    with contextlib.suppress(redis.RedisError), redis.Redis.from_url(redis_url) as client:
+        client.flushall()
 
 
 def change_counts(engine: Engine, kind: str) -> tuple[int, int]:
@@ -90,6 +97,7 @@ class Ingest:
         per_feed: int = 50,
     ) -> Ingest:
         feed_urls, _ = serve_articles(server, feeds=feeds, per_feed=per_feed)
+        flush_broker(redis_url)  # nothing queued by an earlier test may leak into this one
         env = storywire_env(
             STORYWIRE_DATA_DIR=str(tmp_path / "data"),
             DATABASE_URL=pg_url,
@@ -136,6 +144,7 @@ class Ingest:
         if self._client is not None:
             self._client.close()
         self.engine.dispose()
+        flush_broker(self.redis_url)  # leave no queued task to the next test
 
     # --- progress ------------------------------------------------------------------------
 
