@@ -1,0 +1,291 @@
+"""Same-event clustering quality: ECB+ and the seed pair, ours against plain TF-IDF.
+
+Usage::
+
+    .venv/bin/python bench/stories_eval.py            # ~2 minutes on 2 cores
+
+Prints B-cubed precision / recall / F1 and pairwise F1 on ECB+ (982 articles, 86 events in 43
+topics; each topic holds two different events of the same kind) for
+
+- ours: ``worker.stories.assign`` with the shipped ``DEFAULT_CONFIG`` (all layers: exact and
+  syndicated copies, then same-event matching), one article at a time;
+- the reference: plain TF-IDF cosine, single pass against cluster centroids, IDF fitted on the
+  whole corpus beforehand (which favours it), at its best threshold found in this run;
+- a threshold sweep of ours, and the topic-halves check: tune the join threshold on the odd
+  topics and score the even ones with it, and the other way round;
+- the seed pair (NYT and AP on Putin in Minsk) plus a same-day article about a different event
+  of the war, written for this benchmark: the pair must be one story, the third must not join.
+
+ECB+ articles carry no dates, so the time kernel and window play no part here. Article order
+matters to any single-pass method: we report the file order (all articles of one event, then
+the other event of the topic — the order real dates would give) and three seeded shuffles.
+Reads ``$STORYWIRE_SHARED_DATA`` or ``../shared/data``; prints a note and exits 0 without it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from _common import shared_data
+
+from worker.stories import DEFAULT_CONFIG, InMemoryStoryIndex, StoryConfig, StoryDoc, assign
+
+SHUFFLE_SEEDS = (0, 1, 2)
+THRESHOLDS = (0.25, 0.275, 0.3, 0.325, 0.35, 0.375, 0.4, 0.45)
+REFERENCE_THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+
+Doc = dict[str, str]
+Order = list[int]
+
+# --- the seed pair's negative: our own text about another event of the same war, same day ---
+DISTRACTOR_TITLE = "Drones hit Kyiv power grid as Ukraine braces for a dark winter"
+DISTRACTOR_TEXT = """KYIV, Ukraine - Waves of explosive drones struck energy facilities in and
+around Kyiv overnight into Monday, knocking out electricity and water in several districts of the
+Ukrainian capital as temperatures fell below freezing, city officials said.
+
+Mayor Vitali Klitschko said emergency crews were working to restore power to critical
+infrastructure and that hospitals were running on generators. Ukraine's air force said its air
+defences shot down most of the more than thirty drones launched overnight, many of them
+Iranian-made Shahed models, but some hit substations that feed the city's heating plants.
+
+The national grid operator, Ukrenergo, announced emergency blackouts in Kyiv and in the
+surrounding region and said repairs could take days. Officials urged residents to store water,
+charge phones and limit their use of electric heaters once power returns.
+
+Since October, Moscow has repeatedly targeted Ukraine's power stations and transmission lines with
+missiles and drones. Ukrainian leaders call the strikes an attempt to freeze civilians into
+submission, and they have asked Western governments for more air defence systems, spare
+transformers and generators to get through the winter.
+
+President Volodymyr Zelensky said in his nightly address that engineers had restored some supply
+by evening and thanked repair crews working in the cold."""
+
+
+def bcubed(
+    pred: Mapping[str, Hashable], gold: Mapping[str, Hashable]
+) -> tuple[float, float, float]:
+    """B-cubed precision, recall, F1 (Bagga & Baldwin), averaged over items."""
+    by_pred, by_gold = _groups(pred), _groups(gold)
+    p = r = 0.0
+    for item in gold:
+        mine, truth = by_pred[pred[item]], by_gold[gold[item]]
+        common = len(mine & truth)
+        p += common / len(mine)
+        r += common / len(truth)
+    p, r = p / len(gold), r / len(gold)
+    return p, r, 2 * p * r / (p + r)
+
+
+def pairwise_f1(pred: Mapping[str, Hashable], gold: Mapping[str, Hashable]) -> float:
+    pp, gp = _pairs(pred), _pairs(gold)
+    tp = len(pp & gp)
+    if not tp:
+        return 0.0
+    p, r = tp / len(pp), tp / len(gp)
+    return 2 * p * r / (p + r)
+
+
+def _groups(labels: Mapping[str, Hashable]) -> dict[Hashable, set[str]]:
+    groups: dict[Hashable, set[str]] = defaultdict(set)
+    for item, label in labels.items():
+        groups[label].add(item)
+    return groups
+
+
+def _pairs(labels: Mapping[str, Hashable]) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for members in _groups(labels).values():
+        ordered = sorted(members)
+        out.update((a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :])
+    return out
+
+
+def run_ours(
+    docs: Sequence[Doc], order: Order, config: StoryConfig
+) -> tuple[dict[str, int], float]:
+    """Story of each doc id, and ms per article."""
+    index = InMemoryStoryIndex()
+    started = time.perf_counter()
+    for n, i in enumerate(order, start=1):
+        assign(index, StoryDoc(id=n, title=docs[i]["title"], text=docs[i]["text"]), config)
+    ms = (time.perf_counter() - started) * 1000 / max(1, len(order))
+    return {docs[i]["doc_id"]: index.story_of(n) for n, i in enumerate(order, start=1)}, ms
+
+
+def run_reference(docs: Sequence[Doc], order: Order, threshold: float) -> dict[str, int]:
+    """Plain TF-IDF cosine, single pass against centroids (IDF fitted on all docs first)."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    matrix = TfidfVectorizer(sublinear_tf=True, stop_words="english").fit_transform(
+        [d["title"] + " " + d["text"] for d in docs]
+    )
+    dense = matrix.toarray().astype(np.float32)
+    sums: list[np.ndarray] = []
+    centroids = np.zeros((0, dense.shape[1]), dtype=np.float32)
+    labels: dict[str, int] = {}
+    for i in order:
+        x = dense[i]
+        if len(sums):
+            scores = centroids @ x
+            best = int(scores.argmax())
+            if scores[best] >= threshold:
+                sums[best] = sums[best] + x
+                centroids[best] = sums[best] / np.linalg.norm(sums[best])
+                labels[docs[i]["doc_id"]] = best
+                continue
+        sums.append(x.copy())
+        centroids = np.vstack([centroids, x[None, :]])
+        labels[docs[i]["doc_id"]] = len(sums) - 1
+    return labels
+
+
+def orders_for(docs: Sequence[Doc]) -> dict[str, Order]:
+    base = list(range(len(docs)))
+    orders = {"file order": base}
+    for seed in SHUFFLE_SEEDS:
+        orders[f"shuffle {seed}"] = random.Random(seed).sample(base, len(base))
+    return orders
+
+
+def score_all(
+    docs: Sequence[Doc], run: Callable[[Order], dict[str, int]]
+) -> dict[str, tuple[float, float, float, float]]:
+    gold = {d["doc_id"]: d["event_cluster"] for d in docs}
+    out = {}
+    for name, order in orders_for(docs).items():
+        pred = run(order)
+        out[name] = (*bcubed(pred, gold), pairwise_f1(pred, gold))
+    return out
+
+
+def mean_f1(scores: Mapping[str, tuple[float, float, float, float]]) -> float:
+    return statistics.mean(s[2] for s in scores.values())
+
+
+def print_scores(label: str, scores: Mapping[str, tuple[float, float, float, float]]) -> None:
+    for name, (p, r, f, pf) in scores.items():
+        print(f"  {label:<34} {name:<11} P {p:.3f}  R {r:.3f}  F1 {f:.3f}   pairwise F1 {pf:.3f}")
+    p, r, f, pf = (statistics.mean(s[k] for s in scores.values()) for k in range(4))
+    print(f"  {label:<34} {'mean':<11} P {p:.3f}  R {r:.3f}  F1 {f:.3f}   pairwise F1 {pf:.3f}")
+
+
+def ecb_plus(data: Path) -> None:
+    path = data / "clustering/ecbplus/docs.jsonl"
+    docs: list[Doc] = [json.loads(line) for line in path.open(encoding="utf-8")]
+    print(f"ECB+: {len(docs)} articles, {len({d['event_cluster'] for d in docs})} events")
+
+    times: list[float] = []
+
+    def ours(config: StoryConfig, subset: Sequence[Doc]) -> Callable[[Order], dict[str, int]]:
+        def run(order: Order) -> dict[str, int]:
+            labels, ms = run_ours(subset, order, config)
+            times.append(ms)
+            return labels
+
+        return run
+
+    shipped = score_all(docs, ours(DEFAULT_CONFIG, docs))
+    print(f"\nOurs, shipped defaults (join {DEFAULT_CONFIG.join_threshold}):")
+    print_scores("ours", shipped)
+    print(f"  speed: {statistics.median(times):.2f} ms/article (in-memory index, all layers)")
+
+    print("\nReference: plain TF-IDF single pass, threshold swept (best in this run):")
+    best_ref = max(
+        (
+            (t, score_all(docs, lambda o, t=t: run_reference(docs, o, t)))
+            for t in REFERENCE_THRESHOLDS
+        ),
+        key=lambda ts: mean_f1(ts[1]),
+    )
+    for t in REFERENCE_THRESHOLDS:
+        if t == best_ref[0]:
+            print_scores(f"reference @ {t} (best)", best_ref[1])
+
+    print("\nOurs, join threshold swept (mean over the 4 orders):")
+    for t in THRESHOLDS:
+        s = score_all(docs, ours(DEFAULT_CONFIG.with_(join_threshold=t), docs))
+        p, r, f, pf = (statistics.mean(v[k] for v in s.values()) for k in range(4))
+        mark = "  <- shipped" if t == DEFAULT_CONFIG.join_threshold else ""
+        print(f"  join {t:<6} P {p:.3f}  R {r:.3f}  F1 {f:.3f}   pairwise F1 {pf:.3f}{mark}")
+
+    print("\nTopic halves: tune the join threshold on one half, score the other with it")
+    halves = {
+        "odd": [d for d in docs if int(d["topic"]) % 2 == 1],
+        "even": [d for d in docs if int(d["topic"]) % 2 == 0],
+    }
+    for tune, test in (("odd", "even"), ("even", "odd")):
+        tuned = max(
+            THRESHOLDS,
+            key=lambda t: mean_f1(
+                score_all(halves[tune], ours(DEFAULT_CONFIG.with_(join_threshold=t), halves[tune]))
+            ),
+        )
+        held_out = score_all(
+            halves[test], ours(DEFAULT_CONFIG.with_(join_threshold=tuned), halves[test])
+        )
+        default = score_all(halves[test], ours(DEFAULT_CONFIG, halves[test]))
+        print(
+            f"  tuned on {tune:<4} -> join {tuned}; on {test}: F1 {mean_f1(held_out):.3f}"
+            f" (shipped default on {test}: {mean_f1(default):.3f})"
+        )
+
+
+def seed_pair(data: Path) -> bool:
+    folder = data / "seed-pair"
+    nyt = (folder / "nyt-2022-12-18.txt").read_text(encoding="utf-8")
+    ap = (folder / "ap-2022-12-19.txt").read_text(encoding="utf-8")
+    # The NYT file opens with a "date ... author" header line and has no headline; the AP file's
+    # first line is its headline. Both keep whatever boilerplate the page had.
+    nyt_text = nyt.split("\n", 1)[1]
+    ap_title, ap_text = ap.split("\n", 1)
+    ok = True
+    print("\nSeed pair (+ a same-day article about another event of the war, must stay apart):")
+    for label, sequence in (
+        ("distractor between", ("nyt", "distractor", "ap")),
+        ("distractor last", ("nyt", "ap", "distractor")),
+    ):
+        index = InMemoryStoryIndex()
+        articles = {
+            "nyt": StoryDoc(1, None, nyt_text, datetime(2022, 12, 18, 12, tzinfo=UTC), "en"),
+            "ap": StoryDoc(2, ap_title, ap_text, datetime(2022, 12, 19, 15, tzinfo=UTC), "en"),
+            "distractor": StoryDoc(
+                3, DISTRACTOR_TITLE, DISTRACTOR_TEXT, datetime(2022, 12, 19, 9, tzinfo=UTC), "en"
+            ),
+        }
+        scores = {}
+        for name in sequence:
+            result = assign(index, articles[name])
+            scores[name] = result.score
+        same = index.story_of(1) == index.story_of(2)
+        apart = index.story_of(3) not in (index.story_of(1), index.story_of(2))
+        ok = ok and same and apart
+        print(
+            f"  {label:<19} NYT+AP one story: {'yes' if same else 'NO'} (AP scored"
+            f" {scores['ap']:.3f}); distractor apart: {'yes' if apart else 'NO'}"
+            f" (best score {scores['distractor']:.3f}; join threshold"
+            f" {DEFAULT_CONFIG.join_threshold})"
+        )
+    return ok
+
+
+def main() -> int:
+    data = shared_data()
+    if data is None or not (data / "clustering/ecbplus/docs.jsonl").is_file():
+        print("stories_eval: evaluation data not found (set STORYWIRE_SHARED_DATA); skipped.")
+        return 0
+    ecb_plus(data)
+    seed_pair(data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Terms, proper nouns and key phrases."""
+
+from __future__ import annotations
+
+from worker.stories.text import extract_terms, key_phrases
+from worker.stories.vectors import add_to_centroid, cosine, idf, normalized, top_terms, weigh
+
+
+def test_terms_are_stemmed_and_stop_words_dropped() -> None:
+    terms = extract_terms(None, "The rescuers were searching; the rescuer searched.")
+    assert terms.counts == {"rescuer": 2.0, "search": 2.0}
+
+
+def test_title_words_count_double() -> None:
+    terms = extract_terms("Bridge collapse", "The bridge fell.")
+    assert terms.counts["bridg"] == 3.0
+    assert terms.counts["fell"] == 1.0
+
+
+def test_capitalized_words_inside_a_sentence_are_proper_nouns() -> None:
+    terms = extract_terms(None, "Divers searched the Tamsin River. Mayor Brennan spoke.")
+    assert {"tamsin", "river", "brennan"} <= terms.proper
+    assert "diver" not in terms.proper  # capitalized only because it opens the sentence
+    assert "mayor" not in terms.proper
+
+
+def test_language_picks_the_stemmer() -> None:
+    german = extract_terms(None, "Die Brücken sind gesperrt, sagte er.", "de").counts
+    assert set(german) == {"bruck", "gesperrt", "sagt"}  # "die", "sind", "er" are stop words
+
+
+def test_stop_words_are_per_language() -> None:
+    # "war" is a German function word and an English news word.
+    assert "war" in extract_terms(None, "The war goes on.").counts
+    assert "war" not in extract_terms(None, "Es war kalt.", "de").counts
+
+
+def test_key_phrases_are_capitalized_runs() -> None:
+    text = (
+        "Mayor Odile Brennan spoke in Port Ellery. Odile Brennan said the Bank of Ellery "
+        "would help. The bridge fell."
+    )
+    phrases = key_phrases(text)
+    assert {"Odile Brennan", "Port Ellery", "Bank of Ellery"} <= set(phrases)
+    assert "The" not in phrases
+    assert key_phrases("Brennan spoke. Brennan left. Ellery said Brennan stays.")[0] == "Brennan"
+
+
+def test_weights_are_unit_length_and_proper_nouns_weigh_more() -> None:
+    terms = extract_terms(None, "The mayor met Brennan and the mayor left.")
+    vec = weigh(terms, n_docs=10, df={})
+    assert abs(sum(w * w for w in vec.values()) - 1.0) < 1e-9
+    assert vec["brennan"] > vec["met"]
+
+
+def test_rare_terms_weigh_more() -> None:
+    assert idf(1000, 1) > idf(1000, 500) > 0
+
+
+def test_centroid_keeps_the_heaviest_terms() -> None:
+    centroid = add_to_centroid({"a": 1.0, "b": 0.2}, {"b": 0.5, "c": 0.1}, keep=2)
+    assert centroid == {"a": 1.0, "b": 0.7}
+    assert top_terms({"x": 1.0, "y": 1.0, "z": 0.5}, 2) == {"x": 1.0, "y": 1.0}
+
+
+def test_cosine() -> None:
+    assert cosine({"a": 1.0}, {"a": 3.0}) == 1.0
+    assert cosine({"a": 1.0}, {"b": 1.0}) == 0.0
+    assert normalized({}) == {}

@@ -1,0 +1,283 @@
+"""Assign one article to a story: exact copy -> syndicated copy -> same event -> new story.
+
+Usage::
+
+    index = InMemoryStoryIndex()
+    for doc in docs_in_publication_order:
+        result = assign(index, doc)
+        result.story_id, result.duplicate_of, result.new_story, result.merged
+
+One article at a time, in publication order, against the stories active in a time window; the
+candidate stories come from the index's term -> story postings, never from a scan. The layers:
+
+2. same normalized text (``content_hash``) -> a copy of the earliest such article;
+3. MinHash/LSH containment >= ``min_containment`` -> a copy (trimmed, re-headlined, lightly
+   edited) of the earliest matching article; a copy joins its original's story and does not
+   move the story's centroid (it adds no new words, only weight);
+4. cosine of the TF-IDF vector (title x2, proper nouns x3) with each candidate story's
+   centroid, times a mild time kernel; the best >= ``join_threshold`` wins, else a new story.
+   After a join, a story whose centroid now matches another's (cosine >= ``merge_threshold``)
+   is merged into the older one.
+
+Layer 1 (same canonical URL) happens before this, when the article row is upserted.
+Thresholds were calibrated once (``bench/stories_eval.py``, docs/stories.md) and ship as
+``DEFAULT_CONFIG``: one configuration for every feed and language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from worker.dedupe.exact import content_hash
+from worker.dedupe.minhash import (
+    DEFAULT_BAND_ROWS,
+    DEFAULT_BANDS,
+    DEFAULT_MIN_CONTAINMENT,
+    band_keys,
+    compare,
+    sketch,
+)
+from worker.stories.index import ArticleRef, StoryDoc, StoryIndex, StoryState
+from worker.stories.text import DEFAULT_TITLE_WEIGHT, extract_terms, key_phrases
+from worker.stories.vectors import (
+    DEFAULT_CENTROID_TERMS,
+    DEFAULT_PROPER_WEIGHT,
+    add_to_centroid,
+    cosine,
+    top_terms,
+    weigh,
+)
+
+#: Cosine (after the time kernel) from which an article joins a story.
+DEFAULT_JOIN_THRESHOLD = 0.35
+#: Cosine of two story centroids from which they are one story.
+DEFAULT_MERGE_THRESHOLD = 0.7
+#: A story is a candidate while its last article is at most this old (relative to the new one).
+DEFAULT_WINDOW = timedelta(hours=72)
+#: At the far edge of the window a similarity counts this much less (linear in between): events
+#: are local in time, but a follow-up a day later is still the same story.
+DEFAULT_TIME_PENALTY = 0.25
+#: The heaviest terms of an article used to look up candidate stories.
+DEFAULT_QUERY_TERMS = 20
+#: Phrases kept per story for its keywords.
+DEFAULT_STORY_PHRASES = 30
+
+
+@dataclass(frozen=True, slots=True)
+class StoryConfig:
+    """Every knob of the assigner; the defaults are the calibrated, shipped configuration."""
+
+    join_threshold: float = DEFAULT_JOIN_THRESHOLD
+    merge_threshold: float = DEFAULT_MERGE_THRESHOLD
+    window: timedelta = DEFAULT_WINDOW
+    time_penalty: float = DEFAULT_TIME_PENALTY
+    title_weight: float = DEFAULT_TITLE_WEIGHT
+    proper_weight: float = DEFAULT_PROPER_WEIGHT
+    centroid_terms: int = DEFAULT_CENTROID_TERMS
+    query_terms: int = DEFAULT_QUERY_TERMS
+    min_containment: float = DEFAULT_MIN_CONTAINMENT
+    bands: int = DEFAULT_BANDS
+    band_rows: int = DEFAULT_BAND_ROWS
+
+    def with_(self, **changes: object) -> StoryConfig:
+        """A copy with some fields changed (benchmarks sweep thresholds this way)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+DEFAULT_CONFIG = StoryConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Where an article went and why."""
+
+    story_id: int
+    duplicate_of: int | None  # the original, for layers 2 and 3
+    new_story: bool
+    merged: tuple[int, ...] = ()  # stories merged into ``story_id`` by this assignment
+    method: str = "new"  # "exact" | "near" | "similar" | "new"
+    score: float = 0.0  # containment (near) or kernel-weighted cosine (similar)
+
+
+def assign(index: StoryIndex, doc: StoryDoc, config: StoryConfig = DEFAULT_CONFIG) -> Assignment:
+    """Assign ``doc`` to a story (existing or new) and record it in ``index``."""
+    text = doc.text or ""
+    digest = content_hash(text) if text.strip() else None
+
+    # Layer 2: the same text, byte for byte once normalized.
+    if digest is not None:
+        same = index.find_by_hash(digest)
+        if same is not None:
+            return _join_as_copy(index, doc, _root(index, same), digest, "exact", 1.0)
+
+    # Layer 3: a syndicated copy (another site's boilerplate, trimmed ending, small edits).
+    sk = sketch(text) if text else None
+    if sk is not None:
+        keys = band_keys(sk, bands=config.bands, rows=config.band_rows)
+        best: tuple[tuple[int, datetime | None, int], ArticleRef, float] | None = None
+        for stored in index.near_candidates(keys):
+            match = compare(sk, stored.sketch, min_containment=config.min_containment)
+            ref = index.article(stored.article_id)
+            if not match.is_copy or ref is None:
+                continue
+            # The earliest copy is the original.
+            order = _chronological(stored.published_at, stored.article_id)
+            if best is None or _before(order, best[0]):
+                best = (order, ref, match.containment)
+        if best is not None:
+            return _join_as_copy(index, doc, _root(index, best[1]), digest, "near", best[2])
+        index.add_sketch(doc.id, sk, keys, doc.published_at)
+
+    # Layer 4: the same event in other words.
+    terms = extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
+    n_docs, df = index.count_document(terms.counts)
+    vec = weigh(terms, n_docs, df, proper_weight=config.proper_weight)
+    query = list(top_terms(vec, config.query_terms))
+    active_since = doc.published_at - config.window if doc.published_at else None
+
+    chosen: StoryState | None = None
+    chosen_score = 0.0
+    for story in index.candidate_stories(query, active_since):
+        score = cosine(vec, story.centroid) * _time_factor(doc.published_at, story, config)
+        if score > chosen_score:
+            chosen, chosen_score = story, score
+    phrases = key_phrases(f"{doc.title or ''}.\n{text}", limit=10, language=doc.language)
+
+    if chosen is None or chosen_score < config.join_threshold:
+        state = index.create_story(
+            StoryState(
+                id=0,
+                centroid=top_terms(vec, config.centroid_terms),
+                first_published_at=doc.published_at,
+                last_published_at=doc.published_at,
+                article_count=1,
+                headline=doc.title,
+                language=doc.language,
+                phrases=dict.fromkeys(phrases, 1),
+            )
+        )
+        index.attach(doc, state.id, None, digest)
+        return Assignment(state.id, None, True, (), "new", chosen_score)
+
+    chosen.centroid = add_to_centroid(chosen.centroid, vec, keep=config.centroid_terms)
+    _count_article(chosen, doc, phrases)
+    merged = _merge_matching(index, chosen, config, active_since)
+    kept = index.story(merged[0]) if merged else chosen
+    index.save_story(kept)
+    index.attach(doc, kept.id, None, digest)
+    return Assignment(kept.id, None, False, merged[1:], "similar", chosen_score)
+
+
+def _root(index: StoryIndex, ref: ArticleRef) -> ArticleRef:
+    """Follow ``duplicate_of`` to the original (a copy of a copy points at the first)."""
+    seen = {ref.id}
+    while ref.duplicate_of is not None:
+        parent = index.article(ref.duplicate_of)
+        if parent is None or parent.id in seen:
+            break
+        seen.add(parent.id)
+        ref = parent
+    return ref
+
+
+def _join_as_copy(
+    index: StoryIndex,
+    doc: StoryDoc,
+    original: ArticleRef,
+    digest: str | None,
+    method: str,
+    score: float,
+) -> Assignment:
+    story = index.story(original.story_id)
+    _count_article(story, doc, [])
+    index.save_story(story)
+    index.attach(doc, story.id, original.id, digest)
+    return Assignment(story.id, original.id, False, (), method, score)
+
+
+def _count_article(story: StoryState, doc: StoryDoc, phrases: list[str]) -> None:
+    story.article_count += 1
+    if doc.published_at is not None:
+        if story.first_published_at is None or doc.published_at < story.first_published_at:
+            story.first_published_at = doc.published_at
+        if story.last_published_at is None or doc.published_at > story.last_published_at:
+            story.last_published_at = doc.published_at
+    for p in phrases:
+        story.phrases[p] = story.phrases.get(p, 0) + 1
+    if len(story.phrases) > DEFAULT_STORY_PHRASES:
+        ranked = sorted(story.phrases.items(), key=lambda pc: (-pc[1], pc[0]))
+        story.phrases = dict(ranked[:DEFAULT_STORY_PHRASES])
+
+
+def _time_factor(when: datetime | None, story: StoryState, config: StoryConfig) -> float:
+    if when is None or story.last_published_at is None or story.first_published_at is None:
+        return 1.0
+    if story.first_published_at <= when <= story.last_published_at:
+        return 1.0
+    gap = max(when - story.last_published_at, story.first_published_at - when)
+    return 1.0 - config.time_penalty * min(gap / config.window, 1.0)
+
+
+def _merge_matching(
+    index: StoryIndex, story: StoryState, config: StoryConfig, active_since: datetime | None
+) -> tuple[int, ...]:
+    """Merge stories whose centroid now matches ``story``'s; returns (kept, *merged) or ()."""
+    query = list(top_terms(story.centroid, config.query_terms))
+    others = [
+        s
+        for s in index.candidate_stories(query, active_since)
+        if s.id != story.id and cosine(story.centroid, s.centroid) >= config.merge_threshold
+    ]
+    if not others:
+        return ()
+    group = _older_first([story, *others])
+    keep = group[0]
+    for gone in group[1:]:
+        keep.centroid = add_to_centroid(keep.centroid, gone.centroid, keep=config.centroid_terms)
+        keep.article_count += gone.article_count
+        for when in (gone.first_published_at, gone.last_published_at):
+            if when is not None:
+                _extend(keep, when)
+        for p, c in gone.phrases.items():
+            keep.phrases[p] = keep.phrases.get(p, 0) + c
+        index.merge(keep.id, gone.id)
+    index.save_story(keep)
+    return (keep.id, *(s.id for s in group[1:]))
+
+
+def _extend(story: StoryState, when: datetime) -> None:
+    if story.first_published_at is None or when < story.first_published_at:
+        story.first_published_at = when
+    if story.last_published_at is None or when > story.last_published_at:
+        story.last_published_at = when
+
+
+def _chronological(when: datetime | None, ident: int) -> tuple[int, datetime | None, int]:
+    # Known times first, in order; unknown times after them, by id (arrival order).
+    return (0, when, ident) if when is not None else (1, None, ident)
+
+
+def _before(a: tuple[int, datetime | None, int], b: tuple[int, datetime | None, int]) -> bool:
+    if a[0] != b[0]:
+        return a[0] < b[0]
+    if a[1] is not None and b[1] is not None and a[1] != b[1]:
+        return a[1] < b[1]
+    return a[2] < b[2]
+
+
+def _older_first(stories: list[StoryState]) -> list[StoryState]:
+    # The older story survives a merge, so ids consumers already hold stay valid.
+    ordered: list[StoryState] = []
+    for s in stories:
+        key = _chronological(s.first_published_at, s.id)
+        at = next(
+            (
+                i
+                for i, o in enumerate(ordered)
+                if _before(key, _chronological(o.first_published_at, o.id))
+            ),
+            len(ordered),
+        )
+        ordered.insert(at, s)
+    return ordered
