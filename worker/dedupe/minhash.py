@@ -106,12 +106,7 @@ def shingle_hashes(text: str, words: int = DEFAULT_SHINGLE_WORDS) -> npt.NDArray
         (vocabulary.setdefault(t, len(vocabulary)) for t in tokens), dtype=np.int64, count=-1
     )
     word_hashes = np.fromiter(
-        (
-            int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
-            for t in vocabulary
-        ),
-        dtype=np.uint64,
-        count=len(vocabulary),
+        (_word_hash(t) for t in vocabulary), dtype=np.uint64, count=len(vocabulary)
     )[ids]
     n = len(tokens) - words + 1
     acc = np.zeros(n, dtype=np.uint64)
@@ -120,6 +115,20 @@ def shingle_hashes(text: str, words: int = DEFAULT_SHINGLE_WORDS) -> npt.NDArray
             # Position-dependent mixing: "a b c" and "c b a" hash differently.
             acc = _mix64(acc ^ (word_hashes[k : k + n] + _U64(k)))
     return np.unique(acc)
+
+
+_WORD_HASHES: dict[str, int] = {}
+
+
+def _word_hash(word: str) -> int:
+    # Cached: most words of a news text were seen in earlier texts.
+    cached = _WORD_HASHES.get(word)
+    if cached is None:
+        if len(_WORD_HASHES) > 500_000:  # bound memory on a long-running worker
+            _WORD_HASHES.clear()
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        cached = _WORD_HASHES[word] = int.from_bytes(digest, "little")
+    return cached
 
 
 def sketch(

@@ -45,6 +45,7 @@ from worker.stories.vectors import (
     DEFAULT_PROPER_WEIGHT,
     add_to_centroid,
     cosine,
+    similarity,
     top_terms,
     weigh,
 )
@@ -139,7 +140,7 @@ def assign(index: StoryIndex, doc: StoryDoc, config: StoryConfig = DEFAULT_CONFI
     chosen: StoryState | None = None
     chosen_score = 0.0
     for story in index.candidate_stories(query, active_since):
-        score = cosine(vec, story.centroid) * _time_factor(doc.published_at, story, config)
+        score = similarity(vec, story.centroid) * _time_factor(doc.published_at, story, config)
         if score > chosen_score:
             chosen, chosen_score = story, score
     phrases = key_phrases(f"{doc.title or ''}.\n{text}", limit=10, language=doc.language)

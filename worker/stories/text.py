@@ -24,6 +24,8 @@ import snowballstemmer  # type: ignore[import-untyped]
 
 #: Title words are counted this many times: a headline names the event in a few words.
 DEFAULT_TITLE_WEIGHT = 2.0
+#: Key phrases are looked for in this much of a text: names of an event are in its first part.
+DEFAULT_PHRASE_CHARS = 4_000
 #: Longest token kept (longer "words" are URLs, hashes or glued garbage).
 DEFAULT_MAX_TOKEN_CHARS = 40
 
@@ -94,15 +96,14 @@ def extract_terms(
     title_weight: float = DEFAULT_TITLE_WEIGHT,
 ) -> Terms:
     """Stemmed content terms of a title and body, with the proper-noun subset."""
-    stem = _stemmer(_language_key(language))
-    stop = _stop_words(language)
+    vocabulary = _vocabulary(_language_code(language))
     counts: dict[str, float] = {}
     proper: set[str] = set()
     for source, weight in ((text or "", 1.0), (title or "", title_weight)):
         for sentence in _sentences(source):
             for position, token in enumerate(_TOKEN.findall(sentence)):
-                term = _term(token, stem, stop)
-                if term is None:
+                term = vocabulary.term(token)
+                if not term:
                     continue
                 counts[term] = counts.get(term, 0.0) + weight
                 # Mid-sentence capitals mark names; a sentence's first word is capitalized anyway.
@@ -118,7 +119,7 @@ def key_phrases(text: str, limit: int = 10, language: str | None = None) -> list
     """
     stop = _stop_words(language)
     found: dict[str, int] = {}
-    for sentence in _sentences(text):
+    for sentence in _sentences(text[:DEFAULT_PHRASE_CHARS]):
         tokens = _TOKEN.findall(sentence)
         i = 0
         while i < len(tokens):
@@ -159,43 +160,43 @@ def _strip_possessive(token: str) -> str:
     return token
 
 
-def _term(token: str, stem: _Stem, stop: frozenset[str]) -> str | None:
-    word = _strip_possessive(token).casefold()
-    if len(word) > DEFAULT_MAX_TOKEN_CHARS or word in stop:
-        return None
-    if len(word) < 2 and not word.isdigit():
-        return None
-    return stem(word)
-
-
 def _language_code(language: str | None) -> str:
     return (language or "en").split("-")[0].split("_")[0].lower()
-
-
-def _language_key(language: str | None) -> str:
-    return _SNOWBALL.get(_language_code(language), "english")
 
 
 def _stop_words(language: str | None) -> frozenset[str]:
     return _STOP_WORDS.get(_language_code(language), _STOP_WORDS["english"])
 
 
-class _Stem:
-    """A cached Snowball stemmer for one language (stemming costs ~5 µs a word uncached)."""
+class _Vocabulary:
+    """Token -> term for one language, cached: the same few thousand word forms make up most
+    news text, and stemming costs ~5 us a word uncached."""
 
-    def __init__(self, algorithm: str) -> None:
-        self._stemmer = snowballstemmer.stemmer(algorithm)
+    def __init__(self, code: str) -> None:
+        self._stemmer = snowballstemmer.stemmer(_SNOWBALL.get(code, "english"))
+        self._stop = _STOP_WORDS.get(code, _STOP_WORDS["english"])
         self._cache: dict[str, str] = {}
 
-    def __call__(self, word: str) -> str:
-        cached = self._cache.get(word)
-        if cached is None:
-            if len(self._cache) > 200_000:  # bound memory on a long-running worker
-                self._cache.clear()
-            cached = self._cache[word] = str(self._stemmer.stemWord(word))
-        return cached
+    def term(self, token: str) -> str:
+        """The stemmed term, or "" for a stop word or a token too short or too long."""
+        cached = self._cache.get(token)
+        if cached is not None:
+            return cached
+        if len(self._cache) > 500_000:  # bound memory on a long-running worker
+            self._cache.clear()
+        word = _strip_possessive(token).casefold()
+        if (
+            len(word) > DEFAULT_MAX_TOKEN_CHARS
+            or word in self._stop
+            or (len(word) < 2 and not word.isdigit())
+        ):
+            term = ""
+        else:
+            term = str(self._stemmer.stemWord(word))
+        self._cache[token] = term
+        return term
 
 
-@lru_cache(maxsize=32)
-def _stemmer(algorithm: str) -> _Stem:
-    return _Stem(algorithm)
+@lru_cache(maxsize=64)
+def _vocabulary(code: str) -> _Vocabulary:
+    return _Vocabulary(code)

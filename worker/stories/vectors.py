@@ -70,6 +70,16 @@ def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
     return dot / (na * nb)
 
 
+def similarity(unit: Mapping[str, float], centroid: Mapping[str, float]) -> float:
+    """Cosine of a unit-length vector with a (small, top-K) centroid: O(len(centroid))."""
+    dot = 0.0
+    norm = 0.0
+    for t, w in centroid.items():
+        norm += w * w
+        dot += w * unit.get(t, 0.0)
+    return dot / math.sqrt(norm) if dot > 0.0 else 0.0
+
+
 def add_to_centroid(
     centroid: Mapping[str, float],
     vec: Mapping[str, float],
