@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
+from dateutil import parser as dateutil_parser
 
 from worker.extract.normalize import (
     cap,
@@ -49,6 +50,8 @@ DEFAULT_MAX_URL_CHARS = 2_048
 """Longer links or GUIDs are dropped (``None``), not cut: a cut URL or key is a wrong one."""
 DEFAULT_MAX_TTL_S = 7 * 86_400
 """A declared TTL beyond a week is treated as an error in the feed, not as a request."""
+DEFAULT_MAX_DATE_CHARS = 64
+"""Longest date text handed to dateutil (a date is short; anything longer is junk)."""
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _FEED_ROOTS = frozenset({"rss", "feed", "rdf", "channel", "rdf:rdf"})
@@ -213,8 +216,8 @@ def _newest_entries(
     now = datetime.now(UTC)
     dated = []
     for raw in raw_entries:
-        published = sane_datetime(_struct_to_dt(_raw(raw, "published_parsed")), now=now)
-        updated = sane_datetime(_struct_to_dt(_raw(raw, "updated_parsed")), now=now)
+        published = sane_datetime(_entry_date(raw, "published"), now=now)
+        updated = sane_datetime(_entry_date(raw, "updated"), now=now)
         if published is None and dc_date_is_published:
             # RSS items dated only by <dc:date> (feedparser files it as "updated"): in RSS
             # that element is the item's date, i.e. its publication.
@@ -258,6 +261,23 @@ def _raw(entry: Mapping[str, Any], key: str) -> Any:
     # dict.get, not entry.get: feedparser's dict answers some missing keys with others
     # ("updated_parsed" with published_parsed, a deprecated fallback).
     return dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
+
+
+def _entry_date(entry: Mapping[str, Any], key: str) -> datetime | None:
+    """The entry's date: feedparser's parse, else dateutil on the raw text.
+
+    feedparser gives up on some common spellings (an RFC 822 date with a weekday and no
+    zone); a date the publisher wrote should not be lost for that. Zone-less means UTC.
+    """
+    parsed = _struct_to_dt(_raw(entry, f"{key}_parsed"))
+    text = _raw(entry, key)
+    if parsed is not None or not isinstance(text, str) or not text.strip():
+        return parsed
+    try:
+        value = dateutil_parser.parse(text[:DEFAULT_MAX_DATE_CHARS])
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _struct_to_dt(value: Any) -> datetime | None:
