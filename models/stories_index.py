@@ -1,0 +1,97 @@
+"""The story assigner's index: what layers 3 and 4 look up, kept in the database.
+
+Nothing the assigner needs lives only in a worker's memory: after a restart every lookup reads
+these tables. All of them are internal to the worker (not part of the consumer contract) and
+can be rebuilt from ``articles`` and ``stories``.
+
+- ``article_sketches`` / ``article_bands``: MinHash signature of each original article and its
+  LSH band keys; a syndicated copy is found with ``WHERE band_key IN (...)`` on the primary key.
+- ``story_terms``: each live story's centroid (its top-K weighted terms); the ``(term,
+  story_id)`` index is the term -> story postings that candidate stories come from.
+- ``story_profiles``: per story, the phrase counts its keywords are drawn from.
+- ``term_stats``: document frequency of every term (and, under the empty term, the number of
+  documents counted), for the incrementally learned IDF.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+from models.types import JSONType, UTCDateTime
+
+#: Longest term stored (longer tokens are dropped by the tokenizer anyway).
+TERM_CHARS = 64
+
+
+class ArticleSketch(Base):
+    """MinHash signature of an original article (copies are not indexed: they match it)."""
+
+    __tablename__ = "article_sketches"
+
+    article_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    #: DEFAULT_NUM_PERM little-endian uint32 values (worker.dedupe.minhash.Sketch.to_bytes).
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    #: Distinct shingles of the text: turns the Jaccard estimate into containment.
+    shingles: Mapped[int] = mapped_column(Integer)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ArticleBand(Base):
+    """One LSH band key of an article's sketch (the band index is folded into the key)."""
+
+    __tablename__ = "article_bands"
+
+    band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    )
+
+
+class StoryTerm(Base):
+    """One term of a story's centroid (sum of member unit vectors, top-K terms kept)."""
+
+    __tablename__ = "story_terms"
+
+    story_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("stories.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    term: Mapped[str] = mapped_column(String(TERM_CHARS), primary_key=True)
+    weight: Mapped[float] = mapped_column(Float)
+
+    # The postings: which stories hold a term.
+    __table_args__ = (Index("ix_story_terms_term_story_id", "term", "story_id"),)
+
+
+class StoryProfile(Base):
+    """What a story's keywords are drawn from: capitalized phrases with their counts."""
+
+    __tablename__ = "story_profiles"
+
+    story_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("stories.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    phrases: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+
+
+class TermStat(Base):
+    """Document frequency of a term; the row with the empty term counts the documents."""
+
+    __tablename__ = "term_stats"
+
+    term: Mapped[str] = mapped_column(String(TERM_CHARS), primary_key=True)
+    df: Mapped[int] = mapped_column(BigInteger, default=0)
