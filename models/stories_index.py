@@ -8,7 +8,7 @@ can be rebuilt from ``articles`` and ``stories``.
   LSH band keys; a syndicated copy is found with ``WHERE band_key IN (...)`` on the primary key.
 - ``story_terms``: each live story's centroid (its top-K weighted terms); the ``(term,
   story_id)`` index is the term -> story postings that candidate stories come from.
-- ``story_profiles``: per story, the phrase counts its keywords are drawn from.
+- ``story_profiles``: per story, the phrase counts its keywords are drawn from, its outlets.
 - ``term_stats``: document frequency of every term (and, under the empty term, the number of
   documents counted), for the incrementally learned IDF.
 """
@@ -76,7 +76,7 @@ class StoryTerm(Base):
 
 
 class StoryProfile(Base):
-    """What a story's keywords are drawn from: capitalized phrases with their counts."""
+    """What a story's keywords and outlet count are drawn from."""
 
     __tablename__ = "story_profiles"
 
@@ -85,7 +85,10 @@ class StoryProfile(Base):
         ForeignKey("stories.id", ondelete="CASCADE"),
         primary_key=True,
     )
+    #: Capitalized phrases of its articles, with counts (``stories.keywords`` = the top few).
     phrases: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+    #: Distinct outlets (site name or host) of its articles (``stories.outlet_count``).
+    outlets: Mapped[list[str]] = mapped_column(JSONType, default=list)
 
 
 class TermStat(Base):

@@ -109,8 +109,9 @@ def assign(index: StoryIndex, doc: StoryDoc, config: StoryConfig = DEFAULT_CONFI
     # Layer 2: the same text, byte for byte once normalized.
     if digest is not None:
         same = index.find_by_hash(digest)
-        if same is not None:
-            return _join_as_copy(index, doc, _root(index, same), digest, "exact", 1.0)
+        original = _root(index, same) if same is not None else None
+        if original is not None and original.id != doc.id and original.story_id is not None:
+            return _join_as_copy(index, doc, original, digest, "exact", 1.0)
 
     # Layer 3: a syndicated copy (another site's boilerplate, trimmed ending, small edits).
     sk = sketch(text) if text else None
@@ -119,22 +120,26 @@ def assign(index: StoryIndex, doc: StoryDoc, config: StoryConfig = DEFAULT_CONFI
         best: tuple[tuple[int, datetime | None, int], ArticleRef, float] | None = None
         for stored in index.near_candidates(keys):
             match = compare(sk, stored.sketch, min_containment=config.min_containment)
-            ref = index.article(stored.article_id)
-            if not match.is_copy or ref is None:
+            ref = index.article(stored.article_id) if match.is_copy else None
+            ref = _root(index, ref) if ref is not None else None
+            if ref is None or ref.id == doc.id or ref.story_id is None:
                 continue
             # The earliest copy is the original.
             order = _chronological(stored.published_at, stored.article_id)
             if best is None or _before(order, best[0]):
                 best = (order, ref, match.containment)
         if best is not None:
-            return _join_as_copy(index, doc, _root(index, best[1]), digest, "near", best[2])
+            result = _join_as_copy(index, doc, best[1], digest, "near", best[2])
+            if result.duplicate_of is None:  # the newcomer is older: it is the original now
+                index.add_sketch(doc.id, sk, keys, doc.published_at)
+            return result
         index.add_sketch(doc.id, sk, keys, doc.published_at)
 
     # Layer 4: the same event in other words.
     terms = extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
     n_docs, df = index.count_document(terms.counts)
     vec = weigh(terms, n_docs, df, proper_weight=config.proper_weight)
-    query = list(top_terms(vec, config.query_terms))
+    query = top_terms(vec, config.query_terms)
     active_since = doc.published_at - config.window if doc.published_at else None
 
     chosen: StoryState | None = None
@@ -190,9 +195,19 @@ def _join_as_copy(
     method: str,
     score: float,
 ) -> Assignment:
+    assert original.story_id is not None  # checked by the callers
     story = index.story(original.story_id)
     _count_article(story, doc, [])
     index.save_story(story)
+    if _before(
+        _chronological(doc.published_at, doc.id),
+        _chronological(original.published_at, original.id),
+    ):
+        # Articles reach this step in fetch order, not publication order: when the newcomer
+        # was published first, it is the original, and the copies found so far point at it.
+        index.attach(doc, story.id, None, digest)
+        index.adopt_copies(doc.id, original.id)
+        return Assignment(story.id, None, False, (), method, score)
     index.attach(doc, story.id, original.id, digest)
     return Assignment(story.id, original.id, False, (), method, score)
 
@@ -224,7 +239,7 @@ def _merge_matching(
     index: StoryIndex, story: StoryState, config: StoryConfig, active_since: datetime | None
 ) -> tuple[int, ...]:
     """Merge stories whose centroid now matches ``story``'s; returns (kept, *merged) or ()."""
-    query = list(top_terms(story.centroid, config.query_terms))
+    query = top_terms(story.centroid, config.query_terms)
     others = [
         s
         for s in index.candidate_stories(query, active_since)

@@ -39,7 +39,7 @@ class ArticleRef:
     """An article already assigned."""
 
     id: int
-    story_id: int
+    story_id: int | None  # None only while an article waits for its own assignment
     duplicate_of: int | None
     published_at: datetime | None
 
@@ -88,6 +88,10 @@ class StoryIndex(Protocol):
         """Record the article's story and original (and its outlet for the story's count)."""
         ...
 
+    def adopt_copies(self, original: int, former: int) -> None:
+        """Make ``former`` (an original until now) and its copies copies of ``original``."""
+        ...
+
     # --- layer 3 (syndicated copies) ----------------------------------------------------
     def near_candidates(self, band_keys: Sequence[int]) -> list[StoredSketch]:
         """Stored sketches sharing at least one LSH band key."""
@@ -107,10 +111,11 @@ class StoryIndex(Protocol):
         ...
 
     def candidate_stories(
-        self, terms: Sequence[str], active_since: datetime | None
+        self, query: Mapping[str, float], active_since: datetime | None
     ) -> list[StoryState]:
-        """Live (not merged) stories whose centroid holds any of ``terms``, last active at or
-        after ``active_since`` (any time when None)."""
+        """Live (not merged) stories whose centroid holds any term of ``query`` (the new
+        article's heaviest terms and their weights), last active at or after ``active_since``
+        (any time when None). An index may keep only the best few by partial dot product."""
         ...
 
     def story(self, story_id: int) -> StoryState: ...
@@ -134,6 +139,7 @@ class InMemoryStoryIndex:
     def __init__(self) -> None:
         self.articles: dict[int, ArticleRef] = {}
         self._by_hash: dict[str, int] = {}
+        self._copies: dict[int, list[int]] = defaultdict(list)
         self._bands: dict[int, list[int]] = defaultdict(list)
         self._sketches: dict[int, StoredSketch] = {}
         self._df: Counter[str] = Counter()
@@ -148,7 +154,7 @@ class InMemoryStoryIndex:
     # --- articles ------------------------------------------------------------------------
     def article(self, article_id: int) -> ArticleRef | None:
         ref = self.articles.get(article_id)
-        if ref is None or ref.story_id not in self.merged_into:
+        if ref is None or ref.story_id is None or ref.story_id not in self.merged_into:
             return ref
         return ArticleRef(ref.id, self.resolve(ref.story_id), ref.duplicate_of, ref.published_at)
 
@@ -164,14 +170,24 @@ class InMemoryStoryIndex:
         content_hash: str | None,
     ) -> None:
         self.articles[doc.id] = ArticleRef(doc.id, story_id, duplicate_of, doc.published_at)
+        if duplicate_of is not None:
+            self._copies[duplicate_of].append(doc.id)
         if content_hash and duplicate_of is None:
             self._by_hash.setdefault(content_hash, doc.id)
         if doc.outlet:
             self.outlets[story_id].add(doc.outlet)
 
+    def adopt_copies(self, original: int, former: int) -> None:
+        for article_id in [former, *self._copies.pop(former, [])]:
+            ref = self.articles[article_id]
+            self.articles[article_id] = ArticleRef(ref.id, ref.story_id, original, ref.published_at)
+            self._copies[original].append(article_id)
+
     def story_of(self, article_id: int) -> int:
         """The article's story, following merges (the id a consumer sees now)."""
-        return self.resolve(self.articles[article_id].story_id)
+        story_id = self.articles[article_id].story_id
+        assert story_id is not None  # every article this index attached has a story
+        return self.resolve(story_id)
 
     def resolve(self, story_id: int) -> int:
         while story_id in self.merged_into:
@@ -204,10 +220,10 @@ class InMemoryStoryIndex:
         return self._n_docs, df
 
     def candidate_stories(
-        self, terms: Sequence[str], active_since: datetime | None
+        self, query: Mapping[str, float], active_since: datetime | None
     ) -> list[StoryState]:
         ids: set[int] = set()
-        for t in terms:
+        for t in query:
             ids |= self._postings.get(t, set())
         found = [self.stories[i] for i in sorted(ids)]
         if active_since is None:

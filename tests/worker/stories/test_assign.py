@@ -85,6 +85,28 @@ def test_copy_of_a_copy_points_at_the_first() -> None:
     assert again.duplicate_of == first_id
 
 
+@pytest.mark.parametrize("exact", [False, True])
+def test_an_older_article_arriving_late_becomes_the_original(exact: bool) -> None:
+    # Fetch order is not publication order: the copy was processed first, the original later.
+    s = Stream()
+    copy_text = BRIDGE_WIRE if exact else syndicated_copy(BRIDGE_WIRE, keep=0.7, edit_rate=0.03)
+    copy = s.add("Republished", copy_text, hours=5)
+    copy_id = s.next_id - 1
+    again = s.add("Republished again", copy_text + " ", hours=6)
+    assert again.duplicate_of == copy_id
+    original = s.add(BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=1)
+    original_id = s.next_id - 1
+    assert original.duplicate_of is None
+    assert original.story_id == copy.story_id
+    assert original.method == ("exact" if exact else "near")
+    for article_id in (copy_id, copy_id + 1):
+        ref = s.index.article(article_id)
+        assert ref is not None and ref.duplicate_of == original_id
+    # A later copy finds the new original.
+    later = s.add(None, syndicated_copy(BRIDGE_WIRE, keep=0.8, edit_rate=0.02, seed=9), hours=7)
+    assert later.duplicate_of == original_id
+
+
 def test_same_text_reformatted_is_an_exact_copy() -> None:
     s = Stream()
     s.add(BRIDGE_WIRE_TITLE, BRIDGE_WIRE)

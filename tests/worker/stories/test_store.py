@@ -1,0 +1,302 @@
+"""The story step on a real database (SQLite and PostgreSQL): state, outbox, restart, locking."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import Article, ArticleStatus, Change, Story, make_engine, session_factory
+from models import session_scope as scope
+from models.stories_index import ArticleBand, ArticleSketch, StoryTerm, TermStat
+from tests.support.services import migrate
+from tests.worker.dedupe.test_minhash import syndicated_copy
+from tests.worker.stories.texts import (
+    BRIDGE_LOCAL,
+    BRIDGE_LOCAL_TITLE,
+    BRIDGE_WIRE,
+    BRIDGE_WIRE_TITLE,
+    FILLER,
+    OTHER_BRIDGE,
+    OTHER_BRIDGE_TITLE,
+    STRIKE,
+    STRIKE_TITLE,
+    VISIT_A,
+    VISIT_A_TITLE,
+    VISIT_B,
+    VISIT_B_TITLE,
+)
+from worker.dedupe import content_hash
+from worker.stories import DEFAULT_CONFIG, InMemoryStoryIndex, StoryDoc, assign
+from worker.stories.store import assign_story
+
+T0 = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    migrate(url)
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+def add_article(
+    sessions: sessionmaker[Session],
+    title: str | None,
+    text: str,
+    *,
+    hours: float = 0.0,
+    site: str = "example.org",
+    duplicate_of: int | None = None,
+) -> int:
+    with scope(sessions) as s:
+        n = (s.scalar(select(func.count()).select_from(Article)) or 0) + 1
+        article = Article(
+            canonical_url=f"https://{site}/story-{n}",
+            url=f"https://{site}/story-{n}",
+            title=title,
+            text=text,
+            published_at=T0 + timedelta(hours=hours),
+            site_name=site,
+            status=ArticleStatus.OK,
+            content_hash=content_hash(text),
+            duplicate_of=duplicate_of,
+        )
+        s.add(article)
+        s.flush()
+        return article.id
+
+
+def run(sessions: sessionmaker[Session], article_id: int) -> tuple[int, int | None, str]:
+    with scope(sessions) as s:
+        result = assign_story(s, article_id)
+        assert result is not None
+        return result.story_id, result.duplicate_of, result.method
+
+
+def seed_filler(sessions: sessionmaker[Session]) -> None:
+    for title, text in FILLER:
+        run(sessions, add_article(sessions, title, text, hours=-48, site="filler.example"))
+
+
+STREAM = [
+    (BRIDGE_WIRE_TITLE, BRIDGE_WIRE, 0.0, "wire.example"),
+    (BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, 3.0, "local.example"),
+    (OTHER_BRIDGE_TITLE, OTHER_BRIDGE, 4.0, "wire.example"),
+    (VISIT_A_TITLE, VISIT_A, 5.0, "daily.example"),
+    (STRIKE_TITLE, STRIKE, 20.0, "wire.example"),
+    ("Copy", syndicated_copy(BRIDGE_WIRE, keep=0.7, edit_rate=0.03), 21.0, "copy.example"),
+    (VISIT_B_TITLE, VISIT_B, 30.0, "wire.example"),
+]
+
+
+def test_same_assignments_as_the_in_memory_index(sessions: sessionmaker[Session]) -> None:
+    seed_filler(sessions)
+    memory = InMemoryStoryIndex()
+    for i, (title, text) in enumerate(FILLER):
+        assign(memory, StoryDoc(i + 1, title, text, T0 - timedelta(hours=48)), DEFAULT_CONFIG)
+    sql_stories, mem_stories = [], []
+    for title, text, hours, site in STREAM:
+        article_id = add_article(sessions, title, text, hours=hours, site=site)
+        sql_stories.append(run(sessions, article_id)[:2])
+        mem = assign(memory, StoryDoc(article_id, title, text, T0 + timedelta(hours=hours)))
+        mem_stories.append((mem.story_id, mem.duplicate_of))
+    assert sql_stories == mem_stories
+    wire, local, other, visit_a, strike, copy, visit_b = sql_stories
+    assert local[0] == wire[0] and copy[0] == wire[0]
+    assert copy[1] is not None  # a syndicated copy of the wire story
+    assert visit_b[0] == visit_a[0]
+    assert len({wire[0], other[0], visit_a[0], strike[0]}) == 4
+
+
+def test_rows_and_outbox(sessions: sessionmaker[Session]) -> None:
+    wire = add_article(sessions, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, site="wire.example")
+    story_id, _, method = run(sessions, wire)
+    assert method == "new"
+    local = add_article(sessions, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=2, site="local.example")
+    copy_text = syndicated_copy(BRIDGE_WIRE, keep=0.7, edit_rate=0.03)
+    copy = add_article(sessions, "Copy", copy_text, hours=3, site="copy.example")
+    assert run(sessions, local)[0] == story_id
+    assert run(sessions, copy) == (story_id, wire, "near")
+    with scope(sessions) as s:
+        story = s.get(Story, story_id)
+        assert story is not None
+        assert story.headline == BRIDGE_WIRE_TITLE
+        assert story.article_count == 3
+        assert story.outlet_count == 3
+        assert story.first_published_at == T0
+        assert story.last_published_at == T0 + timedelta(hours=3)
+        assert "Tamsin River" in story.keywords
+        assert s.get(Article, copy).duplicate_of == wire  # type: ignore[union-attr]
+        assert s.scalar(select(func.count()).select_from(StoryTerm)) == len(
+            s.scalars(select(StoryTerm.term).where(StoryTerm.story_id == story_id)).all()
+        )
+        # Only originals are sketched: the copy matches its original, it adds no bands.
+        assert set(s.scalars(select(ArticleSketch.article_id))) == {wire, local}
+        assert s.scalar(select(func.count(func.distinct(ArticleBand.article_id)))) == 2
+        assert s.scalar(select(TermStat.df).where(TermStat.term == "")) == 2
+        kinds = [(c.kind, c.entity_id) for c in s.scalars(select(Change).order_by(Change.id))]
+    assert kinds == [
+        ("story.created", story_id),
+        ("article.updated", wire),
+        ("story.updated", story_id),
+        ("article.updated", local),
+        ("story.updated", story_id),
+        ("article.updated", copy),
+    ]
+
+
+def test_redelivery_changes_nothing(sessions: sessionmaker[Session]) -> None:
+    wire = add_article(sessions, BRIDGE_WIRE_TITLE, BRIDGE_WIRE)
+    first = run(sessions, wire)
+    with scope(sessions) as s:
+        changes = s.scalar(select(func.count()).select_from(Change))
+    assert run(sessions, wire)[0] == first[0]
+    with scope(sessions) as s:
+        assert s.scalar(select(func.count()).select_from(Change)) == changes
+        assert s.scalar(select(func.count()).select_from(Story)) == 1
+
+
+def test_pending_or_missing_article_is_not_assigned(sessions: sessionmaker[Session]) -> None:
+    with scope(sessions) as s:
+        s.add(Article(canonical_url="https://x.example/p", url="https://x.example/p"))
+        s.flush()
+        pending = s.scalar(select(Article.id))
+        assert pending is not None
+        assert assign_story(s, pending) is None
+        assert assign_story(s, 999_999) is None
+
+
+def test_state_survives_a_restart(db_url: str) -> None:
+    # Everything the assigner needs is in the database: a new engine (a restarted worker)
+    # continues where the old one stopped.
+    first = make_engine(db_url)
+    sessions = session_factory(first)
+    seed_filler(sessions)
+    wire = add_article(sessions, BRIDGE_WIRE_TITLE, BRIDGE_WIRE)
+    story_id = run(sessions, wire)[0]
+    first.dispose()
+    second = make_engine(db_url)
+    try:
+        sessions = session_factory(second)
+        local = add_article(sessions, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=2)
+        copy = add_article(sessions, None, syndicated_copy(BRIDGE_WIRE, keep=0.8, edit_rate=0.02))
+        assert run(sessions, local)[0] == story_id
+        assert run(sessions, copy) == (story_id, wire, "near")
+    finally:
+        second.dispose()
+
+
+def test_exact_copy_marked_by_the_text_step_joins_the_original(
+    sessions: sessionmaker[Session],
+) -> None:
+    wire = add_article(sessions, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, site="wire.example")
+    story_id = run(sessions, wire)[0]
+    copy = add_article(sessions, "Same", BRIDGE_WIRE, hours=1, site="b.example", duplicate_of=wire)
+    assert run(sessions, copy) == (story_id, wire, "exact")
+    with scope(sessions) as s:
+        story = s.get(Story, story_id)
+        assert story is not None and story.article_count == 2 and story.outlet_count == 2
+
+
+def test_merge_repoints_articles_and_writes_the_outbox(sessions: sessionmaker[Session]) -> None:
+    config = DEFAULT_CONFIG.with_(join_threshold=0.5, merge_threshold=0.45)
+    paragraphs = BRIDGE_WIRE.split("\n\n")
+    halves = ["\n\n".join(paragraphs[:2]), "\n\n".join(paragraphs[2:])]
+    for title, text in FILLER:
+        article_id = add_article(sessions, title, text, hours=-48)
+        with scope(sessions) as s:
+            assign_story(s, article_id, config)
+    ids = [add_article(sessions, None, h, hours=i) for i, h in enumerate(halves)]
+    ids.append(add_article(sessions, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=2))
+    results = []
+    for article_id in ids:
+        with scope(sessions) as s:
+            result = assign_story(s, article_id, config)
+            assert result is not None
+            results.append(result)
+    a, b, c = results
+    assert a.story_id != b.story_id
+    assert c.story_id == a.story_id and c.merged == (b.story_id,)
+    with scope(sessions) as s:
+        gone = s.get(Story, b.story_id)
+        assert gone is not None and gone.merged_into == a.story_id
+        assert {x.story_id for x in s.scalars(select(Article).where(Article.id.in_(ids)))} == {
+            a.story_id
+        }
+        kept = s.get(Story, a.story_id)
+        assert kept is not None and kept.article_count == 3
+        assert not s.scalars(select(StoryTerm).where(StoryTerm.story_id == b.story_id)).all()
+        merged = s.scalars(select(Change).where(Change.kind == "story.merged")).all()
+        assert [(m.entity_id, m.payload["merged_into"]) for m in merged] == [
+            (b.story_id, a.story_id)
+        ]
+        moved = s.scalars(
+            select(Change).where(Change.kind == "article.updated", Change.entity_id == ids[1])
+        ).all()
+        assert [m.payload["story_id"] for m in moved] == [b.story_id, a.story_id]
+
+
+def test_concurrent_workers_open_one_story_for_one_event(pg_url: str) -> None:
+    # Four workers assign four reports of one event at the same instant. Without the lock each
+    # would see no story yet and open its own.
+    migrate(pg_url)
+    engine = make_engine(pg_url, pool_size=8)
+    try:
+        sessions = session_factory(engine)
+        seed_filler(sessions)
+        texts = [
+            (BRIDGE_WIRE_TITLE, BRIDGE_WIRE),
+            (BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL),
+            ("Copy one", syndicated_copy(BRIDGE_WIRE, keep=0.75, edit_rate=0.02, seed=5)),
+            ("Copy two", syndicated_copy(BRIDGE_LOCAL, keep=0.8, edit_rate=0.02, seed=6)),
+        ]
+        ids = [add_article(sessions, t, x, hours=i * 0.1) for i, (t, x) in enumerate(texts)]
+        barrier = threading.Barrier(len(ids))
+        errors: list[BaseException] = []
+
+        def work(article_id: int) -> None:
+            try:
+                with scope(sessions) as s:
+                    s.connection()  # the transaction is open before the race starts
+                    barrier.wait(timeout=30)
+                    assign_story(s, article_id)
+            except BaseException as exc:  # reported below, in the test's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in ids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors
+        with scope(sessions) as s:
+            stories = set(s.scalars(select(Article.story_id).where(Article.id.in_(ids))))
+            assert len(stories) == 1
+            # And the copies were recognized as copies of the earliest-published original,
+            # whatever order the workers got the lock in.
+            originals = {
+                a.id: a.duplicate_of for a in s.scalars(select(Article).where(Article.id.in_(ids)))
+            }
+            wire, local, copy_one, copy_two = ids
+            assert originals == {wire: None, local: None, copy_one: wire, copy_two: local}
+            created = s.scalars(select(Change).where(Change.kind == "story.created")).all()
+            assert len(created) == len(FILLER) + 1
+    finally:
+        engine.dispose()

@@ -1,0 +1,382 @@
+"""The story step on the database: ``assign_story(session, article_id)``.
+
+Usage (inside the caller's transaction; it commits or rolls back everything together)::
+
+    with session_scope(sessions) as session:
+        result = assign_story(session, article_id)   # None when there is nothing to assign
+        result.story_id, result.duplicate_of, result.new_story, result.merged
+
+It reads the article row, runs layers 2-4 (``worker.stories.assigner.assign``) against
+``SqlStoryIndex`` — the same code path as the in-memory index, with its state in the tables of
+``models/stories_index.py`` — sets ``articles.story_id`` / ``duplicate_of``, creates or updates
+the ``stories`` row, and writes the outbox rows ``story.created``, ``story.updated``,
+``story.merged`` and ``article.updated`` in the same transaction.
+
+Serialized: it takes the story-step lock first (a Postgres transaction-scoped advisory lock;
+SQLite's ``BEGIN IMMEDIATE`` already serializes writers), so two workers never open two stories
+for one event. Idempotent: an article that already has a story is left as it is, so a
+redelivered task changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from models import Article, ArticleStatus, Story
+from models.stories_index import (
+    TERM_CHARS,
+    ArticleBand,
+    ArticleSketch,
+    StoryProfile,
+    StoryTerm,
+    TermStat,
+)
+from worker.dedupe.minhash import Sketch
+from worker.store import record_change
+from worker.stories.assigner import DEFAULT_CONFIG, Assignment, StoryConfig, assign
+from worker.stories.index import ArticleRef, StoredSketch, StoryDoc, StoryState, top_phrases
+from worker.urls import host_of
+
+#: Key of the Postgres advisory lock that serializes the story step (the same in every worker).
+STORY_LOCK_KEY = 0x5707_1E5
+#: Candidate stories scored in full per article: the best by partial dot product on the
+#: article's heaviest terms. Bounds the work when a common term is in many live stories.
+DEFAULT_MAX_CANDIDATES = 50
+#: Keywords shown on a story.
+DEFAULT_KEYWORDS = 10
+# Row in term_stats that counts documents (no real term is empty).
+_DOCUMENTS = ""
+
+
+def lock_story_step(session: Session) -> None:
+    """Hold the story-step lock until the session's transaction ends (Postgres only)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STORY_LOCK_KEY})
+
+
+def assign_story(
+    session: Session, article_id: int, config: StoryConfig = DEFAULT_CONFIG
+) -> Assignment | None:
+    """Assign an extracted article to a story; None if it is missing or not extracted yet."""
+    lock_story_step(session)
+    article = session.get(Article, article_id)
+    if article is None or article.status == ArticleStatus.PENDING:
+        return None
+    if article.story_id is not None:  # already done (a redelivered task)
+        return Assignment(article.story_id, article.duplicate_of, False, (), "done", 0.0)
+    index = SqlStoryIndex(session)
+    if article.duplicate_of is not None:
+        # An exact copy marked by the text-hash step: it joins its original's story.
+        original = session.get(Article, article.duplicate_of)
+        if original is not None and original.story_id is None:
+            assign_story(session, original.id, config)
+        if original is not None and original.story_id is not None:
+            result = index.join_copy(_doc(article), original)
+            _record(session, article, result)
+            return result
+    result = assign(index, _doc(article), config)
+    _record(session, article, result)
+    return result
+
+
+def _doc(article: Article) -> StoryDoc:
+    return StoryDoc(
+        id=article.id,
+        title=article.title,
+        text=article.text or article.summary,
+        # The time the event was reported; when the page gave no date, when we saw it.
+        published_at=article.published_at or article.fetched_at or article.discovered_at,
+        language=article.language,
+        outlet=article.site_name or host_of(article.canonical_url) or None,
+    )
+
+
+def _record(session: Session, article: Article, result: Assignment) -> None:
+    if result.new_story:
+        record_change(session, "story.created", result.story_id, article_id=article.id)
+    else:
+        record_change(
+            session, "story.updated", result.story_id, article_id=article.id, method=result.method
+        )
+    record_change(
+        session,
+        "article.updated",
+        article.id,
+        story_id=result.story_id,
+        duplicate_of=result.duplicate_of,
+        method=result.method,
+    )
+
+
+class SqlStoryIndex:
+    """A ``StoryIndex`` on the tables of ``models/stories_index.py`` (plus stories/articles)."""
+
+    def __init__(self, session: Session, *, max_candidates: int = DEFAULT_MAX_CANDIDATES) -> None:
+        self.session = session
+        self.max_candidates = max_candidates
+
+    # --- articles ------------------------------------------------------------------------
+    def article(self, article_id: int) -> ArticleRef | None:
+        row = self.session.execute(
+            select(Article.id, Article.story_id, Article.duplicate_of, Article.published_at).where(
+                Article.id == article_id
+            )
+        ).first()
+        return None if row is None else ArticleRef(row[0], row[1], row[2], row[3])
+
+    def find_by_hash(self, digest: str) -> ArticleRef | None:
+        row = self.session.execute(
+            select(Article.id, Article.story_id, Article.duplicate_of, Article.published_at)
+            .where(
+                Article.content_hash == digest,
+                Article.duplicate_of.is_(None),
+                Article.story_id.is_not(None),
+            )
+            .order_by(Article.published_at.is_(None), Article.published_at, Article.id)
+            .limit(1)
+        ).first()
+        return None if row is None else ArticleRef(row[0], row[1], row[2], row[3])
+
+    def attach(
+        self, doc: StoryDoc, story_id: int, duplicate_of: int | None, digest: str | None
+    ) -> None:
+        article = self.session.get(Article, doc.id)
+        if article is None:
+            raise LookupError(f"article {doc.id} does not exist")
+        article.story_id = story_id
+        article.duplicate_of = duplicate_of
+        if digest is not None:
+            article.content_hash = digest
+        if doc.outlet:
+            profile = self._profile(story_id)
+            if doc.outlet not in profile.outlets:
+                profile.outlets = [*profile.outlets, doc.outlet]
+                self.session.execute(
+                    update(Story)
+                    .where(Story.id == story_id)
+                    .values(outlet_count=len(profile.outlets))
+                )
+
+    def adopt_copies(self, original: int, former: int) -> None:
+        moved = self.session.scalars(
+            select(Article).where(or_(Article.id == former, Article.duplicate_of == former))
+        ).all()
+        for article in moved:
+            article.duplicate_of = original
+            record_change(
+                self.session,
+                "article.updated",
+                article.id,
+                story_id=article.story_id,
+                duplicate_of=original,
+                method="earlier original",
+            )
+
+    def join_copy(self, doc: StoryDoc, original: Article) -> Assignment:
+        """Attach an exact copy (already marked by the text-hash step) to its original's story."""
+        assert original.story_id is not None
+        story = self.story(original.story_id)
+        story.article_count += 1
+        if doc.published_at is not None:
+            if story.first_published_at is None or doc.published_at < story.first_published_at:
+                story.first_published_at = doc.published_at
+            if story.last_published_at is None or doc.published_at > story.last_published_at:
+                story.last_published_at = doc.published_at
+        self.save_story(story)
+        self.attach(doc, story.id, original.id, None)
+        return Assignment(story.id, original.id, False, (), "exact", 1.0)
+
+    # --- layer 3 -------------------------------------------------------------------------
+    def near_candidates(self, band_keys: Sequence[int]) -> list[StoredSketch]:
+        ids = select(ArticleBand.article_id).where(ArticleBand.band_key.in_(list(band_keys)))
+        rows = self.session.scalars(
+            select(ArticleSketch)
+            .where(ArticleSketch.article_id.in_(ids))
+            .order_by(ArticleSketch.article_id)
+        ).all()
+        return [
+            StoredSketch(r.article_id, Sketch.from_bytes(r.signature, r.shingles), r.published_at)
+            for r in rows
+        ]
+
+    def add_sketch(
+        self,
+        article_id: int,
+        sketch: Sketch,
+        band_keys: Sequence[int],
+        published_at: datetime | None,
+    ) -> None:
+        self.session.add(
+            ArticleSketch(
+                article_id=article_id,
+                signature=sketch.to_bytes(),
+                shingles=sketch.shingles,
+                published_at=published_at,
+            )
+        )
+        self.session.execute(
+            insert(ArticleBand),
+            [{"band_key": k, "article_id": article_id} for k in sorted(set(band_keys))],
+        )
+
+    # --- layer 4 -------------------------------------------------------------------------
+    def count_document(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
+        wanted = sorted({t[:TERM_CHARS] for t in terms} | {_DOCUMENTS})
+        insert = (
+            postgresql.insert(TermStat)
+            if self.session.get_bind().dialect.name == "postgresql"
+            else sqlite.insert(TermStat)
+        )
+        stmt = (
+            insert.values([{"term": t, "df": 1} for t in wanted])
+            .on_conflict_do_update(index_elements=[TermStat.term], set_={"df": TermStat.df + 1})
+            .returning(TermStat.term, TermStat.df)
+        )
+        df = {term: int(count) for term, count in self.session.execute(stmt).all()}
+        return df.pop(_DOCUMENTS), df
+
+    def candidate_stories(
+        self, query: Mapping[str, float], active_since: datetime | None
+    ) -> list[StoryState]:
+        if not query:
+            return []
+        live: ColumnElement[bool] = Story.merged_into.is_(None)
+        if active_since is not None:
+            live = and_(
+                live,
+                or_(Story.last_published_at.is_(None), Story.last_published_at >= active_since),
+            )
+        postings = self.session.execute(
+            select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight)
+            .join(Story, Story.id == StoryTerm.story_id)
+            .where(StoryTerm.term.in_([t[:TERM_CHARS] for t in query]), live)
+        ).all()
+        partial: dict[int, float] = {}
+        for story_id, term, weight in postings:
+            partial[story_id] = partial.get(story_id, 0.0) + weight * query.get(term, 0.0)
+        best = sorted(partial, key=lambda s: (-partial[s], s))[: self.max_candidates]
+        return self._load(best)
+
+    def story(self, story_id: int) -> StoryState:
+        story = self.session.get(Story, story_id, populate_existing=True)
+        while story is not None and story.merged_into is not None:
+            story = self.session.get(Story, story.merged_into, populate_existing=True)
+        if story is None:
+            raise LookupError(f"story {story_id} does not exist")
+        return self._load([story.id])[0]
+
+    def create_story(self, state: StoryState) -> StoryState:
+        row = Story(
+            headline=state.headline,
+            first_published_at=state.first_published_at,
+            last_published_at=state.last_published_at,
+            article_count=state.article_count,
+            outlet_count=0,
+            keywords=top_phrases(state.phrases, DEFAULT_KEYWORDS),
+            language=state.language,
+        )
+        self.session.add(row)
+        self.session.flush()
+        state.id = row.id
+        self.session.add(StoryProfile(story_id=row.id, phrases=dict(state.phrases), outlets=[]))
+        self._write_terms(state)
+        return state
+
+    def save_story(self, state: StoryState) -> None:
+        self.session.execute(
+            update(Story)
+            .where(Story.id == state.id)
+            .values(
+                first_published_at=state.first_published_at,
+                last_published_at=state.last_published_at,
+                article_count=state.article_count,
+                keywords=top_phrases(state.phrases, DEFAULT_KEYWORDS),
+            )
+        )
+        self._profile(state.id).phrases = dict(state.phrases)
+        self.session.execute(delete(StoryTerm).where(StoryTerm.story_id == state.id))
+        self._write_terms(state)
+
+    def merge(self, keep: int, gone: int) -> None:
+        moved = self.session.scalars(select(Article.id).where(Article.story_id == gone)).all()
+        self.session.execute(update(Article).where(Article.story_id == gone).values(story_id=keep))
+        self.session.execute(update(Story).where(Story.id == gone).values(merged_into=keep))
+        # Stories merged into ``gone`` earlier now point at the survivor directly.
+        self.session.execute(
+            update(Story).where(Story.merged_into == gone).values(merged_into=keep)
+        )
+        self.session.execute(delete(StoryTerm).where(StoryTerm.story_id == gone))
+        kept, lost = self._profile(keep), self._profile(gone)
+        outlets = sorted(set(kept.outlets) | set(lost.outlets))
+        kept.outlets = outlets
+        self.session.execute(
+            update(Story).where(Story.id == keep).values(outlet_count=len(outlets))
+        )
+        record_change(self.session, "story.merged", gone, merged_into=keep, articles=len(moved))
+        for article_id in moved:
+            record_change(
+                self.session, "article.updated", article_id, story_id=keep, method="merge"
+            )
+
+    # --- helpers -------------------------------------------------------------------------
+    def _load(self, story_ids: Sequence[int]) -> list[StoryState]:
+        if not story_ids:
+            return []
+        stories = {
+            s.id: s
+            for s in self.session.scalars(
+                select(Story)
+                .where(Story.id.in_(story_ids))
+                .execution_options(populate_existing=True)
+            )
+        }
+        centroids: dict[int, dict[str, float]] = {i: {} for i in story_ids}
+        for story_id, term, weight in self.session.execute(
+            select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight).where(
+                StoryTerm.story_id.in_(story_ids)
+            )
+        ):
+            centroids[story_id][term] = weight
+        phrases = dict(
+            self.session.execute(
+                select(StoryProfile.story_id, StoryProfile.phrases).where(
+                    StoryProfile.story_id.in_(story_ids)
+                )
+            ).all()
+        )
+        return [
+            StoryState(
+                id=i,
+                centroid=centroids[i],
+                first_published_at=stories[i].first_published_at,
+                last_published_at=stories[i].last_published_at,
+                article_count=stories[i].article_count,
+                headline=stories[i].headline,
+                language=stories[i].language,
+                phrases=dict(phrases.get(i) or {}),
+            )
+            for i in story_ids
+            if i in stories
+        ]
+
+    def _write_terms(self, state: StoryState) -> None:
+        # Bulk rows, not ORM objects: a centroid is rewritten whole, and objects with the same
+        # (story, term) key would collide in the session's identity map.
+        rows = [
+            {"story_id": state.id, "term": t[:TERM_CHARS], "weight": w}
+            for t, w in state.centroid.items()
+        ]
+        if rows:
+            self.session.execute(insert(StoryTerm), rows)
+
+    def _profile(self, story_id: int) -> StoryProfile:
+        profile = self.session.get(StoryProfile, story_id)
+        if profile is None:
+            profile = StoryProfile(story_id=story_id, phrases={}, outlets=[])
+            self.session.add(profile)
+        return profile
