@@ -6,9 +6,10 @@ can be rebuilt from ``articles`` and ``stories``.
 
 - ``article_sketches`` / ``article_bands``: MinHash signature of each original article and its
   LSH band keys; a syndicated copy is found with ``WHERE band_key IN (...)`` on the primary key.
-- ``story_terms``: each live story's centroid (its top-K weighted terms); the ``(term,
-  story_id)`` index is the term -> story postings that candidate stories come from.
-- ``story_profiles``: per story, the phrase counts its keywords are drawn from, its outlets.
+- ``story_terms``: the terms of each live story's centroid; the ``(term, story_id)`` index is
+  the term -> story postings that candidate stories come from.
+- ``story_profiles``: per story, its centroid (top-K terms and weights), the phrase counts its
+  keywords are drawn from, and its outlets.
 - ``term_stats``: document frequency of every term (and, under the empty term, the number of
   documents counted), for the incrementally learned IDF.
 """
@@ -59,7 +60,10 @@ class ArticleBand(Base):
 
 
 class StoryTerm(Base):
-    """One term of a story's centroid (sum of member unit vectors, top-K terms kept)."""
+    """A term of a live story's centroid: the postings candidate stories come from.
+
+    ``weight`` is the term's weight when it entered the centroid; it only ranks candidates
+    (the centroid itself, kept up to date, is ``story_profiles.centroid``)."""
 
     __tablename__ = "story_terms"
 
@@ -89,6 +93,8 @@ class StoryProfile(Base):
     phrases: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
     #: Distinct outlets (site name or host) of its articles (``stories.outlet_count``).
     outlets: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    #: The centroid, term -> weight (top K); ``story_terms`` holds its terms as postings.
+    centroid: Mapped[dict[str, float]] = mapped_column(JSONType, default=dict)
 
 
 class TermStat(Base):

@@ -144,7 +144,8 @@ def assign(index: StoryIndex, doc: StoryDoc, config: StoryConfig = DEFAULT_CONFI
 
     chosen: StoryState | None = None
     chosen_score = 0.0
-    for story in index.candidate_stories(query, active_since):
+    candidates = index.candidate_stories(query, active_since)
+    for story in candidates:
         score = similarity(vec, story.centroid) * _time_factor(doc.published_at, story, config)
         if score > chosen_score:
             chosen, chosen_score = story, score
@@ -168,7 +169,7 @@ def assign(index: StoryIndex, doc: StoryDoc, config: StoryConfig = DEFAULT_CONFI
 
     chosen.centroid = add_to_centroid(chosen.centroid, vec, keep=config.centroid_terms)
     _count_article(chosen, doc, phrases)
-    merged = _merge_matching(index, chosen, config, active_since)
+    merged = _merge_matching(index, chosen, candidates, config)
     kept = index.story(merged[0]) if merged else chosen
     index.save_story(kept)
     index.attach(doc, kept.id, None, digest)
@@ -236,13 +237,15 @@ def _time_factor(when: datetime | None, story: StoryState, config: StoryConfig) 
 
 
 def _merge_matching(
-    index: StoryIndex, story: StoryState, config: StoryConfig, active_since: datetime | None
+    index: StoryIndex, story: StoryState, candidates: list[StoryState], config: StoryConfig
 ) -> tuple[int, ...]:
-    """Merge stories whose centroid now matches ``story``'s; returns (kept, *merged) or ()."""
-    query = top_terms(story.centroid, config.query_terms)
+    """Merge stories whose centroid now matches ``story``'s; returns (kept, *merged) or ().
+
+    Only the article's own candidate stories are compared (no second lookup): a story that the
+    article's words moved ``story`` towards shares those words."""
     others = [
         s
-        for s in index.candidate_stories(query, active_since)
+        for s in candidates
         if s.id != story.id and cosine(story.centroid, s.centroid) >= config.merge_threshold
     ]
     if not others:

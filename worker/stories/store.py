@@ -22,9 +22,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from models import Article, ArticleStatus, Story
@@ -51,6 +64,26 @@ DEFAULT_MAX_CANDIDATES = 50
 DEFAULT_KEYWORDS = 10
 # Row in term_stats that counts documents (no real term is empty).
 _DOCUMENTS = ""
+
+
+_BANDS = cast(Table, ArticleBand.__table__)
+_POSTINGS = cast(Table, StoryTerm.__table__)
+_TERM_STATS = cast(Table, TermStat.__table__)
+
+
+def _upsert_df() -> Executable:
+    table = _TERM_STATS
+    stmt = sqlite.insert(table).values(term=bindparam("term"), df=1)
+    return stmt.on_conflict_do_update(index_elements=[table.c.term], set_={"df": table.c.df + 1})
+
+
+# Sorted input: concurrent writers (should the lock ever be bypassed) take row locks in one order.
+_PG_COUNT_TERMS = text(
+    "INSERT INTO term_stats (term, df) "
+    "SELECT t, 1 FROM unnest(CAST(:terms AS varchar[])) AS t ORDER BY t "
+    "ON CONFLICT (term) DO UPDATE SET df = term_stats.df + 1 "
+    "RETURNING term, df"
+)
 
 
 def lock_story_step(session: Session) -> None:
@@ -219,25 +252,25 @@ class SqlStoryIndex:
                 published_at=published_at,
             )
         )
-        self.session.execute(
-            insert(ArticleBand),
+        self.session.connection().execute(
+            insert(_BANDS),
             [{"band_key": k, "article_id": article_id} for k in sorted(set(band_keys))],
         )
 
     # --- layer 4 -------------------------------------------------------------------------
     def count_document(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
         wanted = sorted({t[:TERM_CHARS] for t in terms} | {_DOCUMENTS})
-        insert = (
-            postgresql.insert(TermStat)
-            if self.session.get_bind().dialect.name == "postgresql"
-            else sqlite.insert(TermStat)
-        )
-        stmt = (
-            insert.values([{"term": t, "df": 1} for t in wanted])
-            .on_conflict_do_update(index_elements=[TermStat.term], set_={"df": TermStat.df + 1})
-            .returning(TermStat.term, TermStat.df)
-        )
-        df = {term: int(count) for term, count in self.session.execute(stmt).all()}
+        if self.session.get_bind().dialect.name == "postgresql":
+            # One round trip: the terms as one array parameter, counts returned.
+            rows = self.session.execute(_PG_COUNT_TERMS, {"terms": wanted}).all()
+        else:
+            # One statement text whatever the number of terms (an executemany and an expanding
+            # IN), so it is compiled once per process, not once per article.
+            self.session.connection().execute(_upsert_df(), [{"term": t} for t in wanted])
+            rows = self.session.execute(
+                select(TermStat.term, TermStat.df).where(TermStat.term.in_(wanted))
+            ).all()
+        df = {term: int(count) for term, count in rows}
         return df.pop(_DOCUMENTS), df
 
     def candidate_stories(
@@ -283,8 +316,12 @@ class SqlStoryIndex:
         self.session.add(row)
         self.session.flush()
         state.id = row.id
-        self.session.add(StoryProfile(story_id=row.id, phrases=dict(state.phrases), outlets=[]))
-        self._write_terms(state)
+        self.session.add(
+            StoryProfile(
+                story_id=row.id, phrases=dict(state.phrases), outlets=[], centroid=state.centroid
+            )
+        )
+        self._write_postings(state, frozenset())
         return state
 
     def save_story(self, state: StoryState) -> None:
@@ -298,9 +335,13 @@ class SqlStoryIndex:
                 keywords=top_phrases(state.phrases, DEFAULT_KEYWORDS),
             )
         )
-        self._profile(state.id).phrases = dict(state.phrases)
-        self.session.execute(delete(StoryTerm).where(StoryTerm.story_id == state.id))
-        self._write_terms(state)
+        profile = self._profile(state.id)
+        profile.phrases = dict(state.phrases)
+        profile.centroid = dict(state.centroid)
+        held = frozenset(
+            self.session.scalars(select(StoryTerm.term).where(StoryTerm.story_id == state.id))
+        )
+        self._write_postings(state, held)
 
     def merge(self, keep: int, gone: int) -> None:
         moved = self.session.scalars(select(Article.id).where(Article.story_id == gone)).all()
@@ -335,16 +376,9 @@ class SqlStoryIndex:
                 .execution_options(populate_existing=True)
             )
         }
-        centroids: dict[int, dict[str, float]] = {i: {} for i in story_ids}
-        for story_id, term, weight in self.session.execute(
-            select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight).where(
-                StoryTerm.story_id.in_(story_ids)
-            )
-        ):
-            centroids[story_id][term] = weight
-        phrases = dict(
+        profiles = dict(
             self.session.execute(
-                select(StoryProfile.story_id, StoryProfile.phrases).where(
+                select(StoryProfile.story_id, StoryProfile).where(
                     StoryProfile.story_id.in_(story_ids)
                 )
             ).all()
@@ -352,31 +386,39 @@ class SqlStoryIndex:
         return [
             StoryState(
                 id=i,
-                centroid=centroids[i],
+                centroid=dict(profiles[i].centroid) if i in profiles else {},
                 first_published_at=stories[i].first_published_at,
                 last_published_at=stories[i].last_published_at,
                 article_count=stories[i].article_count,
                 headline=stories[i].headline,
                 language=stories[i].language,
-                phrases=dict(phrases.get(i) or {}),
+                phrases=dict(profiles[i].phrases) if i in profiles else {},
             )
             for i in story_ids
             if i in stories
         ]
 
-    def _write_terms(self, state: StoryState) -> None:
-        # Bulk rows, not ORM objects: a centroid is rewritten whole, and objects with the same
-        # (story, term) key would collide in the session's identity map.
-        rows = [
-            {"story_id": state.id, "term": t[:TERM_CHARS], "weight": w}
-            for t, w in state.centroid.items()
+    def _write_postings(self, state: StoryState, held: frozenset[str]) -> None:
+        # The postings only say which stories hold a term (their weight, from when the term
+        # entered, ranks candidates roughly); the centroid itself is one JSON value. A join
+        # changes a few terms of the top K, so this writes a few rows, not K.
+        terms = {t[:TERM_CHARS]: w for t, w in state.centroid.items()}
+        gone = held - terms.keys()
+        if gone:
+            self.session.execute(
+                delete(StoryTerm).where(StoryTerm.story_id == state.id, StoryTerm.term.in_(gone))
+            )
+        added = [
+            {"story_id": state.id, "term": t, "weight": w}
+            for t, w in terms.items()
+            if t not in held
         ]
-        if rows:
-            self.session.execute(insert(StoryTerm), rows)
+        if added:
+            self.session.connection().execute(insert(_POSTINGS), added)
 
     def _profile(self, story_id: int) -> StoryProfile:
         profile = self.session.get(StoryProfile, story_id)
         if profile is None:
-            profile = StoryProfile(story_id=story_id, phrases={}, outlets=[])
+            profile = StoryProfile(story_id=story_id, phrases={}, outlets=[], centroid={})
             self.session.add(profile)
         return profile
