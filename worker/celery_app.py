@@ -18,8 +18,8 @@ from kombu.entity import Queue
 from worker.config import Settings, get_settings
 
 QUEUES = ("feeds", "articles", "stories")
-#: Sweep for work left behind by a killed worker this often.
-DEFAULT_SWEEP_INTERVAL_S = 300.0
+#: How often the embedded (SQLite) broker is polled for new messages.
+DEFAULT_SQLITE_BROKER_POLL_S = 0.1
 #: Prune old changes this often.
 DEFAULT_PRUNE_INTERVAL_S = 3600.0
 
@@ -30,7 +30,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
         # Redis redelivers a message not acked within this window: longer than any task.
-        "broker_transport_options": {"visibility_timeout": 3600} if settings.redis_url else {},
+        "broker_transport_options": (
+            {"visibility_timeout": 3600}
+            if settings.redis_url
+            # The SQLite broker is polled: once a second by default caps a worker at about
+            # one task per second per queue.
+            else {"polling_interval": DEFAULT_SQLITE_BROKER_POLL_S}
+        ),
         "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
         "task_default_queue": "feeds",
         "task_routes": {
@@ -58,7 +64,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "worker.tasks.dispatch_due_feeds",
                 "schedule": settings.dispatch_interval_s,
             },
-            "sweep": {"task": "worker.tasks.sweep", "schedule": DEFAULT_SWEEP_INTERVAL_S},
+            "sweep": {"task": "worker.tasks.sweep", "schedule": settings.sweep_interval_s},
             "prune-changes": {
                 "task": "worker.tasks.prune_changes",
                 "schedule": DEFAULT_PRUNE_INTERVAL_S,

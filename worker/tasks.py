@@ -13,6 +13,7 @@ import structlog
 from celery import Task
 from celery.signals import setup_logging
 from sqlalchemy import select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from models import Article, ArticleStatus, session_scope, utcnow
 from worker.celery_app import app
@@ -42,6 +43,12 @@ class StorywireTask(Task):  # type: ignore[misc]
     """Base task: per-process runtime, structured log context with the task id."""
 
     abstract = True
+    # The database went away (restart, failover): the task is safe to run again, so retry
+    # it with back-off rather than leave its work to the sweeper.
+    autoretry_for = (OperationalError, InterfaceError)
+    retry_backoff = 2
+    retry_backoff_max = 300
+    retry_jitter = True
 
     @property
     def runtime(self) -> Runtime:
@@ -70,6 +77,7 @@ def dispatch_due_feeds(self: StorywireTask) -> int:
             utcnow(),
             per_host=rt.settings.dispatch_per_host,
             limit=rt.settings.dispatch_batch,
+            lease_s=rt.settings.dispatch_lease_s,
         )
     for feed_id in ids:
         fetch_feed.delay(feed_id)

@@ -328,8 +328,12 @@ class Fetcher:
                 robots=False,
                 truncate=True,
             )
-        except TransientFetchError:
-            return RobotsRules.unknown()  # 5xx, 429, network: rules unknown, fetch nothing
+        except TransientFetchError as exc:
+            if exc.status_code is None:
+                # The host did not answer at all: say so with the network error itself, so
+                # the caller can tell a dead host (or our own outage) from a robots problem.
+                raise
+            return RobotsRules.unknown()  # 5xx, 429: rules unknown, fetch nothing for now
         except PermanentFetchError:
             return RobotsRules.allow_all(ttl_s=self._robots_ttl_s)  # 4xx: there are no rules
         return RobotsRules.parse(response.content, ttl_s=self._robots_ttl_s)

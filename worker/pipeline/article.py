@@ -26,7 +26,9 @@ from worker.fetch import (
     RobotsDisallowed,
     TransientFetchError,
 )
+from worker.health import note_fetch
 from worker.store import NO_PROVENANCE, Provenance, record_change
+from worker.urls import host_of
 
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 #: Transient failures (timeouts, 5xx, 429) tolerated before an article is given up as failed.
@@ -97,6 +99,9 @@ def process_article(
             # Our own politeness queue is full for this host: not the page's fault, so it
             # costs no attempt.
             raise RetryLater(article_id, 0, exc) from exc
+        if _our_outage(sessions, settings, stub.url, exc):
+            # Our own network is down (many hosts failing at once): not the page's fault.
+            raise RetryLater(article_id, 0, exc) from exc
         attempts = _count_attempt(sessions, article_id, exc)
         if attempts < DEFAULT_MAX_ATTEMPTS:
             raise RetryLater(article_id, attempts, exc) from exc
@@ -129,6 +134,13 @@ def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None
                 source.summary
             )
         return _Stub(article.url, article.title, feed_text)
+
+
+def _our_outage(
+    sessions: sessionmaker[Session], settings: Settings, url: str, error: FetchError
+) -> bool:
+    with session_scope(sessions) as session:
+        return note_fetch(session, host_of(url), error, settings=settings, now=utcnow())
 
 
 def _count_attempt(sessions: sessionmaker[Session], article_id: int, error: FetchError) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from models import Article, ArticleStatus, Change, session_scope
+from models import Article, ArticleStatus, Change, session_scope, utcnow
 from tests.e2e.site import BOILERPLATE, STORIES, page_html, rss, serve_site
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.services import migrate
@@ -184,3 +184,31 @@ def test_an_older_copy_arriving_late_becomes_the_original(runtime: Runtime) -> N
     with session_scope(runtime.sessions) as s:
         dup = {k: s.get(Article, i).duplicate_of for k, i in ids.items()}  # type: ignore[union-attr]
     assert dup == {"a": None, "b": ids["a"], "c": ids["a"]}
+
+
+def test_our_own_outage_costs_an_article_no_attempt(runtime: Runtime) -> None:
+    from worker.fetch import TransientFetchError
+    from worker.health import note_fetch
+
+    # Two other hosts just failed at network level, nobody answered since: a third
+    # failure (this page's host) makes it an outage of ours.
+    with session_scope(runtime.sessions) as s:
+        for host in ("a.example", "b.example"):
+            err = TransientFetchError("down", url=f"http://{host}/", error_class="connect")
+            note_fetch(s, host, err, settings=runtime.settings, now=utcnow())
+        s.add(
+            Article(
+                canonical_url="http://127.0.0.1:9/x",
+                url="http://127.0.0.1:9/x",
+                authors=[],
+                status="pending",
+                attempts=0,
+            )
+        )
+    with session_scope(runtime.sessions) as s:
+        article_id = s.scalars(select(Article.id)).one()
+    with pytest.raises(RetryLater) as raised:  # port 9 (discard) refuses the connection
+        process_article(runtime.sessions, runtime.fetcher, runtime.settings, article_id)
+    assert raised.value.attempts == 0
+    with session_scope(runtime.sessions) as s:
+        assert s.get(Article, article_id).attempts == 0  # type: ignore[union-attr]
