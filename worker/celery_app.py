@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import Celery
 from kombu.entity import Queue
+from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
 from worker.config import Settings, get_settings
 
@@ -30,13 +31,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
         # Redis redelivers a message not acked within this window: longer than any task.
-        "broker_transport_options": (
-            {"visibility_timeout": 3600}
-            if settings.redis_url
-            # The SQLite broker is polled: once a second by default caps a worker at about
-            # one task per second per queue.
-            else {"polling_interval": DEFAULT_SQLITE_BROKER_POLL_S}
-        ),
+        "broker_transport_options": {"visibility_timeout": 3600} if settings.redis_url else {},
         "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
         "task_default_queue": "feeds",
         "task_routes": {
@@ -73,6 +68,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
     }
 
+
+# The embedded SQLite broker is polled, once a second by default: that caps a worker at about
+# one task per second per queue. kombu's SQLAlchemy transport hands every transport option to
+# create_engine (which rejects "polling_interval"), so the interval is set on the class.
+SQLAlchemyTransport.polling_interval = DEFAULT_SQLITE_BROKER_POLL_S
 
 app = Celery("storywire", include=["worker.tasks"])
 # Read lazily, on first use of the configuration: the CLI sets up the environment first.
