@@ -6,13 +6,13 @@ picks up an article id whose row is not visible yet, and a rolled-back refresh e
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from celery import Task
 from celery.signals import setup_logging
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from models import Article, ArticleStatus, session_scope, utcnow
@@ -22,6 +22,7 @@ from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
 from worker.pipeline import RetryLater, process_article, refresh_feed
 from worker.pipeline import assign_story as assign_story_step
+from worker.pipeline.story import story_config
 from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
 from worker.store import Provenance
@@ -31,6 +32,8 @@ log = get_logger(__name__)
 #: Base of the back-off between attempts at a page that failed transiently (seconds); short
 #: enough to stay far below the broker's visibility timeout.
 DEFAULT_ARTICLE_RETRY_BASE_S = 30
+#: Articles re-enqueued per kind per sweep.
+DEFAULT_SWEEP_BATCH = 1000
 
 
 @setup_logging.connect
@@ -124,22 +127,38 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
 @app.task(base=StorywireTask, bind=True)
 def assign_story(self: StorywireTask, article_id: int) -> int | None:
     structlog.contextvars.bind_contextvars(article_id=article_id)
-    outcome = assign_story_step(self.runtime.sessions, article_id)
+    rt = self.runtime
+    outcome = assign_story_step(rt.sessions, article_id, story_config(rt.settings))
     return outcome.story_id
 
 
 @app.task(base=StorywireTask, bind=True)
 def sweep(self: StorywireTask) -> int:
-    """Re-enqueue stubs left pending by a lost task (killed worker, broker restart)."""
+    """Re-enqueue work lost with a task (killed worker, broker restart): stubs still pending,
+    and extracted articles still without a story."""
     rt = self.runtime
     stale_before = utcnow() - timedelta(seconds=rt.settings.stale_pending_after_s)
+    pending = _claim_stale(rt, Article.status == ArticleStatus.PENDING, stale_before)
+    unassigned = _claim_stale(
+        rt,
+        and_(Article.status != ArticleStatus.PENDING, Article.story_id.is_(None)),
+        stale_before,
+    )
+    for article_id in pending:
+        fetch_article.delay(article_id)
+    for article_id in unassigned:
+        assign_story.delay(article_id)
+    return len(pending) + len(unassigned)
+
+
+def _claim_stale(rt: Runtime, condition: ColumnElement[bool], stale_before: datetime) -> list[int]:
     with session_scope(rt.sessions) as session:
         ids = list(
-            session.execute(
+            session.scalars(
                 select(Article.id)
-                .where(Article.status == ArticleStatus.PENDING, Article.updated_at < stale_before)
-                .limit(1000)
-            ).scalars()
+                .where(condition, Article.updated_at < stale_before)
+                .limit(DEFAULT_SWEEP_BATCH)
+            )
         )
         if ids:
             # Touch them so the next sweep does not enqueue them again straight away.
@@ -149,9 +168,7 @@ def sweep(self: StorywireTask) -> int:
                 .values(updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
-    for article_id in ids:
-        fetch_article.delay(article_id)
-    return len(ids)
+    return ids
 
 
 @app.task(base=StorywireTask, bind=True)

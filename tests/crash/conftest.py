@@ -149,14 +149,18 @@ class Ingest:
     # --- progress ------------------------------------------------------------------------
 
     def progress(self) -> int:
-        """Articles no longer pending (0 while the database is unreachable)."""
+        """Articles through the whole pipeline: extracted and in a story (0 while the
+        database is unreachable)."""
         try:
             with self.engine.connect() as conn:
                 return int(
                     conn.execute(
                         select(func.count())
                         .select_from(Article)
-                        .where(Article.status != ArticleStatus.PENDING)
+                        .where(
+                            Article.status != ArticleStatus.PENDING,
+                            Article.story_id.is_not(None),
+                        )
                     ).scalar_one()
                 )
         except OperationalError:
@@ -220,4 +224,13 @@ class Ingest:
         assert sources == self.articles  # one feed entry per article, recorded once
         assert change_counts(self.engine, "feed.created") == (self.feeds, self.feeds)
         assert change_counts(self.engine, "article.created") == (self.articles, self.articles)
-        assert change_counts(self.engine, "article.updated") == (self.articles, self.articles)
+        # article.updated twice per article: its extraction result, then its story.
+        with self.engine.connect() as conn:
+            updates = conn.execute(
+                select(Change.entity_id, Change.payload).where(Change.kind == "article.updated")
+            ).all()
+        extracted = [e for e, p in updates if "status" in p]
+        storied = [e for e, p in updates if "story_id" in p]
+        assert len(extracted) == len(set(extracted)) == self.articles
+        assert len(storied) == len(set(storied)) == self.articles
+        assert len(updates) == 2 * self.articles

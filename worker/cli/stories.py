@@ -21,6 +21,7 @@ from worker.cli._context import console, err_console, fail, open_runtime, print_
 from worker.config import Settings, get_settings, normalize_database_url
 from worker.migrations import upgrade
 from worker.pipeline.backfill import BackfillDoc, BackfillError, backfill
+from worker.pipeline.story import story_config
 from worker.runs import finish_run, start_run
 from worker.runtime import build_runtime
 
@@ -59,7 +60,13 @@ def cluster(
         err_console.print(f"run {run_id}: {len(docs)} documents")
         try:
             with _progress(len(docs)) as advance:
-                results = backfill(rt.sessions, docs, run_id=run_id, on_progress=advance)
+                results = backfill(
+                    rt.sessions,
+                    docs,
+                    run_id=run_id,
+                    config=story_config(settings),
+                    on_progress=advance,
+                )
         except BaseException:
             finish_run(rt.sessions, run_id, status="failed")
             rt.close()

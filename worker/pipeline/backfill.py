@@ -21,6 +21,7 @@ from models import Article, ArticleStatus, session_scope, utcnow
 from worker.dedupe import content_hash
 from worker.pipeline.story import assign_story
 from worker.store import record_change
+from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.urls import canonicalize, host_of
 
 
@@ -86,6 +87,7 @@ def backfill(
     docs: Iterable[BackfillDoc],
     *,
     run_id: int | None = None,
+    config: StoryConfig = DEFAULT_CONFIG,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[BackfillResult]:
     """Store the documents as articles and assign their stories, in publication order."""
@@ -93,7 +95,7 @@ def backfill(
     article_ids = [_store(sessions, doc, run_id) for doc in ordered]
     by_article = dict(zip(article_ids, ordered, strict=True))
     for article_id in article_ids:
-        assign_story(sessions, article_id)
+        assign_story(sessions, article_id, config)
         if on_progress:
             on_progress(1)
     with session_scope(sessions) as session:

@@ -8,10 +8,13 @@ first, so two workers never open two stories for one event at the same moment.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import session_scope
+from worker.config import Settings
+from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.stories.store import assign_story as assign_in_session
 
 
@@ -24,10 +27,17 @@ class StoryOutcome:
     method: str | None = None  # exact | near | similar | new | done; None: nothing to assign
 
 
-def assign_story(sessions: sessionmaker[Session], article_id: int) -> StoryOutcome:
+def story_config(settings: Settings) -> StoryConfig:
+    """The shipped story configuration with the deployment's time window."""
+    return DEFAULT_CONFIG.with_(window=timedelta(hours=settings.story_window_hours))
+
+
+def assign_story(
+    sessions: sessionmaker[Session], article_id: int, config: StoryConfig = DEFAULT_CONFIG
+) -> StoryOutcome:
     """Assign an extracted article to its story (idempotent; pending articles are skipped)."""
     with session_scope(sessions) as session:
-        result = assign_in_session(session, article_id)
+        result = assign_in_session(session, article_id, config)
     if result is None:
         return StoryOutcome(article_id)
     return StoryOutcome(

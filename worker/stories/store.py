@@ -136,14 +136,18 @@ def _record(session: Session, article: Article, result: Assignment) -> None:
         record_change(
             session, "story.updated", result.story_id, article_id=article.id, method=result.method
         )
-    record_change(
-        session,
-        "article.updated",
-        article.id,
-        story_id=result.story_id,
-        duplicate_of=result.duplicate_of,
-        method=result.method,
-    )
+    _record_article(session, article.id, result.story_id, result.duplicate_of, result.method)
+
+
+def _record_article(
+    session: Session, article_id: int, story_id: int | None, duplicate_of: int | None, method: str
+) -> None:
+    """``article.updated`` with the article's story, plus ``article.duplicate`` for a copy."""
+    facts = {"story_id": story_id, "duplicate_of": duplicate_of, "method": method}
+    record_change(session, "article.updated", article_id, **facts)
+    if duplicate_of is not None:
+        # Its own kind too: consumers that only care about copies subscribe to this one.
+        record_change(session, "article.duplicate", article_id, **facts)
 
 
 class SqlStoryIndex:
@@ -201,13 +205,8 @@ class SqlStoryIndex:
         ).all()
         for article in moved:
             article.duplicate_of = original
-            record_change(
-                self.session,
-                "article.updated",
-                article.id,
-                story_id=article.story_id,
-                duplicate_of=original,
-                method="earlier original",
+            _record_article(
+                self.session, article.id, article.story_id, original, "earlier original"
             )
 
     def join_copy(self, doc: StoryDoc, original: Article) -> Assignment:

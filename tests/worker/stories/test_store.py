@@ -159,6 +159,7 @@ def test_rows_and_outbox(sessions: sessionmaker[Session]) -> None:
         ("article.updated", local),
         ("story.updated", story_id),
         ("article.updated", copy),
+        ("article.duplicate", copy),
     ]
 
 
