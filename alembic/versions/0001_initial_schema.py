@@ -8,10 +8,10 @@ Create Date: 2026-11-22
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import models.types
-from alembic import op
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None

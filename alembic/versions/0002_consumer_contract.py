@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import models.types
 from sqlalchemy.dialects import postgresql
+
+import models.types
 
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"

@@ -11,9 +11,9 @@ Create Date: 2026-11-22
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from alembic import op
 
 import models.types
-from alembic import op
 
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"

@@ -42,10 +42,9 @@ from typing import Any, Self
 
 import psycopg
 import redis
+from alembic import command
 from alembic.config import Config
 from psycopg import sql
-
-from alembic import command
 
 #: Seconds to wait for a server to accept connections after it was started.
 DEFAULT_START_TIMEOUT_S = 30.0
