@@ -2,13 +2,21 @@
 
 Usage::
 
-    .venv/bin/python bench/stories_eval.py            # ~2 minutes on 2 cores
+    .venv/bin/python bench/stories_eval.py                 # ~3 minutes on 2 cores
+    .venv/bin/python bench/stories_eval.py --cli-orders all   # the CLI run in all 4 orders
 
 Prints B-cubed precision / recall / F1 and pairwise F1 on ECB+ (982 articles, 86 events in 43
 topics; each topic holds two different events of the same kind) for
 
-- ours: ``worker.stories.assign`` with the shipped ``DEFAULT_CONFIG`` (all layers: exact and
-  syndicated copies, then same-event matching), one article at a time;
+- the headline: ``storywire cluster IN --output OUT`` run as a subprocess (``python -m worker
+  cluster``, temporary SQLite database, ``STORYWIRE_DATA_DIR`` in a temp dir) on one JSON-lines
+  file holding the ECB+ documents followed by the seed pair and its same-day distractor; OUT's
+  ``story_id`` is scored against the gold events, overall and on each topic half (odd / even
+  topics), with the CLI run's wall time per article. ECB+ has no dates, so its lines carry no
+  ``published_at`` and go in file order; the seed-pair lines are dated and come last;
+- ours in memory: ``worker.stories.assign`` on ``InMemoryStoryIndex`` with the shipped
+  ``DEFAULT_CONFIG`` (all layers: exact and syndicated copies, then same-event matching), one
+  article at a time — the same assigner without the database, fast enough to sweep;
 - the reference: plain TF-IDF cosine, single pass against cluster centroids, IDF fitted on the
   whole corpus beforehand (which favours it), at its best threshold found in this run;
 - a threshold sweep of ours, and the topic-halves check: tune the join threshold on the odd
@@ -24,17 +32,21 @@ Reads ``$STORYWIRE_SHARED_DATA`` or ``../shared/data``; prints a note and exits 
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _common import shared_data
+from _common import REPO_ROOT, shared_data
 
 from worker.stories import DEFAULT_CONFIG, InMemoryStoryIndex, StoryConfig, StoryDoc, assign
 
@@ -178,10 +190,96 @@ def print_scores(label: str, scores: Mapping[str, tuple[float, float, float, flo
     print(f"  {label:<34} {'mean':<11} P {p:.3f}  R {r:.3f}  F1 {f:.3f}   pairwise F1 {pf:.3f}")
 
 
-def ecb_plus(data: Path) -> None:
+def run_cli(records: Sequence[Mapping[str, object]]) -> tuple[dict[str, dict[str, object]], float]:
+    """Run ``storywire cluster`` on ``records``; its output lines by id, and wall ms/article.
+
+    The wall time covers the whole command (interpreter start, migrating the temporary
+    database, storing the documents, the story step), so it is an upper bound per article."""
+    with tempfile.TemporaryDirectory(prefix="stories-eval-") as tmp:
+        src, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        with src.open("w", encoding="utf-8") as f:
+            for record in records:
+                f.write(json.dumps(record) + "\n")
+        env = {**os.environ, "STORYWIRE_DATA_DIR": str(Path(tmp) / "data")}
+        env.pop("STORYWIRE_DATABASE_URL", None)  # the command's own temporary database
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "worker", "cluster", str(src), "--output", str(out)],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"storywire cluster failed ({done.returncode}):\n{done.stderr}")
+        lines = [json.loads(line) for line in out.open(encoding="utf-8") if line.strip()]
+    return {str(line["id"]): line for line in lines}, elapsed * 1000 / max(1, len(records))
+
+
+def seed_records(data: Path) -> tuple[list[dict[str, object]], dict[str, str]]:
+    """The seed pair and the distractor as cluster input lines (dated), and their gold events."""
+    nyt_text, ap_title, ap_text = _seed_texts(data)
+    records: list[dict[str, object]] = [
+        {"id": "seed-nyt", "title": "", "text": nyt_text,
+         "published_at": "2022-12-18T12:00:00+00:00", "source": "nytimes.com"},
+        {"id": "seed-distractor", "title": DISTRACTOR_TITLE, "text": DISTRACTOR_TEXT,
+         "published_at": "2022-12-19T09:00:00+00:00", "source": "storywire-bench"},
+        {"id": "seed-ap", "title": ap_title, "text": ap_text,
+         "published_at": "2022-12-19T15:00:00+00:00", "source": "apnews.com"},
+    ]  # fmt: skip
+    gold = {"seed-nyt": "minsk", "seed-ap": "minsk", "seed-distractor": "kyiv"}
+    return records, gold
+
+
+def cli_eval(data: Path, docs: Sequence[Doc], orders: Sequence[str]) -> None:
+    """The headline figures: ``storywire cluster`` on ECB+ (+ the seed pair), scored."""
+    seeds, seed_gold = seed_records(data)
+    gold = {d["doc_id"]: d["event_cluster"] for d in docs}
+    halves = {
+        "odd topics": {d["doc_id"] for d in docs if int(d["topic"]) % 2 == 1},
+        "even topics": {d["doc_id"] for d in docs if int(d["topic"]) % 2 == 0},
+    }
+    print("\nHeadline: `storywire cluster IN --output OUT` (subprocess, temporary SQLite database;")
+    print("ECB+ lines undated, in file order; then the dated seed pair + distractor):")
+    all_orders = orders_for(docs)
+    scores: dict[str, tuple[float, float, float, float]] = {}
+    for name in orders:
+        records: list[dict[str, object]] = [
+            {"id": docs[i]["doc_id"], "title": docs[i]["title"], "text": docs[i]["text"]}
+            for i in all_orders[name]
+        ]
+        out, ms = run_cli([*records, *seeds])
+        pred = {doc_id: out[doc_id]["story_id"] for doc_id in gold}
+        p, r, f, pf = (*bcubed(pred, gold), pairwise_f1(pred, gold))
+        scores[name] = (p, r, f, pf)
+        print(
+            f"  cluster CLI  {name:<11} B-cubed P {p:.3f}  R {r:.3f}  F1 {f:.3f}"
+            f"   pairwise F1 {pf:.3f}   ({ms:.1f} ms/article wall, {len(records) + 3} lines)"
+        )
+        for half, ids in halves.items():
+            hp, hr, hf = bcubed({i: pred[i] for i in ids}, {i: gold[i] for i in ids})
+            hpf = pairwise_f1({i: pred[i] for i in ids}, {i: gold[i] for i in ids})
+            print(
+                f"    {half:<12} B-cubed P {hp:.3f}  R {hr:.3f}  F1 {hf:.3f}"
+                f"   pairwise F1 {hpf:.3f}"
+            )
+        story = {i: out[i]["story_id"] for i in seed_gold}
+        together = story["seed-nyt"] == story["seed-ap"]
+        apart = story["seed-distractor"] not in (story["seed-nyt"], story["seed-ap"])
+        print(
+            f"    seed pair    NYT+AP one story: {'yes' if together else 'NO'};"
+            f" distractor apart: {'yes' if apart else 'NO'}"
+        )
+    if len(scores) > 1:
+        print_scores("cluster CLI", scores)
+
+
+def ecb_plus(data: Path, cli_orders: Sequence[str]) -> None:
     path = data / "clustering/ecbplus/docs.jsonl"
     docs: list[Doc] = [json.loads(line) for line in path.open(encoding="utf-8")]
     print(f"ECB+: {len(docs)} articles, {len({d['event_cluster'] for d in docs})} events")
+    cli_eval(data, docs, cli_orders)
 
     times: list[float] = []
 
@@ -194,7 +292,7 @@ def ecb_plus(data: Path) -> None:
         return run
 
     shipped = score_all(docs, ours(DEFAULT_CONFIG, docs))
-    print(f"\nOurs, shipped defaults (join {DEFAULT_CONFIG.join_threshold}):")
+    print(f"\nOurs in memory, shipped defaults (join {DEFAULT_CONFIG.join_threshold}):")
     print_scores("ours", shipped)
     print(f"  speed: {statistics.median(times):.2f} ms/article (in-memory index, all layers)")
 
@@ -239,7 +337,8 @@ def ecb_plus(data: Path) -> None:
         )
 
 
-def seed_pair(data: Path) -> bool:
+def _seed_texts(data: Path) -> tuple[str, str, str]:
+    """NYT text, AP headline, AP text of the seed pair."""
     folder = data / "seed-pair"
     nyt = (folder / "nyt-2022-12-18.txt").read_text(encoding="utf-8")
     ap = (folder / "ap-2022-12-19.txt").read_text(encoding="utf-8")
@@ -247,8 +346,13 @@ def seed_pair(data: Path) -> bool:
     # first line is its headline. Both keep whatever boilerplate the page had.
     nyt_text = nyt.split("\n", 1)[1]
     ap_title, ap_text = ap.split("\n", 1)
+    return nyt_text, ap_title, ap_text
+
+
+def seed_pair(data: Path) -> bool:
+    nyt_text, ap_title, ap_text = _seed_texts(data)
     ok = True
-    print("\nSeed pair (+ a same-day article about another event of the war, must stay apart):")
+    print("\nSeed pair in memory (+ a same-day article about another event, must stay apart):")
     for label, sequence in (
         ("distractor between", ("nyt", "distractor", "ap")),
         ("distractor last", ("nyt", "ap", "distractor")),
@@ -278,11 +382,22 @@ def seed_pair(data: Path) -> bool:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--cli-orders",
+        choices=("file", "all"),
+        default="file",
+        help="orders run through `storywire cluster`: the file order, or it and 3 shuffles",
+    )
+    args = parser.parse_args()
     data = shared_data()
     if data is None or not (data / "clustering/ecbplus/docs.jsonl").is_file():
         print("stories_eval: evaluation data not found (set STORYWIRE_SHARED_DATA); skipped.")
         return 0
-    ecb_plus(data)
+    cli_orders = ["file order"]
+    if args.cli_orders == "all":
+        cli_orders += [f"shuffle {seed}" for seed in SHUFFLE_SEEDS]
+    ecb_plus(data, cli_orders)
     seed_pair(data)
     return 0
 
