@@ -67,6 +67,7 @@ _DOCUMENTS = ""
 
 
 _BANDS = cast(Table, ArticleBand.__table__)
+_SKETCHES = cast(Table, ArticleSketch.__table__)
 _POSTINGS = cast(Table, StoryTerm.__table__)
 _TERM_STATS = cast(Table, TermStat.__table__)
 
@@ -83,6 +84,25 @@ _PG_COUNT_TERMS = text(
     "SELECT t, 1 FROM unnest(CAST(:terms AS varchar[])) AS t ORDER BY t "
     "ON CONFLICT (term) DO UPDATE SET df = term_stats.df + 1 "
     "RETURNING term, df"
+)
+
+
+# Postgres: the sketch and its band rows in one round trip (arrays as parameters; the foreign
+# keys point at articles, so the two inserts need no order between them).
+_PG_ADD_SKETCH = text(
+    "WITH sketch AS ("
+    " INSERT INTO article_sketches (article_id, signature, shingles, published_at)"
+    " VALUES (:article_id, :signature, :shingles, :published_at)) "
+    "INSERT INTO article_bands (band_key, article_id) "
+    "SELECT k, :article_id FROM unnest(CAST(:keys AS bigint[])) AS k"
+).bindparams(bindparam("published_at", type_=ArticleSketch.__table__.c.published_at.type))
+
+# Postgres: a story's new postings in one statement (an executemany of 100 rows is 100
+# statements in psycopg's pipeline, several milliseconds).
+_PG_ADD_POSTINGS = text(
+    "INSERT INTO story_terms (story_id, term, weight) "
+    "SELECT :story_id, t, w FROM unnest(CAST(:terms AS varchar[]), CAST(:weights AS float8[]))"
+    " AS u(t, w)"
 )
 
 
@@ -156,6 +176,12 @@ class SqlStoryIndex:
     def __init__(self, session: Session, *, max_candidates: int = DEFAULT_MAX_CANDIDATES) -> None:
         self.session = session
         self.max_candidates = max_candidates
+        self._postgres = session.get_bind().dialect.name == "postgresql"
+        # Within this one assignment (one transaction, under the story-step lock): the
+        # profiles created or loaded, and the posting terms each story holds — the stored
+        # centroid's terms, which ``_write_postings`` keeps equal — so neither is read twice.
+        self._profiles: dict[int, StoryProfile] = {}
+        self._held: dict[int, frozenset[str]] = {}
 
     # --- articles ------------------------------------------------------------------------
     def article(self, article_id: int) -> ArticleRef | None:
@@ -243,23 +269,26 @@ class SqlStoryIndex:
         band_keys: Sequence[int],
         published_at: datetime | None,
     ) -> None:
-        self.session.add(
-            ArticleSketch(
-                article_id=article_id,
-                signature=sketch.to_bytes(),
-                shingles=sketch.shingles,
-                published_at=published_at,
-            )
-        )
-        self.session.connection().execute(
-            insert(_BANDS),
-            [{"band_key": k, "article_id": article_id} for k in sorted(set(band_keys))],
+        row = {
+            "article_id": article_id,
+            "signature": sketch.to_bytes(),
+            "shingles": sketch.shingles,
+            "published_at": published_at,
+        }
+        keys = sorted(set(band_keys))
+        if self._postgres:
+            self.session.execute(_PG_ADD_SKETCH, {**row, "keys": keys})
+            return
+        connection = self.session.connection()
+        connection.execute(insert(_SKETCHES), row)
+        connection.execute(
+            insert(_BANDS), [{"band_key": k, "article_id": article_id} for k in keys]
         )
 
     # --- layer 4 -------------------------------------------------------------------------
     def count_document(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
         wanted = sorted({t[:TERM_CHARS] for t in terms} | {_DOCUMENTS})
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self._postgres:
             # One round trip: the terms as one array parameter, counts returned.
             rows = self.session.execute(_PG_COUNT_TERMS, {"terms": wanted}).all()
         else:
@@ -315,11 +344,13 @@ class SqlStoryIndex:
         self.session.add(row)
         self.session.flush()
         state.id = row.id
-        self.session.add(
-            StoryProfile(
-                story_id=row.id, phrases=dict(state.phrases), outlets=[], centroid=state.centroid
-            )
+        profile = StoryProfile(
+            story_id=row.id, phrases=dict(state.phrases), outlets=[], centroid=state.centroid
         )
+        # Pending until the next flush: ``attach`` adds the outlet to it, so the row is
+        # written once with its outlet.
+        self.session.add(profile)
+        self._profiles[row.id] = profile
         self._write_postings(state, frozenset())
         return state
 
@@ -337,9 +368,11 @@ class SqlStoryIndex:
         profile = self._profile(state.id)
         profile.phrases = dict(state.phrases)
         profile.centroid = dict(state.centroid)
-        held = frozenset(
-            self.session.scalars(select(StoryTerm.term).where(StoryTerm.story_id == state.id))
-        )
+        held = self._held.get(state.id)
+        if held is None:
+            held = frozenset(
+                self.session.scalars(select(StoryTerm.term).where(StoryTerm.story_id == state.id))
+            )
         self._write_postings(state, held)
 
     def merge(self, keep: int, gone: int) -> None:
@@ -351,6 +384,7 @@ class SqlStoryIndex:
             update(Story).where(Story.merged_into == gone).values(merged_into=keep)
         )
         self.session.execute(delete(StoryTerm).where(StoryTerm.story_id == gone))
+        self._held[gone] = frozenset()
         kept, lost = self._profile(keep), self._profile(gone)
         outlets = sorted(set(kept.outlets) | set(lost.outlets))
         kept.outlets = outlets
@@ -367,21 +401,18 @@ class SqlStoryIndex:
     def _load(self, story_ids: Sequence[int]) -> list[StoryState]:
         if not story_ids:
             return []
-        stories = {
-            s.id: s
-            for s in self.session.scalars(
-                select(Story)
-                .where(Story.id.in_(story_ids))
-                .execution_options(populate_existing=True)
-            )
-        }
-        profiles = dict(
-            self.session.execute(
-                select(StoryProfile.story_id, StoryProfile).where(
-                    StoryProfile.story_id.in_(story_ids)
-                )
-            ).all()
-        )
+        # Stories and their profiles in one round trip.
+        rows = self.session.execute(
+            select(Story, StoryProfile)
+            .outerjoin(StoryProfile, StoryProfile.story_id == Story.id)
+            .where(Story.id.in_(story_ids))
+            .execution_options(populate_existing=True)
+        ).all()
+        stories = {story.id: story for story, _ in rows}
+        profiles = {story.id: profile for story, profile in rows if profile is not None}
+        for story_id, profile in profiles.items():
+            self._profiles[story_id] = profile
+            self._held[story_id] = frozenset(t[:TERM_CHARS] for t in profile.centroid)
         return [
             StoryState(
                 id=i,
@@ -407,17 +438,29 @@ class SqlStoryIndex:
             self.session.execute(
                 delete(StoryTerm).where(StoryTerm.story_id == state.id, StoryTerm.term.in_(gone))
             )
-        added = [
-            {"story_id": state.id, "term": t, "weight": w}
-            for t, w in terms.items()
-            if t not in held
-        ]
-        if added:
-            self.session.connection().execute(insert(_POSTINGS), added)
+        self._held[state.id] = frozenset(terms)
+        added = [(t, w) for t, w in terms.items() if t not in held]
+        if not added:
+            return
+        if self._postgres:
+            self.session.execute(
+                _PG_ADD_POSTINGS,
+                {
+                    "story_id": state.id,
+                    "terms": [t for t, _ in added],
+                    "weights": [w for _, w in added],
+                },
+            )
+        else:
+            self.session.connection().execute(
+                insert(_POSTINGS),
+                [{"story_id": state.id, "term": t, "weight": w} for t, w in added],
+            )
 
     def _profile(self, story_id: int) -> StoryProfile:
-        profile = self.session.get(StoryProfile, story_id)
+        profile = self._profiles.get(story_id) or self.session.get(StoryProfile, story_id)
         if profile is None:
             profile = StoryProfile(story_id=story_id, phrases={}, outlets=[], centroid={})
             self.session.add(profile)
+        self._profiles[story_id] = profile
         return profile
