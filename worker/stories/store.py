@@ -344,14 +344,14 @@ class SqlStoryIndex:
         self.session.add(row)
         self.session.flush()
         state.id = row.id
+        self._write_postings(state, frozenset())
         profile = StoryProfile(
             story_id=row.id, phrases=dict(state.phrases), outlets=[], centroid=state.centroid
         )
-        # Pending until the next flush: ``attach`` adds the outlet to it, so the row is
-        # written once with its outlet.
+        # Added after the postings statement (which autoflushes) and pending until the next
+        # flush: ``attach`` adds the outlet to it first, so the row is written once.
         self.session.add(profile)
         self._profiles[row.id] = profile
-        self._write_postings(state, frozenset())
         return state
 
     def save_story(self, state: StoryState) -> None:
