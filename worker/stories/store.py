@@ -106,6 +106,23 @@ _PG_ADD_POSTINGS = text(
 )
 
 
+# Postgres: the terms as one array parameter — one statement text whatever their number, so
+# psycopg prepares it once (an expanding IN is a new text for every length).
+_PG_POSTINGS = text(
+    "SELECT t.story_id, t.term, t.weight FROM story_terms AS t"
+    " JOIN stories AS s ON s.id = t.story_id"
+    " WHERE t.term = ANY(CAST(:terms AS varchar[])) AND s.merged_into IS NULL"
+    " AND (CAST(:since AS timestamptz) IS NULL OR s.last_published_at IS NULL"
+    " OR s.last_published_at >= CAST(:since AS timestamptz))"
+)
+_PG_NEAR = text(
+    "SELECT k.article_id, k.signature, k.shingles, k.published_at FROM article_sketches AS k"
+    " WHERE k.article_id IN (SELECT b.article_id FROM article_bands AS b"
+    " WHERE b.band_key = ANY(CAST(:keys AS bigint[])))"
+    " ORDER BY k.article_id"
+).columns(published_at=ArticleSketch.__table__.c.published_at.type)
+
+
 def lock_story_step(session: Session) -> None:
     """Hold the story-step lock until the session's transaction ends (Postgres only)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -251,6 +268,9 @@ class SqlStoryIndex:
 
     # --- layer 3 -------------------------------------------------------------------------
     def near_candidates(self, band_keys: Sequence[int]) -> list[StoredSketch]:
+        if self._postgres:
+            found = self.session.execute(_PG_NEAR, {"keys": list(band_keys)}).all()
+            return [StoredSketch(r[0], Sketch.from_bytes(r[1], r[2]), r[3]) for r in found]
         ids = select(ArticleBand.article_id).where(ArticleBand.band_key.in_(list(band_keys)))
         rows = self.session.scalars(
             select(ArticleSketch)
@@ -312,11 +332,17 @@ class SqlStoryIndex:
                 live,
                 or_(Story.last_published_at.is_(None), Story.last_published_at >= active_since),
             )
-        postings = self.session.execute(
-            select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight)
-            .join(Story, Story.id == StoryTerm.story_id)
-            .where(StoryTerm.term.in_([t[:TERM_CHARS] for t in query]), live)
-        ).all()
+        terms = [t[:TERM_CHARS] for t in query]
+        if self._postgres:
+            postings = self.session.execute(
+                _PG_POSTINGS, {"terms": terms, "since": active_since}
+            ).all()
+        else:
+            postings = self.session.execute(
+                select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight)
+                .join(Story, Story.id == StoryTerm.story_id)
+                .where(StoryTerm.term.in_(terms), live)
+            ).all()
         partial: dict[int, float] = {}
         for story_id, term, weight in postings:
             partial[story_id] = partial.get(story_id, 0.0) + weight * query.get(term, 0.0)
