@@ -199,6 +199,7 @@ class SqlStoryIndex:
         # centroid's terms, which ``_write_postings`` keeps equal — so neither is read twice.
         self._profiles: dict[int, StoryProfile] = {}
         self._held: dict[int, frozenset[str]] = {}
+        self._merged_into: dict[int, int | None] = {}
 
     # --- articles ------------------------------------------------------------------------
     def article(self, article_id: int) -> ArticleRef | None:
@@ -236,11 +237,7 @@ class SqlStoryIndex:
             profile = self._profile(story_id)
             if doc.outlet not in profile.outlets:
                 profile.outlets = [*profile.outlets, doc.outlet]
-                self.session.execute(
-                    update(Story)
-                    .where(Story.id == story_id)
-                    .values(outlet_count=len(profile.outlets))
-                )
+                self._story_row(story_id).outlet_count = len(profile.outlets)
 
     def adopt_copies(self, original: int, former: int) -> None:
         moved = self.session.scalars(
@@ -350,12 +347,17 @@ class SqlStoryIndex:
         return self._load(best)
 
     def story(self, story_id: int) -> StoryState:
-        story = self.session.get(Story, story_id, populate_existing=True)
-        while story is not None and story.merged_into is not None:
-            story = self.session.get(Story, story.merged_into, populate_existing=True)
-        if story is None:
-            raise LookupError(f"story {story_id} does not exist")
-        return self._load([story.id])[0]
+        wanted, seen = story_id, set()
+        while wanted not in seen:  # follow merges to the surviving story
+            seen.add(wanted)
+            found = self._load([wanted])
+            if not found:
+                break
+            survivor = self._merged_into.get(wanted)
+            if survivor is None:
+                return found[0]
+            wanted = survivor
+        raise LookupError(f"story {story_id} does not exist")
 
     def create_story(self, state: StoryState) -> StoryState:
         row = Story(
@@ -381,16 +383,13 @@ class SqlStoryIndex:
         return state
 
     def save_story(self, state: StoryState) -> None:
-        self.session.execute(
-            update(Story)
-            .where(Story.id == state.id)
-            .values(
-                first_published_at=state.first_published_at,
-                last_published_at=state.last_published_at,
-                article_count=state.article_count,
-                keywords=top_phrases(state.phrases, DEFAULT_KEYWORDS),
-            )
-        )
+        # Attributes of the row already in the session (loaded with the state): written by the
+        # next flush in one UPDATE together with ``attach``'s outlet count.
+        row = self._story_row(state.id)
+        row.first_published_at = state.first_published_at
+        row.last_published_at = state.last_published_at
+        row.article_count = state.article_count
+        row.keywords = top_phrases(state.phrases, DEFAULT_KEYWORDS)
         profile = self._profile(state.id)
         profile.phrases = dict(state.phrases)
         profile.centroid = dict(state.centroid)
@@ -435,6 +434,7 @@ class SqlStoryIndex:
             .execution_options(populate_existing=True)
         ).all()
         stories = {story.id: story for story, _ in rows}
+        self._merged_into.update((story.id, story.merged_into) for story, _ in rows)
         profiles = {story.id: profile for story, profile in rows if profile is not None}
         for story_id, profile in profiles.items():
             self._profiles[story_id] = profile
@@ -482,6 +482,12 @@ class SqlStoryIndex:
                 insert(_POSTINGS),
                 [{"story_id": state.id, "term": t, "weight": w} for t, w in added],
             )
+
+    def _story_row(self, story_id: int) -> Story:
+        row = self.session.get(Story, story_id)  # in the identity map once loaded or created
+        if row is None:
+            raise LookupError(f"story {story_id} does not exist")
+        return row
 
     def _profile(self, story_id: int) -> StoryProfile:
         profile = self._profiles.get(story_id) or self.session.get(StoryProfile, story_id)
