@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         100_000, description="Cap on the length of any one text field taken from a feed entry."
     )
 
+    strict_expat: bool = Field(
+        False,
+        description="Refuse to start on an Expat older than 2.6 (default: start, with a warning).",
+    )
+
     # --- worker --------------------------------------------------------------------------
     concurrency: int = Field(2, description="Worker processes started by `storywire run`.")
     log_level: str = Field("INFO", description="Log level.")

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from worker.celery_app import QUEUES
-from worker.cli._context import console, settings
+from worker.cli._context import console, err_console, fail, settings
 from worker.config import normalize_database_url
+from worker.feeds.expat import UnsafeXMLParser, check_expat
 from worker.migrations import current_revision, downgrade, head_revision, upgrade
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -19,9 +20,20 @@ ExtraArgs = Annotated[
 
 
 def _celery(argv: list[str]) -> None:
+    _check_xml_parser()
     from worker.celery_app import app as celery_app
 
     celery_app.start(argv)
+
+
+def _check_xml_parser() -> None:
+    # Before any feed is parsed: refuse an Expat without the protections we rely on.
+    try:
+        warning = check_expat(strict=settings().strict_expat)
+    except UnsafeXMLParser as exc:
+        raise fail(str(exc)) from exc
+    if warning:
+        err_console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 def run(

@@ -67,6 +67,8 @@ DEFAULT_REDIS_RETRY_S = 10.0
 DEFAULT_SCHEDULE_FILE = "host-rate.sqlite"
 #: How long a process waits for another one holding the schedule file's lock.
 DEFAULT_FILE_LOCK_TIMEOUT_S = 5.0
+#: Attempts at the schedule file before falling back to the in-process schedule.
+DEFAULT_FILE_ATTEMPTS = 3
 #: A stored slot further than this in the future cannot come from a live schedule (the wall
 #: clock went back, or the file outlived a reboot): it is ignored rather than obeyed.
 DEFAULT_FILE_STALE_S = 3600.0
@@ -249,13 +251,23 @@ class _FileSchedules:
         if time.monotonic() < self._retry_at:
             return None
         with self._lock:
-            try:
-                return self._take(self._connection(), host, interval, max_wait)
-            except sqlite3.Error as exc:
-                self._retry_at = time.monotonic() + DEFAULT_REDIS_RETRY_S
-                self._drop_connection()
-                _warn_fallback(exc, what=f"schedule file {self.path}")
-                return None
+            for attempt in range(DEFAULT_FILE_ATTEMPTS):
+                try:
+                    return self._take(self._connection(), host, interval, max_wait)
+                except sqlite3.OperationalError as exc:
+                    # "database is locked" under heavy contention: a falling back process
+                    # would keep its own schedule for a while and break the shared rate,
+                    # so try again before giving up on the file.
+                    error: sqlite3.Error = exc
+                    self._drop_connection()
+                    time.sleep(0.01 * (attempt + 1))
+                except sqlite3.Error as exc:
+                    error = exc
+                    break
+            self._retry_at = time.monotonic() + DEFAULT_REDIS_RETRY_S
+            self._drop_connection()
+            _warn_fallback(error, what=f"schedule file {self.path}")
+            return None
 
     def _take(self, conn: sqlite3.Connection, host: str, interval: float, max_wait: float) -> float:
         # BEGIN IMMEDIATE takes the file's write lock before reading, so two processes
@@ -299,7 +311,10 @@ class _FileSchedules:
             isolation_level=None,  # transactions are explicit (BEGIN IMMEDIATE)
             check_same_thread=False,  # guarded by self._lock
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        # Switching to WAL needs a moment alone with the file and does not wait for it: when
+        # several processes open it at once, one wins and the mode sticks for all of them.
+        with contextlib.suppress(sqlite3.OperationalError):
+            conn.execute("PRAGMA journal_mode=WAL")
         # Slots are worth nothing after a crash: no need to wait for the disk.
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute(
