@@ -97,9 +97,12 @@ _PG_ADD_SKETCH = text(
     "SELECT k, :article_id FROM unnest(CAST(:keys AS bigint[])) AS k"
 ).bindparams(bindparam("published_at", type_=ArticleSketch.__table__.c.published_at.type))
 
-# Postgres: a story's new postings in one statement (an executemany of 100 rows is 100
-# statements in psycopg's pipeline, several milliseconds).
+# Postgres: a story's postings changes in one statement — the terms that left its centroid
+# deleted, the new ones inserted from arrays (an executemany of 100 rows is 100 statements in
+# psycopg's pipeline, several milliseconds).
 _PG_ADD_POSTINGS = text(
+    "WITH gone AS (DELETE FROM story_terms"
+    " WHERE story_id = :story_id AND term = ANY(CAST(:gone AS varchar[]))) "
     "INSERT INTO story_terms (story_id, term, weight) "
     "SELECT :story_id, t, w FROM unnest(CAST(:terms AS varchar[]), CAST(:weights AS float8[]))"
     " AS u(t, w)"
@@ -460,24 +463,25 @@ class SqlStoryIndex:
         # changes a few terms of the top K, so this writes a few rows, not K.
         terms = {t[:TERM_CHARS]: w for t, w in state.centroid.items()}
         gone = held - terms.keys()
+        self._held[state.id] = frozenset(terms)
+        added = [(t, w) for t, w in terms.items() if t not in held]
+        if self._postgres:
+            if gone or added:  # both in one round trip (the two sets never share a term)
+                self.session.execute(
+                    _PG_ADD_POSTINGS,
+                    {
+                        "story_id": state.id,
+                        "gone": sorted(gone),
+                        "terms": [t for t, _ in added],
+                        "weights": [w for _, w in added],
+                    },
+                )
+            return
         if gone:
             self.session.execute(
                 delete(StoryTerm).where(StoryTerm.story_id == state.id, StoryTerm.term.in_(gone))
             )
-        self._held[state.id] = frozenset(terms)
-        added = [(t, w) for t, w in terms.items() if t not in held]
-        if not added:
-            return
-        if self._postgres:
-            self.session.execute(
-                _PG_ADD_POSTINGS,
-                {
-                    "story_id": state.id,
-                    "terms": [t for t, _ in added],
-                    "weights": [w for _, w in added],
-                },
-            )
-        else:
+        if added:
             self.session.connection().execute(
                 insert(_POSTINGS),
                 [{"story_id": state.id, "term": t, "weight": w} for t, w in added],

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, ArticleStatus, Change, Story, make_engine, session_factory
 from models import session_scope as scope
-from models.stories_index import ArticleBand, ArticleSketch, StoryTerm, TermStat
+from models.stories_index import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
 from tests.support.services import migrate
 from tests.worker.dedupe.test_minhash import syndicated_copy
 from tests.worker.stories.texts import (
@@ -252,6 +252,41 @@ def test_merge_repoints_articles_and_writes_the_outbox(sessions: sessionmaker[Se
             select(Change).where(Change.kind == "article.updated", Change.entity_id == ids[1])
         ).all()
         assert [m.payload["story_id"] for m in moved] == [b.story_id, a.story_id]
+
+
+def postings_by_story(s: Session) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = {}
+    for story_id, term in s.execute(select(StoryTerm.story_id, StoryTerm.term)):
+        found.setdefault(story_id, set()).add(term)
+    return found
+
+
+def test_postings_mirror_each_live_centroid(sessions: sessionmaker[Session]) -> None:
+    # The index keeps the terms a story holds in memory within an assignment and writes the
+    # postings by difference: after joins, a copy and a merge, every live story's postings must
+    # still be exactly its stored centroid's terms, and a merged story must have none.
+    config = DEFAULT_CONFIG.with_(join_threshold=0.5, merge_threshold=0.45)
+    paragraphs = BRIDGE_WIRE.split("\n\n")
+    texts = [
+        *FILLER,
+        (None, "\n\n".join(paragraphs[:2])),
+        (None, "\n\n".join(paragraphs[2:])),
+        (BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL),
+        ("Copy", syndicated_copy(BRIDGE_LOCAL, keep=0.7, edit_rate=0.03)),
+        (VISIT_A_TITLE, VISIT_A),
+        (VISIT_B_TITLE, VISIT_B),
+    ]
+    for hours, (title, text) in enumerate(texts):
+        with scope(sessions) as s:
+            assert assign_story(s, add_article(sessions, title, text, hours=hours), config)
+    with scope(sessions) as s:
+        stories = {st.id: st.merged_into for st in s.scalars(select(Story))}
+        centroids = dict(s.execute(select(StoryProfile.story_id, StoryProfile.centroid)).all())
+        postings = postings_by_story(s)
+    assert any(merged is not None for merged in stories.values())  # a merge happened
+    for story_id, merged_into in stories.items():
+        expected = set() if merged_into is not None else set(centroids[story_id])
+        assert postings.get(story_id, set()) == expected, story_id
 
 
 def test_concurrent_workers_open_one_story_for_one_event(pg_url: str) -> None:
