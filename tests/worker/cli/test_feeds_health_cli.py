@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from typer.testing import CliRunner
 
 from tests.e2e.site import serve_site
 from tests.support.httpserver import LocalHTTPServer
+from tests.worker.cli.conftest import ok
 from worker.cli import app
-from worker.config import get_settings
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STORYWIRE_ALLOW_PRIVATE_NETWORKS", "1")
-    monkeypatch.setenv("STORYWIRE_HOST_RATE_PER_S", "1000")
-    monkeypatch.setenv("COLUMNS", "250")
-    get_settings.cache_clear()
-    return CliRunner()
-
-
-def _ok(cli: CliRunner, *args: str) -> str:
-    result = cli.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def _row(output: str, needle: str) -> list[str]:
@@ -35,10 +19,10 @@ def test_list_and_log_show_the_trace(cli: CliRunner, http_server: LocalHTTPServe
     feeds = serve_site(http_server)
     http_server.add("/dead.xml", "no", status=503, content_type="text/plain")
     dead = http_server.url("/dead.xml")
-    _ok(cli, "feeds", "add", feeds["world"], dead)
-    _ok(cli, "fetch", "--inline", "--all")
+    ok(cli, "feeds", "add", feeds["world"], dead)
+    ok(cli, "fetch", "--inline", "--all")
 
-    listing = _ok(cli, "feeds", "list")
+    listing = ok(cli, "feeds", "list")
     world = _row(listing, "world.xml")
     # id, url, status, last fetch, result, took, size, new/seen, errors, next check
     assert world[2] == "active"
@@ -55,16 +39,16 @@ def test_list_and_log_show_the_trace(cli: CliRunner, http_server: LocalHTTPServe
     assert failing[7] == "0/0"
     assert failing[8] == "1"
 
-    only_errors = _ok(cli, "feeds", "list", "--errors")
+    only_errors = ok(cli, "feeds", "list", "--errors")
     assert "dead.xml" in only_errors and "world.xml" not in only_errors
     assert _row(only_errors, "dead.xml")[-1] == "HTTP 503"
 
-    log = _ok(cli, "feeds", "log", dead)
+    log = ok(cli, "feeds", "log", dead)
     assert "1 consecutive errors" in log
     entry = _row(log, "http_503")
     assert entry[1:3] == ["error", "http_503"]
     assert entry[-1] == "HTTP 503"
-    world_log = _row(_ok(cli, "feeds", "log", "1"), "3/3")
+    world_log = _row(ok(cli, "feeds", "log", "1"), "3/3")
     assert world_log[1:3] == ["ok", "200"]
 
     assert cli.invoke(app, ["feeds", "log", "999"]).exit_code != 0
