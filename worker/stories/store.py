@@ -203,6 +203,9 @@ class SqlStoryIndex:
         self._profiles: dict[int, StoryProfile] = {}
         self._held: dict[int, frozenset[str]] = {}
         self._merged_into: dict[int, int | None] = {}
+        # Strong references: the session's identity map holds unmodified rows only weakly,
+        # so without these a story loaded for scoring would be read again to be updated.
+        self._rows: dict[int, Story] = {}
 
     # --- articles ------------------------------------------------------------------------
     def article(self, article_id: int) -> ArticleRef | None:
@@ -375,6 +378,7 @@ class SqlStoryIndex:
         self.session.add(row)
         self.session.flush()
         state.id = row.id
+        self._rows[row.id] = row
         self._write_postings(state, frozenset())
         profile = StoryProfile(
             story_id=row.id, phrases=dict(state.phrases), outlets=[], centroid=state.centroid
@@ -437,6 +441,7 @@ class SqlStoryIndex:
             .execution_options(populate_existing=True)
         ).all()
         stories = {story.id: story for story, _ in rows}
+        self._rows.update(stories)
         self._merged_into.update((story.id, story.merged_into) for story, _ in rows)
         profiles = {story.id: profile for story, profile in rows if profile is not None}
         for story_id, profile in profiles.items():
@@ -488,7 +493,7 @@ class SqlStoryIndex:
             )
 
     def _story_row(self, story_id: int) -> Story:
-        row = self.session.get(Story, story_id)  # in the identity map once loaded or created
+        row = self._rows.get(story_id) or self.session.get(Story, story_id)
         if row is None:
             raise LookupError(f"story {story_id} does not exist")
         return row
