@@ -218,7 +218,9 @@ def _store_entries(
                 summary=entry.summary,
                 content=entry.content,
                 authors=list(entry.authors),
-                published_at=entry.published_at,
+                # An Atom entry dated only by <updated>: that is when the feed says it
+                # appeared, the best publication date it gives.
+                published_at=entry.published_at or entry.updated_at,
                 updated_at=entry.updated_at,
             ),
             provenance=provenance,

@@ -514,3 +514,22 @@ def test_the_same_feed_refreshed_twice_at_once_stores_each_entry_once(
         kinds = s.scalars(select(Change.kind)).all()
         assert kinds.count("article.created") == 3
     assert len(_fetch_log(runtime, feed_id)) == 4
+
+
+def test_atom_entry_dated_only_by_updated_gets_that_date(
+    runtime: Runtime, http_server: LocalHTTPServer
+) -> None:
+    body = """<?xml version="1.0" encoding="utf-8"?>
+    <feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><id>urn:a</id>
+    <updated>2026-03-02T08:30:00Z</updated>
+    <entry><title>Only updated</title><id>urn:a:1</id>
+    <link href="https://news.example/only-updated"/>
+    <updated>2026-03-02T08:30:00Z</updated></entry></feed>"""
+    http_server.add("/atom.xml", body, content_type="application/atom+xml")
+    feed_id = _add(runtime, http_server.url("/atom.xml"))
+    [article_id] = _refresh(runtime, feed_id).new_article_ids
+    with session_scope(runtime.sessions) as s:
+        article = s.get(Article, article_id)
+        assert article is not None
+        assert article.published_at == datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+        assert article.published_source == "feed"
