@@ -32,11 +32,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import HostHealth
 from worker.config import Settings
+from worker.store.upsert import dialect_insert
 
 #: ``error_class`` values of failures that happen before any response: the only ones that
 #: can mean our network is down. (A TLS or protocol error needed a peer to talk to.)
@@ -98,7 +98,5 @@ def local_outage(session: Session, now: datetime, *, settings: Settings) -> bool
 
 
 def _upsert(session: Session, host: str, values: dict[str, object]) -> None:
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert_fn(HostHealth).values(host=host[:255], **values)
+    stmt = dialect_insert(session, HostHealth).values(host=host[:255], **values)
     session.execute(stmt.on_conflict_do_update(index_elements=["host"], set_=values))

@@ -21,10 +21,6 @@ from models import Feed, FeedStatus
 from worker.config import Settings, get_settings
 from worker.fetch.classify import parse_retry_after
 
-#: A dispatched feed is not due again for this long (``settings.dispatch_lease_s``), so the
-#: next beat tick does not enqueue it a second time while it waits in the queue. If the task
-#: is lost, the lease simply expires.
-DEFAULT_DISPATCH_LEASE = timedelta(minutes=10)
 #: Entry timestamps considered when adapting the interval.
 DEFAULT_RHYTHM_SAMPLE = 20
 #: Jitter of the back-off: the delay is drawn from ``[1 - JITTER, 1]`` times the nominal one.

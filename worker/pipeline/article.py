@@ -20,6 +20,7 @@ from worker.config import Settings
 from worker.dedupe import content_hash
 from worker.extract import ExtractedPage, ExtractionError, extract_page
 from worker.fetch import (
+    ACCEPT_HTML,
     Fetcher,
     FetchError,
     FetchResponse,
@@ -30,7 +31,6 @@ from worker.health import note_fetch
 from worker.store import NO_PROVENANCE, Provenance, record_change
 from worker.urls import host_of
 
-PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 #: Transient failures (timeouts, 5xx, 429) tolerated before an article is given up as failed.
 DEFAULT_MAX_ATTEMPTS = 4
 #: error_class of a fetch refused by our own per-host rate limit (see worker.fetch.ratelimit).
@@ -86,7 +86,7 @@ def process_article(
         )
 
     try:
-        response = fetcher.fetch(stub.url, accept=PAGE_ACCEPT, check_robots=settings.obey_robots)
+        response = fetcher.fetch(stub.url, accept=ACCEPT_HTML, check_robots=settings.obey_robots)
         page = extract_page(
             response.content, url=response.url, content_type=response.headers.get("content-type")
         )

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, object_session, sessionmaker
 from models import Feed, FeedFetch, FeedStatus, session_scope, utcnow
 from worker.config import Settings
 from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
-from worker.fetch import Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
+from worker.fetch import ACCEPT_FEED, Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
 from worker.health import note_fetch
 from worker.pipeline.article import RATE_LIMITED
 from worker.scheduler import adaptive_interval, backoff_delay, publisher_floor_s
@@ -32,10 +32,6 @@ from worker.urls import canonicalize, host_of
 
 log = logging.getLogger(__name__)
 
-FEED_ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
-    "application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
-)
 #: A permanent redirect must be seen this many times in a row before the stored URL follows
 #: it: one misconfigured response must not move a feed for good.
 DEFAULT_REDIRECT_ADOPT_AFTER = 2
@@ -109,7 +105,7 @@ def _fetch_and_parse(
     result = _Fetched()
     try:
         result.response = fetcher.fetch(
-            url, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT
+            url, etag=etag, last_modified=last_modified, accept=ACCEPT_FEED
         )
         if not result.response.not_modified:
             result.parsed = parse_feed(

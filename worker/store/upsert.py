@@ -12,6 +12,13 @@ from sqlalchemy.orm import Session
 from models.base import Base
 
 
+def dialect_insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT`` for the session's dialect, with ``on_conflict_do_*`` (Postgres or SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def insert_ignore(
     session: Session,
     model: type[Base],
@@ -24,11 +31,9 @@ def insert_ignore(
     key at once both get the one row's id, and exactly one of them sees ``created=True``.
     """
     table = cast(Table, model.__table__)
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     id_column: Column[Any] = table.c.id
     stmt = (
-        insert_fn(table)
+        dialect_insert(session, table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=list(conflict_columns))
         .returning(id_column)
