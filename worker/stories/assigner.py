@@ -14,7 +14,7 @@ candidate stories come from the index's term -> story postings, never from a sca
 3. MinHash/LSH containment >= ``min_containment`` -> a copy (trimmed, re-headlined, lightly
    edited) of the earliest matching article; a copy joins its original's story and does not
    move the story's centroid (it adds no new words, only weight);
-4. cosine of the TF-IDF vector (title x2, proper nouns x3) with each candidate story's
+4. cosine of the TF-IDF vector (title x2, proper nouns and numbers x3) with each candidate story's
    centroid, times a mild time kernel; the best >= ``join_threshold`` wins, else a new story.
    After a join, a story whose centroid now matches another's (cosine >= ``merge_threshold``)
    is merged into the older one.
@@ -42,6 +42,7 @@ from worker.stories.index import ArticleRef, StoryDoc, StoryIndex, StoryState
 from worker.stories.text import DEFAULT_TITLE_WEIGHT, extract_terms, key_phrases
 from worker.stories.vectors import (
     DEFAULT_CENTROID_TERMS,
+    DEFAULT_NUMBER_WEIGHT,
     DEFAULT_PROPER_WEIGHT,
     add_to_centroid,
     cosine,
@@ -75,6 +76,7 @@ class StoryConfig:
     time_penalty: float = DEFAULT_TIME_PENALTY
     title_weight: float = DEFAULT_TITLE_WEIGHT
     proper_weight: float = DEFAULT_PROPER_WEIGHT
+    number_weight: float = DEFAULT_NUMBER_WEIGHT
     centroid_terms: int = DEFAULT_CENTROID_TERMS
     query_terms: int = DEFAULT_QUERY_TERMS
     min_containment: float = DEFAULT_MIN_CONTAINMENT
@@ -138,7 +140,9 @@ def assign(index: StoryIndex, doc: StoryDoc, config: StoryConfig = DEFAULT_CONFI
     # Layer 4: the same event in other words.
     terms = extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
     n_docs, df = index.count_document(terms.counts)
-    vec = weigh(terms, n_docs, df, proper_weight=config.proper_weight)
+    vec = weigh(
+        terms, n_docs, df, proper_weight=config.proper_weight, number_weight=config.number_weight
+    )
     query = top_terms(vec, config.query_terms)
     active_since = doc.published_at - config.window if doc.published_at else None
 

@@ -3,6 +3,7 @@
 Usage::
 
     vec = weigh(terms, n_docs=1000, df={"putin": 12, ...}, proper_weight=3.0)   # unit length
+    # (names and terms with a digit weigh proper_weight / number_weight times more)
     centroid = add_to_centroid(centroid, vec, keep=100)                          # top-K terms
     cosine(vec, centroid)
 
@@ -24,6 +25,11 @@ Vector = dict[str, float]
 #: Names, places and brands weigh this many times more than other words: two events of the same
 #: kind differ in who and where (measured on ECB+ in docs/stories.md).
 DEFAULT_PROPER_WEIGHT = 3.0
+#: Terms holding a digit (ages, death tolls, magnitudes, scores, years, model numbers) weigh this
+#: many times more, like names: two events of one kind also differ in their numbers (a
+#: 61-year-old vs a 38-year-old victim, a 6th-round vs an 11th-round stoppage). Measured on ECB+
+#: in docs/stories.md (B-cubed F1 0.870 -> 0.879, every order and both topic halves).
+DEFAULT_NUMBER_WEIGHT = 3.0
 #: Terms kept per story centroid.
 DEFAULT_CENTROID_TERMS = 100
 
@@ -39,16 +45,23 @@ def weigh(
     df: Mapping[str, int],
     *,
     proper_weight: float = DEFAULT_PROPER_WEIGHT,
+    number_weight: float = DEFAULT_NUMBER_WEIGHT,
 ) -> Vector:
-    """Unit-length TF-IDF vector: sublinear term frequency x IDF x proper-noun boost."""
+    """Unit-length TF-IDF vector: sublinear term frequency x IDF x name or number boost."""
     vec: Vector = {}
     for term, count in terms.counts.items():
         tf = 1.0 + math.log(count) if count >= 1.0 else count
         weight = tf * idf(n_docs, df.get(term, 0))
         if term in terms.proper:
             weight *= proper_weight
+        elif _has_digit(term):
+            weight *= number_weight
         vec[term] = weight
     return normalized(vec)
+
+
+def _has_digit(term: str) -> bool:
+    return any(c.isdigit() for c in term)
 
 
 def normalized(vec: Mapping[str, float]) -> Vector:

@@ -12,9 +12,15 @@ from tests.worker.stories.texts import (
     BRIDGE_LOCAL_TITLE,
     BRIDGE_WIRE,
     BRIDGE_WIRE_TITLE,
+    FIGHT_A,
+    FIGHT_A_TITLE,
+    FIGHT_B,
+    FIGHT_B_TITLE,
     FILLER,
     OTHER_BRIDGE,
     OTHER_BRIDGE_TITLE,
+    REMATCH,
+    REMATCH_TITLE,
     STRIKE,
     STRIKE_TITLE,
     VISIT_A,
@@ -140,6 +146,30 @@ def test_same_kind_of_event_elsewhere_is_another_story() -> None:
     varnholm = s.add(OTHER_BRIDGE_TITLE, OTHER_BRIDGE, hours=4)
     assert varnholm.new_story
     assert varnholm.story_id != port_ellery.story_id
+
+
+@pytest.mark.parametrize("rematch_first", [True, False])
+def test_same_names_with_other_numbers_are_another_event(rematch_first: bool) -> None:
+    # A rematch of the same two fighters: the names agree, the ages, records, rounds and
+    # scores do not. Numbers weigh like names (``number_weight``), so the rematch stays apart
+    # while a second report of the first fight, with the same numbers, joins.
+    def run(**config: object) -> tuple[Assignment, Assignment, Assignment]:
+        s = Stream(**config)
+        first = s.add(FIGHT_A_TITLE, FIGHT_A)
+        if rematch_first:
+            rematch = s.add(REMATCH_TITLE, REMATCH, hours=2)
+            report = s.add(FIGHT_B_TITLE, FIGHT_B, hours=4)
+        else:
+            report = s.add(FIGHT_B_TITLE, FIGHT_B, hours=2)
+            rematch = s.add(REMATCH_TITLE, REMATCH, hours=4)
+        return first, report, rematch
+
+    first, report, rematch = run()
+    assert report.story_id == first.story_id
+    assert rematch.new_story and rematch.story_id != first.story_id
+    # Without the number boost the shared names win and the rematch joins the first fight.
+    first, _, rematch = run(number_weight=1.0)
+    assert rematch.story_id == first.story_id
 
 
 @pytest.mark.parametrize("strike_first", [True, False])

@@ -53,6 +53,15 @@ def test_weights_are_unit_length_and_proper_nouns_weigh_more() -> None:
     assert vec["brennan"] > vec["met"]
 
 
+def test_numbers_weigh_like_names() -> None:
+    terms = extract_terms(None, "The fire killed 61 residents and the fire hurt Brennan.")
+    vec = weigh(terms, n_docs=10, df={})
+    assert vec["61"] > vec["resid"]  # same count and document frequency
+    assert vec["61"] == vec["brennan"]
+    plain = weigh(terms, n_docs=10, df={}, number_weight=1.0)
+    assert plain["61"] == plain["resid"]
+
+
 def test_rare_terms_weigh_more() -> None:
     assert idf(1000, 1) > idf(1000, 500) > 0
 

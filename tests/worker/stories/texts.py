@@ -56,6 +56,38 @@ The footbridge, built in 2004, had been inspected in the autumn, Olufsen said. T
 trails around the gorge while engineers from the forestry office examine the remaining wooden
 crossings. Varnholm's council called an emergency meeting for Monday."""
 
+# --- same names, same kind of event, another night: what differs is the numbers ------------
+FIGHT_A_TITLE = "Venn stops Hollt in the sixth round to keep his heavyweight belts"
+FIGHT_A = """Dario Venn kept his heavyweight titles on Saturday night, stopping challenger Kasimir
+Hollt in the 6th round in front of 14,500 fans at the Marlow Arena.
+
+Venn, 36, dropped Hollt with a right hand midway through the round and the referee waved the
+fight off at 2:38. It was the champion's 58th win and his 51st knockout.
+
+Hollt, 40, had promised to take the belts home. "He was the better man tonight," Hollt said.
+Venn said he wanted a unification bout next and thanked the crowd at the Marlow Arena."""
+
+FIGHT_B_TITLE = "Champion Venn knocks out Hollt at 2:38 of the sixth"
+FIGHT_B = """Heavyweight champion Dario Venn needed six rounds to get rid of Kasimir Hollt on
+Saturday, ending the bout at 2:38 of the 6th with a right hand that left the 40-year-old
+challenger unable to continue.
+
+The 36-year-old Venn improved to 58 wins with 51 knockouts. About 14,500 people watched at the
+Marlow Arena. Hollt said the champion was the better man, and Venn called for a unification
+fight."""
+
+# The rematch, years later: the same two fighters (the challenger only by surname here),
+# another result, other ages, records and scores.
+REMATCH_TITLE = "Venn outpoints Hollt over 12 rounds in 2019 rematch"
+REMATCH = """Venn went the distance for the first time in five years, outpointing
+his challenger 117-111, 116-112 and 118-110 in their 2019 rematch.
+
+Venn, 41, scored a knockdown in the 9th but Hollt, 45, got up and lasted to the final bell. An
+audience of 9,200 saw the 64th victory of his career. Hollt announced that he would retire.
+
+The judges' cards were read out after a long wait, and the promoter said a 65th bout was
+planned for 2020."""
+
 # --- a leaders' visit (the seed-pair shape), and a same-day war event that is NOT the visit ---
 VISIT_A_TITLE = "Kovalen hosts a rare visit by Marhov in Dravsk"
 VISIT_A = """TALLIN BAY - Under pressure from his larger neighbour to do more for its war against
