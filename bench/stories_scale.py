@@ -16,7 +16,8 @@ On Postgres the load uses COPY with the tables' keys, indexes and foreign keys d
 again afterwards (then ``VACUUM ANALYZE``); it runs in a child process, so the peak RSS printed
 is the probe's. ``--postgres`` starts a throw-away server (tests/support/services.py) with a
 fresh database per size; ``--save-state`` / ``--reuse-state`` probe an already loaded database
-again (each probe adds its ``--probe`` articles to it).
+again (each probe adds its articles to the store: probe a copy, ``CREATE DATABASE copy TEMPLATE
+loaded``, to compare two versions on one state, or draw other articles with ``--probe-seed``).
 
 Then ``--probe`` new articles (half continuing a recent story, a tenth syndicated copies, the
 rest new events) are assigned one by one, each in its own transaction as the worker does, and
@@ -410,6 +411,12 @@ def main() -> int:
         help="with --database-url: skip the load, probe the database a --save-state run loaded",
     )
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--probe-seed",
+        type=int,
+        help="draw the probe's articles from another stream (to probe an already probed"
+        " database: the same stream again would be exact copies of its last probe)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.database_url and len(sizes) != 1:
@@ -435,7 +442,7 @@ def main() -> int:
                 corpus = Corpus(args.seed)
                 if args.reuse_state:
                     with open(args.reuse_state, "rb") as f:
-                        loaded = pickle.load(f)
+                        loaded = Loaded(*pickle.load(f))
                 else:
                     upgrade(url)
                     # In a child process, so the peak RSS printed is the probe's (the worker's
@@ -445,8 +452,10 @@ def main() -> int:
                         loaded = pool.submit(_load_in_child, url, size, args.seed).result()
                     if args.save_state:
                         with open(args.save_state, "wb") as f:
-                            pickle.dump(loaded, f)
+                            pickle.dump((loaded.recent, loaded.state), f)
                 corpus.rnd.setstate(loaded.state)
+                if args.probe_seed is not None:
+                    corpus.rnd.seed(args.probe_seed)
                 times, by_method, counts = probe(url, loaded.recent, corpus, args.probe)
                 _report(times, by_method, counts)
                 if server is not None and not args.database_url:
