@@ -89,13 +89,20 @@ _PG_COUNT_TERMS = text(
 
 # Postgres: the sketch and its band rows in one round trip (arrays as parameters; the foreign
 # keys point at articles, so the two inserts need no order between them).
-_PG_ADD_SKETCH = text(
+_PG_SKETCH_CTE = (
     "WITH sketch AS ("
     " INSERT INTO article_sketches (article_id, signature, shingles, published_at)"
-    " VALUES (:article_id, :signature, :shingles, :published_at)) "
-    "INSERT INTO article_bands (band_key, article_id) "
-    "SELECT k, :article_id FROM unnest(CAST(:keys AS bigint[])) AS k"
-).bindparams(bindparam("published_at", type_=ArticleSketch.__table__.c.published_at.type))
+    " VALUES (:article_id, :signature, :shingles, :published_at)),"
+    " bands AS (INSERT INTO article_bands (band_key, article_id)"
+    " SELECT k, :article_id FROM unnest(CAST(:keys AS bigint[])) AS k) "
+)
+_PG_ADD_SKETCH = text(_PG_SKETCH_CTE + "SELECT 1").bindparams(
+    bindparam("published_at", type_=ArticleSketch.__table__.c.published_at.type)
+)
+# ... and, as layer 4 always follows a new sketch, usually together with the term counts.
+_PG_ADD_SKETCH_COUNT_TERMS = text(_PG_SKETCH_CTE + _PG_COUNT_TERMS.text).bindparams(
+    bindparam("published_at", type_=ArticleSketch.__table__.c.published_at.type)
+)
 
 # Postgres: a story's postings changes in one statement — the terms that left its centroid
 # deleted, the new ones inserted from arrays (an executemany of 100 rows is 100 statements in
@@ -153,6 +160,7 @@ def assign_story(
             _record(session, article, result)
             return result
     result = assign(index, _doc(article), config)
+    index.flush()
     _record(session, article, result)
     return result
 
@@ -206,6 +214,15 @@ class SqlStoryIndex:
         # Strong references: the session's identity map holds unmodified rows only weakly,
         # so without these a story loaded for scoring would be read again to be updated.
         self._rows: dict[int, Story] = {}
+        # Postgres: a new sketch waits to be written with the next statement, the term counts
+        # that layer 4 asks for right after it (one round trip less); ``flush`` writes it.
+        self._sketch: dict[str, object] | None = None
+
+    def flush(self) -> None:
+        """Write what is still held back (a pending sketch); ``assign_story`` calls it."""
+        if self._sketch is not None:
+            params, self._sketch = self._sketch, None
+            self.session.execute(_PG_ADD_SKETCH, params)
 
     # --- articles ------------------------------------------------------------------------
     def article(self, article_id: int) -> ArticleRef | None:
@@ -271,6 +288,7 @@ class SqlStoryIndex:
 
     # --- layer 3 -------------------------------------------------------------------------
     def near_candidates(self, band_keys: Sequence[int]) -> list[StoredSketch]:
+        self.flush()
         if self._postgres:
             found = self.session.execute(_PG_NEAR, {"keys": list(band_keys)}).all()
             return [StoredSketch(r[0], Sketch.from_bytes(r[1], r[2]), r[3]) for r in found]
@@ -300,7 +318,8 @@ class SqlStoryIndex:
         }
         keys = sorted(set(band_keys))
         if self._postgres:
-            self.session.execute(_PG_ADD_SKETCH, {**row, "keys": keys})
+            self.flush()
+            self._sketch = {**row, "keys": keys}
             return
         connection = self.session.connection()
         connection.execute(insert(_SKETCHES), row)
@@ -312,8 +331,15 @@ class SqlStoryIndex:
     def count_document(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
         wanted = sorted({t[:TERM_CHARS] for t in terms} | {_DOCUMENTS})
         if self._postgres:
-            # One round trip: the terms as one array parameter, counts returned.
-            rows = self.session.execute(_PG_COUNT_TERMS, {"terms": wanted}).all()
+            # One round trip: the terms as one array parameter, counts returned (and the
+            # sketch ``add_sketch`` held back, if any).
+            if self._sketch is not None:
+                params, self._sketch = self._sketch, None
+                rows = self.session.execute(
+                    _PG_ADD_SKETCH_COUNT_TERMS, {**params, "terms": wanted}
+                ).all()
+            else:
+                rows = self.session.execute(_PG_COUNT_TERMS, {"terms": wanted}).all()
         else:
             # One statement text whatever the number of terms (an executemany and an expanding
             # IN), so it is compiled once per process, not once per article.
