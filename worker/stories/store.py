@@ -111,12 +111,17 @@ _PG_ADD_SKETCH_COUNT_TERMS = text(_PG_SKETCH_CTE + _PG_COUNT_TERMS.text).bindpar
 
 # Postgres: the terms as one array parameter — one statement text whatever their number, so
 # psycopg prepares it once (an expanding IN is a new text for every length).
+# Each posting's story checked by its primary key (the LATERAL ... OFFSET 0 keeps the planner
+# from turning it into a hash join over every story in the window: it cannot tell how few
+# postings the rare query terms have, and that hash grows with the stories in the window —
+# 7.2 -> 1.7 ms per query on the 100k bench store, same rows).
 _PG_POSTINGS = text(
     "SELECT t.story_id, t.term, t.weight FROM story_terms AS t"
-    " JOIN stories AS s ON s.id = t.story_id"
-    " WHERE t.term = ANY(CAST(:terms AS varchar[])) AND s.merged_into IS NULL"
+    " CROSS JOIN LATERAL (SELECT 1 FROM stories AS s WHERE s.id = t.story_id"
+    " AND s.merged_into IS NULL"
     " AND (CAST(:since AS timestamptz) IS NULL OR s.last_published_at IS NULL"
-    " OR s.last_published_at >= CAST(:since AS timestamptz))"
+    " OR s.last_published_at >= CAST(:since AS timestamptz)) OFFSET 0) AS live"
+    " WHERE t.term = ANY(CAST(:terms AS varchar[]))"
 )
 _PG_NEAR = text(
     "SELECT k.article_id, k.signature, k.shingles, k.published_at FROM article_sketches AS k"
