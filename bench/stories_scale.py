@@ -1,38 +1,59 @@
-"""Story assignment time as the store grows: 10k, 100k (and 1M) stored articles.
+"""Story assignment time as the store grows: 10k, 100k and 1M stored articles.
 
 Usage::
 
     .venv/bin/python bench/stories_scale.py                       # SQLite, 10k and 100k
-    .venv/bin/python bench/stories_scale.py --sizes 10000,100000,1000000 \\
-        --database-url postgresql+psycopg://user@127.0.0.1/empty_db
+    .venv/bin/python bench/stories_scale.py --postgres --sizes 10000,100000,1000000
+    .venv/bin/python bench/stories_scale.py --sizes 1000000 \\
+        --database-url postgresql+psycopg://user@127.0.0.1/empty_db --save-state /tmp/1m.state
+    .venv/bin/python bench/stories_scale.py --sizes 1000000 \\
+        --database-url postgresql+psycopg://user@127.0.0.1/empty_db --reuse-state /tmp/1m.state
 
 For each size a fresh database is migrated and bulk-loaded with that many articles spread over
 30 days, already assigned: their stories, centroids (``story_terms``), MinHash sketches and LSH
 bands of the originals, and term statistics — the rows ``assign_story`` would have written.
+On Postgres the load uses COPY with the tables' keys, indexes and foreign keys dropped and built
+again afterwards (then ``VACUUM ANALYZE``); it runs in a child process, so the peak RSS printed
+is the probe's. ``--postgres`` starts a throw-away server (tests/support/services.py) with a
+fresh database per size; ``--save-state`` / ``--reuse-state`` probe an already loaded database
+again (each probe adds its articles to the store: probe a copy, ``CREATE DATABASE copy TEMPLATE
+loaded``, to compare two versions on one state, or draw other articles with ``--probe-seed``).
+
 Then ``--probe`` new articles (half continuing a recent story, a tenth syndicated copies, the
 rest new events) are assigned one by one, each in its own transaction as the worker does, and
-the time per article is printed (median, p99) with the process's peak RSS. Goal (issue 3):
-median <= 5 ms, p99 <= 50 ms, flat as the store grows; RSS <= 1 GB at 1M.
+the time per article is printed (median, p99, and the median per outcome), with statements per
+article (a cursor listener) and the process's peak RSS. Goal (issue 3): median <= 5 ms, p99 <=
+50 ms, flat as the store grows; RSS <= 1 GB at 1M.
 
 Texts are synthetic (a Zipf vocabulary of invented words; each event has its own names and
-words), so this measures cost, not quality.
+words), so this measures cost, not quality. Most of the load is generating them (term
+extraction with the pure-Python stemmer, MinHash): ~6 ms per story here.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import multiprocessing
+import pickle
 import random
 import statistics
 import sys
 import tempfile
 import time
+from bisect import bisect_left
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from _common import peak_rss_mb
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import event, insert, inspect, text
 
-from models import Article, ArticleStatus, Story, make_engine, session_factory, session_scope
+from models import Article, ArticleStatus, Base, Story, make_engine, session_factory, session_scope
 from models.stories_index import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
 from worker.dedupe.minhash import band_keys, sketch
 from worker.migrations import upgrade
@@ -86,144 +107,266 @@ def _cumulative(weights: list[float]) -> list[float]:
 
 
 def _pick(cum: list[float], x: float) -> int:
-    lo, hi = 0, len(cum) - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cum[mid] < x:
-            lo = mid + 1
+    # The first index with cum[i] >= x (the last one if rounding leaves x above them all).
+    return min(bisect_left(cum, x), len(cum) - 1)
+
+
+class _Sink:
+    """Rows to the database in batches: COPY on Postgres, executemany INSERTs on SQLite."""
+
+    TABLES = (Story, Article, StoryTerm, StoryProfile, ArticleSketch, ArticleBand, TermStat)
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.postgres = self.engine.dialect.name == "postgresql"
+        self.rows: dict[str, list[dict[str, object]]] = {m.__tablename__: [] for m in self.TABLES}
+
+    def add(self, table: str, row: dict[str, object]) -> None:
+        self.rows[table].append(row)
+
+    def flush(self) -> None:
+        if self.postgres:
+            raw = self.engine.raw_connection()
+            try:
+                with raw.cursor() as cur:
+                    for model in self.TABLES:
+                        _copy(cur, model.__tablename__, self.rows[model.__tablename__])
+                raw.commit()
+            finally:
+                raw.close()
         else:
-            hi = mid
-    return lo
+            with self.engine.begin() as conn:
+                for model in self.TABLES:
+                    rows = self.rows[model.__tablename__]
+                    for i in range(0, len(rows), 10_000):
+                        conn.execute(insert(model), rows[i : i + 10_000])
+        for rows in self.rows.values():
+            rows.clear()
+
+    @contextlib.contextmanager
+    def without_indexes(self) -> Iterator[None]:
+        """Postgres: drop the loaded tables' keys, indexes and foreign keys during the load and
+        build them again after it, from their own definitions (the schema ends as migrated)."""
+        if not self.postgres:
+            yield
+            return
+        names = [m.__tablename__ for m in self.TABLES]
+        with self.engine.begin() as conn:
+            constraints = conn.execute(
+                text(
+                    "SELECT c.conname, c.conrelid::regclass::text, pg_get_constraintdef(c.oid),"
+                    " c.contype FROM pg_constraint AS c"
+                    " WHERE c.contype IN ('p', 'u', 'f') AND (c.conrelid::regclass::text = ANY(:t)"
+                    " OR (c.contype = 'f' AND c.confrelid::regclass::text = ANY(:t)))"
+                ),
+                {"t": names},
+            ).all()
+            owned = {name for name, *_ in constraints}
+            indexes = [
+                (name, ddl)
+                for name, ddl in conn.execute(
+                    text(
+                        "SELECT indexname, indexdef FROM pg_indexes"
+                        " WHERE schemaname = current_schema() AND tablename = ANY(:t)"
+                    ),
+                    {"t": names},
+                )
+                if name not in owned
+            ]
+            keys = [c for c in constraints if c[3] != "f"]
+            foreign = [c for c in constraints if c[3] == "f"]
+            for name, table, _ddl, _kind in foreign + keys:
+                conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+            for name, _ddl in indexes:
+                conn.execute(text(f'DROP INDEX "{name}"'))
+        yield
+        started = time.perf_counter()
+        with self.engine.begin() as conn:
+            conn.execute(text("SET maintenance_work_mem = '512MB'"))
+            for name, table, ddl, _kind in keys:
+                conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {ddl}'))
+            for _name, ddl in indexes:
+                conn.execute(text(ddl))
+            for name, table, ddl, _kind in foreign:
+                conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {ddl}'))
+        print(f"  keys and indexes built in {time.perf_counter() - started:.0f} s")
+
+    def finish(self, n_articles: int) -> None:
+        if self.postgres:
+            with self.engine.begin() as conn:
+                for table in ("stories", "articles"):
+                    conn.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                            f" (SELECT max(id) FROM {table}))"
+                        )
+                    )
+            # A long-lived store is vacuumed (visibility map set, statistics current).
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE"))
+        self.engine.dispose()
 
 
-def bulk_load(
-    url: str, n_articles: int, corpus: Corpus
-) -> list[tuple[int, tuple[list[str], list[str]]]]:
+def _copy(cur: Any, table_name: str, rows: list[dict[str, object]]) -> None:
+    if not rows:
+        return
+    table = Base.metadata.tables[table_name]
+    # Python-side column defaults (the ORM would apply them); server defaults are left to COPY.
+    defaults: dict[str, object] = {}
+    for column in table.columns:
+        default = column.default
+        if column.name in rows[0] or default is None:
+            continue
+        value = getattr(default, "arg", None)
+        defaults[column.name] = value(None) if callable(value) else value
+    columns = [c.name for c in table.columns if c.name in rows[0] or c.name in defaults]
+    sql = f"COPY {table_name} ({', '.join(columns)}) FROM STDIN"
+    with cur.copy(sql) as copy:
+        for row in rows:
+            copy.write_row([_copy_value(row[c] if c in row else defaults[c]) for c in columns])
+
+
+def _copy_value(value: object) -> object:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
+
+
+def bulk_load(url: str, n_articles: int, corpus: Corpus) -> Loaded:
     """Load ``n_articles`` assigned articles; returns (story id, event) of the recent stories."""
-    engine = make_engine(url)
+    sink = _Sink(url)
     rnd = corpus.rnd
     recent: list[tuple[int, tuple[list[str], list[str]]]] = []
     df: dict[str, int] = {}
-    article_id = story_id = 0
-    batch: dict[str, list[dict[str, object]]] = {k: [] for k in ("s", "a", "t", "p", "k", "b")}
-
-    def flush() -> None:
-        with engine.begin() as conn:
-            for key, table in (
-                ("s", Story),
-                ("a", Article),
-                ("t", StoryTerm),
-                ("p", StoryProfile),
-                ("k", ArticleSketch),
-                ("b", ArticleBand),
-            ):
-                if batch[key]:
-                    conn.execute(insert(table), batch[key])
-                    batch[key].clear()
+    article_id = story_id = pending = 0
+    add = sink.add
 
     started = time.perf_counter()
-    while article_id < n_articles:
-        story_id += 1
-        size = min(n_articles - article_id, 1 + int(rnd.expovariate(1 / 4)))
-        when = NOW - timedelta(days=DAYS * (1 - article_id / n_articles))
-        event = corpus.event()
-        title, body = corpus.article(event)
-        terms = extract_terms(title, body)
-        for t in terms.counts:
-            df[t] = df.get(t, 0) + size
-        vec = weigh(terms, max(1, article_id), df)
-        centroid = {t: w * size for t, w in top_terms(vec, DEFAULT_CONFIG.centroid_terms).items()}
-        batch["s"].append(
-            {
-                "id": story_id,
-                "headline": title,
-                "first_published_at": when,
-                "last_published_at": when + timedelta(hours=size),
-                "article_count": size,
-                "outlet_count": size,
-                "keywords": [],
+    with sink.without_indexes():
+        while article_id < n_articles:
+            story_id += 1
+            size = min(n_articles - article_id, 1 + int(rnd.expovariate(1 / 4)))
+            when = NOW - timedelta(days=DAYS * (1 - article_id / n_articles))
+            event = corpus.event()
+            title, body = corpus.article(event)
+            terms = extract_terms(title, body)
+            for t in terms.counts:
+                df[t] = df.get(t, 0) + size
+            vec = weigh(terms, max(1, article_id), df)
+            centroid = {
+                t: w * size for t, w in top_terms(vec, DEFAULT_CONFIG.centroid_terms).items()
             }
-        )
-        batch["t"].extend(
-            {"story_id": story_id, "term": t, "weight": w} for t, w in centroid.items()
-        )
-        batch["p"].append(
-            {"story_id": story_id, "phrases": {}, "outlets": [], "centroid": centroid}
-        )
-        sk = sketch(body)
-        for k in range(size):
-            article_id += 1
-            batch["a"].append(
+            add(
+                "stories",
                 {
-                    "id": article_id,
-                    "canonical_url": f"https://site{article_id % 500}.example/a/{article_id}",
-                    "url": f"https://site{article_id % 500}.example/a/{article_id}",
-                    "title": title,
-                    "published_at": when + timedelta(hours=k),
-                    "status": ArticleStatus.OK,
-                    "story_id": story_id,
-                    "authors": [],
-                }
+                    "id": story_id,
+                    "headline": title,
+                    "first_published_at": when,
+                    "last_published_at": when + timedelta(hours=size),
+                    "article_count": size,
+                    "outlet_count": size,
+                    "keywords": [],
+                },
             )
-            if sk is not None:
-                # Each original gets its own sketch (perturbed keys: distinct texts).
-                keys = [key ^ rnd.getrandbits(62) if k else key for key in band_keys(sk)]
-                batch["k"].append(
+            for t, w in centroid.items():
+                add("story_terms", {"story_id": story_id, "term": t, "weight": w})
+            add(
+                "story_profiles",
+                {"story_id": story_id, "phrases": {}, "outlets": [], "centroid": centroid},
+            )
+            sk = sketch(body)
+            for k in range(size):
+                article_id += 1
+                add(
+                    "articles",
                     {
-                        "article_id": article_id,
-                        "signature": sk.to_bytes(),
-                        "shingles": sk.shingles,
-                        "published_at": when,
-                    }
+                        "id": article_id,
+                        "canonical_url": f"https://site{article_id % 500}.example/a/{article_id}",
+                        "url": f"https://site{article_id % 500}.example/a/{article_id}",
+                        "title": title,
+                        "published_at": when + timedelta(hours=k),
+                        "status": ArticleStatus.OK,
+                        "story_id": story_id,
+                        "authors": [],
+                    },
                 )
-                batch["b"].extend({"band_key": key, "article_id": article_id} for key in set(keys))
-        if NOW - when < DEFAULT_CONFIG.window:
-            recent.append((story_id, event))
-        if len(batch["a"]) >= 5_000:
-            flush()
-    flush()
-    with engine.begin() as conn:
-        rows = [{"term": t, "df": n} for t, n in df.items()] + [{"term": "", "df": n_articles}]
-        for i in range(0, len(rows), 10_000):
-            conn.execute(insert(TermStat), rows[i : i + 10_000])
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("ANALYZE"))
-            for table in ("stories", "articles"):
-                conn.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"(SELECT max(id) FROM {table}))"
+                if sk is not None:
+                    # Each original gets its own sketch (perturbed keys: distinct texts).
+                    keys = [key ^ rnd.getrandbits(62) if k else key for key in band_keys(sk)]
+                    add(
+                        "article_sketches",
+                        {
+                            "article_id": article_id,
+                            "signature": sk.to_bytes(),
+                            "shingles": sk.shingles,
+                            "published_at": when,
+                        },
                     )
-                )
-    engine.dispose()
-    print(
-        f"  loaded {n_articles} articles, {story_id} stories"
-        f" in {time.perf_counter() - started:.0f} s"
-    )
-    return recent
+                    for key in set(keys):
+                        add("article_bands", {"band_key": key, "article_id": article_id})
+            pending += size
+            if NOW - when < DEFAULT_CONFIG.window:
+                recent.append((story_id, event))
+            if pending >= 5_000:
+                sink.flush()
+                pending = 0
+        for t, n in df.items():
+            add("term_stats", {"term": t, "df": n})
+        add("term_stats", {"term": "", "df": n_articles})
+        sink.flush()
+        print(
+            f"  loaded {n_articles} articles, {story_id} stories, {len(df)} terms"
+            f" in {time.perf_counter() - started:.0f} s"
+        )
+    sink.finish(n_articles)
+    print(f"  ready in {time.perf_counter() - started:.0f} s")
+    return Loaded(recent, rnd.getstate())
+
+
+class Loaded:
+    """What the probe needs from the load: the recent stories' events and the RNG's state."""
+
+    def __init__(self, recent: list[tuple[int, tuple[list[str], list[str]]]], state: object):
+        self.recent = recent
+        self.state = state
 
 
 def probe(
     url: str, recent: list[tuple[int, tuple[list[str], list[str]]]], corpus: Corpus, n: int
-) -> list[float]:
+) -> tuple[list[float], dict[str, list[float]], list[int]]:
     engine = make_engine(url)
+    statements = [0]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*_args: object) -> None:
+        statements[0] += 1
+
     sessions = session_factory(engine)
     rnd = corpus.rnd
     times: list[float] = []
+    by_method: dict[str, list[float]] = {}
+    counts: list[int] = []
     last_text: dict[int, str] = {}
+    run = f"{time.time_ns():x}"  # probe URLs unique across runs on one database
+    # A long-running worker has stemmed the common words and recent names before (the load
+    # ran in another process): warm this process's stem cache with them, well under its bound.
+    seen = [w for _sid, (words, names) in recent[-8_000:] for w in (*words, *names)]
+    extract_terms(None, " ".join([*corpus.words, *seen]))
     for i in range(n):
         r = rnd.random()
         if r < 0.5 and recent:
-            _sid, event = rnd.choice(recent)
-            title, body = corpus.article(event)
+            _sid, ev = rnd.choice(recent)
+            title, body = corpus.article(ev)
         elif r < 0.6 and last_text:
             title, body = "Copy", " ".join(rnd.choice(list(last_text.values())).split()[:250])
         else:
             title, body = corpus.article(corpus.event())
         with session_scope(sessions) as s:
             article = Article(
-                canonical_url=f"https://probe.example/{i}",
-                url=f"https://probe.example/{i}",
+                canonical_url=f"https://probe.example/{run}/{i}",
+                url=f"https://probe.example/{run}/{i}",
                 title=title,
                 text=body,
                 published_at=NOW + timedelta(minutes=i),
@@ -234,12 +377,21 @@ def probe(
             s.flush()
             article_id = article.id
         last_text[i % 20] = body
+        before = statements[0]
         started = time.perf_counter()
         with session_scope(sessions) as s:
-            assign_story(s, article_id)
-        times.append((time.perf_counter() - started) * 1000)
+            result = assign_story(s, article_id)
+        elapsed = (time.perf_counter() - started) * 1000
+        times.append(elapsed)
+        counts.append(statements[0] - before)
+        method = "?" if result is None else ("new" if result.new_story else result.method)
+        by_method.setdefault(method, []).append(elapsed)
     engine.dispose()
-    return times
+    return times, by_method, counts
+
+
+def _load_in_child(url: str, size: int, seed: int) -> Loaded:
+    return bulk_load(url, size, Corpus(seed))
 
 
 def main() -> int:
@@ -249,28 +401,84 @@ def main() -> int:
     parser.add_argument(
         "--database-url", help="an EMPTY database, one size per run (default: temp SQLite files)"
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="start a throw-away PostgreSQL server (tests/support/services.py), a fresh"
+        " database per size, stopped at the end",
+    )
+    parser.add_argument(
+        "--save-state", help="with --database-url: keep what the probe needs in this file"
+    )
+    parser.add_argument(
+        "--reuse-state",
+        help="with --database-url: skip the load, probe the database a --save-state run loaded",
+    )
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--probe-seed",
+        type=int,
+        help="draw the probe's articles from another stream (to probe an already probed"
+        " database: the same stream again would be exact copies of its last probe)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    if args.database_url and (len(sizes) != 1 or not _empty(args.database_url)):
-        print("stories_scale: --database-url needs an empty database and a single --sizes value")
+    if args.database_url and len(sizes) != 1:
+        print("stories_scale: --database-url takes a single --sizes value")
         return 2
-    for size in sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            url = args.database_url or f"sqlite:///{Path(tmp) / 'scale.db'}"
-            print(f"{size} stored articles ({url.split(':')[0]}):")
-            upgrade(url)
-            corpus = Corpus(args.seed)
-            recent = bulk_load(url, size, corpus)
-            times = probe(url, recent, corpus, args.probe)
-            ordered = sorted(times)
-            print(
-                f"  assign_story: median {statistics.median(times):.1f} ms,"
-                f" p99 {ordered[int(0.99 * (len(ordered) - 1))]:.1f} ms,"
-                f" max {ordered[-1]:.1f} ms over {len(times)} articles;"
-                f" peak RSS {peak_rss_mb():.0f} MB"
-            )
+    if args.database_url and not args.reuse_state and not _empty(args.database_url):
+        print("stories_scale: --database-url needs an empty database (or --reuse-state)")
+        return 2
+    with contextlib.ExitStack() as stack:
+        server = None
+        if args.postgres:
+            from tests.support.services import PostgresServer
+
+            server = stack.enter_context(PostgresServer())
+        for size in sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                url = args.database_url or (
+                    server.create_database()
+                    if server is not None
+                    else f"sqlite:///{Path(tmp) / 'scale.db'}"
+                )
+                print(f"{size} stored articles ({url.split(':')[0]}):", flush=True)
+                corpus = Corpus(args.seed)
+                if args.reuse_state:
+                    with open(args.reuse_state, "rb") as f:
+                        loaded = Loaded(*pickle.load(f))
+                else:
+                    upgrade(url)
+                    # In a child process, so the peak RSS printed is the probe's (the worker's
+                    # path), not the loader's term counts.
+                    fork = multiprocessing.get_context("fork")
+                    with ProcessPoolExecutor(1, mp_context=fork) as pool:
+                        loaded = pool.submit(_load_in_child, url, size, args.seed).result()
+                    if args.save_state:
+                        with open(args.save_state, "wb") as f:
+                            pickle.dump((loaded.recent, loaded.state), f)
+                corpus.rnd.setstate(loaded.state)
+                if args.probe_seed is not None:
+                    corpus.rnd.seed(args.probe_seed)
+                times, by_method, counts = probe(url, loaded.recent, corpus, args.probe)
+                _report(times, by_method, counts)
+                if server is not None and not args.database_url:
+                    server.drop_database(url)
     return 0
+
+
+def _report(times: list[float], by_method: dict[str, list[float]], counts: list[int]) -> None:
+    ordered = sorted(times)
+    print(
+        f"  assign_story: median {statistics.median(times):.1f} ms,"
+        f" p99 {ordered[int(0.99 * (len(ordered) - 1))]:.1f} ms,"
+        f" max {ordered[-1]:.1f} ms over {len(times)} articles;"
+        f" {statistics.mean(counts):.1f} statements per article;"
+        f" peak RSS {peak_rss_mb():.0f} MB"
+    )
+    for method, values in sorted(by_method.items()):
+        print(f"    {method}: {len(values)} articles, median {statistics.median(values):.1f} ms")
+    sys.stdout.flush()
 
 
 def _empty(url: str) -> bool:

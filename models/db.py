@@ -10,6 +10,7 @@ Usage::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +18,14 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 #: How long a SQLite writer waits for the lock held by another process before failing.
 DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: A pooled server connection idle longer than this is pinged before it is handed out.
+DEFAULT_PING_IDLE_S = 10.0
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -33,8 +38,39 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, DEFAULT_PING_IDLE_S)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Ping a pooled connection at checkout only when it sat idle for ``idle_s`` or more.
+
+    ``pool_pre_ping`` pings at every checkout: a round trip per transaction, the cost of a
+    statement on the story step. A busy worker's connections are never idle that long, and a
+    connection the server dropped meanwhile (restart, failover) fails its first statement
+    instead: SQLAlchemy sees the disconnect and invalidates the pool, and the task retries
+    (``StorywireTask.autoretry_for``). An idle worker's connections are still checked first.
+    """
+
+    def on_checkin(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        record.info["storywire_idle_since"] = time.monotonic()
+
+    def on_checkout(
+        dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        since = record.info.get("storywire_idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return  # just connected, or just used
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool discards this connection and checks out another (a new one).
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
+
+    event.listen(engine, "checkin", on_checkin)
+    event.listen(engine, "checkout", on_checkout)
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

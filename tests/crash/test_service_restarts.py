@@ -5,8 +5,9 @@ Redis runs without persistence here, so its restart loses every queued task: the
 beat must reconnect (Celery retries the broker connection), and the work comes back from
 the database (feed leases, the sweeper). PostgreSQL's restart (fast shutdown) cuts every
 connection, mid-transaction for the tasks running at that moment: those roll back, the
-connection pool replaces dead connections (``pool_pre_ping``), and the sweeper re-enqueues
-what was left pending.
+connection pool replaces dead connections (an idle one is pinged at checkout; a busy one fails
+its next statement, which invalidates the pool, and that task retries), and the sweeper
+re-enqueues what was left pending.
 """
 
 from __future__ import annotations
