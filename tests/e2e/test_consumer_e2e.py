@@ -54,7 +54,7 @@ def test_consumer_process_ends_with_the_database_contents(
         articles = set(conn.execute(select(Article.id)).scalars())
         stories = set(conn.execute(select(Story.id).where(Story.merged_into.is_(None))).scalars())
         all_ids = list(conn.execute(select(func.count()).select_from(Article)).scalars())
-        story_of = dict(conn.execute(select(Article.id, Article.story_id)).tuples().all())
+        story_of = dict(conn.execute(select(Article.id, Article.story_id)).all())
     engine.dispose()
     seen_articles = {c["entity_id"] for c in changes if c["kind"] == "article.created"}
     created = {c["entity_id"] for c in changes if c["kind"] == "story.created"}
