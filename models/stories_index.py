@@ -44,7 +44,8 @@ class ArticleSketch(Base):
     signature: Mapped[bytes] = mapped_column(LargeBinary)
     #: Distinct shingles of the text: turns the Jaccard estimate into containment.
     shingles: Mapped[int] = mapped_column(Integer)
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Age of the sketch: pruned past the syndication window (worker.stories.prune).
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class ArticleBand(Base):

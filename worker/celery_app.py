@@ -21,7 +21,7 @@ from worker.config import Settings, get_settings
 QUEUES = ("feeds", "articles", "stories")
 #: How often the embedded (SQLite) broker is polled for new messages.
 DEFAULT_SQLITE_BROKER_POLL_S = 0.1
-#: Prune old changes this often.
+#: Prune old changes, and sketches past the syndication window, this often.
 DEFAULT_PRUNE_INTERVAL_S = 3600.0
 
 
@@ -38,6 +38,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "worker.tasks.dispatch_due_feeds": {"queue": "feeds"},
             "worker.tasks.sweep": {"queue": "feeds"},
             "worker.tasks.prune_changes": {"queue": "feeds"},
+            "worker.tasks.prune_sketches": {"queue": "feeds"},
             "worker.tasks.fetch_feed": {"queue": "feeds"},
             "worker.tasks.fetch_article": {"queue": "articles"},
             "worker.tasks.assign_story": {"queue": "stories"},
@@ -62,6 +63,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "sweep": {"task": "worker.tasks.sweep", "schedule": settings.sweep_interval_s},
             "prune-changes": {
                 "task": "worker.tasks.prune_changes",
+                "schedule": DEFAULT_PRUNE_INTERVAL_S,
+            },
+            "prune-sketches": {
+                "task": "worker.tasks.prune_sketches",
                 "schedule": DEFAULT_PRUNE_INTERVAL_S,
             },
         },

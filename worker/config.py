@@ -148,6 +148,12 @@ class Settings(BaseSettings):
     story_window_hours: float = Field(
         72.0, description="Stories inactive for longer than this are not candidates."
     )
+    syndication_window_days: float = Field(
+        30.0,
+        gt=0,
+        description="MinHash sketches of articles older than this are pruned: a syndicated "
+        "copy published later is no longer matched to them (an exact copy still is).",
+    )
 
     @property
     def sqlalchemy_url(self) -> str:

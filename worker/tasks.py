@@ -26,6 +26,8 @@ from worker.pipeline.story import story_config
 from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
 from worker.store import Provenance
+from worker.stories.prune import DEFAULT_PRUNE_MAX_BATCHES
+from worker.stories.prune import prune_sketches as prune_old_sketches
 
 log = get_logger(__name__)
 
@@ -178,4 +180,19 @@ def prune_changes(self: StorywireTask) -> int:
     removed = prune_old_changes(rt.engine, timedelta(days=rt.settings.changes_retention_days))
     if removed:
         log.info("pruned changes", count=removed)
+    return removed
+
+
+@app.task(base=StorywireTask, bind=True)
+def prune_sketches(self: StorywireTask) -> int:
+    """Delete the MinHash sketches and LSH bands of articles older than the syndication window
+    (a bounded number of batches per run: a backlog is worked off over several runs)."""
+    rt = self.runtime
+    removed = prune_old_sketches(
+        rt.sessions,
+        timedelta(days=rt.settings.syndication_window_days),
+        max_batches=DEFAULT_PRUNE_MAX_BATCHES,
+    )
+    if removed:
+        log.info("pruned sketches", count=removed)
     return removed

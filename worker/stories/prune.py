@@ -1,0 +1,116 @@
+"""Bound the syndicated-copy index: drop sketches and band rows older than the window.
+
+Usage::
+
+    from datetime import timedelta
+    from worker.stories.prune import prune_sketches
+
+    removed = prune_sketches(sessions, timedelta(days=30))   # articles whose sketch went
+
+Layer 3 keeps, for every original article, one ``article_sketches`` row and 32
+``article_bands`` rows. A syndicated copy appears within days of its original, so a sketch
+older than the syndication window is dead weight in the biggest table and its index; exact
+copies of any age are still caught by layer 2 (``articles.content_hash``). A copy of a pruned
+original is simply not matched by layer 3: it goes on to layer 4 like any other article (and,
+being an original now, gets a sketch of its own).
+
+Age is the sketch's ``published_at``: the article's ``published_at``, else its fetch or
+discovery time (``worker.stories.store._doc``), so it is never null for sketches written by
+the story step; a sketch without one falls back to the article's ``discovered_at``.
+
+Deletes run in batches of ``batch_size`` articles, each in its own short transaction, so a
+first run on a big store neither holds one huge transaction nor blocks the story step for
+long. Idempotent: a second run finds nothing to delete.
+
+No story-step lock (``worker.stories.store.STORY_LOCK_KEY``) is taken, on purpose: pruning
+only deletes rows the story step never writes again (an article is sketched once, when it is
+assigned), and the story step never updates a sketch, so the two cannot deadlock or corrupt
+anything. The only race is a story step reading a sketch a batch is deleting: it then sees the
+sketch or not, and either answer is right for an original at the edge of the window
+(``articles.duplicate_of`` points at the article row, which is never deleted here). Taking
+the lock would stop every worker's story step for the length of each batch, for nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import Article, session_scope, utcnow
+from models.stories_index import ArticleBand, ArticleSketch
+
+#: Articles whose sketch is deleted per transaction (32 band rows each).
+DEFAULT_PRUNE_BATCH = 1000
+#: Batches per call from the beat task: bounds one run (~100k articles) well below the broker's
+#: visibility timeout; a backlog (first run on a big store) is worked off over several runs.
+DEFAULT_PRUNE_MAX_BATCHES = 100
+
+
+def prune_sketches(
+    sessions: sessionmaker[Session],
+    older_than: timedelta,
+    *,
+    batch_size: int = DEFAULT_PRUNE_BATCH,
+    max_batches: int | None = None,
+) -> int:
+    """Delete the sketch and band rows of articles older than ``now - older_than``.
+
+    Returns how many articles lost their sketch. ``max_batches`` caps the work of one call
+    (None: until nothing is left).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    cutoff = utcnow() - older_than
+    removed = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        with session_scope(sessions) as session:
+            ids = _old_sketches(session, cutoff, batch_size)
+            if ids:
+                _delete(session, ids)
+        removed += len(ids)
+        batches += 1
+        if len(ids) < batch_size:
+            break
+    return removed
+
+
+def _old_sketches(session: Session, cutoff: datetime, limit: int) -> list[int]:
+    # The index on article_sketches.published_at (alembic 0006) finds them without a scan.
+    ids = list(
+        session.scalars(
+            select(ArticleSketch.article_id)
+            .where(ArticleSketch.published_at < cutoff)
+            .order_by(ArticleSketch.published_at, ArticleSketch.article_id)
+            .limit(limit)
+        )
+    )
+    if len(ids) < limit:
+        ids += session.scalars(
+            select(ArticleSketch.article_id)
+            .join(Article, Article.id == ArticleSketch.article_id)
+            .where(ArticleSketch.published_at.is_(None), Article.discovered_at < cutoff)
+            .order_by(ArticleSketch.article_id)
+            .limit(limit - len(ids))
+        )
+    return ids
+
+
+def _delete(session: Session, ids: list[int]) -> None:
+    # Bands by their article_id index, then the sketches: both by the ids read above, so a
+    # sketch written meanwhile (never one of these) keeps its bands.
+    session.execute(
+        delete(ArticleBand)
+        .where(ArticleBand.article_id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        delete(ArticleSketch)
+        .where(ArticleSketch.article_id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+
+
+__all__ = ["DEFAULT_PRUNE_BATCH", "DEFAULT_PRUNE_MAX_BATCHES", "prune_sketches"]
