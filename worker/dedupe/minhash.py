@@ -66,9 +66,33 @@ def _mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
         return x ^ (x >> _U64(31))
 
 
+def _mix64_inplace(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """``_mix64`` overwriting ``x`` (bit for bit the same values, one scratch array instead of
+    eight temporaries: the signature matrix is shingles x permutations)."""
+    scratch = np.empty_like(x)
+    with np.errstate(over="ignore"):
+        np.right_shift(x, _U64(30), out=scratch)
+        np.bitwise_xor(x, scratch, out=x)
+        np.multiply(x, _U64(0xBF58476D1CE4E5B9), out=x)
+        np.right_shift(x, _U64(27), out=scratch)
+        np.bitwise_xor(x, scratch, out=x)
+        np.multiply(x, _U64(0x94D049BB133111EB), out=x)
+        np.right_shift(x, _U64(31), out=scratch)
+        np.bitwise_xor(x, scratch, out=x)
+    return x
+
+
 def _permutation_keys(num_perm: int) -> npt.NDArray[np.uint64]:
     # Fixed, documented seeds: stored signatures stay comparable across processes and releases.
-    return _mix64(np.arange(1, num_perm + 1, dtype=np.uint64) + _U64(_SEED))
+    keys = _PERMUTATION_KEYS.get(num_perm)
+    if keys is None:
+        keys = _mix64(np.arange(1, num_perm + 1, dtype=np.uint64) + _U64(_SEED))
+        keys.flags.writeable = False  # shared by every call
+        _PERMUTATION_KEYS[num_perm] = keys
+    return keys
+
+
+_PERMUTATION_KEYS: dict[int, npt.NDArray[np.uint64]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +129,9 @@ def shingle_hashes(text: str, words: int = DEFAULT_SHINGLE_WORDS) -> npt.NDArray
     ids = np.fromiter(
         (vocabulary.setdefault(t, len(vocabulary)) for t in tokens), dtype=np.int64, count=-1
     )
+    cached = _WORD_HASHES.get
     word_hashes = np.fromiter(
-        (_word_hash(t) for t in vocabulary), dtype=np.uint64, count=len(vocabulary)
+        (cached(t) or _word_hash(t) for t in vocabulary), dtype=np.uint64, count=len(vocabulary)
     )[ids]
     n = len(tokens) - words + 1
     acc = np.zeros(n, dtype=np.uint64)
@@ -147,7 +172,7 @@ def sketch(
     # chunked so a very long text never allocates more than ~16 MB at once.
     signature = np.full(num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
     for start in range(0, len(hashes), 16_384):
-        block = _mix64(hashes[start : start + 16_384, None] ^ keys[None, :])
+        block = _mix64_inplace(hashes[start : start + 16_384, None] ^ keys[None, :])
         signature = np.minimum(signature, block.min(axis=0))
     return Sketch((signature >> _U64(32)).astype(np.uint32), len(hashes))
 

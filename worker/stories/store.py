@@ -131,10 +131,32 @@ _PG_NEAR = text(
 ).columns(published_at=ArticleSketch.__table__.c.published_at.type)
 
 
+# Statements built once (each build costs more Python than the cached compilation it hits).
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_ARTICLE_REF = (Article.id, Article.story_id, Article.duplicate_of, Article.published_at)
+_ARTICLE_BY_ID = select(*_ARTICLE_REF).where(Article.id == bindparam("article_id"))
+_ARTICLE_BY_HASH = (
+    select(*_ARTICLE_REF)
+    .where(
+        Article.content_hash == bindparam("digest"),
+        Article.duplicate_of.is_(None),
+        Article.story_id.is_not(None),
+    )
+    .order_by(Article.published_at.is_(None), Article.published_at, Article.id)
+    .limit(1)
+)
+_STORIES_WITH_PROFILES = (
+    select(Story, StoryProfile)
+    .outerjoin(StoryProfile, StoryProfile.story_id == Story.id)
+    .where(Story.id.in_(bindparam("story_ids", expanding=True)))
+    .execution_options(populate_existing=True)
+)
+
+
 def lock_story_step(session: Session) -> None:
     """Hold the story-step lock until the session's transaction ends (Postgres only)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STORY_LOCK_KEY})
+        session.execute(_LOCK, {"key": STORY_LOCK_KEY})
 
 
 def assign_story(
@@ -347,25 +369,12 @@ class SqlStoryIndex:
     # --- articles ------------------------------------------------------------------------
     def article(self, article_id: int) -> ArticleRef | None:
         self._before_statement()
-        row = self.session.execute(
-            select(Article.id, Article.story_id, Article.duplicate_of, Article.published_at).where(
-                Article.id == article_id
-            )
-        ).first()
+        row = self.session.execute(_ARTICLE_BY_ID, {"article_id": article_id}).first()
         return None if row is None else ArticleRef(row[0], row[1], row[2], row[3])
 
     def find_by_hash(self, digest: str) -> ArticleRef | None:
         self._before_statement()
-        row = self.session.execute(
-            select(Article.id, Article.story_id, Article.duplicate_of, Article.published_at)
-            .where(
-                Article.content_hash == digest,
-                Article.duplicate_of.is_(None),
-                Article.story_id.is_not(None),
-            )
-            .order_by(Article.published_at.is_(None), Article.published_at, Article.id)
-            .limit(1)
-        ).first()
+        row = self.session.execute(_ARTICLE_BY_HASH, {"digest": digest}).first()
         return None if row is None else ArticleRef(row[0], row[1], row[2], row[3])
 
     def attach(
@@ -480,12 +489,6 @@ class SqlStoryIndex:
     ) -> list[StoryState]:
         if not query:
             return []
-        live: ColumnElement[bool] = Story.merged_into.is_(None)
-        if active_since is not None:
-            live = and_(
-                live,
-                or_(Story.last_published_at.is_(None), Story.last_published_at >= active_since),
-            )
         terms = [t[:TERM_CHARS] for t in query]
         self._before_statement()
         if self._postgres:
@@ -493,6 +496,15 @@ class SqlStoryIndex:
                 _PG_POSTINGS, {"terms": terms, "since": active_since}
             ).all()
         else:
+            live: ColumnElement[bool] = Story.merged_into.is_(None)
+            if active_since is not None:
+                live = and_(
+                    live,
+                    or_(
+                        Story.last_published_at.is_(None),
+                        Story.last_published_at >= active_since,
+                    ),
+                )
             postings = self.session.execute(
                 select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight)
                 .join(Story, Story.id == StoryTerm.story_id)
@@ -594,12 +606,7 @@ class SqlStoryIndex:
             return []
         self._before_statement()
         # Stories and their profiles in one round trip.
-        rows = self.session.execute(
-            select(Story, StoryProfile)
-            .outerjoin(StoryProfile, StoryProfile.story_id == Story.id)
-            .where(Story.id.in_(story_ids))
-            .execution_options(populate_existing=True)
-        ).all()
+        rows = self.session.execute(_STORIES_WITH_PROFILES, {"story_ids": list(story_ids)}).all()
         stories = {story.id: story for story, _ in rows}
         self._rows.update(stories)
         self._merged_into.update((story.id, story.merged_into) for story, _ in rows)

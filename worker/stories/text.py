@@ -99,10 +99,14 @@ def extract_terms(
     vocabulary = _vocabulary(_language_code(language))
     counts: dict[str, float] = {}
     proper: set[str] = set()
+    cached = vocabulary.cached  # the cache read inline: most tokens are in it
+    tokenize = _TOKEN.findall
     for source, weight in ((text or "", 1.0), (title or "", title_weight)):
         for sentence in _sentences(source):
-            for position, token in enumerate(_TOKEN.findall(sentence)):
-                term = vocabulary.term(token)
+            for position, token in enumerate(tokenize(sentence)):
+                term = cached(token)
+                if term is None:
+                    term = vocabulary.term(token)
                 if not term:
                     continue
                 counts[term] = counts.get(term, 0.0) + weight
@@ -121,20 +125,15 @@ def key_phrases(text: str, limit: int = 10, language: str | None = None) -> list
     found: dict[str, int] = {}
     for sentence in _sentences(text[:DEFAULT_PHRASE_CHARS]):
         tokens = _TOKEN.findall(sentence)
+        caps = [_capitalized(t) for t in tokens]
+        n = len(tokens)
         i = 0
-        while i < len(tokens):
-            if not _capitalized(tokens[i]) or tokens[i].casefold() in stop:
+        while i < n:
+            if not caps[i] or tokens[i].casefold() in stop:
                 i += 1
                 continue
             j = i + 1
-            while j < len(tokens) and (
-                _capitalized(tokens[j])
-                or (
-                    tokens[j] in _NAME_JOINERS
-                    and j + 1 < len(tokens)
-                    and _capitalized(tokens[j + 1])
-                )
-            ):
+            while j < n and (caps[j] or (tokens[j] in _NAME_JOINERS and j + 1 < n and caps[j + 1])):
                 j += 1
             # A lone capitalized word opening a sentence is usually just a sentence opening.
             if i > 0 or j - i > 1:
@@ -176,6 +175,8 @@ class _Vocabulary:
         self._stemmer = snowballstemmer.stemmer(_SNOWBALL.get(code, "english"))
         self._stop = _STOP_WORDS.get(code, _STOP_WORDS["english"])
         self._cache: dict[str, str] = {}
+        #: The cached term of a token, or None (cleared in place, so this stays valid).
+        self.cached = self._cache.get
 
     def term(self, token: str) -> str:
         """The stemmed term, or "" for a stop word or a token too short or too long."""

@@ -49,19 +49,21 @@ def weigh(
 ) -> Vector:
     """Unit-length TF-IDF vector: sublinear term frequency x IDF x name or number boost."""
     vec: Vector = {}
+    # ``idf`` inlined (the same expression: ~230 terms an article). A letter is never a digit
+    # (Unicode's L* vs Nd/No categories), so words skip the digit scan.
+    log = math.log
+    docs = n_docs + 1
+    count_of = df.get
+    proper = terms.proper
     for term, count in terms.counts.items():
-        tf = 1.0 + math.log(count) if count >= 1.0 else count
-        weight = tf * idf(n_docs, df.get(term, 0))
-        if term in terms.proper:
+        tf = 1.0 + log(count) if count >= 1.0 else count
+        weight = tf * (log(docs / (count_of(term, 0) + 1)) + 1.0)
+        if term in proper:
             weight *= proper_weight
-        elif _has_digit(term):
+        elif not term.isalpha() and any(c.isdigit() for c in term):
             weight *= number_weight
         vec[term] = weight
     return normalized(vec)
-
-
-def _has_digit(term: str) -> bool:
-    return any(c.isdigit() for c in term)
 
 
 def normalized(vec: Mapping[str, float]) -> Vector:
