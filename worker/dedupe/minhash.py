@@ -57,18 +57,10 @@ _SEED = 0x5EED_57_0A_1D
 
 
 def _mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """splitmix64's finalizer: a bijection that spreads every input bit over all output bits."""
-    with np.errstate(over="ignore"):
-        x = x ^ (x >> _U64(30))
-        x = x * _U64(0xBF58476D1CE4E5B9)
-        x = x ^ (x >> _U64(27))
-        x = x * _U64(0x94D049BB133111EB)
-        return x ^ (x >> _U64(31))
+    """splitmix64's finalizer: a bijection that spreads every input bit over all output bits.
 
-
-def _mix64_inplace(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """``_mix64`` overwriting ``x`` (bit for bit the same values, one scratch array instead of
-    eight temporaries: the signature matrix is shingles x permutations)."""
+    Overwrites ``x`` and returns it (callers pass a fresh array): one scratch array instead of
+    a temporary per step, which matters for the shingles x permutations signature matrix."""
     scratch = np.empty_like(x)
     with np.errstate(over="ignore"):
         np.right_shift(x, _U64(30), out=scratch)
@@ -122,7 +114,11 @@ class Match:
 
 def shingle_hashes(text: str, words: int = DEFAULT_SHINGLE_WORDS) -> npt.NDArray[np.uint64]:
     """Distinct 64-bit hashes of the text's word shingles (after ``normalize_text``)."""
-    tokens = normalize_text(text).split()
+    return _shingle_hashes(normalize_text(text), words)
+
+
+def _shingle_hashes(normalized: str, words: int) -> npt.NDArray[np.uint64]:
+    tokens = normalized.split()
     if len(tokens) < words:
         return np.empty(0, dtype=np.uint64)
     vocabulary: dict[str, int] = {}
@@ -164,7 +160,21 @@ def sketch(
     min_shingles: int = DEFAULT_MIN_SHINGLES,
 ) -> Sketch | None:
     """MinHash signature of a text, or None when it has fewer than ``min_shingles`` shingles."""
-    hashes = shingle_hashes(text, words)
+    return sketch_normalized(
+        normalize_text(text), num_perm=num_perm, words=words, min_shingles=min_shingles
+    )
+
+
+def sketch_normalized(
+    normalized: str,
+    *,
+    num_perm: int = DEFAULT_NUM_PERM,
+    words: int = DEFAULT_SHINGLE_WORDS,
+    min_shingles: int = DEFAULT_MIN_SHINGLES,
+) -> Sketch | None:
+    """``sketch`` of a text already through ``normalize_text`` (the story step normalizes an
+    article once for both its content hash and its sketch)."""
+    hashes = _shingle_hashes(normalized, words)
     if len(hashes) < min_shingles:
         return None
     keys = _permutation_keys(num_perm)
@@ -172,7 +182,7 @@ def sketch(
     # chunked so a very long text never allocates more than ~16 MB at once.
     signature = np.full(num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
     for start in range(0, len(hashes), 16_384):
-        block = _mix64_inplace(hashes[start : start + 16_384, None] ^ keys[None, :])
+        block = _mix64(hashes[start : start + 16_384, None] ^ keys[None, :])
         signature = np.minimum(signature, block.min(axis=0))
     return Sketch((signature >> _U64(32)).astype(np.uint32), len(hashes))
 

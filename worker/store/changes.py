@@ -18,6 +18,9 @@ NOTIFY_CHANNEL = "storywire_changes"
 
 def record_change(session: Session, kind: str, entity_id: int, **payload: Any) -> None:
     """Add a change row, e.g. ``record_change(s, "article.created", 42, url=...)``."""
-    session.add(
-        Change(kind=kind, entity_id=entity_id, payload={"v": PAYLOAD_SCHEMA_VERSION, **payload})
-    )
+    session.add(Change(kind=kind, entity_id=entity_id, payload=change_payload(**payload)))
+
+
+def change_payload(**facts: Any) -> dict[str, Any]:
+    """A change's JSON payload: the facts, stamped with the payload layout version."""
+    return {"v": PAYLOAD_SCHEMA_VERSION, **facts}

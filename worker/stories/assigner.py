@@ -29,14 +29,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from worker.dedupe.exact import content_hash
+from worker.dedupe.exact import hash_normalized, normalize_text
 from worker.dedupe.minhash import (
     DEFAULT_BAND_ROWS,
     DEFAULT_BANDS,
     DEFAULT_MIN_CONTAINMENT,
     band_keys,
     compare,
-    sketch,
+    sketch_normalized,
 )
 from worker.stories.index import ArticleRef, StoryDoc, StoryIndex, StoryState
 from worker.stories.text import DEFAULT_TITLE_WEIGHT, extract_terms, key_phrases
@@ -106,7 +106,9 @@ class Assignment:
 def assign(index: StoryIndex, doc: StoryDoc, config: StoryConfig = DEFAULT_CONFIG) -> Assignment:
     """Assign ``doc`` to a story (existing or new) and record it in ``index``."""
     text = doc.text or ""
-    digest = content_hash(text) if text.strip() else None
+    # Normalized once: layer 2 hashes it, layer 3 shingles it.
+    normalized = normalize_text(text)
+    digest = hash_normalized(normalized) if text.strip() else None
 
     # Layer 2: the same text, byte for byte once normalized.
     if digest is not None:
@@ -116,7 +118,7 @@ def assign(index: StoryIndex, doc: StoryDoc, config: StoryConfig = DEFAULT_CONFI
             return _join_as_copy(index, doc, original, digest, "exact", 1.0)
 
     # Layer 3: a syndicated copy (another site's boilerplate, trimmed ending, small edits).
-    sk = sketch(text) if text else None
+    sk = sketch_normalized(normalized) if normalized else None
     if sk is not None:
         keys = band_keys(sk, bands=config.bands, rows=config.band_rows)
         best: tuple[tuple[int, datetime | None, int], ArticleRef, float] | None = None

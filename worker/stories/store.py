@@ -53,7 +53,7 @@ from models.stories_index import (
 from models.types import utcnow
 from worker.dedupe.minhash import Sketch
 from worker.store import record_change
-from worker.store.changes import PAYLOAD_SCHEMA_VERSION
+from worker.store.changes import change_payload
 from worker.stories.assigner import DEFAULT_CONFIG, Assignment, StoryConfig, assign
 from worker.stories.index import ArticleRef, StoredSketch, StoryDoc, StoryState, top_phrases
 from worker.urls import host_of
@@ -334,7 +334,7 @@ class SqlStoryIndex:
                 {
                     "kind": kind,
                     "entity_id": entity_id,
-                    "payload": {"v": PAYLOAD_SCHEMA_VERSION, **payload},
+                    "payload": change_payload(**payload),
                 }
             )
         else:  # after outbox rows the ORM will write: after them, in the order recorded
@@ -356,10 +356,12 @@ class SqlStoryIndex:
         key = int(getattr(row, table.primary_key.columns.values()[0].name))
         self._updates.setdefault((table.name, key), (row, {}))[1].update(values)
 
+    def _rows_pending(self) -> bool:
+        """Held-back writes other than the sketch (which may ride on the term-count upsert)."""
+        return bool(self._updates or self._new_profiles or self._postings or self._changes)
+
     def _writes_pending(self) -> bool:
-        return bool(
-            self._sketch or self._updates or self._new_profiles or self._postings or self._changes
-        )
+        return self._sketch is not None or self._rows_pending()
 
     def _before_statement(self) -> None:
         # Reads see every write before them, as if each had been executed when made.
@@ -465,7 +467,7 @@ class SqlStoryIndex:
         if self._postgres:
             # One round trip: the terms as one array parameter, counts returned (and the
             # sketch ``add_sketch`` held back, if any).
-            if self._updates or self._new_profiles or self._postings or self._changes:
+            if self._rows_pending():
                 self.flush()
             if self._sketch is not None:
                 params, self._sketch = self._sketch, None

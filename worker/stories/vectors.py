@@ -49,15 +49,12 @@ def weigh(
 ) -> Vector:
     """Unit-length TF-IDF vector: sublinear term frequency x IDF x name or number boost."""
     vec: Vector = {}
-    # ``idf`` inlined (the same expression: ~230 terms an article). A letter is never a digit
-    # (Unicode's L* vs Nd/No categories), so words skip the digit scan.
-    log = math.log
-    docs = n_docs + 1
+    # A letter is never a digit (Unicode's L* vs Nd/No categories): words skip the digit scan.
     count_of = df.get
     proper = terms.proper
     for term, count in terms.counts.items():
-        tf = 1.0 + log(count) if count >= 1.0 else count
-        weight = tf * (log(docs / (count_of(term, 0) + 1)) + 1.0)
+        tf = 1.0 + math.log(count) if count >= 1.0 else count
+        weight = tf * idf(n_docs, count_of(term, 0))
         if term in proper:
             weight *= proper_weight
         elif not term.isalpha() and any(c.isdigit() for c in term):
