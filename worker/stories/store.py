@@ -6,6 +6,15 @@ Usage (inside the caller's transaction; it commits or rolls back everything toge
         result = assign_story(session, article_id)   # None when there is nothing to assign
         result.story_id, result.duplicate_of, result.new_story, result.merged
 
+    with session_scope(sessions) as session:     # several, in this order, in one transaction
+        results = assign_stories(session, [first_id, second_id, third_id])
+
+A batch gives exactly the assignments (and rows) that one transaction per article would: each
+article sees what the ones before it wrote. On Postgres those writes are held back in memory
+(``worker.stories.deferred``) and go out as one statement at the end, and the reads of the
+batch answer from the database plus what is held back. The batch saves the round trips and the
+per-statement work that a story step is mostly made of (figures in docs/stories.md).
+
 It reads the article row, runs layers 2-4 (``worker.stories.assigner.assign``) against
 ``SqlStoryIndex`` — the same code path as the in-memory index, with its state in the tables of
 ``models/stories_index.py`` — sets ``articles.story_id`` / ``duplicate_of``, creates or updates
@@ -21,7 +30,7 @@ redelivered task changes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -31,6 +40,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -50,11 +60,12 @@ from models.stories_index import (
     StoryTerm,
     TermStat,
 )
-from models.types import utcnow
+from models.types import UTCDateTime
 from worker.dedupe.minhash import Sketch
 from worker.store import record_change
 from worker.store.changes import change_payload
 from worker.stories.assigner import DEFAULT_CONFIG, Assignment, StoryConfig, assign
+from worker.stories.deferred import DeferredWrites
 from worker.stories.index import ArticleRef, StoredSketch, StoryDoc, StoryState, top_phrases
 from worker.urls import host_of
 
@@ -73,11 +84,6 @@ _BANDS = cast(Table, ArticleBand.__table__)
 _SKETCHES = cast(Table, ArticleSketch.__table__)
 _POSTINGS = cast(Table, StoryTerm.__table__)
 _TERM_STATS = cast(Table, TermStat.__table__)
-_PROFILES = cast(Table, StoryProfile.__table__)
-_CHANGES = cast(Table, Change.__table__)
-_TABLES = {
-    t.name: t for t in (cast(Table, Story.__table__), cast(Table, Article.__table__), _PROFILES)
-}
 
 
 def _upsert_df() -> Executable:
@@ -86,41 +92,23 @@ def _upsert_df() -> Executable:
     return stmt.on_conflict_do_update(index_elements=[table.c.term], set_={"df": table.c.df + 1})
 
 
-# Sorted input: concurrent writers (should the lock ever be bypassed) take row locks in one order.
-_PG_COUNT_TERMS = text(
-    "INSERT INTO term_stats (term, df) "
-    "SELECT t, 1 FROM unnest(CAST(:terms AS varchar[])) AS t ORDER BY t "
-    "ON CONFLICT (term) DO UPDATE SET df = term_stats.df + 1 "
-    "RETURNING term, df"
+# Postgres: arrays as parameters — one statement text whatever their length, so psycopg
+# prepares it once (an expanding IN is a new text for every length).
+_PG_TERM_COUNTS = text(
+    "SELECT term, df FROM term_stats WHERE term = ANY(CAST(:terms AS varchar[]))"
 )
-
-
-# Postgres: the sketch and its band rows in one round trip (arrays as parameters; the foreign
-# keys point at articles, so the two inserts need no order between them).
-_PG_SKETCH_WRITES = (
-    "INSERT INTO article_sketches (article_id, signature, shingles, published_at)"
-    " VALUES (:article_id, :signature, :shingles, :published_at)",
-    "INSERT INTO article_bands (band_key, article_id)"
-    " SELECT k, :article_id FROM unnest(CAST(:keys AS bigint[])) AS k",
-)
-_PG_SKETCH_CTE = f"WITH sketch AS ({_PG_SKETCH_WRITES[0]}), bands AS ({_PG_SKETCH_WRITES[1]}) "
-# ... and, as layer 4 always follows a new sketch, usually together with the term counts.
-_PG_ADD_SKETCH_COUNT_TERMS = text(_PG_SKETCH_CTE + _PG_COUNT_TERMS.text).bindparams(
-    bindparam("published_at", type_=ArticleSketch.__table__.c.published_at.type)
-)
-
-# Postgres: the terms as one array parameter — one statement text whatever their number, so
-# psycopg prepares it once (an expanding IN is a new text for every length).
 # Each posting's story checked by its primary key (the LATERAL ... OFFSET 0 keeps the planner
 # from turning it into a hash join over every story in the window: it cannot tell how few
 # postings the rare query terms have, and that hash grows with the stories in the window —
-# 7.2 -> 1.7 ms per query on the 100k bench store, same rows).
+# 7.2 -> 1.7 ms per query on the 100k bench store, same rows). The stories this batch changed
+# pass whatever their stored time: the batch knows their new one and checks it itself.
 _PG_POSTINGS = text(
     "SELECT t.story_id, t.term, t.weight FROM story_terms AS t"
     " CROSS JOIN LATERAL (SELECT 1 FROM stories AS s WHERE s.id = t.story_id"
     " AND s.merged_into IS NULL"
     " AND (CAST(:since AS timestamptz) IS NULL OR s.last_published_at IS NULL"
-    " OR s.last_published_at >= CAST(:since AS timestamptz)) OFFSET 0) AS live"
+    " OR s.last_published_at >= CAST(:since AS timestamptz)"
+    " OR s.id = ANY(CAST(:changed AS bigint[]))) OFFSET 0) AS live"
     " WHERE t.term = ANY(CAST(:terms AS varchar[]))"
 )
 _PG_NEAR = text(
@@ -129,6 +117,13 @@ _PG_NEAR = text(
     " WHERE b.band_key = ANY(CAST(:keys AS bigint[])))"
     " ORDER BY k.article_id"
 ).columns(published_at=ArticleSketch.__table__.c.published_at.type)
+# Articles this batch changed are left out: their held-back values decide (``find_by_hash``).
+_PG_ARTICLE_BY_HASH = text(
+    "SELECT id, story_id, duplicate_of, published_at FROM articles"
+    " WHERE content_hash = :digest AND duplicate_of IS NULL AND story_id IS NOT NULL"
+    " AND NOT (id = ANY(CAST(:changed AS bigint[])))"
+    " ORDER BY published_at IS NULL, published_at, id LIMIT 1"
+).columns(published_at=Article.__table__.c.published_at.type)
 
 
 # Statements built once (each build costs more Python than the cached compilation it hits).
@@ -151,6 +146,17 @@ _STORIES_WITH_PROFILES = (
     .where(Story.id.in_(bindparam("story_ids", expanding=True)))
     .execution_options(populate_existing=True)
 )
+_ARTICLES = select(Article).where(Article.id.in_(bindparam("ids", expanding=True)))
+# When an article reached the story step, for the order of a batch: as ``_doc`` dates it.
+_REPORTED_AT = func.coalesce(
+    Article.published_at, Article.fetched_at, Article.discovered_at, type_=UTCDateTime
+)
+_UNASSIGNED = (
+    select(Article.id, _REPORTED_AT)
+    .where(Article.story_id.is_(None), Article.status != ArticleStatus.PENDING)
+    .order_by(_REPORTED_AT, Article.id)
+    .limit(bindparam("limit"))
+)
 
 
 def lock_story_step(session: Session) -> None:
@@ -163,26 +169,57 @@ def assign_story(
     session: Session, article_id: int, config: StoryConfig = DEFAULT_CONFIG
 ) -> Assignment | None:
     """Assign an extracted article to a story; None if it is missing or not extracted yet."""
+    return assign_stories(session, [article_id], config)[0]
+
+
+def assign_stories(
+    session: Session, article_ids: Sequence[int], config: StoryConfig = DEFAULT_CONFIG
+) -> list[Assignment | None]:
+    """``assign_story`` for each article, in the order given, in the caller's transaction."""
     lock_story_step(session)
-    article = session.get(Article, article_id)
+    # One read for the batch; the dict also keeps the rows in the session (it holds unmodified
+    # rows only weakly) until the batch ends.
+    articles = {a.id: a for a in session.scalars(_ARTICLES, {"ids": list(article_ids)})}
+    index = SqlStoryIndex(session)
+    results = [_assign(index, articles.get(i), config) for i in article_ids]
+    index.flush()
+    return results
+
+
+def unassigned_articles(session: Session, limit: int, *, include: int | None = None) -> list[int]:
+    """Up to ``limit`` extracted articles without a story (and ``include``), oldest report first.
+
+    Call it under the story-step lock (``lock_story_step``) and assign them in the same
+    transaction, so two workers never take the same ones."""
+    rows = [(r[0], r[1]) for r in session.execute(_UNASSIGNED, {"limit": limit})]
+    if include is not None and all(article_id != include for article_id, _ in rows):
+        found = session.execute(
+            select(Article.id, _REPORTED_AT).where(Article.id == include)
+        ).first()
+        if found is not None:
+            rows.append((found[0], found[1]))
+    rows.sort(key=lambda row: (row[1], row[0]))
+    return [article_id for article_id, _ in rows]
+
+
+def _assign(
+    index: SqlStoryIndex, article: Article | None, config: StoryConfig
+) -> Assignment | None:
     if article is None or article.status == ArticleStatus.PENDING:
         return None
     if article.story_id is not None:  # already done (a redelivered task)
         return Assignment(article.story_id, article.duplicate_of, False, (), "done", 0.0)
-    index = SqlStoryIndex(session)
     if article.duplicate_of is not None:
         # An exact copy marked by the text-hash step: it joins its original's story.
-        original = session.get(Article, article.duplicate_of)
+        original = index.session.get(Article, article.duplicate_of)
         if original is not None and original.story_id is None:
-            assign_story(session, original.id, config)
+            _assign(index, original, config)
         if original is not None and original.story_id is not None:
             result = index.join_copy(_doc(article), original)
             _record(index, article, result)
-            index.flush()
             return result
     result = assign(index, _doc(article), config)
     _record(index, article, result)
-    index.flush()
     return result
 
 
@@ -224,118 +261,47 @@ def _record_article(
 
 
 class SqlStoryIndex:
-    """A ``StoryIndex`` on the tables of ``models/stories_index.py`` (plus stories/articles)."""
+    """A ``StoryIndex`` on the tables of ``models/stories_index.py`` (plus stories/articles).
+
+    One per transaction (a batch of assignments, under the story-step lock): what it has read
+    stays valid for the transaction, since no other worker writes these tables meanwhile."""
 
     def __init__(self, session: Session, *, max_candidates: int = DEFAULT_MAX_CANDIDATES) -> None:
         self.session = session
         self.max_candidates = max_candidates
         self._postgres = session.get_bind().dialect.name == "postgresql"
-        # Within this one assignment (one transaction, under the story-step lock): the
-        # profiles created or loaded, and the posting terms each story holds — the stored
-        # centroid's terms, which ``_write_postings`` keeps equal — so neither is read twice.
+        # Read or created in this transaction: story rows and profiles, and the posting terms
+        # each story holds — the stored centroid's terms, which ``_write_postings`` keeps
+        # equal — so none is read twice. Strong references: the session's identity map holds
+        # unmodified rows only weakly.
+        self._rows: dict[int, Story] = {}
         self._profiles: dict[int, StoryProfile] = {}
         self._held: dict[int, frozenset[str]] = {}
         self._merged_into: dict[int, int | None] = {}
-        # Strong references: the session's identity map holds unmodified rows only weakly,
-        # so without these a story loaded for scoring would be read again to be updated.
-        self._rows: dict[int, Story] = {}
-        # Postgres: writes are held back and go out together, in one statement (data-modifying
-        # CTEs), just before the next statement of this index or at ``flush``: a new sketch
-        # (usually with layer 4's term counts, asked for right after it), and a story's rows,
-        # the article row, the postings and the outbox rows that an assignment ends with. The
-        # ORM objects get the new values at once (as committed values: the ORM writes none of
-        # them again), so a read through them sees what the database will hold.
-        self._sketch: dict[str, object] | None = None
-        self._updates: dict[tuple[str, int], tuple[object, dict[str, Any]]] = {}
-        self._new_profiles: dict[int, StoryProfile] = {}
-        self._postings: list[tuple[int, list[str], list[tuple[str, float]]]] = []
-        self._changes: list[dict[str, Any]] = []
+        # Postgres: the writes held back until ``flush`` (the ORM objects get the new values at
+        # once, as committed values, so a read through them sees what the database will
+        # hold), and what the reads need to answer as if they had been written: the stories
+        # changed since, the sketches by band key, the document frequencies.
+        self._writes = DeferredWrites()
+        self._changed: set[int] = set()
+        self._bands: dict[int, list[StoredSketch]] = {}
+        self._df: dict[str, int] = {}
 
     def flush(self) -> None:
-        """Write what is still held back (Postgres); ``assign_story`` calls it at the end."""
+        """Write what is held back (Postgres); ``assign_stories`` calls it at the end."""
         if not self._postgres:
             return
-        writes: list[str] = []
-        params: dict[str, Any] = {}
-        types: dict[str, Any] = {}
-        if self._sketch is not None:
-            writes.extend(_PG_SKETCH_WRITES)
-            params.update(self._sketch)
-            types["published_at"] = _SKETCHES.c.published_at.type
-            self._sketch = None
-        now = utcnow()
-        for n, ((table_name, key), (_obj, values)) in enumerate(self._updates.items()):
-            table = _TABLES[table_name]
-            if "updated_at" in table.c:
-                values = {**values, "updated_at": now}
-            sets = []
-            for column, value in values.items():
-                name = f"u{n}_{column}"
-                sets.append(f"{column} = :{name}")
-                params[name], types[name] = value, table.c[column].type
-            pk = table.primary_key.columns.values()[0].name
-            params[f"u{n}_key"] = key
-            # Names from the tables' metadata, values as parameters (so for S608 below).
-            writes.append(f"UPDATE {table_name} SET {', '.join(sets)} WHERE {pk} = :u{n}_key")  # noqa: S608
-        for n, profile in enumerate(self._new_profiles.values()):
-            for column in ("story_id", "phrases", "outlets", "centroid"):
-                params[f"p{n}_{column}"] = getattr(profile, column)
-                types[f"p{n}_{column}"] = _PROFILES.c[column].type
-            writes.append(
-                "INSERT INTO story_profiles (story_id, phrases, outlets, centroid) VALUES"  # noqa: S608
-                f" (:p{n}_story_id, :p{n}_phrases, :p{n}_outlets, :p{n}_centroid)"
-            )
-        for n, (story_id, gone, added) in enumerate(self._postings):
-            params[f"t{n}_story"] = story_id
-            if gone:
-                params[f"t{n}_gone"] = gone
-                writes.append(
-                    f"DELETE FROM story_terms WHERE story_id = :t{n}_story"  # noqa: S608
-                    f" AND term = ANY(CAST(:t{n}_gone AS varchar[]))"
-                )
-            if added:
-                params[f"t{n}_terms"] = [t for t, _ in added]
-                params[f"t{n}_weights"] = [w for _, w in added]
-                writes.append(
-                    f"INSERT INTO story_terms (story_id, term, weight) SELECT :t{n}_story, t, w"  # noqa: S608
-                    f" FROM unnest(CAST(:t{n}_terms AS varchar[]),"
-                    f" CAST(:t{n}_weights AS float8[])) AS u(t, w)"
-                )
-        if self._changes:
-            rows = []
-            for n, change in enumerate(self._changes):
-                for column, value in (*change.items(), ("created_at", now)):
-                    params[f"c{n}_{column}"] = value
-                    types[f"c{n}_{column}"] = _CHANGES.c[column].type
-                rows.append(f"(:c{n}_kind, :c{n}_entity_id, :c{n}_payload, :c{n}_created_at)")
-            # In the order recorded: ids are handed out in row order, then kept (0002).
-            writes.append(
-                "INSERT INTO changes (kind, entity_id, payload, created_at) VALUES "  # noqa: S608
-                + ", ".join(rows)
-            )
-        self._updates.clear()
-        self._new_profiles.clear()
-        self._postings.clear()
-        self._changes.clear()
-        if not writes:
-            return
-        if len(writes) == 1:
-            sql = writes[0]
-        else:
-            sql = "WITH " + ", ".join(f"w{i} AS ({w})" for i, w in enumerate(writes[1:]))
-            sql += " " + writes[0]
-        stmt = text(sql).bindparams(*(bindparam(k, type_=t) for k, t in types.items()))
-        self.session.execute(stmt, params)
+        held = self._writes.take()
+        self._changed.clear()
+        self._bands.clear()
+        if held is not None:
+            self.session.execute(*held)
 
     def record_change(self, kind: str, entity_id: int, **payload: Any) -> None:
         """``worker.store.record_change``, held back with the other writes on Postgres."""
         if self._postgres and not any(isinstance(o, Change) for o in self.session.new):
-            self._changes.append(
-                {
-                    "kind": kind,
-                    "entity_id": entity_id,
-                    "payload": change_payload(**payload),
-                }
+            self._writes.change(
+                {"kind": kind, "entity_id": entity_id, "payload": change_payload(**payload)}
             )
         else:  # after outbox rows the ORM will write: after them, in the order recorded
             record_change(self.session, kind, entity_id, **payload)
@@ -346,7 +312,7 @@ class SqlStoryIndex:
             for name, value in values.items():
                 setattr(row, name, value)
             return
-        if isinstance(row, StoryProfile) and row.story_id in self._new_profiles:
+        if isinstance(row, StoryProfile) and row.story_id in self._writes.new_profiles:
             for name, value in values.items():
                 setattr(row, name, value)  # not in the session: inserted whole by flush
             return
@@ -354,35 +320,47 @@ class SqlStoryIndex:
             set_committed_value(row, name, value)
         table = cast(Table, type(row).__table__)  # type: ignore[attr-defined]
         key = int(getattr(row, table.primary_key.columns.values()[0].name))
-        self._updates.setdefault((table.name, key), (row, {}))[1].update(values)
+        self._writes.update(row, table.name, key, values)
+        if isinstance(row, Story):
+            self._changed.add(key)
 
-    def _rows_pending(self) -> bool:
-        """Held-back writes other than the sketch (which may ride on the term-count upsert)."""
-        return bool(self._updates or self._new_profiles or self._postings or self._changes)
-
-    def _writes_pending(self) -> bool:
-        return self._sketch is not None or self._rows_pending()
-
-    def _before_statement(self) -> None:
-        # Reads see every write before them, as if each had been executed when made.
-        if self._writes_pending():
-            self.flush()
+    def _changed_articles(self) -> dict[int, Article]:
+        return {
+            key: cast(Article, row)
+            for (table, key), (row, _) in self._writes.updates.items()
+            if table == "articles"
+        }
 
     # --- articles ------------------------------------------------------------------------
     def article(self, article_id: int) -> ArticleRef | None:
-        self._before_statement()
-        row = self.session.execute(_ARTICLE_BY_ID, {"article_id": article_id}).first()
-        return None if row is None else ArticleRef(row[0], row[1], row[2], row[3])
+        row = self._writes.updated_row("articles", article_id) if self._postgres else None
+        if isinstance(row, Article):
+            return ArticleRef(row.id, row.story_id, row.duplicate_of, row.published_at)
+        found = self.session.execute(_ARTICLE_BY_ID, {"article_id": article_id}).first()
+        return None if found is None else ArticleRef(found[0], found[1], found[2], found[3])
 
     def find_by_hash(self, digest: str) -> ArticleRef | None:
-        self._before_statement()
-        row = self.session.execute(_ARTICLE_BY_HASH, {"digest": digest}).first()
-        return None if row is None else ArticleRef(row[0], row[1], row[2], row[3])
+        if not self._postgres:
+            row = self.session.execute(_ARTICLE_BY_HASH, {"digest": digest}).first()
+            return None if row is None else ArticleRef(row[0], row[1], row[2], row[3])
+        changed = self._changed_articles()
+        refs = [
+            ArticleRef(a.id, a.story_id, a.duplicate_of, a.published_at)
+            for a in changed.values()
+            if a.content_hash == digest and a.duplicate_of is None and a.story_id is not None
+        ]
+        stored = self.session.execute(
+            _PG_ARTICLE_BY_HASH, {"digest": digest, "changed": sorted(changed)}
+        ).first()
+        if stored is not None:
+            refs.append(ArticleRef(stored[0], stored[1], stored[2], stored[3]))
+        # The earliest, in the order of the SQL above.
+        return min(refs, key=_earliest, default=None)
 
     def attach(
         self, doc: StoryDoc, story_id: int, duplicate_of: int | None, digest: str | None
     ) -> None:
-        article = self.session.get(Article, doc.id)  # in the session: assign_story read it
+        article = self.session.get(Article, doc.id)  # in the session: assign_stories read it
         if article is None:
             raise LookupError(f"article {doc.id} does not exist")
         if digest is not None:
@@ -397,7 +375,7 @@ class SqlStoryIndex:
                 self._set(self._story_row(story_id), outlet_count=len(outlets))
 
     def adopt_copies(self, original: int, former: int) -> None:
-        self._before_statement()
+        self.flush()  # rare: the query below then sees every write before it
         moved = self.session.scalars(
             select(Article).where(or_(Article.id == former, Article.duplicate_of == former))
         ).all()
@@ -421,10 +399,12 @@ class SqlStoryIndex:
 
     # --- layer 3 -------------------------------------------------------------------------
     def near_candidates(self, band_keys: Sequence[int]) -> list[StoredSketch]:
-        self._before_statement()
         if self._postgres:
             found = self.session.execute(_PG_NEAR, {"keys": list(band_keys)}).all()
-            return [StoredSketch(r[0], Sketch.from_bytes(r[1], r[2]), r[3]) for r in found]
+            near = {r[0]: StoredSketch(r[0], Sketch.from_bytes(r[1], r[2]), r[3]) for r in found}
+            for key in band_keys:  # and the sketches held back
+                near.update((s.article_id, s) for s in self._bands.get(key, ()))
+            return [near[article_id] for article_id in sorted(near)]
         ids = select(ArticleBand.article_id).where(ArticleBand.band_key.in_(list(band_keys)))
         rows = self.session.scalars(
             select(ArticleSketch)
@@ -451,9 +431,10 @@ class SqlStoryIndex:
         }
         keys = sorted(set(band_keys))
         if self._postgres:
-            if self._sketch is not None:  # one held back at a time
-                self.flush()
-            self._sketch = {**row, "keys": keys}
+            self._writes.add_sketch({**row, "keys": keys})
+            stored = StoredSketch(article_id, sketch, published_at)
+            for key in keys:
+                self._bands.setdefault(key, []).append(stored)
             return
         connection = self.session.connection()
         connection.execute(insert(_SKETCHES), row)
@@ -465,17 +446,18 @@ class SqlStoryIndex:
     def count_document(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
         wanted = sorted({t[:TERM_CHARS] for t in terms} | {_DOCUMENTS})
         if self._postgres:
-            # One round trip: the terms as one array parameter, counts returned (and the
-            # sketch ``add_sketch`` held back, if any).
-            if self._rows_pending():
-                self.flush()
-            if self._sketch is not None:
-                params, self._sketch = self._sketch, None
-                rows = self.session.execute(
-                    _PG_ADD_SKETCH_COUNT_TERMS, {**params, "terms": wanted}
-                ).all()
-            else:
-                rows = self.session.execute(_PG_COUNT_TERMS, {"terms": wanted}).all()
+            # The counts are read once per transaction and counted on here; the increments go
+            # out with the other writes (the lock keeps them exact).
+            df = self._df
+            unknown = [t for t in wanted if t not in df]
+            if unknown:
+                df.update(dict.fromkeys(unknown, 0))
+                for term, count in self.session.execute(_PG_TERM_COUNTS, {"terms": unknown}):
+                    df[term] = int(count)
+            for t in wanted:
+                df[t] += 1
+            self._writes.count_terms(wanted)
+            counts = {t: df[t] for t in wanted}
         else:
             # One statement text whatever the number of terms (an executemany and an expanding
             # IN), so it is compiled once per process, not once per article.
@@ -483,8 +465,8 @@ class SqlStoryIndex:
             rows = self.session.execute(
                 select(TermStat.term, TermStat.df).where(TermStat.term.in_(wanted))
             ).all()
-        df = {term: int(count) for term, count in rows}
-        return df.pop(_DOCUMENTS), df
+            counts = {term: int(count) for term, count in rows}
+        return counts.pop(_DOCUMENTS), counts
 
     def candidate_stories(
         self, query: Mapping[str, float], active_since: datetime | None
@@ -492,12 +474,18 @@ class SqlStoryIndex:
         if not query:
             return []
         terms = [t[:TERM_CHARS] for t in query]
-        self._before_statement()
-        if self._postgres:
-            postings = self.session.execute(
-                _PG_POSTINGS, {"terms": terms, "since": active_since}
-            ).all()
-        else:
+        postings = self._postings(terms, active_since)
+        partial: dict[int, float] = {}
+        for story_id, term, weight in postings:
+            partial[story_id] = partial.get(story_id, 0.0) + weight * query.get(term, 0.0)
+        best = sorted(partial, key=lambda s: (-partial[s], s))[: self.max_candidates]
+        return self._load(best)
+
+    def _postings(
+        self, terms: list[str], active_since: datetime | None
+    ) -> list[tuple[int, str, float]]:
+        """(story, term, weight) of ``terms`` in live stories, as if nothing were held back."""
+        if not self._postgres:
             live: ColumnElement[bool] = Story.merged_into.is_(None)
             if active_since is not None:
                 live = and_(
@@ -507,16 +495,33 @@ class SqlStoryIndex:
                         Story.last_published_at >= active_since,
                     ),
                 )
-            postings = self.session.execute(
+            found = self.session.execute(
                 select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight)
                 .join(Story, Story.id == StoryTerm.story_id)
                 .where(StoryTerm.term.in_(terms), live)
-            ).all()
-        partial: dict[int, float] = {}
-        for story_id, term, weight in postings:
-            partial[story_id] = partial.get(story_id, 0.0) + weight * query.get(term, 0.0)
-        best = sorted(partial, key=lambda s: (-partial[s], s))[: self.max_candidates]
-        return self._load(best)
+            )
+            return [(r[0], r[1], r[2]) for r in found]
+        # The table's, less those of changed stories it has out of date, plus those held back.
+        changed = self._changed
+        rows = self.session.execute(
+            _PG_POSTINGS, {"terms": terms, "since": active_since, "changed": sorted(changed)}
+        )
+        postings = []
+        for story_id, term, weight in rows:
+            if story_id in changed and term in self._writes.stale_postings(story_id)[0]:
+                continue
+            postings.append((story_id, term, weight))
+        for story_id in changed:
+            story = self._rows[story_id]
+            last = story.last_published_at
+            if story.merged_into is not None or not (
+                active_since is None or last is None or last >= active_since
+            ):
+                postings = [p for p in postings if p[0] != story_id]
+                continue
+            inserted = self._writes.stale_postings(story_id)[1]
+            postings.extend((story_id, t, inserted[t]) for t in terms if t in inserted)
+        return postings
 
     def story(self, story_id: int) -> StoryState:
         wanted, seen = story_id, set()
@@ -541,11 +546,11 @@ class SqlStoryIndex:
             keywords=top_phrases(state.phrases, DEFAULT_KEYWORDS),
             language=state.language,
         )
-        self._before_statement()
         self.session.add(row)
-        self.session.flush()
+        self.session.flush()  # its id
         state.id = row.id
         self._rows[row.id] = row
+        self._merged_into[row.id] = None
         self._write_postings(state, frozenset())
         profile = StoryProfile(
             story_id=row.id, phrases=dict(state.phrases), outlets=[], centroid=state.centroid
@@ -553,7 +558,8 @@ class SqlStoryIndex:
         # Pending until the next flush: ``attach`` adds the outlet to it first, so the row is
         # written once (Postgres: by this index's flush, with the other writes).
         if self._postgres:
-            self._new_profiles[row.id] = profile
+            self._writes.new_profiles[row.id] = profile
+            self._changed.add(row.id)
         else:
             self.session.add(profile)
         self._profiles[row.id] = profile
@@ -574,14 +580,15 @@ class SqlStoryIndex:
         )
         held = self._held.get(state.id)
         if held is None:
-            self._before_statement()
+            self.flush()
             held = frozenset(
                 self.session.scalars(select(StoryTerm.term).where(StoryTerm.story_id == state.id))
             )
         self._write_postings(state, held)
 
     def merge(self, keep: int, gone: int) -> None:
-        self._before_statement()
+        # Rare: written at once, after everything held back.
+        self.flush()
         moved = self.session.scalars(select(Article.id).where(Article.story_id == gone)).all()
         self.session.execute(update(Article).where(Article.story_id == gone).values(story_id=keep))
         self.session.execute(update(Story).where(Story.id == gone).values(merged_into=keep))
@@ -590,10 +597,11 @@ class SqlStoryIndex:
             update(Story).where(Story.merged_into == gone).values(merged_into=keep)
         )
         self.session.execute(delete(StoryTerm).where(StoryTerm.story_id == gone))
+        # What was read before is out of date now: read it again when needed.
+        self._forget()
         self._held[gone] = frozenset()
         kept, lost = self._profile(keep), self._profile(gone)
         outlets = sorted(set(kept.outlets) | set(lost.outlets))
-        self._before_statement()
         self.session.execute(
             update(Story).where(Story.id == keep).values(outlet_count=len(outlets))
         )
@@ -603,33 +611,44 @@ class SqlStoryIndex:
             self.record_change("article.updated", article_id, story_id=keep, method="merge")
 
     # --- helpers -------------------------------------------------------------------------
+    def _forget(self) -> None:
+        self._rows.clear()
+        self._profiles.clear()
+        self._held.clear()
+        self._merged_into.clear()
+        self.session.expire_all()
+
     def _load(self, story_ids: Sequence[int]) -> list[StoryState]:
         if not story_ids:
             return []
-        self._before_statement()
-        # Stories and their profiles in one round trip.
-        rows = self.session.execute(_STORIES_WITH_PROFILES, {"story_ids": list(story_ids)}).all()
-        stories = {story.id: story for story, _ in rows}
-        self._rows.update(stories)
-        self._merged_into.update((story.id, story.merged_into) for story, _ in rows)
-        profiles = {story.id: profile for story, profile in rows if profile is not None}
-        for story_id, profile in profiles.items():
-            self._profiles[story_id] = profile
-            self._held[story_id] = frozenset(t[:TERM_CHARS] for t in profile.centroid)
-        return [
-            StoryState(
-                id=i,
-                centroid=dict(profiles[i].centroid) if i in profiles else {},
-                first_published_at=stories[i].first_published_at,
-                last_published_at=stories[i].last_published_at,
-                article_count=stories[i].article_count,
-                headline=stories[i].headline,
-                language=stories[i].language,
-                phrases=dict(profiles[i].phrases) if i in profiles else {},
+        unread = [i for i in story_ids if i not in self._rows or i not in self._profiles]
+        if unread:
+            # Stories and their profiles in one round trip.
+            rows = self.session.execute(_STORIES_WITH_PROFILES, {"story_ids": unread}).all()
+            for story, profile in rows:
+                self._rows[story.id] = story
+                self._merged_into[story.id] = story.merged_into
+                if profile is not None:
+                    self._profiles[story.id] = profile
+                    self._held[story.id] = frozenset(t[:TERM_CHARS] for t in profile.centroid)
+        states = []
+        for i in story_ids:
+            row, held = self._rows.get(i), self._profiles.get(i)
+            if row is None:
+                continue
+            states.append(
+                StoryState(
+                    id=i,
+                    centroid=dict(held.centroid) if held is not None else {},
+                    first_published_at=row.first_published_at,
+                    last_published_at=row.last_published_at,
+                    article_count=row.article_count,
+                    headline=row.headline,
+                    language=row.language,
+                    phrases=dict(held.phrases) if held is not None else {},
+                )
             )
-            for i in story_ids
-            if i in stories
-        ]
+        return states
 
     def _write_postings(self, state: StoryState, held: frozenset[str]) -> None:
         # The postings only say which stories hold a term (their weight, from when the term
@@ -638,10 +657,11 @@ class SqlStoryIndex:
         terms = {t[:TERM_CHARS]: w for t, w in state.centroid.items()}
         gone = held - terms.keys()
         self._held[state.id] = frozenset(terms)
-        added = [(t, w) for t, w in terms.items() if t not in held]
+        added = {t: w for t, w in terms.items() if t not in held}
         if self._postgres:
-            if gone or added:  # written by the next flush (the two sets never share a term)
-                self._postings.append((state.id, sorted(gone), added))
+            if gone or added:  # written by the next flush
+                self._writes.postings(state.id, gone, added)
+                self._changed.add(state.id)
             return
         if gone:
             self.session.execute(
@@ -650,28 +670,35 @@ class SqlStoryIndex:
         if added:
             self.session.connection().execute(
                 insert(_POSTINGS),
-                [{"story_id": state.id, "term": t, "weight": w} for t, w in added],
+                [{"story_id": state.id, "term": t, "weight": w} for t, w in added.items()],
             )
 
     def _story_row(self, story_id: int) -> Story:
-        row = self._rows.get(story_id)
+        row: Story | None = self._rows.get(story_id)
         if row is None:
-            self._before_statement()
             row = self.session.get(Story, story_id)
         if row is None:
             raise LookupError(f"story {story_id} does not exist")
+        self._rows[story_id] = row
         return row
 
     def _profile(self, story_id: int) -> StoryProfile:
-        profile = self._profiles.get(story_id)
+        profile: StoryProfile | None = self._profiles.get(story_id)
         if profile is None:
-            self._before_statement()
             profile = self.session.get(StoryProfile, story_id)
         if profile is None:
             profile = StoryProfile(story_id=story_id, phrases={}, outlets=[], centroid={})
             if self._postgres:
-                self._new_profiles[story_id] = profile
+                self._writes.new_profiles[story_id] = profile
             else:
                 self.session.add(profile)
         self._profiles[story_id] = profile
         return profile
+
+
+def _earliest(ref: ArticleRef) -> tuple[bool, datetime, int]:
+    # Known times first, in order; then by id (the ORDER BY of the hash lookups).
+    return (ref.published_at is None, ref.published_at or _NO_TIME, ref.id)
+
+
+_NO_TIME = datetime.min.replace(tzinfo=UTC)

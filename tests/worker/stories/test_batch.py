@@ -1,0 +1,276 @@
+"""A batch of story steps in one transaction writes exactly what one transaction per article does.
+
+On Postgres a batch holds its writes back and answers its reads from the tables plus what it
+holds (``worker/stories/deferred.py``); these tests replay one stream of articles into two
+databases, one step per transaction in the first and in batches of several sizes in the
+second, and compare every row the story step writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import Article, Change, Story, make_engine, session_factory
+from models import session_scope as scope
+from models.stories_index import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
+from tests.support.services import PostgresServer, migrate
+from tests.worker.dedupe.test_minhash import syndicated_copy
+from tests.worker.stories.test_store import T0, add_article
+from tests.worker.stories.texts import (
+    BRIDGE_LOCAL,
+    BRIDGE_LOCAL_TITLE,
+    BRIDGE_WIRE,
+    BRIDGE_WIRE_TITLE,
+    FILLER,
+    OTHER_BRIDGE,
+    OTHER_BRIDGE_TITLE,
+    STRIKE,
+    STRIKE_TITLE,
+    VISIT_A,
+    VISIT_A_TITLE,
+    VISIT_B,
+    VISIT_B_TITLE,
+)
+from worker.stories import DEFAULT_CONFIG, StoryConfig
+from worker.stories.index import StoryState
+from worker.stories.store import SqlStoryIndex, assign_stories, unassigned_articles
+
+# (title, text, hours after T0, site, index in the stream of the article it is marked a copy of)
+Item = tuple[str | None, str, float, str, int | None]
+
+_FILLER: list[Item] = [(t, x, -48.0, "filler.example", None) for t, x in FILLER]
+_N = len(_FILLER)
+# Every layer, in one stream: new stories, joins, a syndicated copy, a text-hash copy, a copy
+# the text step marked (its original later in the same batch), a copy published before its
+# original (it becomes the original), a copy of that copy, and stories leaving the window.
+EVERY_LAYER: list[Item] = [
+    *_FILLER,
+    (BRIDGE_WIRE_TITLE, BRIDGE_WIRE, 0.0, "wire.example", None),
+    (BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, 3.0, "local.example", None),
+    ("Same text", BRIDGE_LOCAL, 3.5, "mirror.example", None),
+    (OTHER_BRIDGE_TITLE, OTHER_BRIDGE, 4.0, "wire.example", None),
+    ("Marked", OTHER_BRIDGE, 4.5, "marked.example", _N + 3),
+    (VISIT_A_TITLE, VISIT_A, 5.0, "daily.example", None),
+    (STRIKE_TITLE, STRIKE, 20.0, "wire.example", None),
+    ("Copy", syndicated_copy(BRIDGE_WIRE, keep=0.7, edit_rate=0.03), 21.0, "copy.example", None),
+    ("Early", syndicated_copy(STRIKE, keep=0.8, edit_rate=0.02, seed=4), 18.0, "e.example", None),
+    ("Late", syndicated_copy(STRIKE, keep=0.75, edit_rate=0.02, seed=9), 22.0, "l.example", None),
+    (VISIT_B_TITLE, VISIT_B, 30.0, "wire.example", None),
+    (BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL + "\n\nMore searching.", 160.0, "local.example", None),
+]
+_HALVES = BRIDGE_WIRE.split("\n\n")
+# Two halves of one report open two stories; a third report joins one and they merge.
+WITH_MERGES: list[Item] = [
+    *_FILLER,
+    (None, "\n\n".join(_HALVES[:2]), 0.0, "a.example", None),
+    (None, "\n\n".join(_HALVES[2:]), 1.0, "b.example", None),
+    (BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, 2.0, "local.example", None),
+    ("Copy", syndicated_copy(BRIDGE_LOCAL, keep=0.7, edit_rate=0.03), 3.0, "c.example", None),
+    (VISIT_A_TITLE, VISIT_A, 4.0, "daily.example", None),
+    (VISIT_B_TITLE, VISIT_B, 5.0, "wire.example", None),
+]
+MERGING = DEFAULT_CONFIG.with_(join_threshold=0.5, merge_threshold=0.45)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def two_databases(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[sessionmaker[Session], sessionmaker[Session]]]:
+    if request.param == "sqlite":
+        urls = [f"sqlite:///{tmp_path / name}" for name in ("one.db", "two.db")]
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        if not server.running:
+            server.start()
+        urls = [server.create_database(), server.create_database()]
+    engines: list[Engine] = []
+    for url in urls:
+        migrate(url)
+        engines.append(make_engine(url))
+    yield session_factory(engines[0]), session_factory(engines[1])
+    for engine in engines:
+        engine.dispose()
+
+
+def load(sessions: sessionmaker[Session], stream: Sequence[Item]) -> list[int]:
+    ids: list[int] = []
+    for title, text, hours, site, copy_of in stream:
+        original = ids[copy_of] if copy_of is not None else None
+        ids.append(
+            add_article(sessions, title, text, hours=hours, site=site, duplicate_of=original)
+        )
+    return ids
+
+
+def replay(
+    sessions: sessionmaker[Session], ids: list[int], sizes: Sequence[int], config: StoryConfig
+) -> list[tuple[int, int | None, str] | None]:
+    results: list[tuple[int, int | None, str] | None] = []
+    start = 0
+    while start < len(ids):
+        size = sizes[len(results) % len(sizes)] if sizes else len(ids)
+        batch = ids[start : start + size]
+        with scope(sessions) as s:
+            for r in assign_stories(s, batch, config):
+                results.append(None if r is None else (r.story_id, r.duplicate_of, r.method))
+        start += size
+    return results
+
+
+def snapshot(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row the story step writes (times of writing left out)."""
+    columns: dict[str, Sequence[Any]] = {
+        "articles": (Article.id, Article.story_id, Article.duplicate_of, Article.content_hash),
+        "stories": (
+            Story.id,
+            Story.headline,
+            Story.first_published_at,
+            Story.last_published_at,
+            Story.article_count,
+            Story.outlet_count,
+            Story.keywords,
+            Story.language,
+            Story.merged_into,
+        ),
+        "profiles": (
+            StoryProfile.story_id,
+            StoryProfile.phrases,
+            StoryProfile.outlets,
+            StoryProfile.centroid,
+        ),
+        "postings": (StoryTerm.story_id, StoryTerm.term, StoryTerm.weight),
+        "terms": (TermStat.term, TermStat.df),
+        "sketches": (
+            ArticleSketch.article_id,
+            ArticleSketch.signature,
+            ArticleSketch.shingles,
+            ArticleSketch.published_at,
+        ),
+        "bands": (ArticleBand.band_key, ArticleBand.article_id),
+        "changes": (Change.id, Change.kind, Change.entity_id, Change.payload),
+    }
+    with scope(sessions) as s:
+        return {
+            name: [tuple(row) for row in s.execute(select(*cols).order_by(*cols[:3]))]
+            for name, cols in columns.items()
+        }
+
+
+@pytest.mark.parametrize(
+    ("stream", "config"),
+    [(EVERY_LAYER, DEFAULT_CONFIG), (WITH_MERGES, MERGING)],
+    ids=["every-layer", "with-merges"],
+)
+@pytest.mark.parametrize("sizes", [(3, 1, 5, 2), (4,), ()], ids=["mixed", "fours", "one-batch"])
+def test_a_batch_writes_what_single_steps_write(
+    two_databases: tuple[sessionmaker[Session], sessionmaker[Session]],
+    stream: list[Item],
+    config: StoryConfig,
+    sizes: tuple[int, ...],
+) -> None:
+    single, batched = two_databases
+    ids = load(single, stream)
+    assert load(batched, stream) == ids
+    expected = replay(single, ids, [1], config)
+    assert replay(batched, ids, sizes, config) == expected
+    methods = {r[2] for r in expected if r is not None}
+    # The stream did reach every layer (else the comparison would prove less than it says).
+    assert methods == (
+        {"new", "similar", "near", "exact"}
+        if config is DEFAULT_CONFIG
+        else {"new", "similar", "near"}
+    )
+    before = snapshot(single)
+    after = snapshot(batched)
+    for table in before:
+        assert after[table] == before[table], table
+    if config is MERGING:
+        assert any(row[-1] is not None for row in before["stories"])  # a merge happened
+    else:
+        duplicates = {row[0]: row[2] for row in before["articles"]}
+        assert duplicates[ids[_N + 8]] is None  # the early copy became the original ...
+        assert duplicates[ids[_N + 6]] == ids[_N + 8]  # ... of the wire text it copies
+        assert duplicates[ids[_N + 9]] == ids[_N + 8]
+        assert duplicates[ids[_N + 4]] == ids[_N + 3]  # marked by the text step
+
+
+def test_one_article_twice_in_a_batch_is_assigned_once(
+    two_databases: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    sessions, _ = two_databases
+    ids = load(sessions, EVERY_LAYER[_N : _N + 2])
+    with scope(sessions) as s:
+        first, again, second = assign_stories(s, [ids[0], ids[0], ids[1]])
+    assert first is not None and again is not None and second is not None
+    assert (again.story_id, again.method) == (first.story_id, "done")
+    assert second.story_id == first.story_id
+    with scope(sessions) as s:
+        created = s.scalars(select(Change.entity_id).where(Change.kind == "story.created")).all()
+    assert created == [first.story_id]
+
+
+def test_unassigned_articles_oldest_report_first(
+    two_databases: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    sessions, _ = two_databases
+    late, early, middle = load(
+        sessions,
+        [
+            (None, "late", 5.0, "x.example", None),
+            (None, "early", 1.0, "x.example", None),
+            (None, "middle", 3.0, "x.example", None),
+        ],
+    )
+    with scope(sessions) as s:
+        assert unassigned_articles(s, 10) == [early, middle, late]
+        assert unassigned_articles(s, 1) == [early]
+        # The article a task was sent for is always in its batch.
+        assert unassigned_articles(s, 1, include=late) == [early, late]
+        assign_stories(s, [early])
+        assert unassigned_articles(s, 10) == [middle, late]
+
+
+def test_postings_held_back_answer_like_the_table(
+    two_databases: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    # A story's terms leave, come back with another weight and leave again within one batch:
+    # the candidate lookup sees each state at once, and the table ends in the last one.
+    sessions, _ = two_databases
+    when = T0
+    with scope(sessions) as s:
+        index = SqlStoryIndex(s)
+        story = index.create_story(StoryState(0, {"ash": 1.0, "elm": 1.0}, when, when, 1))
+        index.flush()
+
+        def found(term: str) -> list[int]:
+            return [c.id for c in index.candidate_stories({term: 1.0}, None)]
+
+        def weights() -> dict[str, float]:
+            scored = index._postings(["ash", "elm"], None)
+            return {term: weight for _story, term, weight in scored}
+
+        story.centroid = {"elm": 1.0}
+        index.save_story(story)
+        assert found("ash") == [] and found("elm") == [story.id]
+        story.centroid = {"ash": 3.0, "elm": 1.0}
+        index.save_story(story)
+        assert weights() == {"ash": 3.0, "elm": 1.0}
+        index.flush()
+        assert weights() == {"ash": 3.0, "elm": 1.0}
+        story.centroid = {"elm": 1.0}
+        index.save_story(story)
+        story.centroid = {"ash": 2.0, "elm": 1.0}
+        index.save_story(story)
+        story.centroid = {"elm": 1.0, "oak": 0.5}
+        index.save_story(story)
+        assert found("ash") == [] and found("oak") == [story.id]
+        index.flush()
+    with scope(sessions) as s:
+        rows = s.execute(select(StoryTerm.term, StoryTerm.weight).order_by(StoryTerm.term)).all()
+    assert [tuple(r) for r in rows] == [("elm", 1.0), ("oak", 0.5)]
