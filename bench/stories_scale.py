@@ -58,7 +58,7 @@ from models.stories_index import ArticleBand, ArticleSketch, StoryProfile, Story
 from worker.dedupe.minhash import band_keys, sketch
 from worker.migrations import upgrade
 from worker.stories.assigner import DEFAULT_CONFIG
-from worker.stories.store import assign_story
+from worker.stories.store import assign_stories
 from worker.stories.text import extract_terms
 from worker.stories.vectors import top_terms, weigh
 
@@ -334,8 +334,13 @@ class Loaded:
 
 
 def probe(
-    url: str, recent: list[tuple[int, tuple[list[str], list[str]]]], corpus: Corpus, n: int
-) -> tuple[list[float], dict[str, list[float]], list[int]]:
+    url: str,
+    recent: list[tuple[int, tuple[list[str], list[str]]]],
+    corpus: Corpus,
+    n: int,
+    batch: int = 1,
+) -> Probe:
+    """Assign ``n`` new articles, ``batch`` per transaction (``assign_stories``)."""
     engine = make_engine(url)
     statements = [0]
 
@@ -345,49 +350,93 @@ def probe(
 
     sessions = session_factory(engine)
     rnd = corpus.rnd
-    times: list[float] = []
-    by_method: dict[str, list[float]] = {}
-    counts: list[int] = []
+    found = Probe(batch)
     last_text: dict[int, str] = {}
     run = f"{time.time_ns():x}"  # probe URLs unique across runs on one database
     # A long-running worker has stemmed the common words and recent names before (the load
     # ran in another process): warm this process's stem cache with them, well under its bound.
     seen = [w for _sid, (words, names) in recent[-8_000:] for w in (*words, *names)]
     extract_terms(None, " ".join([*corpus.words, *seen]))
-    for i in range(n):
-        r = rnd.random()
-        if r < 0.5 and recent:
-            _sid, ev = rnd.choice(recent)
-            title, body = corpus.article(ev)
-        elif r < 0.6 and last_text:
-            title, body = "Copy", " ".join(rnd.choice(list(last_text.values())).split()[:250])
-        else:
-            title, body = corpus.article(corpus.event())
-        with session_scope(sessions) as s:
-            article = Article(
-                canonical_url=f"https://probe.example/{run}/{i}",
-                url=f"https://probe.example/{run}/{i}",
-                title=title,
-                text=body,
-                published_at=NOW + timedelta(minutes=i),
-                site_name=f"probe{i % 7}",
-                status=ArticleStatus.OK,
-            )
-            s.add(article)
-            s.flush()
-            article_id = article.id
-        last_text[i % 20] = body
+    minute = 0
+    for _ in range(0, n, batch):
+        article_ids = []
+        for _ in range(batch):
+            r = rnd.random()
+            if r < 0.5 and recent:
+                _sid, ev = rnd.choice(recent)
+                title, body = corpus.article(ev)
+            elif r < 0.6 and last_text:
+                title, body = "Copy", " ".join(rnd.choice(list(last_text.values())).split()[:250])
+            else:
+                title, body = corpus.article(corpus.event())
+            with session_scope(sessions) as s:
+                article = Article(
+                    canonical_url=f"https://probe.example/{run}/{minute}",
+                    url=f"https://probe.example/{run}/{minute}",
+                    title=title,
+                    text=body,
+                    published_at=NOW + timedelta(minutes=minute),
+                    site_name=f"probe{minute % 7}",
+                    status=ArticleStatus.OK,
+                )
+                s.add(article)
+                s.flush()
+                article_ids.append(article.id)
+            last_text[minute % 20] = body
+            minute += 1
         before = statements[0]
         started = time.perf_counter()
         with session_scope(sessions) as s:
-            result = assign_story(s, article_id)
+            results = assign_stories(s, article_ids)
         elapsed = (time.perf_counter() - started) * 1000
-        times.append(elapsed)
-        counts.append(statements[0] - before)
-        method = "?" if result is None else ("new" if result.new_story else result.method)
-        by_method.setdefault(method, []).append(elapsed)
+        found.batches.append(elapsed)
+        found.statements.append((statements[0] - before) / batch)
+        for result in results:
+            method = "?" if result is None else ("new" if result.new_story else result.method)
+            found.by_method.setdefault(method, []).append(elapsed / batch)
     engine.dispose()
-    return times, by_method, counts
+    return found
+
+
+class Probe:
+    """Times of one probe: per transaction, and per article (a transaction's time / its size)."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+        self.batches: list[float] = []
+        self.statements: list[float] = []
+        self.by_method: dict[str, list[float]] = {}
+
+    def report(self, reference: Probe | None) -> None:
+        per_article = [t / self.batch for t in self.batches]
+        median = statistics.median(per_article)
+        label = "assign_story" if self.batch == 1 else f"assign_stories, {self.batch} per batch"
+        versus = ""
+        if reference is not None:
+            ref = statistics.median([t / reference.batch for t in reference.batches])
+            versus = f" ({ref / median:.1f}x the one-per-transaction reference, {ref:.1f} ms)"
+        print(
+            f"  {label}: per article median {median:.1f} ms{versus},"
+            f" p99 {_p99(per_article):.1f} ms, max {max(per_article):.1f} ms"
+            f" over {len(per_article) * self.batch} articles;"
+            f" {statistics.mean(self.statements):.1f} statements per article;"
+            f" peak RSS {peak_rss_mb():.0f} MB"
+        )
+        if self.batch > 1:
+            print(
+                f"    a whole batch: median {statistics.median(self.batches):.1f} ms,"
+                f" p99 {_p99(self.batches):.1f} ms"
+            )
+        for method, values in sorted(self.by_method.items()):
+            print(
+                f"    {method}: {len(values)} articles, median {statistics.median(values):.1f} ms"
+            )
+        sys.stdout.flush()
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(0.99 * (len(ordered) - 1))]
 
 
 def _load_in_child(url: str, size: int, seed: int) -> Loaded:
@@ -398,6 +447,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--probe", type=int, default=300)
+    parser.add_argument(
+        "--batches",
+        default="1,32",
+        help="articles per transaction, one probe each (default 1,32: the one-per-transaction"
+        " reference, then the worker's default batch)",
+    )
     parser.add_argument(
         "--database-url", help="an EMPTY database, one size per run (default: temp SQLite files)"
     )
@@ -423,6 +478,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    batches = [int(b) for b in args.batches.split(",")]
     if args.database_url and len(sizes) != 1:
         print("stories_scale: --database-url takes a single --sizes value")
         return 2
@@ -460,25 +516,16 @@ def main() -> int:
                 corpus.rnd.setstate(loaded.state)
                 if args.probe_seed is not None:
                     corpus.rnd.seed(args.probe_seed)
-                times, by_method, counts = probe(url, loaded.recent, corpus, args.probe)
-                _report(times, by_method, counts)
+                # One transaction per article first: the reference the batches are compared
+                # with, on the same store (each probe adds its articles to it).
+                reference = None
+                for batch in batches:
+                    found = probe(url, loaded.recent, corpus, args.probe, batch)
+                    found.report(reference)
+                    reference = reference or found
                 if server is not None and not args.database_url:
                     server.drop_database(url)
     return 0
-
-
-def _report(times: list[float], by_method: dict[str, list[float]], counts: list[int]) -> None:
-    ordered = sorted(times)
-    print(
-        f"  assign_story: median {statistics.median(times):.1f} ms,"
-        f" p99 {ordered[int(0.99 * (len(ordered) - 1))]:.1f} ms,"
-        f" max {ordered[-1]:.1f} ms over {len(times)} articles;"
-        f" {statistics.mean(counts):.1f} statements per article;"
-        f" peak RSS {peak_rss_mb():.0f} MB"
-    )
-    for method, values in sorted(by_method.items()):
-        print(f"    {method}: {len(values)} articles, median {statistics.median(values):.1f} ms")
-    sys.stdout.flush()
 
 
 def _empty(url: str) -> bool:
