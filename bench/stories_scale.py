@@ -302,6 +302,8 @@ def bulk_load(url: str, n_articles: int, corpus: Corpus) -> Loaded:
                             "signature": sk.to_bytes(),
                             "shingles": sk.shingles,
                             "published_at": when,
+                            # Sketched when published (left out, COPY would stamp the load).
+                            "added_at": when,
                         },
                     )
                     for key in set(keys):

@@ -18,7 +18,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -44,8 +53,14 @@ class ArticleSketch(Base):
     signature: Mapped[bytes] = mapped_column(LargeBinary)
     #: Distinct shingles of the text: turns the Jaccard estimate into containment.
     shingles: Mapped[int] = mapped_column(Integer)
-    #: Age of the sketch: pruned past the syndication window (worker.stories.prune).
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: The article's date (layer 3 takes the earlier of a near pair as the original).
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the sketch was written (the database's clock: every writer leaves it to the
+    #: default). Pruned once both this and ``published_at`` are past the syndication window
+    #: (worker.stories.prune); the index finds those (alembic 0007).
+    added_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=text("CURRENT_TIMESTAMP"), index=True
+    )
 
 
 class ArticleBand(Base):

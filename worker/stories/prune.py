@@ -14,9 +14,14 @@ copies of any age are still caught by layer 2 (``articles.content_hash``). A cop
 original is simply not matched by layer 3: it goes on to layer 4 like any other article (and,
 being an original now, gets a sketch of its own).
 
-Age is the sketch's ``published_at``: the article's ``published_at``, else its fetch or
-discovery time (``worker.stories.store._doc``), so it is never null for sketches written by
-the story step; a sketch without one falls back to the article's ``discovered_at``.
+A sketch's age is the later of its ``published_at`` (the article's ``published_at``, else
+its fetch or discovery time: ``worker.stories.store._doc``) and its ``added_at`` (when the
+story step wrote it; the database's clock, alembic 0007): it is pruned once both are older than
+the window, and a sketch without a ``published_at`` ages by ``added_at`` alone. So every
+sketch lives at least one window after it entered the store: an article that arrives with an
+old date (a back-dated page, a feed replaying its archive, a backfill) keeps its sketch for a
+window, and a near copy of it arriving the next day is still found by layer 3. (Ageing by
+``published_at`` alone, as before, pruned such a sketch at the next run.)
 
 Deletes run in batches of ``batch_size`` articles, each in its own short transaction, so a
 first run on a big store neither holds one huge transaction nor blocks the story step for
@@ -35,10 +40,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Article, session_scope, utcnow
+from models import session_scope, utcnow
 from models.stories_index import ArticleBand, ArticleSketch
 
 #: Articles whose sketch is deleted per transaction (32 band rows each).
@@ -55,7 +60,9 @@ def prune_sketches(
     batch_size: int = DEFAULT_PRUNE_BATCH,
     max_batches: int | None = None,
 ) -> int:
-    """Delete the sketch and band rows of articles older than ``now - older_than``.
+    """Delete the sketch and band rows of articles whose sketch is older than ``older_than``.
+
+    A sketch's age is from the later of its ``published_at`` and ``added_at``.
 
     Returns how many articles lost their sketch. ``max_batches`` caps the work of one call
     (None: until nothing is left).
@@ -78,24 +85,20 @@ def prune_sketches(
 
 
 def _old_sketches(session: Session, cutoff: datetime, limit: int) -> list[int]:
-    # The index on article_sketches.published_at (alembic 0006) finds them without a scan.
-    ids = list(
+    # Due when both dates are past the cutoff, i.e. the later of the two is. The index on
+    # added_at (alembic 0007) finds them without a scan; published_at is seldom the later
+    # date (only a slightly future-dated article's), so the filter on it rarely skips a row.
+    return list(
         session.scalars(
             select(ArticleSketch.article_id)
-            .where(ArticleSketch.published_at < cutoff)
-            .order_by(ArticleSketch.published_at, ArticleSketch.article_id)
+            .where(
+                ArticleSketch.added_at < cutoff,
+                or_(ArticleSketch.published_at.is_(None), ArticleSketch.published_at < cutoff),
+            )
+            .order_by(ArticleSketch.added_at, ArticleSketch.article_id)
             .limit(limit)
         )
     )
-    if len(ids) < limit:
-        ids += session.scalars(
-            select(ArticleSketch.article_id)
-            .join(Article, Article.id == ArticleSketch.article_id)
-            .where(ArticleSketch.published_at.is_(None), Article.discovered_at < cutoff)
-            .order_by(ArticleSketch.article_id)
-            .limit(limit - len(ids))
-        )
-    return ids
 
 
 def _delete(session: Session, ids: list[int]) -> None:

@@ -35,6 +35,17 @@ def days_ago(days: float) -> float:
     return ((utcnow() - T0) - timedelta(days=days)).total_seconds() / 3600
 
 
+def stored_when_published(sessions: sessionmaker[Session], *article_ids: int) -> None:
+    """Backdate the sketches' ``added_at`` to their ``published_at``, as if each article had
+    been sketched when it was published (the story step stamps the time it runs)."""
+    with scope(sessions) as s:
+        s.execute(
+            update(ArticleSketch)
+            .where(ArticleSketch.article_id.in_(article_ids))
+            .values(added_at=ArticleSketch.published_at)
+        )
+
+
 def sketched(sessions: sessionmaker[Session]) -> set[int]:
     with scope(sessions) as s:
         return set(s.scalars(select(ArticleSketch.article_id)))
@@ -59,6 +70,7 @@ def test_old_sketches_and_bands_go_recent_ones_stay(sessions: sessionmaker[Sessi
     ]
     for article_id in old + recent:
         run(sessions, article_id)
+    stored_when_published(sessions, *old, *recent)
     assert sketched(sessions) == set(old + recent)
     bands_before = banded(sessions)
     assert set(bands_before) == set(old + recent)
@@ -78,7 +90,9 @@ def test_old_sketches_and_bands_go_recent_ones_stay(sessions: sessionmaker[Sessi
         assert s.scalar(select(func.count()).where(Article.story_id.is_(None))) == 0
 
 
-def test_sketch_without_a_date_ages_by_discovery(sessions: sessionmaker[Session]) -> None:
+def test_sketch_without_a_date_ages_by_when_it_was_stored(
+    sessions: sessionmaker[Session],
+) -> None:
     old = add_article(sessions, *FILLER[0], hours=days_ago(1))
     recent = add_article(sessions, *FILLER[1], hours=days_ago(1), site="b.example")
     for article_id in (old, recent):
@@ -86,9 +100,9 @@ def test_sketch_without_a_date_ages_by_discovery(sessions: sessionmaker[Session]
     with scope(sessions) as s:
         s.execute(update(ArticleSketch).values(published_at=None))
         s.execute(
-            update(Article)
-            .where(Article.id == old)
-            .values(discovered_at=utcnow() - timedelta(days=31))
+            update(ArticleSketch)
+            .where(ArticleSketch.article_id == old)
+            .values(added_at=utcnow() - timedelta(days=31))
         )
     assert prune_sketches(sessions, WINDOW) == 1
     assert sketched(sessions) == {recent}
@@ -102,6 +116,7 @@ def test_copies_after_pruning(sessions: sessionmaker[Session]) -> None:
     visit = add_article(sessions, VISIT_A_TITLE, VISIT_A, hours=days_ago(2), site="daily.example")
     wire_story = run(sessions, wire)[0]
     visit_story = run(sessions, visit)[0]
+    stored_when_published(sessions, wire, visit)
     # Before pruning, layer 3 finds a near copy of the old original (copies add no sketch).
     before = add_article(
         sessions,
@@ -150,6 +165,39 @@ def test_copies_after_pruning(sessions: sessionmaker[Session]) -> None:
         assert s.scalar(select(func.count()).where(Article.story_id.is_(None))) == 0
 
 
+def test_an_old_dated_article_sketched_recently_keeps_its_sketch(
+    sessions: sessionmaker[Session],
+) -> None:
+    # Both published 40 days ago; the replayed one only reached the store today, the other
+    # was stored when it was published.
+    replayed = add_article(
+        sessions, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=days_ago(40), site="wire.example"
+    )
+    stale = add_article(sessions, *FILLER[0], hours=days_ago(40), site="old.example")
+    replayed_story = run(sessions, replayed)[0]
+    run(sessions, stale)
+    with scope(sessions) as s:  # stamped by the database when written, in UTC
+        added_at = s.scalar(
+            select(ArticleSketch.added_at).where(ArticleSketch.article_id == replayed)
+        )
+    assert added_at is not None and abs(utcnow() - added_at) < timedelta(minutes=5)
+    stored_when_published(sessions, stale)
+
+    assert prune_sketches(sessions, WINDOW) == 1
+    assert sketched(sessions) == {replayed}
+    assert set(banded(sessions)) == {replayed}
+
+    # So a near copy of it arriving the next day is still found by layer 3.
+    copy = add_article(
+        sessions,
+        "Copy",
+        syndicated_copy(BRIDGE_WIRE, keep=0.7, edit_rate=0.03, seed=3),
+        hours=days_ago(39),
+        site="copy.example",
+    )
+    assert run(sessions, copy) == (replayed_story, replayed, "near")
+
+
 def test_prune_rejects_an_empty_batch(sessions: sessionmaker[Session]) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         prune_sketches(sessions, WINDOW, batch_size=0)
@@ -185,6 +233,7 @@ def test_task_prunes_with_the_configured_window(
         recent = add_article(rt.sessions, *FILLER[1], hours=days_ago(9), site="b.example")
         for article_id in (old, recent):
             run(rt.sessions, article_id)
+        stored_when_published(rt.sessions, old, recent)
         assert task() == 1
         assert sketched(rt.sessions) == {recent}
         assert task() == 0
