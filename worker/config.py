@@ -148,6 +148,12 @@ class Settings(BaseSettings):
     story_window_hours: float = Field(
         72.0, description="Stories inactive for longer than this are not candidates."
     )
+    story_batch: int = Field(
+        32,
+        ge=1,
+        description="Articles waiting for a story that one task assigns in one transaction "
+        "(the same results as one by one, with less database work per article).",
+    )
     syndication_window_days: float = Field(
         30.0,
         gt=0,

@@ -130,7 +130,9 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
 def assign_story(self: StorywireTask, article_id: int) -> int | None:
     structlog.contextvars.bind_contextvars(article_id=article_id)
     rt = self.runtime
-    outcome = assign_story_step(rt.sessions, article_id, story_config(rt.settings))
+    outcome = assign_story_step(
+        rt.sessions, article_id, story_config(rt.settings), batch=rt.settings.story_batch
+    )
     return outcome.story_id
 
 

@@ -1,8 +1,9 @@
 """Offline backfill: documents from a file go through the worker's own story step.
 
-Each document becomes an article row (status ok, text given), then ``assign_story`` runs on
-each in publication order — exactly what the ``assign_story`` task does — so a backfill and a
-live worker group documents the same way.
+Each document becomes an article row (status ok, text given), then the story step runs on
+each in publication order — the worker's own code, in batches of ``DEFAULT_BACKFILL_BATCH``
+per transaction as the ``assign_story`` task batches a backlog (with the same results as one
+by one) — so a backfill and a live worker group documents the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, ArticleStatus, session_scope, utcnow
 from worker.dedupe import content_hash
-from worker.pipeline.story import assign_story
+from worker.pipeline.story import DEFAULT_BACKFILL_BATCH, assign_batch
 from worker.store import record_change
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.urls import canonicalize, host_of
@@ -94,10 +95,11 @@ def backfill(
     ordered = publication_order(list(docs))
     article_ids = [_store(sessions, doc, run_id) for doc in ordered]
     by_article = dict(zip(article_ids, ordered, strict=True))
-    for article_id in article_ids:
-        assign_story(sessions, article_id, config)
+    for start in range(0, len(article_ids), DEFAULT_BACKFILL_BATCH):
+        chunk = article_ids[start : start + DEFAULT_BACKFILL_BATCH]
+        assign_batch(sessions, chunk, config)  # in order, as one by one would (tested)
         if on_progress:
-            on_progress(1)
+            on_progress(len(chunk))
     with session_scope(sessions) as session:
         rows = session.execute(
             select(Article.id, Article.story_id, Article.duplicate_of).where(

@@ -1,12 +1,18 @@
 """The story step: exact copy → syndicated copy → same event → new story.
 
-A thin wrapper over ``worker.stories.store.assign_story`` (the layers and their state live in
+A thin wrapper over ``worker.stories.store`` (the layers and their state live in
 ``worker/stories/``) that owns the transaction. Serialized: the story-step lock is taken
 first, so two workers never open two stories for one event at the same moment.
+
+The worker's task assigns in batches: with its article, the other articles waiting for a story
+(a backlog on the ``stories`` queue), oldest report first, in one transaction — the same
+results as one transaction each, for a fraction of the database work per article.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,7 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from models import session_scope
 from worker.config import Settings
 from worker.stories import DEFAULT_CONFIG, StoryConfig
-from worker.stories.store import assign_story as assign_in_session
+from worker.stories.assigner import Assignment
+from worker.stories.store import assign_stories, lock_story_step, unassigned_articles
+
+log = logging.getLogger(__name__)
+
+#: Articles the offline backfill assigns per transaction.
+DEFAULT_BACKFILL_BATCH = 32
 
 
 @dataclass
@@ -33,11 +45,46 @@ def story_config(settings: Settings) -> StoryConfig:
 
 
 def assign_story(
-    sessions: sessionmaker[Session], article_id: int, config: StoryConfig = DEFAULT_CONFIG
+    sessions: sessionmaker[Session],
+    article_id: int,
+    config: StoryConfig = DEFAULT_CONFIG,
+    *,
+    batch: int = 1,
 ) -> StoryOutcome:
-    """Assign an extracted article to its story (idempotent; pending articles are skipped)."""
+    """Assign an extracted article to its story (idempotent; pending articles are skipped).
+
+    With ``batch`` > 1, up to ``batch - 1`` other articles still without a story are assigned
+    in the same transaction, all in the order of their reports. Should that transaction fail,
+    the article is assigned alone: one article that cannot be assigned holds up only its own
+    task (the others are still waiting, and their own tasks or the sweep come back to them).
+    """
+    if batch > 1:
+        try:
+            with session_scope(sessions) as session:
+                # Chosen under the lock: no other worker is choosing or assigning meanwhile.
+                lock_story_step(session)
+                ids = unassigned_articles(session, batch - 1, include=article_id)
+                results = dict(zip(ids, assign_stories(session, ids, config), strict=True))
+            return _outcome(article_id, results.get(article_id))
+        except Exception:  # whatever it was, the article alone is tried next (that one raises)
+            log.warning("story batch failed; assigning article %s alone", article_id, exc_info=True)
     with session_scope(sessions) as session:
-        result = assign_in_session(session, article_id, config)
+        result = assign_stories(session, [article_id], config)[0]
+    return _outcome(article_id, result)
+
+
+def assign_batch(
+    sessions: sessionmaker[Session],
+    article_ids: Sequence[int],
+    config: StoryConfig = DEFAULT_CONFIG,
+) -> list[StoryOutcome]:
+    """Assign these articles, in this order, in one transaction (the offline backfill's step)."""
+    with session_scope(sessions) as session:
+        results = assign_stories(session, article_ids, config)
+    return [_outcome(i, r) for i, r in zip(article_ids, results, strict=True)]
+
+
+def _outcome(article_id: int, result: Assignment | None) -> StoryOutcome:
     if result is None:
         return StoryOutcome(article_id)
     return StoryOutcome(

@@ -22,12 +22,14 @@ delete, terms to insert or re-weigh: disjoint sets), never a delete and an inser
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, text
+from sqlalchemy import JSON, Table, bindparam, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import TextClause
 
 from models import Article, Change, Story
@@ -37,6 +39,7 @@ from models.types import utcnow
 _SKETCHES = cast(Table, ArticleSketch.__table__)
 _PROFILES = cast(Table, StoryProfile.__table__)
 _CHANGES = cast(Table, Change.__table__)
+_POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]
 TABLES = {
     t.name: t for t in (cast(Table, Story.__table__), cast(Table, Article.__table__), _PROFILES)
 }
@@ -142,58 +145,75 @@ class DeferredWrites:
             params["df_terms"] = ordered
             params["df_counts"] = [self.terms[t] for t in ordered]
         now = utcnow()
-        for n, ((table_name, key), (_row, values)) in enumerate(self.updates.items()):
+        # The rows of one table that change the same columns: one UPDATE from arrays.
+        groups: dict[tuple[str, tuple[str, ...]], list[tuple[int, dict[str, Any]]]] = {}
+        for (table_name, key), (_row, values) in self.updates.items():
+            groups.setdefault((table_name, tuple(sorted(values))), []).append((key, values))
+        for n, ((table_name, columns), rows) in enumerate(groups.items()):
             table = TABLES[table_name]
-            if "updated_at" in table.c:
-                values = {**values, "updated_at": now}
-            sets = []
-            for column, value in values.items():
-                name = f"u{n}_{column}"
-                sets.append(f"{column} = :{name}")
-                params[name], types[name] = value, table.c[column].type
             pk = table.primary_key.columns.values()[0].name
-            params[f"u{n}_key"] = key
+            params[f"g{n}_key"] = [key for key, _ in rows]
+            arrays = [f"CAST(:g{n}_key AS bigint[])"]
+            for column in columns:
+                params[f"g{n}_{column}"] = [_element(table, column, v[column]) for _, v in rows]
+                arrays.append(f"CAST(:g{n}_{column} AS {_array_type(table, column)})")
+            sets = [f"{column} = v.{column}" for column in columns]
+            if "updated_at" in table.c:
+                sets.append("updated_at = :now")
             # Names from the tables' metadata, values as parameters (so for S608 below).
-            writes.append(f"UPDATE {table_name} SET {', '.join(sets)} WHERE {pk} = :u{n}_key")  # noqa: S608
-        for n, profile in enumerate(self.new_profiles.values()):
-            for column in ("story_id", "phrases", "outlets", "centroid"):
-                params[f"p{n}_{column}"] = getattr(profile, column)
-                types[f"p{n}_{column}"] = _PROFILES.c[column].type
             writes.append(
-                "INSERT INTO story_profiles (story_id, phrases, outlets, centroid) VALUES"  # noqa: S608
-                f" (:p{n}_story_id, :p{n}_phrases, :p{n}_outlets, :p{n}_centroid)"
+                f"UPDATE {table_name} SET {', '.join(sets)}"  # noqa: S608
+                f" FROM unnest({', '.join(arrays)}) AS v(row_key, {', '.join(columns)})"
+                f" WHERE {table_name}.{pk} = v.row_key"
             )
-        for n, story_id in enumerate(sorted(self.gone.keys() | self.added.keys())):
+        if self.new_profiles:
+            profiles = list(self.new_profiles.values())
+            params["np_ids"] = [p.story_id for p in profiles]
+            for column in ("phrases", "outlets", "centroid"):
+                params[f"np_{column}"] = [json.dumps(getattr(p, column)) for p in profiles]
+            writes.append(
+                "INSERT INTO story_profiles (story_id, phrases, outlets, centroid)"
+                " SELECT * FROM unnest(CAST(:np_ids AS bigint[]), CAST(:np_phrases AS jsonb[]),"
+                " CAST(:np_outlets AS jsonb[]), CAST(:np_centroid AS jsonb[]))"
+            )
+        gone_rows: list[tuple[int, str]] = []
+        added_rows: list[tuple[int, str, float]] = []
+        for story_id in sorted(self.gone.keys() | self.added.keys()):
             # A term that left and came back is re-weighed by the upsert, not deleted.
             added = self.added.get(story_id, {})
-            gone = self.gone.get(story_id, set()) - added.keys()
-            params[f"t{n}_story"] = story_id
-            if gone:
-                params[f"t{n}_gone"] = sorted(gone)
-                writes.append(
-                    f"DELETE FROM story_terms WHERE story_id = :t{n}_story"  # noqa: S608
-                    f" AND term = ANY(CAST(:t{n}_gone AS varchar[]))"
-                )
-            if added:
-                params[f"t{n}_terms"] = list(added)
-                params[f"t{n}_weights"] = list(added.values())
-                writes.append(
-                    f"INSERT INTO story_terms (story_id, term, weight) SELECT :t{n}_story, t, w"  # noqa: S608
-                    f" FROM unnest(CAST(:t{n}_terms AS varchar[]),"
-                    f" CAST(:t{n}_weights AS float8[])) AS u(t, w)"
-                    " ON CONFLICT (story_id, term) DO UPDATE SET weight = excluded.weight"
-                )
+            gone_rows.extend(
+                (story_id, t) for t in sorted(self.gone.get(story_id, set()) - added.keys())
+            )
+            added_rows.extend((story_id, t, w) for t, w in added.items())
+        if gone_rows:
+            params["pg_ids"] = [r[0] for r in gone_rows]
+            params["pg_terms"] = [r[1] for r in gone_rows]
+            writes.append(
+                "DELETE FROM story_terms USING unnest(CAST(:pg_ids AS bigint[]),"
+                " CAST(:pg_terms AS varchar[])) AS g(story_id, term)"
+                " WHERE story_terms.story_id = g.story_id AND story_terms.term = g.term"
+            )
+        if added_rows:
+            params["pa_ids"] = [r[0] for r in added_rows]
+            params["pa_terms"] = [r[1] for r in added_rows]
+            params["pa_weights"] = [r[2] for r in added_rows]
+            writes.append(
+                "INSERT INTO story_terms (story_id, term, weight)"
+                " SELECT * FROM unnest(CAST(:pa_ids AS bigint[]), CAST(:pa_terms AS varchar[]),"
+                " CAST(:pa_weights AS float8[]))"
+                " ON CONFLICT (story_id, term) DO UPDATE SET weight = excluded.weight"
+            )
         if self.changes:
-            rows = []
-            for n, change in enumerate(self.changes):
-                for column, value in (*change.items(), ("created_at", now)):
-                    params[f"c{n}_{column}"] = value
-                    types[f"c{n}_{column}"] = _CHANGES.c[column].type
-                rows.append(f"(:c{n}_kind, :c{n}_entity_id, :c{n}_payload, :c{n}_created_at)")
+            params["ch_kinds"] = [c["kind"] for c in self.changes]
+            params["ch_ids"] = [c["entity_id"] for c in self.changes]
+            params["ch_payloads"] = [json.dumps(c["payload"]) for c in self.changes]
             # In the order recorded: ids are handed out in row order, then kept (0002).
             writes.append(
-                "INSERT INTO changes (kind, entity_id, payload, created_at) VALUES "  # noqa: S608
-                + ", ".join(rows)
+                "INSERT INTO changes (kind, entity_id, payload, created_at)"
+                " SELECT c.kind, c.entity_id, c.payload, :now FROM unnest("
+                " CAST(:ch_kinds AS varchar[]), CAST(:ch_ids AS bigint[]),"
+                " CAST(:ch_payloads AS jsonb[])) WITH ORDINALITY AS c(kind, entity_id, payload, n)"
+                " ORDER BY c.n"
             )
         self._clear()
         if not writes:
@@ -203,6 +223,8 @@ class DeferredWrites:
         else:
             sql = "WITH " + ", ".join(f"w{i} AS ({w})" for i, w in enumerate(writes[1:]))
             sql += " " + writes[0]
+        if ":now" in sql:
+            params["now"], types["now"] = now, _CHANGES.c.created_at.type
         return text(sql).bindparams(*(bindparam(k, type_=t) for k, t in types.items())), params
 
     def _clear(self) -> None:
@@ -213,6 +235,20 @@ class DeferredWrites:
         self.gone.clear()
         self.added.clear()
         self.changes.clear()
+
+
+def _array_type(table: Table, column: str) -> str:
+    """The Postgres array type of a column, e.g. ``TIMESTAMP WITH TIME ZONE[]``."""
+    return f"{table.c[column].type.compile(dialect=_POSTGRES)}[]"
+
+
+def _element(table: Table, column: str, value: Any) -> Any:
+    # What the column's type would send for one value: JSON as text, aware datetimes only.
+    if isinstance(table.c[column].type, JSON):
+        return json.dumps(value)
+    if isinstance(value, datetime):
+        return _aware(value)
+    return value
 
 
 def _aware(when: datetime | None) -> datetime | None:
