@@ -4,7 +4,6 @@ that fails only its own task."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from sqlalchemy import select
 from models import Article, Change, session_scope
 from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
+from tests.worker.stories.test_store import add_article
 from tests.worker.stories.texts import (
     BRIDGE_LOCAL,
     BRIDGE_LOCAL_TITLE,
@@ -25,8 +25,6 @@ from worker.pipeline import assign_story
 from worker.runtime import Runtime, build_runtime
 from worker.stories import assigner
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
@@ -38,19 +36,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]
 
 
 def extracted(rt: Runtime, title: str, text: str, hours: float) -> int:
-    with session_scope(rt.sessions) as s:
-        n = len(s.scalars(select(Article.id)).all())
-        article = Article(
-            canonical_url=f"https://site{n}.example/a",
-            url=f"https://site{n}.example/a",
-            title=title,
-            text=text,
-            published_at=T0 + timedelta(hours=hours),
-            status="ok",
-        )
-        s.add(article)
-        s.flush()
-        return article.id
+    """An article fetched and extracted, waiting for the story step."""
+    return add_article(rt.sessions, title, text, hours=hours, site=f"site{hours:g}.example")
 
 
 def story_of(rt: Runtime, article_id: int) -> int | None:
