@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 
 #: Articles the offline backfill assigns per transaction.
 DEFAULT_BACKFILL_BATCH = 32
+#: Articles remembered as failing alone (per process).
+DEFAULT_MAX_FAILED_ALONE = 1_000
+
+# Articles whose own assignment failed in this process, left out of its later batches: else an
+# article that cannot be assigned would fail every batch while it is among the oldest waiting.
+# A hint, not state: lost with the process (the batches then fail once more and it is relearnt).
+_failed_alone: set[int] = set()
 
 
 @dataclass
@@ -57,19 +64,28 @@ def assign_story(
     in the same transaction, all in the order of their reports. Should that transaction fail,
     the article is assigned alone: one article that cannot be assigned holds up only its own
     task (the others are still waiting, and their own tasks or the sweep come back to them).
+    An article that failed alone is left out of this process's later batches.
     """
-    if batch > 1:
+    if batch > 1 and article_id not in _failed_alone:
         try:
             with session_scope(sessions) as session:
                 # Chosen under the lock: no other worker is choosing or assigning meanwhile.
                 lock_story_step(session)
-                ids = unassigned_articles(session, batch - 1, include=article_id)
+                ids = unassigned_articles(
+                    session, batch - 1, include=article_id, exclude=_failed_alone
+                )
                 results = dict(zip(ids, assign_stories(session, ids, config), strict=True))
             return _outcome(article_id, results.get(article_id))
         except Exception:  # whatever it was, the article alone is tried next (that one raises)
             log.warning("story batch failed; assigning article %s alone", article_id, exc_info=True)
-    with session_scope(sessions) as session:
-        result = assign_stories(session, [article_id], config)[0]
+    try:
+        with session_scope(sessions) as session:
+            result = assign_stories(session, [article_id], config)[0]
+    except Exception:
+        if len(_failed_alone) < DEFAULT_MAX_FAILED_ALONE:
+            _failed_alone.add(article_id)
+        raise
+    _failed_alone.discard(article_id)
     return _outcome(article_id, result)
 
 

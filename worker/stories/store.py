@@ -153,7 +153,11 @@ _REPORTED_AT = func.coalesce(
 )
 _UNASSIGNED = (
     select(Article.id, _REPORTED_AT)
-    .where(Article.story_id.is_(None), Article.status != ArticleStatus.PENDING)
+    .where(
+        Article.story_id.is_(None),
+        Article.status != ArticleStatus.PENDING,
+        Article.id.not_in(bindparam("exclude", expanding=True)),
+    )
     .order_by(_REPORTED_AT, Article.id)
     .limit(bindparam("limit"))
 )
@@ -186,12 +190,16 @@ def assign_stories(
     return results
 
 
-def unassigned_articles(session: Session, limit: int, *, include: int | None = None) -> list[int]:
-    """Up to ``limit`` extracted articles without a story (and ``include``), oldest report first.
+def unassigned_articles(
+    session: Session, limit: int, *, include: int | None = None, exclude: Iterable[int] = ()
+) -> list[int]:
+    """Up to ``limit`` extracted articles without a story (and ``include``), oldest report first,
+    none of ``exclude``.
 
     Call it under the story-step lock (``lock_story_step``) and assign them in the same
     transaction, so two workers never take the same ones."""
-    rows = [(r[0], r[1]) for r in session.execute(_UNASSIGNED, {"limit": limit})]
+    params = {"limit": limit, "exclude": sorted(exclude)}
+    rows = [(r[0], r[1]) for r in session.execute(_UNASSIGNED, params)]
     if include is not None and all(article_id != include for article_id, _ in rows):
         found = session.execute(
             select(Article.id, _REPORTED_AT).where(Article.id == include)

@@ -3,6 +3,7 @@ that fails only its own task."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,12 +23,16 @@ from tests.worker.stories.texts import (
     STRIKE_TITLE,
 )
 from worker.pipeline import assign_story
+from worker.pipeline import story as story_module
 from worker.runtime import Runtime, build_runtime
 from worker.stories import assigner
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Runtime]:
+    monkeypatch.setattr(story_module, "_failed_alone", set())  # this test's worker process
     url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
     migrate(url)
     rt = build_runtime(make_settings(tmp_path, url))
@@ -75,7 +80,7 @@ def test_a_batch_takes_at_most_its_size(backend: Runtime) -> None:
 
 
 def test_an_article_that_fails_holds_up_only_its_own_task(
-    backend: Runtime, monkeypatch: pytest.MonkeyPatch
+    backend: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A fault no fixture produces for real (a bug on one text): the batch that holds the bad
     # article fails as a whole, then each task assigns its own article alone.
@@ -95,3 +100,14 @@ def test_an_article_that_fails_holds_up_only_its_own_task(
         assign_story(backend.sessions, bad, batch=8)
     with session_scope(backend.sessions) as s:  # nothing of the failed batches was written
         assert len(s.scalars(select(Change.id).where(Change.kind == "story.created")).all()) == 1
+    # Having failed alone, it is left out of later batches: they no longer fail.
+    later = extracted(backend, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=3)
+    other = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE + "\n\nUpdate.", hours=4)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="worker.pipeline.story"):
+        assign_story(backend.sessions, other, batch=8)
+    assert "story batch failed" not in caplog.text
+    assert story_of(backend, later) is not None and story_of(backend, bad) is None
+    monkeypatch.setattr("worker.stories.store.assign", real)  # fixed (a new release):
+    assert assign_story(backend.sessions, bad, batch=8).method == "new"  # alone, once more
+    assert bad not in story_module._failed_alone
