@@ -34,12 +34,13 @@ from worker.dedupe.minhash import (
     DEFAULT_BAND_ROWS,
     DEFAULT_BANDS,
     DEFAULT_MIN_CONTAINMENT,
+    Sketch,
     band_keys,
     compare,
     sketch_normalized,
 )
 from worker.stories.index import ArticleRef, StoryDoc, StoryIndex, StoryState
-from worker.stories.text import DEFAULT_TITLE_WEIGHT, extract_terms, key_phrases
+from worker.stories.text import DEFAULT_TITLE_WEIGHT, Terms, extract_terms, key_phrases
 from worker.stories.vectors import (
     DEFAULT_CENTROID_TERMS,
     DEFAULT_NUMBER_WEIGHT,
@@ -103,12 +104,53 @@ class Assignment:
     score: float = 0.0  # containment (near) or kernel-weighted cosine (similar)
 
 
-def assign(index: StoryIndex, doc: StoryDoc, config: StoryConfig = DEFAULT_CONFIG) -> Assignment:
-    """Assign ``doc`` to a story (existing or new) and record it in ``index``."""
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the layers compute from an article's text: its normalized text and hash (layer 2),
+    MinHash sketch and band keys (layer 3) and terms (layer 4). Computed once per article; a
+    batch computes them first to read ahead for all its articles."""
+
+    normalized: str
+    digest: str | None
+    sketch: Sketch | None
+    keys: list[int]
+    terms: Terms | None  # None: not extracted yet (layer 4 extracts them when it gets there)
+
+
+def features(
+    doc: StoryDoc, config: StoryConfig = DEFAULT_CONFIG, *, terms: bool = True
+) -> Features:
+    """``doc``'s features, e.g. ``features(doc).keys``."""
     text = doc.text or ""
     # Normalized once: layer 2 hashes it, layer 3 shingles it.
     normalized = normalize_text(text)
-    digest = hash_normalized(normalized) if text.strip() else None
+    sk = sketch_normalized(normalized) if normalized else None
+    return Features(
+        normalized=normalized,
+        digest=hash_normalized(normalized) if text.strip() else None,
+        sketch=sk,
+        keys=band_keys(sk, bands=config.bands, rows=config.band_rows) if sk is not None else [],
+        terms=_terms(doc, config) if terms else None,
+    )
+
+
+def _terms(doc: StoryDoc, config: StoryConfig) -> Terms:
+    return extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
+
+
+def assign(
+    index: StoryIndex,
+    doc: StoryDoc,
+    config: StoryConfig = DEFAULT_CONFIG,
+    found: Features | None = None,
+) -> Assignment:
+    """Assign ``doc`` to a story (existing or new) and record it in ``index``.
+
+    ``found``: its ``features(doc, config)`` if already computed."""
+    text = doc.text or ""
+    # Terms only if layer 4 is reached (copies stop before it).
+    f = found or features(doc, config, terms=False)
+    digest, sk, keys = f.digest, f.sketch, f.keys
 
     # Layer 2: the same text, byte for byte once normalized.
     if digest is not None:
@@ -118,9 +160,7 @@ def assign(index: StoryIndex, doc: StoryDoc, config: StoryConfig = DEFAULT_CONFI
             return _join_as_copy(index, doc, original, digest, "exact", 1.0)
 
     # Layer 3: a syndicated copy (another site's boilerplate, trimmed ending, small edits).
-    sk = sketch_normalized(normalized) if normalized else None
     if sk is not None:
-        keys = band_keys(sk, bands=config.bands, rows=config.band_rows)
         best: tuple[tuple[int, datetime | None, int], ArticleRef, float] | None = None
         for stored in index.near_candidates(keys):
             match = compare(sk, stored.sketch, min_containment=config.min_containment)
@@ -140,7 +180,7 @@ def assign(index: StoryIndex, doc: StoryDoc, config: StoryConfig = DEFAULT_CONFI
         index.add_sketch(doc.id, sk, keys, doc.published_at)
 
     # Layer 4: the same event in other words.
-    terms = extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
+    terms = f.terms if f.terms is not None else _terms(doc, config)
     n_docs, df = index.count_document(terms.counts)
     vec = weigh(
         terms, n_docs, df, proper_weight=config.proper_weight, number_weight=config.number_weight

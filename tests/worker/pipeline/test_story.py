@@ -88,10 +88,10 @@ def test_an_article_that_fails_holds_up_only_its_own_task(
     good = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=2)
     real = assigner.assign
 
-    def assign(index: assigner.StoryIndex, doc: assigner.StoryDoc, config: object) -> object:
+    def assign(index: assigner.StoryIndex, doc: assigner.StoryDoc, *args: object) -> object:
         if doc.id == bad:
             raise RuntimeError("a bug on this one text")
-        return real(index, doc, config)  # type: ignore[arg-type]
+        return real(index, doc, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr("worker.stories.store.assign", assign)
     assert assign_story(backend.sessions, good, batch=8).method == "new"
