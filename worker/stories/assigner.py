@@ -40,7 +40,7 @@ from worker.dedupe.minhash import (
     sketch_normalized,
 )
 from worker.stories.index import ArticleRef, StoryDoc, StoryIndex, StoryState
-from worker.stories.text import DEFAULT_TITLE_WEIGHT, Terms, extract_terms, key_phrases
+from worker.stories.text import DEFAULT_TITLE_WEIGHT, extract_terms, key_phrases
 from worker.stories.vectors import (
     DEFAULT_CENTROID_TERMS,
     DEFAULT_NUMBER_WEIGHT,
@@ -106,36 +106,26 @@ class Assignment:
 
 @dataclass(frozen=True, slots=True)
 class Features:
-    """What the layers compute from an article's text: its normalized text and hash (layer 2),
-    MinHash sketch and band keys (layer 3) and terms (layer 4). Computed once per article; a
-    batch computes them first to read ahead for all its articles."""
+    """What layers 2 and 3 look up an article by: its text's hash and its MinHash sketch and
+    band keys. Computed once per article; a batch computes them first to read ahead for all
+    its articles."""
 
-    normalized: str
     digest: str | None
     sketch: Sketch | None
     keys: list[int]
-    terms: Terms | None  # None: not extracted yet (layer 4 extracts them when it gets there)
 
 
-def features(
-    doc: StoryDoc, config: StoryConfig = DEFAULT_CONFIG, *, terms: bool = True
-) -> Features:
+def features(doc: StoryDoc, config: StoryConfig = DEFAULT_CONFIG) -> Features:
     """``doc``'s features, e.g. ``features(doc).keys``."""
     text = doc.text or ""
     # Normalized once: layer 2 hashes it, layer 3 shingles it.
     normalized = normalize_text(text)
     sk = sketch_normalized(normalized) if normalized else None
     return Features(
-        normalized=normalized,
         digest=hash_normalized(normalized) if text.strip() else None,
         sketch=sk,
         keys=band_keys(sk, bands=config.bands, rows=config.band_rows) if sk is not None else [],
-        terms=_terms(doc, config) if terms else None,
     )
-
-
-def _terms(doc: StoryDoc, config: StoryConfig) -> Terms:
-    return extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
 
 
 def assign(
@@ -148,8 +138,7 @@ def assign(
 
     ``found``: its ``features(doc, config)`` if already computed."""
     text = doc.text or ""
-    # Terms only if layer 4 is reached (copies stop before it).
-    f = found or features(doc, config, terms=False)
+    f = found or features(doc, config)
     digest, sk, keys = f.digest, f.sketch, f.keys
 
     # Layer 2: the same text, byte for byte once normalized.
@@ -180,7 +169,7 @@ def assign(
         index.add_sketch(doc.id, sk, keys, doc.published_at)
 
     # Layer 4: the same event in other words.
-    terms = f.terms if f.terms is not None else _terms(doc, config)
+    terms = extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
     n_docs, df = index.count_document(terms.counts)
     vec = weigh(
         terms, n_docs, df, proper_weight=config.proper_weight, number_weight=config.number_weight
@@ -214,7 +203,7 @@ def assign(
         return Assignment(state.id, None, True, (), "new", chosen_score)
 
     chosen.centroid = add_to_centroid(chosen.centroid, vec, keep=config.centroid_terms)
-    _count_article(chosen, doc, phrases)
+    count_article(chosen, doc, phrases)
     merged = _merge_matching(index, chosen, candidates, config)
     kept = index.story(merged[0]) if merged else chosen
     index.save_story(kept)
@@ -244,7 +233,7 @@ def _join_as_copy(
 ) -> Assignment:
     assert original.story_id is not None  # checked by the callers
     story = index.story(original.story_id)
-    _count_article(story, doc, [])
+    count_article(story, doc, [])
     index.save_story(story)
     if _before(
         _chronological(doc.published_at, doc.id),
@@ -259,7 +248,8 @@ def _join_as_copy(
     return Assignment(story.id, original.id, False, (), method, score)
 
 
-def _count_article(story: StoryState, doc: StoryDoc, phrases: list[str]) -> None:
+def count_article(story: StoryState, doc: StoryDoc, phrases: list[str]) -> None:
+    """One more article in ``story``: its count, first/last times and key phrases."""
     story.article_count += 1
     if doc.published_at is not None:
         if story.first_published_at is None or doc.published_at < story.first_published_at:

@@ -40,7 +40,7 @@ _SKETCHES = cast(Table, ArticleSketch.__table__)
 _PROFILES = cast(Table, StoryProfile.__table__)
 _CHANGES = cast(Table, Change.__table__)
 _POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]
-TABLES = {
+_TABLES = {
     t.name: t for t in (cast(Table, Story.__table__), cast(Table, Article.__table__), _PROFILES)
 }
 
@@ -129,7 +129,6 @@ class DeferredWrites:
         None when nothing is held."""
         writes: list[str] = []
         params: dict[str, Any] = {}
-        types: dict[str, Any] = {}
         if self.sketches:
             writes.extend(_SKETCH_WRITES)
             params["sk_ids"] = [s["article_id"] for s in self.sketches]
@@ -150,7 +149,7 @@ class DeferredWrites:
         for (table_name, key), (_row, values) in self.updates.items():
             groups.setdefault((table_name, tuple(sorted(values))), []).append((key, values))
         for n, ((table_name, columns), rows) in enumerate(groups.items()):
-            table = TABLES[table_name]
+            table = _TABLES[table_name]
             pk = table.primary_key.columns.values()[0].name
             params[f"g{n}_key"] = [key for key, _ in rows]
             arrays = [f"CAST(:g{n}_key AS bigint[])"]
@@ -223,9 +222,10 @@ class DeferredWrites:
         else:
             sql = "WITH " + ", ".join(f"w{i} AS ({w})" for i, w in enumerate(writes[1:]))
             sql += " " + writes[0]
-        if ":now" in sql:
-            params["now"], types["now"] = now, _CHANGES.c.created_at.type
-        return text(sql).bindparams(*(bindparam(k, type_=t) for k, t in types.items())), params
+        if ":now" not in sql:
+            return text(sql), params
+        params["now"] = now
+        return text(sql).bindparams(bindparam("now", type_=_CHANGES.c.created_at.type)), params
 
     def _clear(self) -> None:
         self.sketches.clear()
