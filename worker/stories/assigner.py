@@ -40,7 +40,7 @@ from worker.dedupe.minhash import (
     sketch_normalized,
 )
 from worker.stories.index import ArticleRef, StoryDoc, StoryIndex, StoryState
-from worker.stories.text import DEFAULT_TITLE_WEIGHT, extract_terms, key_phrases
+from worker.stories.text import DEFAULT_TITLE_WEIGHT, Terms, extract_terms, key_phrases
 from worker.stories.vectors import (
     DEFAULT_CENTROID_TERMS,
     DEFAULT_NUMBER_WEIGHT,
@@ -106,17 +106,23 @@ class Assignment:
 
 @dataclass(frozen=True, slots=True)
 class Features:
-    """What layers 2 and 3 look up an article by: its text's hash and its MinHash sketch and
-    band keys. Computed once per article; a batch computes them first to read ahead for all
-    its articles."""
+    """What an article is looked up by: its text's hash and its MinHash sketch and band keys
+    (layers 2 and 3), and, when asked for, its terms (layer 4). Computed once per article; a
+    batch computes them first to read ahead for all its articles."""
 
     digest: str | None
     sketch: Sketch | None
     keys: list[int]
+    terms: Terms | None = None
 
 
-def features(doc: StoryDoc, config: StoryConfig = DEFAULT_CONFIG) -> Features:
-    """``doc``'s features, e.g. ``features(doc).keys``."""
+def features(
+    doc: StoryDoc, config: StoryConfig = DEFAULT_CONFIG, *, with_terms: bool = False
+) -> Features:
+    """``doc``'s features, e.g. ``features(doc).keys``.
+
+    ``with_terms``: extract its terms too (layer 4 needs them unless the article is a copy;
+    a batch reads their document counts ahead)."""
     text = doc.text or ""
     # Normalized once: layer 2 hashes it, layer 3 shingles it.
     normalized = normalize_text(text)
@@ -125,7 +131,12 @@ def features(doc: StoryDoc, config: StoryConfig = DEFAULT_CONFIG) -> Features:
         digest=hash_normalized(normalized) if text.strip() else None,
         sketch=sk,
         keys=band_keys(sk, bands=config.bands, rows=config.band_rows) if sk is not None else [],
+        terms=_terms(doc, config) if with_terms else None,
     )
+
+
+def _terms(doc: StoryDoc, config: StoryConfig) -> Terms:
+    return extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
 
 
 def assign(
@@ -169,7 +180,7 @@ def assign(
         index.add_sketch(doc.id, sk, keys, doc.published_at)
 
     # Layer 4: the same event in other words.
-    terms = extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
+    terms = f.terms if f.terms is not None else _terms(doc, config)
     n_docs, df = index.count_document(terms.counts)
     vec = weigh(
         terms, n_docs, df, proper_weight=config.proper_weight, number_weight=config.number_weight

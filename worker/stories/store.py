@@ -82,6 +82,9 @@ STORY_LOCK_KEY = 0x5707_1E5
 #: Candidate stories scored in full per article: the best by partial dot product on the
 #: article's heaviest terms. Bounds the work when a common term is in many live stories.
 DEFAULT_MAX_CANDIDATES = 50
+#: Terms whose document counts one statement reads (a batch of 32 articles has ~4000):
+#: past ~5000 on the 100k bench store the planner stops probing the primary key per term.
+DEFAULT_TERM_CHUNK = 2000
 #: Keywords shown on a story.
 DEFAULT_KEYWORDS = 10
 # Row in term_stats that counts documents (no real term is empty).
@@ -102,8 +105,14 @@ def _upsert_df() -> Executable:
 
 # Postgres: arrays as parameters — one statement text whatever their length, so psycopg
 # prepares it once (an expanding IN is a new text for every length).
+# A join with the unnested array, not ``term = ANY(:terms)``: for an array of a few thousand
+# terms the planner turns ANY into a sequential scan of the table (56 ms on the 100k bench
+# store), while the join probes the primary key per term (~3 us each: 11.6 ms for 4000; for
+# one article's ~130, 0.4 ms against 1.2 for ANY's bitmap scan). Past ~5000 terms the join
+# becomes a hash join over the table too: reads are cut into chunks of DEFAULT_TERM_CHUNK.
 _PG_TERM_COUNTS = text(
-    "SELECT term, df FROM term_stats WHERE term = ANY(CAST(:terms AS varchar[]))"
+    "SELECT s.term, s.df FROM unnest(CAST(:terms AS varchar[])) AS t(term)"
+    " JOIN term_stats AS s ON s.term = t.term"
 )
 # Each posting's story checked by its primary key (the LATERAL ... OFFSET 0 keeps the planner
 # from turning it into a hash join over every story in the window: it cannot tell how few
@@ -214,7 +223,7 @@ def assign_stories(
             waiting = article.story_id is None and article.status != ArticleStatus.PENDING
             if waiting and article.duplicate_of is None:
                 doc = _doc(article)
-                ahead[article.id] = (doc, features(doc, config))
+                ahead[article.id] = (doc, features(doc, config, with_terms=True))
         index.read_ahead([f for _, f in ahead.values()])
     results = [_assign(index, articles.get(i), config, ahead.pop(i, None)) for i in article_ids]
     index.flush()
@@ -340,18 +349,22 @@ class SqlStoryIndex:
         return self._postgres
 
     def read_ahead(self, found: Sequence[Features]) -> None:
-        """Read, for a batch's articles, what layers 2 and 3 will look up: one statement for
-        their content hashes and one for their LSH band keys, instead of two per article.
+        """Read, for a batch's articles, what the layers will look up: one statement for
+        their content hashes, one for their LSH band keys and one per DEFAULT_TERM_CHUNK of
+        their terms' document counts, instead of three per article.
 
-        Not the term counts: each is an index probe either way (~5-10 us on the server), and
-        for a batch's ~4000 terms the planner turns one array lookup into a sequential scan of
-        the table (90 ms at 100k, against ~35 ms for the articles' own reads, which also skip
-        the terms read before them)."""
+        ``found``: each article's ``features(doc, config, with_terms=True)``."""
         digests = sorted({f.digest for f in found if f.digest is not None})
         self._hash_ahead = dict.fromkeys(digests)
         if digests:
             for row in self.session.execute(_PG_ARTICLES_BY_HASHES, {"digests": digests}):
                 self._hash_ahead[row[0]] = ArticleRef(row[1], row[2], row[3], row[4])
+        # The counts of every term a batch's article may count (those that turn out to be
+        # copies count none): one statement per DEFAULT_TERM_CHUNK terms instead of one per
+        # article. Nothing else writes them while the batch holds the lock, and the batch's own
+        # increments are counted on in memory from these.
+        terms = {t[:TERM_CHARS] for f in found if f.terms is not None for t in f.terms.counts}
+        self._read_counts(terms | {_DOCUMENTS})
         keys = sorted({k for f in found for k in f.keys})
         self._near_ahead = {k: [] for k in keys}
         if keys:
@@ -365,12 +378,13 @@ class SqlStoryIndex:
                     stored = decoded[article_id] = StoredSketch(article_id, sketch, published)
                 self._near_ahead[key].append(stored)
 
-    def _read_counts(self, wanted: Sequence[str]) -> None:
+    def _read_counts(self, wanted: Iterable[str]) -> None:
         """Document counts of the terms not read yet in this transaction (0: not in the table)."""
-        unknown = [t for t in wanted if t not in self._df]
-        if unknown:
-            self._df.update(dict.fromkeys(unknown, 0))
-            for term, count in self.session.execute(_PG_TERM_COUNTS, {"terms": unknown}):
+        unknown = sorted({t for t in wanted if t not in self._df})
+        self._df.update(dict.fromkeys(unknown, 0))
+        for start in range(0, len(unknown), DEFAULT_TERM_CHUNK):
+            chunk = unknown[start : start + DEFAULT_TERM_CHUNK]
+            for term, count in self.session.execute(_PG_TERM_COUNTS, {"terms": chunk}):
                 self._df[term] = int(count)
 
     def flush(self) -> None:
