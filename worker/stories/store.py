@@ -73,7 +73,7 @@ from worker.stories.assigner import (
     count_article,
     features,
 )
-from worker.stories.deferred import DeferredWrites
+from worker.stories.deferred import DeferredWrites, int_array, text_array
 from worker.stories.index import ArticleRef, StoredSketch, StoryDoc, StoryState, top_phrases
 from worker.urls import host_of
 
@@ -111,7 +111,7 @@ def _upsert_df() -> Executable:
 # one article's ~130, 0.4 ms against 1.2 for ANY's bitmap scan). Past ~5000 terms the join
 # becomes a hash join over the table too: reads are cut into chunks of DEFAULT_TERM_CHUNK.
 _PG_TERM_COUNTS = text(
-    "SELECT s.term, s.df FROM unnest(CAST(:terms AS varchar[])) AS t(term)"
+    "SELECT s.term, s.df FROM unnest(CAST(CAST(:terms AS text) AS varchar[])) AS t(term)"
     " JOIN term_stats AS s ON s.term = t.term"
 )
 # Each posting's story checked by its primary key (the LATERAL ... OFFSET 0 keeps the planner
@@ -152,7 +152,7 @@ _PG_ARTICLES_BY_HASHES = text(
 _PG_NEAR_BY_KEYS = text(
     "SELECT b.band_key, k.article_id, k.signature, k.shingles, k.published_at"
     " FROM article_bands AS b JOIN article_sketches AS k ON k.article_id = b.article_id"
-    " WHERE b.band_key = ANY(CAST(:keys AS bigint[]))"
+    " WHERE b.band_key = ANY(CAST(CAST(:keys AS text) AS bigint[]))"
 ).columns(published_at=ArticleSketch.__table__.c.published_at.type)
 
 
@@ -370,7 +370,7 @@ class SqlStoryIndex:
         if keys:
             decoded: dict[int, StoredSketch] = {}
             for key, article_id, signature, shingles, published in self.session.execute(
-                _PG_NEAR_BY_KEYS, {"keys": keys}
+                _PG_NEAR_BY_KEYS, {"keys": int_array(keys)}
             ):
                 stored = decoded.get(article_id)
                 if stored is None:
@@ -384,7 +384,8 @@ class SqlStoryIndex:
         self._df.update(dict.fromkeys(unknown, 0))
         for start in range(0, len(unknown), DEFAULT_TERM_CHUNK):
             chunk = unknown[start : start + DEFAULT_TERM_CHUNK]
-            for term, count in self.session.execute(_PG_TERM_COUNTS, {"terms": chunk}):
+            found = self.session.execute(_PG_TERM_COUNTS, {"terms": text_array(chunk)})
+            for term, count in found:
                 self._df[term] = int(count)
 
     def flush(self) -> None:

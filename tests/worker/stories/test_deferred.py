@@ -1,0 +1,67 @@
+"""The array literals the held-back writes send, read back by a real PostgreSQL."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from sqlalchemy import text
+
+from models import make_engine
+from worker.stories.deferred import float_array, int_array, text_array
+
+AWKWARD_TEXTS = [
+    "plain",
+    "",
+    "NULL",
+    "null",
+    'say "hi"',
+    "back\\slash",
+    "\\",
+    '\\"',
+    "a,b",
+    "{braces}",
+    "} , {",
+    "  spaced  ",
+    "tab\there\nnewline",
+    "o'brien",
+    "ünïcödé — 東京",
+    "emoji 🛰",
+]
+
+
+@pytest.fixture
+def read_back(pg_url: str):  # type: ignore[no-untyped-def]
+    engine = make_engine(pg_url)
+
+    def read(literal: str, pg_type: str) -> list[object]:
+        with engine.connect() as connection:
+            sql = text(f"SELECT CAST(CAST(:p AS text) AS {pg_type}[])")
+            return list(connection.execute(sql, {"p": literal}).scalar_one())
+
+    yield read
+    engine.dispose()
+
+
+def test_texts_read_back_unchanged(read_back) -> None:  # type: ignore[no-untyped-def]
+    assert read_back(text_array(AWKWARD_TEXTS), "varchar") == AWKWARD_TEXTS
+    # Each alone too: an element that is only a quote or a backslash ends the literal.
+    for value in AWKWARD_TEXTS:
+        assert read_back(text_array([value]), "text") == [value], value
+
+
+def test_empty_arrays(read_back) -> None:  # type: ignore[no-untyped-def]
+    assert read_back(text_array([]), "varchar") == []
+    assert read_back(int_array([]), "bigint") == []
+    assert read_back(float_array([]), "float8") == []
+
+
+def test_integers_read_back_unchanged(read_back) -> None:  # type: ignore[no-untyped-def]
+    values = [0, 1, -1, 2**63 - 1, -(2**63), 1234567890123]
+    assert read_back(int_array(iter(values)), "bigint") == values
+
+
+def test_floats_read_back_bit_for_bit(read_back) -> None:  # type: ignore[no-untyped-def]
+    values = [0.1 + 0.2, 1 / 3, 5e-324, sys.float_info.max, -0.0674638033921222, 1e-05, 2.0]
+    back = read_back(float_array(values), "float8")
+    assert [v.hex() for v in back] == [v.hex() for v in values]
