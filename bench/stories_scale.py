@@ -60,6 +60,7 @@ from models.stories_index import ArticleBand, ArticleSketch, StoryProfile, Story
 from worker.dedupe.minhash import band_keys, sketch
 from worker.migrations import upgrade
 from worker.stories.assigner import DEFAULT_CONFIG
+from worker.stories.index import posting_terms
 from worker.stories.store import assign_stories
 from worker.stories.text import extract_terms
 from worker.stories.vectors import top_terms, weigh
@@ -272,7 +273,7 @@ def bulk_load(url: str, n_articles: int, corpus: Corpus) -> Loaded:
                     "keywords": [],
                 },
             )
-            for t, w in centroid.items():
+            for t, w in posting_terms(centroid).items():
                 add("story_terms", {"story_id": story_id, "term": t, "weight": w})
             add(
                 "story_profiles",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from models import Base, Feed, make_engine, session_factory, session_scope, utcn
 from models.stories_index import TERM_STATS_FILLFACTOR, ArticleSketch
 from models.types import UTCDateTime
 from tests.support.services import alembic_config, migrate
+from worker.stories.index import DEFAULT_POSTING_TERMS, posting_terms
 
 # What each kind of constraint is called under models.base.NAMING_CONVENTION.
 _NAME_PATTERNS = {
@@ -212,3 +214,52 @@ def test_sketches_written_before_0007_count_as_added_when_it_ran(db_url: str) ->
         engine.dispose()
     # Kept a window from the migration on, not pruned at once by its old date.
     assert abs(utcnow() - added_at) < timedelta(minutes=5)
+
+
+def test_postings_cut_to_the_centroids_top_terms_by_0008(db_url: str) -> None:
+    migrate(db_url, "0007")
+    # 40 terms: ties of weight (broken by term) across the cut, and a term at weight 0; and a
+    # story with fewer terms than the cut, which keeps them all.
+    wide = {f"t{n:02d}": float(n // 3) for n in range(40)}
+    narrow = {"alpha": 0.5, "beta": 0.25}
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            for story_id, centroid in ((1, wide), (2, narrow)):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO stories (id, article_count, outlet_count, keywords,"
+                        " created_at, updated_at) VALUES (:id, 1, 1, '[]', :now, :now)"
+                    ).bindparams(
+                        sa.bindparam("now", type_=UTCDateTime()), id=story_id, now=utcnow()
+                    )
+                )
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO story_profiles (story_id, phrases, outlets, centroid)"
+                        " VALUES (:id, '{}', '[]', :centroid)"
+                    ),
+                    {"id": story_id, "centroid": json.dumps(centroid)},
+                )
+                conn.execute(
+                    sa.text("INSERT INTO story_terms (story_id, term, weight) VALUES (:s, :t, :w)"),
+                    [{"s": story_id, "t": t, "w": w} for t, w in centroid.items()],
+                )
+        migrate(db_url)
+        after = _postings(engine)
+        command.downgrade(alembic_config(db_url), "0007")
+        restored = _postings(engine)
+    finally:
+        engine.dispose()
+    # What the story step itself keeps (so the migration and the code agree on the order).
+    assert after == {1: set(posting_terms(wide)), 2: set(narrow)}
+    assert len(after[1]) == DEFAULT_POSTING_TERMS < len(wide)
+    assert restored == {1: {t for t, w in wide.items() if w > 0}, 2: set(narrow)}
+
+
+def _postings(engine: sa.Engine) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = {}
+    with engine.connect() as conn:
+        for story_id, term in conn.execute(sa.text("SELECT story_id, term FROM story_terms")):
+            found.setdefault(story_id, set()).add(term)
+    return found

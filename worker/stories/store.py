@@ -74,7 +74,14 @@ from worker.stories.assigner import (
     features,
 )
 from worker.stories.deferred import DeferredWrites, int_array, text_array
-from worker.stories.index import ArticleRef, StoredSketch, StoryDoc, StoryState, top_phrases
+from worker.stories.index import (
+    ArticleRef,
+    StoredSketch,
+    StoryDoc,
+    StoryState,
+    posting_terms,
+    top_phrases,
+)
 from worker.urls import host_of
 
 #: Key of the Postgres advisory lock that serializes the story step (the same in every worker).
@@ -323,9 +330,9 @@ class SqlStoryIndex:
         self.max_candidates = max_candidates
         self._postgres = session.get_bind().dialect.name == "postgresql"
         # Read or created in this transaction: story rows and profiles, and the posting terms
-        # each story holds — the stored centroid's terms, which ``_write_postings`` keeps
-        # equal — so none is read twice. Strong references: the session's identity map holds
-        # unmodified rows only weakly.
+        # each story holds — the stored centroid's heaviest terms (``posting_terms``), which
+        # ``_write_postings`` keeps equal — so none is read twice. Strong references: the
+        # session's identity map holds unmodified rows only weakly.
         self._rows: dict[int, Story] = {}
         self._profiles: dict[int, StoryProfile] = {}
         self._held: dict[int, frozenset[str]] = {}
@@ -742,7 +749,7 @@ class SqlStoryIndex:
                 self._merged_into[story.id] = story.merged_into
                 if profile is not None:
                     self._profiles[story.id] = profile
-                    self._held[story.id] = frozenset(t[:TERM_CHARS] for t in profile.centroid)
+                    self._held[story.id] = _posting_keys(profile.centroid)
         states = []
         for i in story_ids:
             row, held = self._rows.get(i), self._profiles.get(i)
@@ -766,7 +773,7 @@ class SqlStoryIndex:
         # The postings only say which stories hold a term (their weight, from when the term
         # entered, ranks candidates roughly); the centroid itself is one JSON value. A join
         # changes a few terms of the top K, so this writes a few rows, not K.
-        terms = {t[:TERM_CHARS]: w for t, w in state.centroid.items()}
+        terms = {t[:TERM_CHARS]: w for t, w in posting_terms(state.centroid).items()}
         gone = held - terms.keys()
         self._held[state.id] = frozenset(terms)
         added = {t: w for t, w in terms.items() if t not in held}
@@ -814,3 +821,8 @@ def _earliest(ref: ArticleRef) -> tuple[bool, datetime, int]:
 
 
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+def _posting_keys(centroid: Mapping[str, float]) -> frozenset[str]:
+    """The terms ``story_terms`` holds for a story with this stored centroid."""
+    return frozenset(t[:TERM_CHARS] for t in posting_terms(centroid))
