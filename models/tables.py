@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text  # in Article, `text` is a column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -169,6 +170,10 @@ class Article(Base):
     discovered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The story step's own failures (worker/pipeline/story.py): the last one's class and
+    # message, cleared when it is assigned, and how many there were (not the database's).
+    story_error: Mapped[str | None] = mapped_column(Text)
+    story_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
     # Provenance: the run that discovered the article, and the task that last wrote it.
     run_id: Mapped[int | None] = mapped_column(
         ForeignKey("runs.id", ondelete="SET NULL"), index=True

@@ -36,6 +36,9 @@ log = get_logger(__name__)
 DEFAULT_ARTICLE_RETRY_BASE_S = 30
 #: Articles re-enqueued per kind per sweep.
 DEFAULT_SWEEP_BATCH = 1000
+#: Failures of an article's own story step (``articles.story_attempts``) after which the
+#: sweeper stops re-enqueueing it: it waits for a fix and ``storywire stories retry``.
+DEFAULT_MAX_STORY_ATTEMPTS = 5
 
 
 @setup_logging.connect
@@ -139,13 +142,18 @@ def assign_story(self: StorywireTask, article_id: int) -> int | None:
 @app.task(base=StorywireTask, bind=True)
 def sweep(self: StorywireTask) -> int:
     """Re-enqueue work lost with a task (killed worker, broker restart): stubs still pending,
-    and extracted articles still without a story."""
+    and extracted articles still without a story (but not those whose story step has failed
+    ``DEFAULT_MAX_STORY_ATTEMPTS`` times: another try would fail the same way)."""
     rt = self.runtime
     stale_before = utcnow() - timedelta(seconds=rt.settings.stale_pending_after_s)
     pending = _claim_stale(rt, Article.status == ArticleStatus.PENDING, stale_before)
     unassigned = _claim_stale(
         rt,
-        and_(Article.status != ArticleStatus.PENDING, Article.story_id.is_(None)),
+        and_(
+            Article.status != ArticleStatus.PENDING,
+            Article.story_id.is_(None),
+            Article.story_attempts < DEFAULT_MAX_STORY_ATTEMPTS,
+        ),
         stale_before,
     )
     for article_id in pending:

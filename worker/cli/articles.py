@@ -45,6 +45,8 @@ _PUBLIC_COLUMNS = (
     "error_class",
     "error",
     "attempts",
+    "story_error",
+    "story_attempts",
     "discovered_at",
     "fetched_at",
 )

@@ -1,4 +1,4 @@
-"""``storywire cluster`` (offline backfill) and ``storywire stories list|show``."""
+"""``storywire cluster`` (offline backfill) and ``storywire stories list|show|retry``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from worker.pipeline.backfill import BackfillDoc, BackfillError, backfill
 from worker.pipeline.story import story_config
 from worker.runs import finish_run, start_run
 from worker.runtime import build_runtime
+from worker.stories.store import reset_story_failures
 
 stories_app = typer.Typer(help="Stories: one per real-world event.", no_args_is_help=True)
 
@@ -195,6 +196,25 @@ def stories_show(story_id: int) -> None:
             ],
         }
     print_json(record)
+
+
+@stories_app.command("retry")
+def stories_retry(
+    article_ids: Annotated[
+        list[int] | None, typer.Argument(help="Articles whose story step failed.")
+    ] = None,
+    all_failed: Annotated[
+        bool, typer.Option("--all", help="Every article whose story step failed.")
+    ] = False,
+) -> None:
+    """Forget the story step's failures of articles still without a story (after a fix), so
+    the sweeper re-enqueues them and batches take them again."""
+    if bool(article_ids) == all_failed:
+        raise fail("give article ids or --all")
+    rt = open_runtime()
+    with session_scope(rt.sessions) as session:
+        count = reset_story_failures(session, None if all_failed else article_ids)
+    typer.echo(f"{count} articles to retry")
 
 
 def _aware(moment: datetime) -> datetime:

@@ -16,25 +16,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import session_scope
 from worker.config import Settings
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.stories.assigner import Assignment
-from worker.stories.store import assign_stories, lock_story_step, unassigned_articles
+from worker.stories.store import (
+    assign_stories,
+    lock_story_step,
+    record_story_failure,
+    unassigned_articles,
+)
 
 log = logging.getLogger(__name__)
 
 #: Articles the offline backfill assigns per transaction.
 DEFAULT_BACKFILL_BATCH = 32
-#: Articles remembered as failing alone (per process).
-DEFAULT_MAX_FAILED_ALONE = 1_000
+#: Longest ``articles.story_error`` kept (the exception's class and the start of its message).
+DEFAULT_STORY_ERROR_CHARS = 500
 
-# Articles whose own assignment failed in this process, left out of its later batches: else an
-# article that cannot be assigned would fail every batch while it is among the oldest waiting.
-# A hint, not state: lost with the process (the batches then fail once more and it is relearnt).
-_failed_alone: set[int] = set()
+#: The database went away (restart, failover), not the article's fault: such a failure is not
+#: counted on its row, and the task retries (``worker.tasks.StorywireTask.autoretry_for``).
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 
 @dataclass
@@ -64,29 +69,46 @@ def assign_story(
     in the same transaction, all in the order of their reports. Should that transaction fail,
     the article is assigned alone: one article that cannot be assigned holds up only its own
     task (the others are still waiting, and their own tasks or the sweep come back to them).
-    An article that failed alone is left out of this process's later batches.
+    A failure alone is recorded on the article's row (``story_error``, ``story_attempts``),
+    and from then on batches leave the article out: its own task assigns it alone.
     """
-    if batch > 1 and article_id not in _failed_alone:
+    if batch > 1:
         try:
             with session_scope(sessions) as session:
                 # Chosen under the lock: no other worker is choosing or assigning meanwhile.
                 lock_story_step(session)
-                ids = unassigned_articles(
-                    session, batch - 1, include=article_id, exclude=_failed_alone
-                )
+                ids = unassigned_articles(session, batch - 1, include=article_id)
                 results = dict(zip(ids, assign_stories(session, ids, config), strict=True))
-            return _outcome(article_id, results.get(article_id))
+            if article_id in results:
+                return _outcome(article_id, results[article_id])
+            # Left out (it failed before, or is gone): the others are done, it goes alone.
         except Exception:  # whatever it was, the article alone is tried next (that one raises)
             log.warning("story batch failed; assigning article %s alone", article_id, exc_info=True)
     try:
         with session_scope(sessions) as session:
             result = assign_stories(session, [article_id], config)[0]
-    except Exception:
-        if len(_failed_alone) < DEFAULT_MAX_FAILED_ALONE:
-            _failed_alone.add(article_id)
+    except TRANSIENT_ERRORS:
         raise
-    _failed_alone.discard(article_id)
+    except Exception as exc:
+        _record_failure(sessions, article_id, exc)
+        raise
     return _outcome(article_id, result)
+
+
+def story_error(exc: BaseException) -> str:
+    """What ``articles.story_error`` says about a failure: the class, then the message."""
+    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return message[:DEFAULT_STORY_ERROR_CHARS]
+
+
+def _record_failure(sessions: sessionmaker[Session], article_id: int, exc: Exception) -> None:
+    """Record the failure on the article's row, in a transaction of its own (the failed one is
+    rolled back). Best effort: the caller raises ``exc`` whatever happens here."""
+    try:
+        with session_scope(sessions) as session:
+            record_story_failure(session, article_id, story_error(exc))
+    except Exception:
+        log.exception("could not record the story failure of article %s", article_id)
 
 
 def assign_batch(

@@ -193,7 +193,8 @@ _UNASSIGNED = (
     .where(
         Article.story_id.is_(None),
         Article.status != ArticleStatus.PENDING,
-        Article.id.not_in(bindparam("exclude", expanding=True)),
+        # Failed alone before: it would fail every batch while among the oldest waiting.
+        Article.story_error.is_(None),
     )
     .order_by(_REPORTED_AT, Article.id)
     .limit(bindparam("limit"))
@@ -237,24 +238,58 @@ def assign_stories(
     return results
 
 
-def unassigned_articles(
-    session: Session, limit: int, *, include: int | None = None, exclude: Iterable[int] = ()
-) -> list[int]:
+def unassigned_articles(session: Session, limit: int, *, include: int | None = None) -> list[int]:
     """Up to ``limit`` extracted articles without a story (and ``include``), oldest report first,
-    none of ``exclude``.
+    none whose story step failed before (``story_error``; ``include`` neither): those are
+    assigned alone, so that they fail no batch.
 
     Call it under the story-step lock (``lock_story_step``) and assign them in the same
     transaction, so two workers never take the same ones."""
-    params = {"limit": limit, "exclude": sorted(exclude)}
-    rows = [(r[0], r[1]) for r in session.execute(_UNASSIGNED, params)]
+    rows = [(r[0], r[1]) for r in session.execute(_UNASSIGNED, {"limit": limit})]
     if include is not None and all(article_id != include for article_id, _ in rows):
         found = session.execute(
-            select(Article.id, _REPORTED_AT).where(Article.id == include)
+            select(Article.id, _REPORTED_AT).where(
+                Article.id == include, Article.story_error.is_(None)
+            )
         ).first()
         if found is not None:
             rows.append((found[0], found[1]))
     rows.sort(key=lambda row: (row[1], row[0]))
     return [article_id for article_id, _ in rows]
+
+
+def record_story_failure(session: Session, article_id: int, error: str) -> bool:
+    """Count a failure of the article's story step and keep its ``error`` on the row; False
+    when there is nothing to record it on (gone, or assigned meanwhile).
+
+    Under the story-step lock: a worker assigning the article meanwhile commits first, so the
+    error is never left on an article that has its story."""
+    lock_story_step(session)
+    done = session.execute(
+        update(Article)
+        .where(Article.id == article_id, Article.story_id.is_(None))
+        .values(story_error=error, story_attempts=Article.story_attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(cast(Any, done).rowcount)
+
+
+def reset_story_failures(session: Session, article_ids: Sequence[int] | None = None) -> int:
+    """Forget the story step's failures of these articles without a story (None: all of them),
+    so that batches and the sweeper take them again; how many were reset.
+
+    ``updated_at`` is kept: the sweeper takes articles untouched for a while, and these have
+    been waiting long enough."""
+    failed = or_(Article.story_error.is_not(None), Article.story_attempts > 0)
+    stmt = (
+        update(Article)
+        .where(Article.story_id.is_(None), failed)
+        .values(story_error=None, story_attempts=0, updated_at=Article.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    if article_ids is not None:
+        stmt = stmt.where(Article.id.in_(list(article_ids)))
+    return int(cast(Any, session.execute(stmt)).rowcount)
 
 
 def _assign(
@@ -485,10 +520,12 @@ class SqlStoryIndex:
         article = self.session.get(Article, doc.id)  # in the session: assign_stories read it
         if article is None:
             raise LookupError(f"article {doc.id} does not exist")
+        values: dict[str, Any] = {"story_id": story_id, "duplicate_of": duplicate_of}
         if digest is not None:
-            self._set(article, story_id=story_id, duplicate_of=duplicate_of, content_hash=digest)
-        else:
-            self._set(article, story_id=story_id, duplicate_of=duplicate_of)
+            values["content_hash"] = digest
+        if article.story_error is not None:  # it failed before: in the same write, no other
+            values["story_error"] = None
+        self._set(article, **values)
         if doc.outlet:
             profile = self._profile(story_id)
             if doc.outlet not in profile.outlets:

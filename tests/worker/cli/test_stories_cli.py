@@ -1,16 +1,20 @@
-"""storywire cluster (offline backfill through the story step) and stories list/show."""
+"""storywire cluster (offline backfill through the story step) and stories list/show/retry."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from models import Article, Run, make_engine
+from models import Article, Run, make_engine, session_factory, session_scope
+from tests.support.services import migrate
 from tests.worker.cli.conftest import ok
+from tests.worker.stories.test_store import add_article
 from worker.cli import app
+from worker.config import get_settings
 
 TEXT = (
     "The harbour council approved the new ferry timetable on Monday after a long debate "
@@ -90,3 +94,42 @@ def test_cluster_rejects_bad_lines(cli: CliRunner, tmp_path: Path) -> None:
 def test_stories_list_and_show_unknown(cli: CliRunner) -> None:
     assert "headline" in ok(cli, "stories", "list")
     assert cli.invoke(app, ["stories", "show", "7"]).exit_code == 1
+
+
+def test_stories_retry_forgets_failures_of_articles_without_a_story(
+    cli: CliRunner, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    migrate(sqlite_url)
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    engine = make_engine(sqlite_url)
+    sessions = session_factory(engine)
+    ids = [add_article(sessions, "T", f"Text {n}.", site=f"s{n}.example") for n in range(4)]
+    first, second, third, fine = ids
+    with session_scope(sessions) as s:
+        s.execute(
+            update(Article)
+            .where(Article.id.in_([first, second, third]))
+            .values(story_error="RuntimeError: a bug", story_attempts=5)
+        )
+
+    def failed() -> list[int]:
+        with session_scope(sessions) as s:
+            rows = s.execute(
+                select(Article.id).where(
+                    (Article.story_error.is_not(None)) | (Article.story_attempts > 0)
+                )
+            )
+            return sorted(r[0] for r in rows)
+
+    try:
+        assert "1 articles to retry" in ok(cli, "stories", "retry", str(first), str(fine))
+        assert failed() == [second, third]
+        assert "2 articles to retry" in ok(cli, "stories", "retry", "--all")
+        assert failed() == []
+        assert "0 articles to retry" in ok(cli, "stories", "retry", "--all")
+        for wrong in ([], [str(second), "--all"]):
+            result = cli.invoke(app, ["stories", "retry", *wrong])
+            assert result.exit_code == 1 and "article ids or --all" in result.output
+    finally:
+        engine.dispose()

@@ -1,5 +1,5 @@
 """The story step as the worker's task runs it: a backlog assigned in batches, and a bad article
-that fails only its own task."""
+that fails only its own task, with its failures recorded on its row."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from models import Article, Change, session_scope
 from tests.support.services import migrate
@@ -32,7 +33,6 @@ from worker.stories import assigner
 def backend(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Runtime]:
-    monkeypatch.setattr(story_module, "_failed_alone", set())  # this test's worker process
     url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
     migrate(url)
     rt = build_runtime(make_settings(tmp_path, url))
@@ -43,6 +43,27 @@ def backend(
 def extracted(rt: Runtime, title: str, text: str, hours: float) -> int:
     """An article fetched and extracted, waiting for the story step."""
     return add_article(rt.sessions, title, text, hours=hours, site=f"site{hours:g}.example")
+
+
+def failures(rt: Runtime, article_id: int) -> tuple[str | None, int]:
+    """What the article's row says of its story step's failures."""
+    with session_scope(rt.sessions) as s:
+        article = s.get(Article, article_id)
+        assert article is not None
+        return article.story_error, article.story_attempts
+
+
+def fail_on(monkeypatch: pytest.MonkeyPatch, bad: int, error: Exception) -> None:
+    """A fault no fixture produces for real (a bug on one text): layers 2-4 raise ``error``
+    for article ``bad``, and work as shipped for the others."""
+    real = assigner.assign
+
+    def assign(index: assigner.StoryIndex, doc: assigner.StoryDoc, *args: object) -> object:
+        if doc.id == bad:
+            raise error
+        return real(index, doc, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("worker.stories.store.assign", assign)
 
 
 def story_of(rt: Runtime, article_id: int) -> int | None:
@@ -82,32 +103,104 @@ def test_a_batch_takes_at_most_its_size(backend: Runtime) -> None:
 def test_an_article_that_fails_holds_up_only_its_own_task(
     backend: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # A fault no fixture produces for real (a bug on one text): the batch that holds the bad
-    # article fails as a whole, then each task assigns its own article alone.
+    # The batch that holds the bad article fails as a whole, then each task assigns its own
+    # article alone.
     bad = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
     good = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=2)
-    real = assigner.assign
-
-    def assign(index: assigner.StoryIndex, doc: assigner.StoryDoc, *args: object) -> object:
-        if doc.id == bad:
-            raise RuntimeError("a bug on this one text")
-        return real(index, doc, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr("worker.stories.store.assign", assign)
+    fail_on(monkeypatch, bad, RuntimeError("a bug on this one text"))
     assert assign_story(backend.sessions, good, batch=8).method == "new"
     assert story_of(backend, good) is not None and story_of(backend, bad) is None
+    assert failures(backend, bad) == (None, 0)  # a failed batch is not the article's failure
     with pytest.raises(RuntimeError, match="this one text"):
         assign_story(backend.sessions, bad, batch=8)
     with session_scope(backend.sessions) as s:  # nothing of the failed batches was written
         assert len(s.scalars(select(Change.id).where(Change.kind == "story.created")).all()) == 1
-    # Having failed alone, it is left out of later batches: they no longer fail.
-    later = extracted(backend, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=3)
-    other = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE + "\n\nUpdate.", hours=4)
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="worker.pipeline.story"):
-        assign_story(backend.sessions, other, batch=8)
-    assert "story batch failed" not in caplog.text
-    assert story_of(backend, later) is not None and story_of(backend, bad) is None
-    monkeypatch.setattr("worker.stories.store.assign", real)  # fixed (a new release):
+    # Failed alone: on its row, in a transaction of its own.
+    assert failures(backend, bad) == ("RuntimeError: a bug on this one text", 1)
+    with pytest.raises(RuntimeError):
+        assign_story(backend.sessions, bad, batch=8)  # its task, redelivered or swept
+    assert failures(backend, bad) == ("RuntimeError: a bug on this one text", 2)
+
+    # A restarted worker (a runtime of its own; no state in memory): later batches leave the
+    # article out, from its row, and no longer fail.
+    restarted = build_runtime(backend.settings)
+    try:
+        later = extracted(restarted, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=3)
+        other = extracted(restarted, BRIDGE_WIRE_TITLE, BRIDGE_WIRE + "\n\nUpdate.", hours=4)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="worker.pipeline.story"):
+            assign_story(restarted.sessions, other, batch=8)
+        assert "story batch failed" not in caplog.text
+        assert story_of(restarted, later) is not None and story_of(restarted, bad) is None
+    finally:
+        restarted.close()
+
+    monkeypatch.setattr("worker.stories.store.assign", assigner.assign)  # fixed (a new release)
     assert assign_story(backend.sessions, bad, batch=8).method == "new"  # alone, once more
-    assert bad not in story_module._failed_alone
+    # Assigned: the error goes, the count stays as the record of what it took.
+    assert failures(backend, bad) == (None, 2)
+
+
+def test_a_failed_article_is_cleared_when_a_batch_assigns_it_as_an_original(
+    backend: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its copy (marked by the text step) takes its original along, in the copy's batch.
+    original = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
+    fail_on(monkeypatch, original, ValueError("bad data"))
+    with pytest.raises(ValueError, match="bad data"):
+        assign_story(backend.sessions, original, batch=8)
+    monkeypatch.setattr("worker.stories.store.assign", assigner.assign)
+    copy = add_article(
+        backend.sessions, STRIKE_TITLE, STRIKE, hours=2, site="copy.example", duplicate_of=original
+    )
+    assert assign_story(backend.sessions, copy, batch=8).method == "exact"
+    assert story_of(backend, original) == story_of(backend, copy) is not None
+    assert failures(backend, original) == (None, 1)
+
+
+def test_a_database_error_is_not_counted(backend: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The database going away is no fault of the article: the task retries it (autoretry_for),
+    # and nothing is counted against it.
+    article = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
+    fail_on(monkeypatch, article, OperationalError("SELECT 1", {}, Exception("server closed")))
+    with pytest.raises(OperationalError):
+        assign_story(backend.sessions, article, batch=8)
+    with pytest.raises(OperationalError):
+        assign_story(backend.sessions, article)
+    assert failures(backend, article) == (None, 0)
+
+
+def test_a_long_error_is_cut_and_a_bare_one_named(
+    backend: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    article = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
+    fail_on(monkeypatch, article, RuntimeError("x" * 10_000))
+    with pytest.raises(RuntimeError):
+        assign_story(backend.sessions, article)
+    error, attempts = failures(backend, article)
+    assert attempts == 1 and error is not None
+    assert error.startswith("RuntimeError: xxx")
+    assert len(error) == story_module.DEFAULT_STORY_ERROR_CHARS
+    fail_on(monkeypatch, article, KeyError())
+    with pytest.raises(KeyError):
+        assign_story(backend.sessions, article)
+    assert failures(backend, article) == ("KeyError", 2)
+
+
+def test_a_failure_that_cannot_be_recorded_still_raises_the_original(
+    backend: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    article = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
+    fail_on(monkeypatch, article, RuntimeError("the original"))
+
+    def broken(*_: object) -> bool:
+        raise OperationalError("UPDATE articles", {}, Exception("gone again"))
+
+    monkeypatch.setattr(story_module, "record_story_failure", broken)
+    with (
+        caplog.at_level(logging.ERROR, logger="worker.pipeline.story"),
+        pytest.raises(RuntimeError, match="the original"),
+    ):
+        assign_story(backend.sessions, article, batch=8)
+    assert "could not record the story failure" in caplog.text
+    assert failures(backend, article) == (None, 0)

@@ -39,7 +39,13 @@ from tests.worker.stories.texts import (
 )
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.stories.index import StoryState
-from worker.stories.store import SqlStoryIndex, assign_stories, unassigned_articles
+from worker.stories.store import (
+    SqlStoryIndex,
+    assign_stories,
+    record_story_failure,
+    reset_story_failures,
+    unassigned_articles,
+)
 
 # (title, text, hours after T0, site, index in the stream of the article it is marked a copy of)
 Item = tuple[str | None, str, float, str, int | None]
@@ -234,6 +240,30 @@ def test_unassigned_articles_oldest_report_first(
         assert unassigned_articles(s, 1, include=late) == [early, late]
         assign_stories(s, [early])
         assert unassigned_articles(s, 10) == [middle, late]
+
+
+def test_unassigned_articles_leave_out_those_that_failed(
+    two_databases: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    sessions, _ = two_databases
+    failed, waiting = load(
+        sessions,
+        [(None, "failed", 1.0, "x.example", None), (None, "waiting", 2.0, "y.example", None)],
+    )
+    with scope(sessions) as s:
+        assert record_story_failure(s, failed, "RuntimeError: a bug")
+    with scope(sessions) as s:
+        assert unassigned_articles(s, 10) == [waiting]
+        # Not even as the task's own article: that task assigns it alone.
+        assert unassigned_articles(s, 10, include=failed) == [waiting]
+        assert reset_story_failures(s, [waiting]) == 0  # nothing to forget
+        assert reset_story_failures(s) == 1
+        assert unassigned_articles(s, 10) == [failed, waiting]
+        assign_stories(s, [waiting])
+        assert not record_story_failure(s, waiting, "too late")  # it has its story
+    with scope(sessions) as s:
+        row = s.get(Article, waiting)
+        assert row is not None and (row.story_error, row.story_attempts) == (None, 0)
 
 
 def test_postings_held_back_answer_like_the_table(
