@@ -121,21 +121,22 @@ def _shingle_hashes(normalized: str, words: int) -> npt.NDArray[np.uint64]:
     tokens = normalized.split()
     if len(tokens) < words:
         return np.empty(0, dtype=np.uint64)
-    vocabulary: dict[str, int] = {}
-    ids = np.fromiter(
-        (vocabulary.setdefault(t, len(vocabulary)) for t in tokens), dtype=np.int64, count=-1
-    )
-    cached = _WORD_HASHES.get
-    word_hashes = np.fromiter(
-        (cached(t) or _word_hash(t) for t in vocabulary), dtype=np.uint64, count=len(vocabulary)
-    )[ids]
+    # One C-level cache read per token (a generator or a per-token id map costs 2x that).
+    hashes = list(map(_WORD_HASHES.get, tokens))
+    if None in hashes:
+        hashes = [_word_hash(t) if h is None else h for t, h in zip(tokens, hashes, strict=True)]
+    word_hashes = np.array(hashes, dtype=np.uint64)
     n = len(tokens) - words + 1
-    acc = np.zeros(n, dtype=np.uint64)
+    # Position-dependent mixing: "a b c" and "c b a" hash differently. The accumulator starts
+    # at 0, and 0 ^ x + 0 is x: the first word needs neither step.
+    acc = _mix64(word_hashes[:n].copy())
     with np.errstate(over="ignore"):
-        for k in range(words):
-            # Position-dependent mixing: "a b c" and "c b a" hash differently.
-            acc = _mix64(acc ^ (word_hashes[k : k + n] + _U64(k)))
-    return np.unique(acc)
+        for k in range(1, words):
+            acc ^= word_hashes[k : k + n] + _U64(k)
+            acc = _mix64(acc)
+    # np.unique, without its overhead (~2x this on a few hundred values): sorted, distinct.
+    acc.sort()
+    return acc[np.concatenate(([True], acc[1:] != acc[:-1]))]
 
 
 _WORD_HASHES: dict[str, int] = {}
@@ -178,12 +179,13 @@ def sketch_normalized(
     if len(hashes) < min_shingles:
         return None
     keys = _permutation_keys(num_perm)
-    # One hash function per permutation: mix(shingle ^ key). A (shingles x num_perm) matrix,
-    # chunked so a very long text never allocates more than ~16 MB at once.
+    # One hash function per permutation: mix(shingle ^ key). A (shingles x num_perm) matrix in
+    # blocks of 256 shingles (256 KB), which stay in the CPU cache through _mix64's 8 passes:
+    # ~25 % faster than one large block, and the minimum is the same in any grouping.
     signature = np.full(num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
-    for start in range(0, len(hashes), 16_384):
-        block = _mix64(hashes[start : start + 16_384, None] ^ keys[None, :])
-        signature = np.minimum(signature, block.min(axis=0))
+    for start in range(0, len(hashes), 256):
+        block = _mix64(hashes[start : start + 256, None] ^ keys[None, :])
+        np.minimum(signature, block.min(axis=0), out=signature)
     return Sketch((signature >> _U64(32)).astype(np.uint32), len(hashes))
 
 
@@ -200,7 +202,7 @@ def band_keys(s: Sketch, *, bands: int = DEFAULT_BANDS, rows: int = DEFAULT_BAND
     with np.errstate(over="ignore"):
         for r in range(rows):
             acc = _mix64(acc ^ sig[:, r])
-    return [int(v) for v in acc.view(np.int64)]
+    return acc.view(np.int64).tolist()  # type: ignore[no-any-return]
 
 
 def compare(a: Sketch, b: Sketch, *, min_containment: float = DEFAULT_MIN_CONTAINMENT) -> Match:

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
+from operator import itemgetter
 
 import snowballstemmer  # type: ignore[import-untyped]
 
@@ -31,7 +34,15 @@ DEFAULT_MAX_TOKEN_CHARS = 40
 
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*", re.UNICODE)
 # A sentence ends at . ! ? (optionally followed by a closing quote) or at a line break.
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]*\s+|\n+")
+_SENTENCE_BREAK = r"(?<=[.!?])[\"'\u201d\u2019)]*\s+|\n+"
+# Tokens and sentence breaks in one pass (one findall over a text, not a split and a findall per
+# sentence: ~30 % less). The two never overlap: a break starts with a quote, a bracket or white
+# space after . ! ? or a line break, none of them a token character, so the tokens are those of
+# each sentence in turn and a break item stands between sentences.
+_ITEM = re.compile(rf"{_TOKEN.pattern}|{_SENTENCE_BREAK}", re.UNICODE)
+#: The term of a sentence-break item (no term holds a space: tokens hold none).
+_BREAK = " "
+_first_char = itemgetter(0)
 # Words joining the parts of a name: "Bank of America", "Ludwig van Beethoven".
 _NAME_JOINERS = frozenset({"of", "de", "la", "del", "van", "von", "der", "al", "bin", "da", "du"})
 
@@ -99,21 +110,31 @@ def extract_terms(
     vocabulary = _vocabulary(_language_code(language))
     counts: dict[str, float] = {}
     proper: set[str] = set()
-    cached = vocabulary.cached  # the cache read inline: most tokens are in it
-    tokenize = _TOKEN.findall
-    for source, weight in ((text or "", 1.0), (title or "", title_weight)):
-        for sentence in _sentences(source):
-            for position, token in enumerate(tokenize(sentence)):
-                term = cached(token)
-                if term is None:
-                    term = vocabulary.term(token)
-                if not term:
-                    continue
-                counts[term] = counts.get(term, 0.0) + weight
-                # Mid-sentence capitals mark names; a sentence's first word is capitalized anyway.
-                if position > 0 and token[:1].isupper():
-                    proper.add(term)
+    if text:
+        items, terms = vocabulary.items(text)
+        # Weight 1: a term's count is its number of occurrences, exactly the sum of 1.0s (and in
+        # the same first-occurrence order), counted in C rather than a Python loop per token.
+        counted = Counter(terms)
+        counted.pop("", None)
+        counted.pop(_BREAK, None)
+        counts = {term: float(n) for term, n in counted.items()}
+        _add_proper(items, terms, proper)
+    if title:
+        items, terms = vocabulary.items(title)
+        for term in terms:  # added one at a time, as ever: the floats stay bit for bit the same
+            if term and term is not _BREAK:
+                counts[term] = counts.get(term, 0.0) + title_weight
+        _add_proper(items, terms, proper)
     return Terms(counts=counts, proper=frozenset(proper))
+
+
+def _add_proper(items: list[str], terms: list[str], proper: set[str]) -> None:
+    """Add to ``proper`` the terms of tokens written capitalized mid-sentence: names (a
+    sentence's first word is capitalized anyway). Only capitalized items are looked at."""
+    for i in compress(range(len(items)), map(str.isupper, map(_first_char, items))):
+        term = terms[i]
+        if i and term and terms[i - 1] is not _BREAK:
+            proper.add(term)
 
 
 def key_phrases(text: str, limit: int = 10, language: str | None = None) -> list[str]:
@@ -123,33 +144,24 @@ def key_phrases(text: str, limit: int = 10, language: str | None = None) -> list
     """
     stop = _stop_words(language)
     found: dict[str, int] = {}
-    for sentence in _sentences(text[:DEFAULT_PHRASE_CHARS]):
-        tokens = _TOKEN.findall(sentence)
-        caps = [_capitalized(t) for t in tokens]
-        n = len(tokens)
-        i = 0
-        while i < n:
-            if not caps[i] or tokens[i].casefold() in stop:
-                i += 1
-                continue
-            j = i + 1
-            while j < n and (caps[j] or (tokens[j] in _NAME_JOINERS and j + 1 < n and caps[j + 1])):
-                j += 1
-            # A lone capitalized word opening a sentence is usually just a sentence opening.
-            if i > 0 or j - i > 1:
-                phrase = " ".join(_strip_possessive(t) for t in tokens[i:j])
-                found[phrase] = found.get(phrase, 0) + 1
-            i = j
+    items = _ITEM.findall(unicodedata.normalize("NFKC", text[:DEFAULT_PHRASE_CHARS]))
+    # A break item is never capitalized nor a joiner: phrases end at a sentence's end.
+    caps = list(map(str.isupper, map(_first_char, items)))
+    n = len(items)
+    end = 0  # phrases do not overlap: the next one starts after the last one's end
+    for i in compress(range(n), caps):
+        if i < end or items[i].casefold() in stop:
+            continue
+        j = i + 1
+        while j < n and (caps[j] or (items[j] in _NAME_JOINERS and j + 1 < n and caps[j + 1])):
+            j += 1
+        # A lone capitalized word opening a sentence is usually just a sentence opening.
+        if j - i > 1 or (i > 0 and _TOKEN.match(items[i - 1]) is not None):
+            phrase = " ".join(_strip_possessive(t) for t in items[i:j])
+            found[phrase] = found.get(phrase, 0) + 1
+        end = j
     ranked = sorted(found.items(), key=lambda pc: (-pc[1], pc[0]))
     return [phrase for phrase, _ in ranked[:limit]]
-
-
-def _sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE_SPLIT.split(unicodedata.normalize("NFKC", text)) if s]
-
-
-def _capitalized(token: str) -> bool:
-    return token[:1].isupper()
 
 
 def _strip_possessive(token: str) -> str:
@@ -175,16 +187,28 @@ class _Vocabulary:
         self._stemmer = snowballstemmer.stemmer(_SNOWBALL.get(code, "english"))
         self._stop = _STOP_WORDS.get(code, _STOP_WORDS["english"])
         self._cache: dict[str, str] = {}
-        #: The cached term of a token, or None (cleared in place, so this stays valid).
-        self.cached = self._cache.get
+
+    def items(self, text: str) -> tuple[list[str], list[str]]:
+        """A text's tokens and sentence breaks (``_ITEM``), and the term of each: "" for a
+        token that is not a term, ``_BREAK`` for a break."""
+        items: list[str] = _ITEM.findall(unicodedata.normalize("NFKC", text))
+        # Most tokens are cached: one C-level pass reads them all, misses are filled after.
+        terms: list[str | None] = list(map(self._cache.get, items))
+        if None in terms:
+            terms = [self.term(t) if c is None else c for t, c in zip(items, terms, strict=True)]
+        return items, terms  # type: ignore[return-value]  # no None is left
 
     def term(self, token: str) -> str:
-        """The stemmed term, or "" for a stop word or a token too short or too long."""
+        """The stemmed term, or "" for a stop word or a token too short or too long (and
+        ``_BREAK`` for a sentence break)."""
         cached = self._cache.get(token)
         if cached is not None:
             return cached
         if len(self._cache) > 500_000:  # bound memory on a long-running worker
             self._cache.clear()
+        if _TOKEN.match(token) is None:
+            self._cache[token] = _BREAK
+            return _BREAK
         word = _strip_possessive(token).casefold()
         if (
             len(word) > DEFAULT_MAX_TOKEN_CHARS

@@ -76,3 +76,45 @@ def test_cosine() -> None:
     assert cosine({"a": 1.0}, {"a": 3.0}) == 1.0
     assert cosine({"a": 1.0}, {"b": 1.0}) == 0.0
     assert normalized({}) == {}
+
+
+def test_tricky_text_is_pinned() -> None:
+    # Pinned from the per-sentence implementation: sentence breaks after quotes and brackets,
+    # "U.S." (no break inside), possessives with both apostrophes, digits, hyphens, an
+    # underscore, a line break, and a title weight whose repeated sums are not whole numbers.
+    title = "Reid\u2019s 61-year-old Dad, 2024"
+    text = (
+        '"Rescue teams," Mayor O\'Neil said. "They\'re searching." (The U.S. Army left.) '
+        "Bank of America\u2019s chief, John van Dyke, met Reid's lawyer!\nPort Ellery "
+        "mourns; Tara Reid\u2019s rehab costs $6.5 million_dollars."
+    )
+    terms = extract_terms(title, text, title_weight=1.5)
+    assert list(terms.counts.items()) == [
+        *((t, 1.0) for t in ("rescu", "team", "mayor", "o'neil", "they'r", "search", "armi")),
+        *((t, 1.0) for t in ("left", "bank", "america", "chief", "john", "van", "dyke", "met")),
+        ("reid", 3.5),
+        *((t, 1.0) for t in ("lawyer", "port", "elleri", "mourn", "tara", "rehab", "cost")),
+        *((t, 1.0) for t in ("6", "5", "million", "dollar")),
+        *((t, 1.5) for t in ("61", "old", "dad", "2024")),
+    ]
+    assert terms.proper == {
+        "america",
+        "dad",
+        "dyke",
+        "elleri",
+        "john",
+        "mayor",
+        "o'neil",
+        "reid",
+        "tara",
+    }
+    assert key_phrases(f"{title}.\n{text}") == [
+        "Bank of America",
+        "Dad",
+        "John van Dyke",
+        "Mayor O'Neil",
+        "Port Ellery",
+        "Reid",
+        "Tara Reid",
+        "U S",
+    ]
