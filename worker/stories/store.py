@@ -786,7 +786,7 @@ class SqlStoryIndex:
                 self._merged_into[story.id] = story.merged_into
                 if profile is not None:
                     self._profiles[story.id] = profile
-                    self._held[story.id] = _posting_keys(profile.centroid)
+                    self._held[story.id] = frozenset(_postings(profile.centroid))
         states = []
         for i in story_ids:
             row, held = self._rows.get(i), self._profiles.get(i)
@@ -810,7 +810,7 @@ class SqlStoryIndex:
         # The postings only say which stories hold a term (their weight, from when the term
         # entered, ranks candidates roughly); the centroid itself is one JSON value. A join
         # changes a few terms of the top K, so this writes a few rows, not K.
-        terms = {t[:TERM_CHARS]: w for t, w in posting_terms(state.centroid).items()}
+        terms = _postings(state.centroid)
         gone = held - terms.keys()
         self._held[state.id] = frozenset(terms)
         added = {t: w for t, w in terms.items() if t not in held}
@@ -860,6 +860,6 @@ def _earliest(ref: ArticleRef) -> tuple[bool, datetime, int]:
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
 
 
-def _posting_keys(centroid: Mapping[str, float]) -> frozenset[str]:
-    """The terms ``story_terms`` holds for a story with this stored centroid."""
-    return frozenset(t[:TERM_CHARS] for t in posting_terms(centroid))
+def _postings(centroid: Mapping[str, float]) -> dict[str, float]:
+    """The (term, weight) rows ``story_terms`` holds for a story with this centroid."""
+    return {t[:TERM_CHARS]: w for t, w in posting_terms(centroid).items()}

@@ -122,7 +122,7 @@ def extract_terms(
     if title:
         items, terms = vocabulary.items(title)
         for term in terms:  # added one at a time, as ever: the floats stay bit for bit the same
-            if term and term is not _BREAK:
+            if term and term != _BREAK:
                 counts[term] = counts.get(term, 0.0) + title_weight
         _add_proper(items, terms, proper)
     return Terms(counts=counts, proper=frozenset(proper))
@@ -133,7 +133,7 @@ def _add_proper(items: list[str], terms: list[str], proper: set[str]) -> None:
     sentence's first word is capitalized anyway). Only capitalized items are looked at."""
     for i in compress(range(len(items)), map(str.isupper, map(_first_char, items))):
         term = terms[i]
-        if i and term and terms[i - 1] is not _BREAK:
+        if i and term and terms[i - 1] != _BREAK:
             proper.add(term)
 
 
