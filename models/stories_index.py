@@ -124,3 +124,14 @@ class TermStat(Base):
 
     term: Mapped[str] = mapped_column(String(TERM_CHARS), primary_key=True)
     df: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TermStatsVersion(Base):
+    """One row: a token that changes whenever ``term_stats`` does (Postgres: a statement
+    trigger, alembic 0010), so a worker can tell whether document counts it kept from its
+    last batch are still the table's (``worker.stories.store``)."""
+
+    __tablename__ = "term_stats_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(36))

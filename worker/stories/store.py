@@ -73,6 +73,7 @@ from worker.stories.assigner import (
     count_article,
     features,
 )
+from worker.stories.counts import KEPT_COUNTS
 from worker.stories.deferred import DeferredWrites, int_array, text_array
 from worker.stories.index import (
     ArticleRef,
@@ -126,6 +127,9 @@ _PG_TERM_COUNTS = text(
 # postings the rare query terms have, and that hash grows with the stories in the window —
 # 7.2 -> 1.7 ms per query on the 100k bench store, same rows). The stories this batch changed
 # pass whatever their stored time: the batch knows their new one and checks it itself.
+# The token the last write of term_stats left (alembic 0010): the kept counts are the table's
+# while it is the one they were kept with.
+_PG_COUNTS_TOKEN = text("SELECT token FROM term_stats_version WHERE id = 1")
 _PG_POSTINGS = text(
     "SELECT t.story_id, t.term, t.weight FROM story_terms AS t"
     " CROSS JOIN LATERAL (SELECT 1 FROM stories AS s WHERE s.id = t.story_id"
@@ -235,6 +239,7 @@ def assign_stories(
         index.read_ahead([f for _, f in ahead.values()])
     results = [_assign(index, articles.get(i), config, ahead.pop(i, None)) for i in article_ids]
     index.flush()
+    index.keep_counts()
     return results
 
 
@@ -380,6 +385,9 @@ class SqlStoryIndex:
         self._changed: set[int] = set()
         self._bands: dict[int, list[StoredSketch]] = {}
         self._df: dict[str, int] = {}
+        # Whether the counts this process kept from its last batch were checked against the
+        # table's token yet (once per transaction, before the first count is taken from them).
+        self._kept_checked = False
         # Read ahead for a batch (Postgres): the table's earliest original per content hash and
         # its sketches per band key, as they were before the batch wrote anything.
         self._hash_ahead: dict[str, ArticleRef | None] | None = None
@@ -421,9 +429,21 @@ class SqlStoryIndex:
                 self._near_ahead[key].append(stored)
 
     def _read_counts(self, wanted: Iterable[str]) -> None:
-        """Document counts of the terms not read yet in this transaction (0: not in the table)."""
-        unknown = sorted({t for t in wanted if t not in self._df})
-        self._df.update(dict.fromkeys(unknown, 0))
+        """Document counts of the terms not read yet in this transaction (0: not in the table):
+        those this process kept from its last batch, if still valid, then from the table."""
+        df = self._df
+        if not self._kept_checked:
+            self._kept_checked = True
+            KEPT_COUNTS.check(self.session.execute(_PG_COUNTS_TOKEN).scalar())
+        unknown = []
+        for term in {t for t in wanted if t not in df}:
+            kept = KEPT_COUNTS.get(term)
+            if kept is None:
+                unknown.append(term)
+            else:
+                df[term] = kept
+        unknown.sort()
+        df.update(dict.fromkeys(unknown, 0))
         for start in range(0, len(unknown), DEFAULT_TERM_CHUNK):
             chunk = unknown[start : start + DEFAULT_TERM_CHUNK]
             found = self.session.execute(_PG_TERM_COUNTS, {"terms": text_array(chunk)})
@@ -445,6 +465,12 @@ class SqlStoryIndex:
         self._hash_ahead = None
         if held is not None:
             self.session.execute(*held)
+
+    def keep_counts(self) -> None:
+        """Keep the document counts of this transaction for the next one (Postgres), with the
+        token its writes left; call it after the last ``flush``."""
+        if self._postgres and self._df:
+            KEPT_COUNTS.keep(self._df, self.session.execute(_PG_COUNTS_TOKEN).scalar())
 
     def record_change(self, kind: str, entity_id: int, **payload: Any) -> None:
         """``worker.store.record_change``, held back with the other writes on Postgres."""
