@@ -39,11 +39,22 @@ from models.types import utcnow
 
 _SKETCHES = cast(Table, ArticleSketch.__table__)
 _PROFILES = cast(Table, StoryProfile.__table__)
+_STORIES = cast(Table, Story.__table__)
+# What a new story's row is written with (created_at and updated_at: the statement's time).
+_NEW_STORY_COLUMNS = (
+    "id",
+    "headline",
+    "first_published_at",
+    "last_published_at",
+    "article_count",
+    "outlet_count",
+    "keywords",
+    "language",
+    "merged_into",
+)
 _CHANGES = cast(Table, Change.__table__)
 _POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]
-_TABLES = {
-    t.name: t for t in (cast(Table, Story.__table__), cast(Table, Article.__table__), _PROFILES)
-}
+_TABLES = {t.name: t for t in (_STORIES, cast(Table, Article.__table__), _PROFILES)}
 
 # Arrays as parameters: one statement text whatever the number of rows. The long ones (band
 # keys, term counts, postings: thousands of elements a batch) go as array literals built here,
@@ -95,6 +106,8 @@ class DeferredWrites:
         self.terms: Counter[str] = Counter()
         # (table, key) -> (the ORM row, its new column values); the row already holds them.
         self.updates: dict[tuple[str, int], tuple[object, dict[str, Any]]] = {}
+        # Rows to insert whole (their ids handed out already): later changes go to the object.
+        self.new_stories: dict[int, Story] = {}
         self.new_profiles: dict[int, StoryProfile] = {}
         # story -> terms of the table that left / terms to insert or re-weigh
         self.gone: dict[int, set[str]] = {}
@@ -106,6 +119,7 @@ class DeferredWrites:
             self.sketches
             or self.terms
             or self.updates
+            or self.new_stories
             or self.new_profiles
             or self.gone
             or self.added
@@ -121,8 +135,19 @@ class DeferredWrites:
         """One more document holding each of ``terms`` (distinct)."""
         self.terms.update(terms)
 
+    def is_new(self, row: object) -> bool:
+        """Whether ``row`` is to be inserted whole (change the object, not the table)."""
+        if isinstance(row, Story):
+            return row.id in self.new_stories
+        return isinstance(row, StoryProfile) and row.story_id in self.new_profiles
+
     def update(self, row: object, table: str, key: int, values: dict[str, Any]) -> None:
         self.updates.setdefault((table, key), (row, {}))[1].update(values)
+
+    def held_values(self, table: str, key: int) -> dict[str, Any]:
+        """The new column values held back for a row (empty: none)."""
+        held = self.updates.get((table, key))
+        return {} if held is None else held[1]
 
     def updated_row(self, table: str, key: int) -> object | None:
         """The row with writes held back for it, if any."""
@@ -141,6 +166,11 @@ class DeferredWrites:
             if inserted.pop(term, None) is None:
                 deleted.add(term)
         inserted.update(added)
+
+    def forget_postings(self, story_id: int) -> None:
+        """Write none of the story's postings: its rows are deleted already (a merge)."""
+        self.gone.pop(story_id, None)
+        self.added.pop(story_id, None)
 
     def stale_postings(self, story_id: int) -> tuple[set[str], dict[str, float]]:
         """The story's terms whose table rows are out of date, and its held-back rows."""
@@ -192,6 +222,21 @@ class DeferredWrites:
                 f"UPDATE {table_name} SET {', '.join(sets)}"  # noqa: S608
                 f" FROM unnest({', '.join(arrays)}) AS v(row_key, {', '.join(columns)})"
                 f" WHERE {table_name}.{pk} = v.row_key"
+            )
+        if self.new_stories:
+            stories = list(self.new_stories.values())
+            for column in _NEW_STORY_COLUMNS:
+                params[f"ns_{column}"] = [
+                    _element(_STORIES, column, getattr(row, column)) for row in stories
+                ]
+            unnested = ", ".join(
+                f"CAST(:ns_{c} AS {_array_type(_STORIES, c)})" for c in _NEW_STORY_COLUMNS
+            )
+            names = ", ".join(_NEW_STORY_COLUMNS)
+            # Names from the table's metadata, values as parameters (so for S608 below).
+            writes.append(
+                f"INSERT INTO stories ({names}, created_at, updated_at)"  # noqa: S608
+                f" SELECT *, :now, :now FROM unnest({unnested})"
             )
         if self.new_profiles:
             profiles = list(self.new_profiles.values())
@@ -260,6 +305,7 @@ class DeferredWrites:
         self.sketches.clear()
         self.terms.clear()
         self.updates.clear()
+        self.new_stories.clear()
         self.new_profiles.clear()
         self.gone.clear()
         self.added.clear()

@@ -130,6 +130,14 @@ _PG_TERM_COUNTS = text(
 # The token the last write of term_stats left (alembic 0010): the kept counts are the table's
 # while it is the one they were kept with.
 _PG_COUNTS_TOKEN = text("SELECT token FROM term_stats_version WHERE id = 1")
+# Ids for new stories, taken ahead for a batch, and those left over handed back.
+_PG_STORY_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('stories', 'id')) FROM generate_series(1, :n)"
+)
+_PG_RETURN_STORY_IDS = text(
+    "SELECT setval(q.seq, :last) FROM CAST(pg_get_serial_sequence('stories', 'id') AS regclass)"
+    " AS q(seq) WHERE pg_sequence_last_value(q.seq) = :top"
+)
 _PG_POSTINGS = text(
     "SELECT t.story_id, t.term, t.weight FROM story_terms AS t"
     " CROSS JOIN LATERAL (SELECT 1 FROM stories AS s WHERE s.id = t.story_id"
@@ -237,9 +245,13 @@ def assign_stories(
                 doc = _doc(article)
                 ahead[article.id] = (doc, features(doc, config, with_terms=True))
         index.read_ahead([f for _, f in ahead.values()])
-    results = [_assign(index, articles.get(i), config, ahead.pop(i, None)) for i in article_ids]
-    index.flush()
-    index.keep_counts()
+    results = []
+    for position, article_id in enumerate(article_ids):
+        index.articles_left = len(article_ids) - position
+        results.append(
+            _assign(index, articles.get(article_id), config, ahead.pop(article_id, None))
+        )
+    index.finish()
     return results
 
 
@@ -385,6 +397,11 @@ class SqlStoryIndex:
         self._changed: set[int] = set()
         self._bands: dict[int, list[StoredSketch]] = {}
         self._df: dict[str, int] = {}
+        # Story ids taken from the sequence and not used yet (Postgres; the last is used first),
+        # the highest of them, and how many articles of the batch are left (``assign_stories``).
+        self._story_ids: list[int] = []
+        self._story_ids_top = 0
+        self.articles_left = 1
         # Whether the counts this process kept from its last batch were checked against the
         # table's token yet (once per transaction, before the first count is taken from them).
         self._kept_checked = False
@@ -466,10 +483,22 @@ class SqlStoryIndex:
         if held is not None:
             self.session.execute(*held)
 
-    def keep_counts(self) -> None:
-        """Keep the document counts of this transaction for the next one (Postgres), with the
-        token its writes left; call it after the last ``flush``."""
-        if self._postgres and self._df:
+    def finish(self) -> None:
+        """The end of a batch (``assign_stories`` calls it): write what is held back; then hand
+        back the story ids not used, and keep the document counts for the next batch, with
+        the token its writes left (Postgres)."""
+        self.flush()
+        if not self._postgres:
+            return
+        if self._story_ids:
+            # Under the story-step lock nobody else takes ids (only this step creates stories):
+            # the sequence goes back to the last id used, unless it moved on meanwhile.
+            self.session.execute(
+                _PG_RETURN_STORY_IDS,
+                {"last": self._story_ids[-1] - 1, "top": self._story_ids_top},
+            )
+            self._story_ids = []
+        if self._df:
             KEPT_COUNTS.keep(self._df, self.session.execute(_PG_COUNTS_TOKEN).scalar())
 
     def record_change(self, kind: str, entity_id: int, **payload: Any) -> None:
@@ -487,7 +516,7 @@ class SqlStoryIndex:
             for name, value in values.items():
                 setattr(row, name, value)
             return
-        if isinstance(row, StoryProfile) and row.story_id in self._writes.new_profiles:
+        if self._writes.is_new(row):
             for name, value in values.items():
                 setattr(row, name, value)  # not in the session: inserted whole by flush
             return
@@ -719,17 +748,23 @@ class SqlStoryIndex:
         raise LookupError(f"story {story_id} does not exist")
 
     def create_story(self, state: StoryState) -> StoryState:
-        row = Story(
-            headline=state.headline,
-            first_published_at=state.first_published_at,
-            last_published_at=state.last_published_at,
-            article_count=state.article_count,
-            outlet_count=0,
-            keywords=top_phrases(state.phrases, DEFAULT_KEYWORDS),
-            language=state.language,
-        )
-        self.session.add(row)
-        self.session.flush()  # its id
+        values = {
+            "headline": state.headline,
+            "first_published_at": state.first_published_at,
+            "last_published_at": state.last_published_at,
+            "article_count": state.article_count,
+            "outlet_count": 0,
+            "keywords": top_phrases(state.phrases, DEFAULT_KEYWORDS),
+            "language": state.language,
+        }
+        if self._postgres:
+            # Its id from the sequence now, its row with the other writes at the next flush.
+            row = Story(id=self._new_story_id(), merged_into=None, **values)
+            self._writes.new_stories[row.id] = row
+        else:
+            row = Story(**values)
+            self.session.add(row)
+            self.session.flush()  # its id
         state.id = row.id
         self._rows[row.id] = row
         self._merged_into[row.id] = None
@@ -746,6 +781,15 @@ class SqlStoryIndex:
             self.session.add(profile)
         self._profiles[row.id] = profile
         return state
+
+    def _new_story_id(self) -> int:
+        if not self._story_ids:
+            # As many as the batch can still create (one per article left), in one round trip;
+            # ``finish`` hands back those left over, so ids stay as dense as one per transaction.
+            found = self.session.execute(_PG_STORY_IDS, {"n": max(self.articles_left, 1)})
+            self._story_ids = sorted((int(r[0]) for r in found), reverse=True)
+            self._story_ids_top = self._story_ids[0]
+        return self._story_ids.pop()
 
     def save_story(self, state: StoryState) -> None:
         # Attributes of the row already in the session (loaded with the state): written by the
@@ -769,36 +813,67 @@ class SqlStoryIndex:
         self._write_postings(state, held)
 
     def merge(self, keep: int, gone: int) -> None:
-        # Rare: written at once, after everything held back.
-        self.flush()
-        moved = self.session.scalars(select(Article.id).where(Article.story_id == gone)).all()
-        self.session.execute(update(Article).where(Article.story_id == gone).values(story_id=keep))
-        self.session.execute(update(Story).where(Story.id == gone).values(merged_into=keep))
+        # The table's rows are changed at once (so for their articles and merged stories no
+        # row need be read); the rows this batch holds back, and the objects it has read, are
+        # brought up to date here, so that its reads ahead stay valid and nothing is read again.
+        # ``synchronize_session=False``: the session's objects are set below, held or not.
+        held_articles = {
+            article.id: article
+            for article in self._changed_articles().values()
+            if article.story_id == gone
+        }
+        stored = self.session.scalars(select(Article.id).where(Article.story_id == gone)).all()
+        moved = sorted(set(stored) | held_articles.keys())
+        unsynced = {"synchronize_session": False}
+        self.session.execute(
+            update(Article).where(Article.story_id == gone).values(story_id=keep),
+            execution_options=unsynced,
+        )
         # Stories merged into ``gone`` earlier now point at the survivor directly.
         self.session.execute(
-            update(Story).where(Story.merged_into == gone).values(merged_into=keep)
+            update(Story).where(Story.merged_into == gone).values(merged_into=keep),
+            execution_options=unsynced,
         )
-        self.session.execute(delete(StoryTerm).where(StoryTerm.story_id == gone))
-        # What was read before is out of date now: read it again when needed.
-        self._forget()
+        self.session.execute(
+            delete(StoryTerm).where(StoryTerm.story_id == gone), execution_options=unsynced
+        )
+        for article in self.session.identity_map.values():
+            if isinstance(article, Article) and article.story_id == gone:
+                if article.id in held_articles:
+                    self._set(article, story_id=keep)
+                else:
+                    set_committed_value(article, "story_id", keep)
+        for story_id, row in list(self._rows.items()):
+            if story_id != gone and row.merged_into == gone:
+                self._point(row, keep)
+        for story_id, survivor in self._merged_into.items():
+            if survivor == gone:
+                self._merged_into[story_id] = keep
+        self._set(self._story_row(gone), merged_into=keep)
+        self._merged_into[gone] = keep
+        # Its postings are gone from the table: none of those held back may be written.
+        self._writes.forget_postings(gone)
         self._held[gone] = frozenset()
         kept, lost = self._profile(keep), self._profile(gone)
         outlets = sorted(set(kept.outlets) | set(lost.outlets))
-        self.session.execute(
-            update(Story).where(Story.id == keep).values(outlet_count=len(outlets))
-        )
+        self._set(self._story_row(keep), outlet_count=len(outlets))
         self._set(kept, outlets=outlets)
         self.record_change("story.merged", gone, merged_into=keep, articles=len(moved))
         for article_id in moved:
             self.record_change("article.updated", article_id, story_id=keep, method="merge")
 
     # --- helpers -------------------------------------------------------------------------
-    def _forget(self) -> None:
-        self._rows.clear()
-        self._profiles.clear()
-        self._held.clear()
-        self._merged_into.clear()
-        self.session.expire_all()
+    def _point(self, row: Story, survivor: int) -> None:
+        """``row``, merged into the story ``merge`` merges away, is merged into ``survivor``:
+        the held-back value changes, or (the table's, changed by ``merge`` already) the
+        object's only."""
+        held = self._postgres and (
+            self._writes.is_new(row) or "merged_into" in self._writes.held_values("stories", row.id)
+        )
+        if held:
+            self._set(row, merged_into=survivor)
+        else:
+            set_committed_value(row, "merged_into", survivor)
 
     def _load(self, story_ids: Sequence[int]) -> list[StoryState]:
         if not story_ids:
