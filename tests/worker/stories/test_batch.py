@@ -9,6 +9,7 @@ second, and compare every row the story step writes.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from tests.worker.stories.texts import (
     VISIT_B_TITLE,
 )
 from worker.stories import DEFAULT_CONFIG, StoryConfig
-from worker.stories.index import StoryState
+from worker.stories.index import StoryDoc, StoryState
 from worker.stories.store import (
     SqlStoryIndex,
     assign_stories,
@@ -304,3 +305,61 @@ def test_postings_held_back_answer_like_the_table(
     with scope(sessions) as s:
         rows = s.execute(select(StoryTerm.term, StoryTerm.weight).order_by(StoryTerm.term)).all()
     assert [tuple(r) for r in rows] == [("elm", 1.0), ("oak", 0.5)]
+
+
+def test_merges_repoint_stored_and_held_rows_alike(
+    two_databases: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    # B has articles in the table (its own and those of C, merged into it earlier) and one
+    # held back; D, new in the same batch, is merged into B before B is merged into A. Every
+    # article ends in A, every merged story points at A, none keeps postings.
+    sessions, _ = two_databases
+    texts = ["a one", "b one", "c one", "b two", "d one"]
+    a1, b1, c1, b2, d1 = (add_article(sessions, None, t, hours=i) for i, t in enumerate(texts))
+
+    def new(index: SqlStoryIndex, hours: float, term: str, article: int) -> int:
+        when = T0 + timedelta(hours=hours)
+        state = index.create_story(StoryState(0, {term: 1.0}, when, when, 1))
+        index.attach(StoryDoc(article, None, term), state.id, None, None)
+        return state.id
+
+    with scope(sessions) as s:
+        index = SqlStoryIndex(s)
+        a, b, c = new(index, 0, "ash", a1), new(index, 1, "elm", b1), new(index, 2, "oak", c1)
+        index.merge(b, c)
+        index.finish()
+    with scope(sessions) as s:
+        index = SqlStoryIndex(s)
+        index.attach(StoryDoc(b2, None, "b two"), b, None, None)
+        d = new(index, 3, "yew", d1)
+        index.merge(b, d)
+        index.merge(a, b)
+        assert [index.story(x).id for x in (b, c, d)] == [a, a, a]
+        ref = index.article(b2)
+        assert ref is not None and ref.story_id == a
+        index.finish()
+    with scope(sessions) as s:
+        articles = {r[0]: r[1] for r in s.execute(select(Article.id, Article.story_id))}
+        stories = {r[0]: r[1] for r in s.execute(select(Story.id, Story.merged_into))}
+        postings = set(s.scalars(select(StoryTerm.story_id)))
+        merged = s.execute(
+            select(Change.entity_id, Change.payload)
+            .where(Change.kind == "story.merged")
+            .order_by(Change.id)
+        ).all()
+        moved = s.scalars(
+            select(Change.entity_id)
+            .where(
+                Change.kind == "article.updated", Change.payload["method"].as_string() == "merge"
+            )
+            .order_by(Change.id)
+        ).all()
+    assert articles == dict.fromkeys((a1, b1, c1, b2, d1), a)
+    assert stories == {a: None, b: a, c: a, d: a}
+    assert postings == {a}
+    assert [(e, p["merged_into"], p["articles"]) for e, p in merged] == [
+        (c, b, 1),
+        (d, b, 1),
+        (b, a, 4),
+    ]
+    assert moved == [c1, d1, b1, c1, b2, d1]
