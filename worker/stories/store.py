@@ -591,7 +591,9 @@ class SqlStoryIndex:
     def adopt_copies(self, original: int, former: int) -> None:
         self.flush()  # rare: the query below then sees every write before it
         moved = self.session.scalars(
-            select(Article).where(or_(Article.id == former, Article.duplicate_of == former))
+            select(Article)
+            .where(or_(Article.id == former, Article.duplicate_of == former))
+            .order_by(Article.id)  # the outbox rows in one order, whatever the table's layout
         ).all()
         for article in moved:
             self._set(article, duplicate_of=original)
