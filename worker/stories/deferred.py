@@ -52,6 +52,7 @@ _NEW_STORY_COLUMNS = (
     "language",
     "merged_into",
 )
+_NEW_PROFILE_COLUMNS = ("story_id", "phrases", "outlets", "centroid")
 _CHANGES = cast(Table, Change.__table__)
 _POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]
 _TABLES = {t.name: t for t in (_STORIES, cast(Table, Article.__table__), _PROFILES)}
@@ -212,8 +213,8 @@ class DeferredWrites:
             params[f"g{n}_key"] = [key for key, _ in rows]
             arrays = [f"CAST(:g{n}_key AS bigint[])"]
             for column in columns:
-                params[f"g{n}_{column}"] = [_element(table, column, v[column]) for _, v in rows]
-                arrays.append(f"CAST(:g{n}_{column} AS {_array_type(table, column)})")
+                held = [v[column] for _, v in rows]
+                arrays.append(_array_param(params, f"g{n}_{column}", table, column, held))
             sets = [f"{column} = v.{column}" for column in columns]
             if "updated_at" in table.c:
                 sets.append("updated_at = :now")
@@ -225,12 +226,9 @@ class DeferredWrites:
             )
         if self.new_stories:
             stories = list(self.new_stories.values())
-            for column in _NEW_STORY_COLUMNS:
-                params[f"ns_{column}"] = [
-                    _element(_STORIES, column, getattr(row, column)) for row in stories
-                ]
             unnested = ", ".join(
-                f"CAST(:ns_{c} AS {_array_type(_STORIES, c)})" for c in _NEW_STORY_COLUMNS
+                _array_param(params, f"ns_{c}", _STORIES, c, [getattr(r, c) for r in stories])
+                for c in _NEW_STORY_COLUMNS
             )
             names = ", ".join(_NEW_STORY_COLUMNS)
             # Names from the table's metadata, values as parameters (so for S608 below).
@@ -240,13 +238,13 @@ class DeferredWrites:
             )
         if self.new_profiles:
             profiles = list(self.new_profiles.values())
-            params["np_ids"] = [p.story_id for p in profiles]
-            for column in ("phrases", "outlets", "centroid"):
-                params[f"np_{column}"] = [json.dumps(getattr(p, column)) for p in profiles]
+            unnested = ", ".join(
+                _array_param(params, f"np_{c}", _PROFILES, c, [getattr(p, c) for p in profiles])
+                for c in _NEW_PROFILE_COLUMNS
+            )
+            names = ", ".join(_NEW_PROFILE_COLUMNS)
             writes.append(
-                "INSERT INTO story_profiles (story_id, phrases, outlets, centroid)"
-                " SELECT * FROM unnest(CAST(:np_ids AS bigint[]), CAST(:np_phrases AS jsonb[]),"
-                " CAST(:np_outlets AS jsonb[]), CAST(:np_centroid AS jsonb[]))"
+                f"INSERT INTO story_profiles ({names}) SELECT * FROM unnest({unnested})"  # noqa: S608
             )
         gone_rows: list[tuple[int, str]] = []
         added_rows: list[tuple[int, str, float]] = []
@@ -279,13 +277,14 @@ class DeferredWrites:
         if self.changes:
             params["ch_kinds"] = [c["kind"] for c in self.changes]
             params["ch_ids"] = [c["entity_id"] for c in self.changes]
-            params["ch_payloads"] = [json.dumps(c["payload"]) for c in self.changes]
+            params["ch_payloads"] = text_array([json.dumps(c["payload"]) for c in self.changes])
             # In the order recorded: ids are handed out in row order, then kept (0002).
             writes.append(
                 "INSERT INTO changes (kind, entity_id, payload, created_at)"
                 " SELECT c.kind, c.entity_id, c.payload, :now FROM unnest("
                 " CAST(:ch_kinds AS varchar[]), CAST(:ch_ids AS bigint[]),"
-                " CAST(:ch_payloads AS jsonb[])) WITH ORDINALITY AS c(kind, entity_id, payload, n)"
+                " CAST(CAST(:ch_payloads AS text) AS jsonb[]))"
+                " WITH ORDINALITY AS c(kind, entity_id, payload, n)"
                 " ORDER BY c.n"
             )
         self._clear()
@@ -312,15 +311,28 @@ class DeferredWrites:
         self.changes.clear()
 
 
+def _array_param(
+    params: dict[str, Any], name: str, table: Table, column: str, values: list[Any]
+) -> str:
+    """Put a column's ``values`` in ``params[name]``; the SQL of that array, to unnest.
+
+    JSON goes as one array literal: psycopg would escape the quotes of each element with a
+    regular-expression substitution, one call per quote (a centroid has 200)."""
+    array_type = _array_type(table, column)
+    if isinstance(table.c[column].type, JSON):
+        params[name] = text_array([json.dumps(v) for v in values])
+        return f"CAST(CAST(:{name} AS text) AS {array_type})"
+    params[name] = [_element(table, column, v) for v in values]
+    return f"CAST(:{name} AS {array_type})"
+
+
 def _array_type(table: Table, column: str) -> str:
     """The Postgres array type of a column, e.g. ``TIMESTAMP WITH TIME ZONE[]``."""
     return f"{table.c[column].type.compile(dialect=_POSTGRES)}[]"
 
 
 def _element(table: Table, column: str, value: Any) -> Any:
-    # What the column's type would send for one value: JSON as text, aware datetimes only.
-    if isinstance(table.c[column].type, JSON):
-        return json.dumps(value)
+    # What the column's type would send for one value: aware datetimes only.
     if isinstance(value, datetime):
         return _aware(value)
     return value

@@ -144,8 +144,8 @@ _PG_POSTINGS = text(
     " AND s.merged_into IS NULL"
     " AND (CAST(:since AS timestamptz) IS NULL OR s.last_published_at IS NULL"
     " OR s.last_published_at >= CAST(:since AS timestamptz)"
-    " OR s.id = ANY(CAST(:changed AS bigint[]))) OFFSET 0) AS live"
-    " WHERE t.term = ANY(CAST(:terms AS varchar[]))"
+    " OR s.id = ANY(CAST(CAST(:changed AS text) AS bigint[]))) OFFSET 0) AS live"
+    " WHERE t.term = ANY(CAST(CAST(:terms AS text) AS varchar[]))"
 )
 _PG_NEAR = text(
     "SELECT k.article_id, k.signature, k.shingles, k.published_at FROM article_sketches AS k"
@@ -717,7 +717,8 @@ class SqlStoryIndex:
         # The table's, less those of changed stories it has out of date, plus those held back.
         changed = self._changed
         rows = self.session.execute(
-            _PG_POSTINGS, {"terms": terms, "since": active_since, "changed": sorted(changed)}
+            _PG_POSTINGS,
+            {"terms": text_array(terms), "since": active_since, "changed": int_array(changed)},
         )
         postings = []
         for story_id, term, weight in rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -65,3 +66,9 @@ def test_floats_read_back_bit_for_bit(read_back) -> None:  # type: ignore[no-unt
     values = [0.1 + 0.2, 1 / 3, 5e-324, sys.float_info.max, -0.0674638033921222, 1e-05, 2.0]
     back = read_back(float_array(values), "float8")
     assert [v.hex() for v in back] == [v.hex() for v in values]
+
+
+def test_json_values_read_back_unchanged(read_back) -> None:  # type: ignore[no-untyped-def]
+    # JSON columns go as a literal of json.dumps texts: two layers of escaping to undo.
+    values = [dict.fromkeys(AWKWARD_TEXTS, 1), AWKWARD_TEXTS, {"nested": {"q": '"', "b": "\\"}}, []]
+    assert read_back(text_array([json.dumps(v) for v in values]), "jsonb") == values
