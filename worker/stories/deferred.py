@@ -226,26 +226,10 @@ class DeferredWrites:
             )
         if self.new_stories:
             stories = list(self.new_stories.values())
-            unnested = ", ".join(
-                _array_param(params, f"ns_{c}", _STORIES, c, [getattr(r, c) for r in stories])
-                for c in _NEW_STORY_COLUMNS
-            )
-            names = ", ".join(_NEW_STORY_COLUMNS)
-            # Names from the table's metadata, values as parameters (so for S608 below).
-            writes.append(
-                f"INSERT INTO stories ({names}, created_at, updated_at)"  # noqa: S608
-                f" SELECT *, :now, :now FROM unnest({unnested})"
-            )
+            writes.append(_insert(params, "ns", _STORIES, _NEW_STORY_COLUMNS, stories, now=True))
         if self.new_profiles:
             profiles = list(self.new_profiles.values())
-            unnested = ", ".join(
-                _array_param(params, f"np_{c}", _PROFILES, c, [getattr(p, c) for p in profiles])
-                for c in _NEW_PROFILE_COLUMNS
-            )
-            names = ", ".join(_NEW_PROFILE_COLUMNS)
-            writes.append(
-                f"INSERT INTO story_profiles ({names}) SELECT * FROM unnest({unnested})"  # noqa: S608
-            )
+            writes.append(_insert(params, "np", _PROFILES, _NEW_PROFILE_COLUMNS, profiles))
         gone_rows: list[tuple[int, str]] = []
         added_rows: list[tuple[int, str, float]] = []
         for story_id in sorted(self.gone.keys() | self.added.keys()):
@@ -309,6 +293,30 @@ class DeferredWrites:
         self.gone.clear()
         self.added.clear()
         self.changes.clear()
+
+
+def _insert(
+    params: dict[str, Any],
+    prefix: str,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: list[Any],
+    *,
+    now: bool = False,
+) -> str:
+    """An INSERT of whole ORM ``rows`` from one array per column (``now``: created_at and
+    updated_at are the statement's time)."""
+    unnested = ", ".join(
+        _array_param(params, f"{prefix}_{c}", table, c, [getattr(r, c) for r in rows])
+        for c in columns
+    )
+    names = ", ".join(columns)
+    times = (", created_at, updated_at", ", :now, :now") if now else ("", "")
+    # Names from the table's metadata, values as parameters (so for S608 below).
+    return (
+        f"INSERT INTO {table.name} ({names}{times[0]})"  # noqa: S608
+        f" SELECT *{times[1]} FROM unnest({unnested})"
+    )
 
 
 def _array_param(

@@ -7,17 +7,14 @@ check that the next batch takes the table's counts, not the copy's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import make_engine, session_factory
 from models import session_scope as scope
 from models.stories_index import TermStat
-from tests.support.services import migrate
 from tests.worker.stories.test_store import add_article
 from tests.worker.stories.texts import BRIDGE_LOCAL, BRIDGE_WIRE, STRIKE, VISIT_A
 from worker.stories.counts import KEPT_COUNTS, KeptCounts
@@ -38,6 +35,11 @@ def test_counts_are_kept_with_their_token_only() -> None:
     assert (kept.get("a"), kept.token) == (None, None)
 
 
+# The tests below use the story tests' database fixtures (conftest.py), on Postgres only: on
+# SQLite nothing is kept.
+_ON_POSTGRES = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+
+
 def test_kept_counts_are_bounded_and_keep_what_batches_use() -> None:
     kept = KeptCounts(limit=8)
     kept.keep({f"old{i}": i for i in range(5)}, "t")  # the young generation is full: it ages
@@ -50,24 +52,11 @@ def test_kept_counts_are_bounded_and_keep_what_batches_use() -> None:
 
 
 @pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    migrate(pg_url)
-    engine = make_engine(pg_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def pg_sessions(pg_engine: Engine) -> sessionmaker[Session]:
-    return session_factory(pg_engine)
-
-
-@pytest.fixture
-def count_reads(pg_engine: Engine) -> list[str]:
+def count_reads(engine: Engine) -> list[str]:
     """The term lists of every read of term_stats' counts (array literals, as sent)."""
     reads: list[str] = []
 
-    @event.listens_for(pg_engine, "before_cursor_execute")
+    @event.listens_for(engine, "before_cursor_execute")
     def _seen(_c: Any, _cur: Any, statement: str, params: Any, *_args: Any) -> None:
         if "JOIN term_stats" in statement:
             reads.append(params["terms"])
@@ -86,48 +75,52 @@ def _assign(sessions: sessionmaker[Session], *texts: str) -> None:
         assign_stories(s, ids)
 
 
+@_ON_POSTGRES
 def test_the_next_batch_reads_only_counts_not_kept(
-    pg_sessions: sessionmaker[Session], count_reads: list[str]
+    sessions: sessionmaker[Session], count_reads: list[str]
 ) -> None:
-    _assign(pg_sessions, BRIDGE_WIRE, STRIKE)
+    _assign(sessions, BRIDGE_WIRE, STRIKE)
     assert f'"{TERM}"' in count_reads[0]
-    assert KEPT_COUNTS.get(TERM) == _df(pg_sessions, TERM) == 1
+    assert KEPT_COUNTS.get(TERM) == _df(sessions, TERM) == 1
     count_reads.clear()
-    _assign(pg_sessions, BRIDGE_LOCAL, VISIT_A)
+    _assign(sessions, BRIDGE_LOCAL, VISIT_A)
     assert count_reads  # its new terms were read ...
     assert not any(f'"{TERM}"' in read for read in count_reads)  # ... the kept one was not
-    assert KEPT_COUNTS.get(TERM) == _df(pg_sessions, TERM) == 2
+    assert KEPT_COUNTS.get(TERM) == _df(sessions, TERM) == 2
 
 
+@_ON_POSTGRES
 def test_a_write_by_anyone_else_drops_the_kept_counts(
-    pg_sessions: sessionmaker[Session], count_reads: list[str]
+    sessions: sessionmaker[Session], count_reads: list[str]
 ) -> None:
-    _assign(pg_sessions, BRIDGE_WIRE, STRIKE)
-    with scope(pg_sessions) as s:  # not the story step: a hand-made fix, another writer
+    _assign(sessions, BRIDGE_WIRE, STRIKE)
+    with scope(sessions) as s:  # not the story step: a hand-made fix, another writer
         s.execute(update(TermStat).where(TermStat.term == TERM).values(df=TermStat.df + 100))
     count_reads.clear()
-    _assign(pg_sessions, BRIDGE_LOCAL, VISIT_A)
+    _assign(sessions, BRIDGE_LOCAL, VISIT_A)
     assert any(f'"{TERM}"' in read for read in count_reads)  # read from the table again
-    assert KEPT_COUNTS.get(TERM) == _df(pg_sessions, TERM) == 102
+    assert KEPT_COUNTS.get(TERM) == _df(sessions, TERM) == 102
 
 
+@_ON_POSTGRES
 def test_a_batch_that_rolled_back_leaves_no_counts_behind(
-    pg_sessions: sessionmaker[Session], count_reads: list[str]
+    sessions: sessionmaker[Session], count_reads: list[str]
 ) -> None:
-    _assign(pg_sessions, BRIDGE_WIRE, STRIKE)
-    ids = [add_article(pg_sessions, None, t, hours=5) for t in (BRIDGE_LOCAL, VISIT_A)]
-    with pg_sessions() as s:
+    _assign(sessions, BRIDGE_WIRE, STRIKE)
+    ids = [add_article(sessions, None, t, hours=5) for t in (BRIDGE_LOCAL, VISIT_A)]
+    with sessions() as s:
         assign_stories(s, ids)
         assert KEPT_COUNTS.get(TERM) == 2  # kept with the token of a write ...
         s.rollback()  # ... that never lands
-    assert _df(pg_sessions, TERM) == 1
+    assert _df(sessions, TERM) == 1
     count_reads.clear()
-    _assign(pg_sessions, BRIDGE_LOCAL)
+    _assign(sessions, BRIDGE_LOCAL)
     assert any(f'"{TERM}"' in read for read in count_reads)
-    assert KEPT_COUNTS.get(TERM) == _df(pg_sessions, TERM) == 2
+    assert KEPT_COUNTS.get(TERM) == _df(sessions, TERM) == 2
 
 
-def test_every_write_of_term_stats_changes_the_token(pg_sessions: sessionmaker[Session]) -> None:
+@_ON_POSTGRES
+def test_every_write_of_term_stats_changes_the_token(sessions: sessionmaker[Session]) -> None:
     token = text("SELECT token FROM term_stats_version")
     seen = []
     for statement in (
@@ -137,7 +130,7 @@ def test_every_write_of_term_stats_changes_the_token(pg_sessions: sessionmaker[S
         "DELETE FROM term_stats WHERE term = 'x'",
         "TRUNCATE term_stats",
     ):
-        with scope(pg_sessions) as s:
+        with scope(sessions) as s:
             before = s.scalar(token)
             s.execute(text(statement))
             seen.append(s.scalar(token))
