@@ -122,11 +122,6 @@ _PG_TERM_COUNTS = text(
     "SELECT s.term, s.df FROM unnest(CAST(CAST(:terms AS text) AS varchar[])) AS t(term)"
     " JOIN term_stats AS s ON s.term = t.term"
 )
-# Each posting's story checked by its primary key (the LATERAL ... OFFSET 0 keeps the planner
-# from turning it into a hash join over every story in the window: it cannot tell how few
-# postings the rare query terms have, and that hash grows with the stories in the window —
-# 7.2 -> 1.7 ms per query on the 100k bench store, same rows). The stories this batch changed
-# pass whatever their stored time: the batch knows their new one and checks it itself.
 # The token the last write of term_stats left (alembic 0010): the kept counts are the table's
 # while it is the one they were kept with.
 _PG_COUNTS_TOKEN = text("SELECT token FROM term_stats_version WHERE id = 1")
@@ -138,6 +133,11 @@ _PG_RETURN_STORY_IDS = text(
     "SELECT setval(q.seq, :last) FROM CAST(pg_get_serial_sequence('stories', 'id') AS regclass)"
     " AS q(seq) WHERE pg_sequence_last_value(q.seq) = :top"
 )
+# Each posting's story checked by its primary key (the LATERAL ... OFFSET 0 keeps the planner
+# from turning it into a hash join over every story in the window: it cannot tell how few
+# postings the rare query terms have, and that hash grows with the stories in the window —
+# 7.2 -> 1.7 ms per query on the 100k bench store, same rows). The stories this batch changed
+# pass whatever their stored time: the batch knows their new one and checks it itself.
 _PG_POSTINGS = text(
     "SELECT t.story_id, t.term, t.weight FROM story_terms AS t"
     " CROSS JOIN LATERAL (SELECT 1 FROM stories AS s WHERE s.id = t.story_id"

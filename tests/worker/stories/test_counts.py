@@ -20,7 +20,8 @@ from tests.worker.stories.texts import BRIDGE_LOCAL, BRIDGE_WIRE, STRIKE, VISIT_
 from worker.stories.counts import KEPT_COUNTS, KeptCounts
 from worker.stories.store import assign_stories
 
-# ``bridge`` is in every one of these texts: a term whose count each batch reads and writes.
+# The stem of ``bridge``: in both bridge texts, not in STRIKE or VISIT_A; each batch below
+# reads and writes its count.
 TERM = "bridg"
 
 
@@ -35,11 +36,6 @@ def test_counts_are_kept_with_their_token_only() -> None:
     assert (kept.get("a"), kept.token) == (None, None)
 
 
-# The tests below use the story tests' database fixtures (conftest.py), on Postgres only: on
-# SQLite nothing is kept.
-_ON_POSTGRES = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-
-
 def test_kept_counts_are_bounded_and_keep_what_batches_use() -> None:
     kept = KeptCounts(limit=8)
     kept.keep({f"old{i}": i for i in range(5)}, "t")  # the young generation is full: it ages
@@ -49,6 +45,11 @@ def test_kept_counts_are_bounded_and_keep_what_batches_use() -> None:
     assert kept.get("old2") is None
     assert (kept.get("old1"), kept.get("new"), kept.get("more4")) == (10, 1, 4)
     assert len(kept) <= 8 + 5
+
+
+# The tests below use the story tests' database fixtures (conftest.py), on Postgres only: on
+# SQLite nothing is kept.
+_ON_POSTGRES = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 
 
 @pytest.fixture
