@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from operator import itemgetter
 
 from worker.stories.text import Terms
 
@@ -49,15 +50,19 @@ def weigh(
 ) -> Vector:
     """Unit-length TF-IDF vector: sublinear term frequency x IDF x name or number boost."""
     vec: Vector = {}
-    # A letter is never a digit (Unicode's L* vs Nd/No categories): words skip the digit scan.
     count_of = df.get
     proper = terms.proper
+    log = math.log
+    # ``idf`` inlined (the same operations, so the same floats): ~130 terms an article.
+    documents = n_docs + 1
     for term, count in terms.counts.items():
-        tf = 1.0 + math.log(count) if count >= 1.0 else count
-        weight = tf * idf(n_docs, count_of(term, 0))
+        tf = 1.0 + log(count) if count >= 1.0 else count
+        weight = tf * (log(documents / (count_of(term, 0) + 1)) + 1.0)
         if term in proper:
             weight *= proper_weight
-        elif not term.isalpha() and any(c.isdigit() for c in term):
+        # A letter is never a digit (Unicode's L* vs Nd/No categories): words skip the digit
+        # scan, and ``map`` scans the others in C.
+        elif not term.isalpha() and any(map(str.isdigit, term)):
             weight *= number_weight
         vec[term] = weight
     return normalized(vec)
@@ -110,5 +115,8 @@ def top_terms(vec: Mapping[str, float], keep: int) -> Vector:
     """The ``keep`` heaviest terms (ties broken by term, so the result is deterministic)."""
     if len(vec) <= keep:
         return {t: w for t, w in vec.items() if w > 0.0}
-    ranked = sorted(vec.items(), key=lambda tw: (-tw[1], tw[0]))[:keep]
-    return {t: w for t, w in ranked if w > 0.0}
+    # By term, then (stable) by weight, heaviest first: the order of the key (-weight, term)
+    # with two C-level sorts instead of a Python key function per term.
+    ranked = sorted(vec.items())
+    ranked.sort(key=itemgetter(1), reverse=True)
+    return {t: w for t, w in ranked[:keep] if w > 0.0}

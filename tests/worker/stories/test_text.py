@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from worker.stories.text import extract_terms, key_phrases
 from worker.stories.vectors import add_to_centroid, cosine, idf, normalized, top_terms, weigh
 
@@ -64,6 +68,28 @@ def test_numbers_weigh_like_names() -> None:
 
 def test_rare_terms_weigh_more() -> None:
     assert idf(1000, 1) > idf(1000, 500) > 0
+
+
+def test_weights_are_the_documented_formula() -> None:
+    # (1 + ln tf) x idf x boost, L2-normalized, computed here from ``idf`` term by term.
+    terms = extract_terms("Brennan wins", "Brennan won 3 races. The races were long races.")
+    df = {"brennan": 4, "race": 40, "3": 9}
+    vec = weigh(terms, n_docs=100, df=df)
+    raw = {}
+    for term, count in terms.counts.items():
+        boost = 3.0 if term in terms.proper or term == "3" else 1.0
+        raw[term] = (1.0 + math.log(count)) * idf(100, df.get(term, 0)) * boost
+    norm = math.sqrt(sum(w * w for w in raw.values()))
+    assert vec.keys() == raw.keys()
+    for term, weight in raw.items():
+        assert vec[term] == pytest.approx(weight / norm, rel=1e-12)
+
+
+def test_top_terms_ranks_by_weight_then_term() -> None:
+    vec = {"d": 0.5, "b": 1.0, "c": 0.5, "a": 0.25, "e": 1.0, "f": 0.0}
+    assert list(top_terms(vec, 4).items()) == [("b", 1.0), ("e", 1.0), ("c", 0.5), ("d", 0.5)]
+    assert list(top_terms(vec, 5)) == ["b", "e", "c", "d", "a"]
+    assert "f" not in top_terms(vec, 6)  # never a zero weight
 
 
 def test_centroid_keeps_the_heaviest_terms() -> None:
