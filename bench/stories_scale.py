@@ -24,7 +24,8 @@ rest new events) are assigned, once per ``--batches`` value: ``1`` is one transa
 article (``assign_story``, the reference), ``32`` is 32 per transaction (``assign_stories``,
 as the worker's task takes a backlog). Printed: the time per article (median, p99; in a batch,
 the batch's time over its size, and the whole batch's time), statements per article (a cursor
-listener), the median per outcome (one per transaction only) and the process's peak RSS.
+listener), the median per outcome (one per transaction only) and the process's peak RSS;
+with ``--statements``, also the costliest statements' time and rows per article.
 Before the probes, ``--warm`` articles (default 3200) are assigned untimed in batches of 32,
 as a worker that has been running would have: its caches (stems, the document counts it
 keeps between batches, ``worker/stories/counts.py``) are warm, not empty.
@@ -351,14 +352,26 @@ def probe(
     """Assign ``n`` new articles, ``batch`` per transaction (``assign_stories``)."""
     engine = make_engine(url)
     statements = [0]
+    found = Probe(batch)
+    # Per statement of the story step (not the probe's own inserts): time and rows.
+    timed = [False]
+    started_at = [0.0]
 
     @event.listens_for(engine, "before_cursor_execute")
     def _count(*_args: object) -> None:
         statements[0] += 1
+        started_at[0] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _time(_conn: object, cursor: Any, sql: str, *_args: object) -> None:
+        if timed[0]:
+            spent = found.by_statement.setdefault(_statement_label(sql), [0, 0.0, 0])
+            spent[0] += 1
+            spent[1] += time.perf_counter() - started_at[0]
+            spent[2] += max(cursor.rowcount or 0, 0)
 
     sessions = session_factory(engine)
     rnd = corpus.rnd
-    found = Probe(batch)
     last_text: dict[int, str] = {}
     run = f"{time.time_ns():x}"  # probe URLs unique across runs on one database
     # A long-running worker has stemmed the common words and recent names before (the load
@@ -394,8 +407,10 @@ def probe(
             minute += 1
         before = statements[0]
         started = time.perf_counter()
+        timed[0] = True
         with session_scope(sessions) as s:
             results = assign_stories(s, article_ids)
+        timed[0] = False
         elapsed = (time.perf_counter() - started) * 1000
         found.batches.append(elapsed)
         found.statements.append((statements[0] - before) / batch)
@@ -414,6 +429,8 @@ class Probe:
         self.batches: list[float] = []
         self.statements: list[float] = []
         self.by_method: dict[str, list[float]] = {}
+        # Statement label -> [executions, seconds, rows] (a cursor listener).
+        self.by_statement: dict[str, list[Any]] = {}
 
     def report(self, reference: Probe | None) -> None:
         per_article = [t / self.batch for t in self.batches]
@@ -441,6 +458,27 @@ class Probe:
                 median = statistics.median(values)
                 print(f"    {method}: {len(values)} articles, median {median:.1f} ms")
         sys.stdout.flush()
+
+    def report_statements(self, top: int = 8) -> None:
+        """Where the time per article went: the costliest statements (the driver's side of
+        each included), then the rest: Python, and on SQLite reading the rows, which happens
+        after the listener's "after" (it also reports no row count for a SELECT there)."""
+        n = len(self.batches) * self.batch
+        total = sum(self.batches) / n
+        ranked = sorted(self.by_statement.items(), key=lambda kv: -kv[1][1])
+        in_sql = sum(v[1] for v in self.by_statement.values()) * 1000 / n
+        print(f"    statements: {in_sql:.2f} of {total:.2f} ms per article (the mean)")
+        for label, (count, seconds, rows) in ranked[:top]:
+            print(
+                f"      {seconds * 1000 / n:6.2f} ms  {count / n:5.2f} per article,"
+                f" {rows / count:7.1f} rows each: {label}"
+            )
+        print(f"      {total - in_sql:6.2f} ms  the rest (Python)")
+
+
+def _statement_label(sql: str) -> str:
+    # The statement's first words name it well enough (the held write: its first CTE).
+    return " ".join(sql.split())[:72]
 
 
 def _p99(values: list[float]) -> float:
@@ -484,6 +522,11 @@ def main() -> int:
         default=3200,
         help="articles assigned untimed before the probes, 32 per batch (a running worker's"
         " caches are warm)",
+    )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="after each probe, the time per article of its costliest statements",
     )
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument(
@@ -543,6 +586,8 @@ def main() -> int:
                 for batch in batches:
                     found = probe(url, loaded.recent, corpus, args.probe, batch)
                     found.report(reference)
+                    if args.statements:
+                        found.report_statements()
                     reference = reference or found
                 if server is not None and not args.database_url:
                     server.drop_database(url)
