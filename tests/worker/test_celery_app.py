@@ -1,0 +1,30 @@
+"""The Celery app's process set-up."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+from celery import signals
+
+import worker.celery_app  # noqa: F401  (connects the signal handlers)
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()  # the rest of the suite runs with a normal collector
+
+
+@pytest.mark.usefixtures("unfrozen")
+def test_a_worker_process_freezes_the_objects_it_starts_with() -> None:
+    assert gc.get_freeze_count() == 0
+    signals.worker_process_init.send(sender=None)
+    frozen = gc.get_freeze_count()
+    assert frozen > 10_000  # the imported modules' objects, at least
+    # Objects made later are collected as usual: only what existed at start is frozen.
+    later = [[] for _ in range(1000)]
+    assert gc.get_freeze_count() == frozen
+    assert any(gc.is_tracked(x) for x in later)
