@@ -24,7 +24,8 @@ rest new events) are assigned, once per ``--batches`` value: ``1`` is one transa
 article (``assign_story``, the reference), ``32`` is 32 per transaction (``assign_stories``,
 as the worker's task takes a backlog). Printed: the time per article (median, p99; in a batch,
 the batch's time over its size, and the whole batch's time), statements per article (a cursor
-listener), the median per outcome (one per transaction only) and the process's peak RSS;
+listener), the median per outcome (one per transaction only), the garbage collector's pauses and the
+process's peak RSS (the bench freezes the objects it starts with, as a worker process does);
 with ``--statements``, also the costliest statements' time and rows per article.
 Before the probes, ``--warm`` articles (default 3200) are assigned untimed in batches of 32,
 as a worker that has been running would have: its caches (stems, the document counts it
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import multiprocessing
 import pickle
@@ -61,6 +63,7 @@ from sqlalchemy import event, insert, inspect, text
 
 from models import Article, ArticleStatus, Base, Story, make_engine, session_factory, session_scope
 from models.stories_index import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
+from worker.celery_app import freeze_startup_objects
 from worker.dedupe.minhash import band_keys, sketch
 from worker.migrations import upgrade
 from worker.stories.assigner import DEFAULT_CONFIG
@@ -356,6 +359,17 @@ def probe(
     # Per statement of the story step (not the probe's own inserts): time and rows.
     timed = [False]
     started_at = [0.0]
+    gc_started = [0.0]
+
+    def _collected(phase: str, info: dict[str, int]) -> None:
+        # The garbage collector's pauses inside the timed story step, by generation.
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        elif timed[0]:
+            found.gc_seconds += time.perf_counter() - gc_started[0]
+            found.gc_runs[info["generation"]] += 1
+
+    gc.callbacks.append(_collected)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _count(*_args: object) -> None:
@@ -417,6 +431,7 @@ def probe(
         for result in results:
             method = "?" if result is None else ("new" if result.new_story else result.method)
             found.by_method.setdefault(method, []).append(elapsed / batch)
+    gc.callbacks.remove(_collected)
     engine.dispose()
     return found
 
@@ -431,6 +446,8 @@ class Probe:
         self.by_method: dict[str, list[float]] = {}
         # Statement label -> [executions, seconds, rows] (a cursor listener).
         self.by_statement: dict[str, list[Any]] = {}
+        self.gc_seconds = 0.0
+        self.gc_runs = [0, 0, 0]  # collections of generation 0, 1, 2
 
     def report(self, reference: Probe | None) -> None:
         per_article = [t / self.batch for t in self.batches]
@@ -446,6 +463,11 @@ class Probe:
             f" over {len(per_article) * self.batch} articles;"
             f" {statistics.mean(self.statements):.1f} statements per article;"
             f" peak RSS {peak_rss_mb():.0f} MB"
+        )
+        n = len(per_article) * self.batch
+        print(
+            f"    garbage collection: {self.gc_seconds * 1000 / n:.2f} ms per article"
+            f" ({'/'.join(map(str, self.gc_runs))} collections of generation 0/1/2)"
         )
         if self.batch > 1:
             methods = ", ".join(f"{len(v)} {m}" for m, v in sorted(self.by_method.items()))
@@ -536,6 +558,9 @@ def main() -> int:
         " database: the same stream again would be exact copies of its last probe)",
     )
     args = parser.parse_args()
+    # As a worker process does when it starts (worker/celery_app.py): the objects it holds
+    # now (modules, classes, mappings) are not walked by every full collection.
+    freeze_startup_objects()
     sizes = [int(s) for s in args.sizes.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
     if args.database_url and len(sizes) != 1:
