@@ -720,21 +720,31 @@ class SqlStoryIndex:
             _PG_POSTINGS,
             {"terms": text_array(terms), "since": active_since, "changed": int_array(changed)},
         )
-        postings = []
-        for story_id, term, weight in rows:
-            if story_id in changed and term in self._writes.stale_postings(story_id)[0]:
-                continue
-            postings.append((story_id, term, weight))
-        for story_id in changed:
-            story = self._rows[story_id]
-            last = story.last_published_at
-            if story.merged_into is not None or not (
-                active_since is None or last is None or last >= active_since
-            ):
-                postings = [p for p in postings if p[0] != story_id]
-                continue
-            inserted = self._writes.stale_postings(story_id)[1]
-            postings.extend((story_id, t, inserted[t]) for t in terms if t in inserted)
+        writes = self._writes
+        alive: dict[int, bool] = {}  # the changed stories met here: live by their rows now
+
+        def is_live(story_id: int) -> bool:
+            found = alive.get(story_id)
+            if found is None:
+                story = self._rows[story_id]
+                last = story.last_published_at
+                found = alive[story_id] = bool(
+                    story.merged_into is None
+                    and (active_since is None or last is None or last >= active_since)
+                )
+            return found
+
+        postings = [
+            (story_id, term, weight)
+            for story_id, term, weight in rows
+            if story_id not in changed
+            or (is_live(story_id) and not writes.is_stale(story_id, term))
+        ]
+        # Then the rows held back (only changed stories have any), each story's in query order.
+        for term in terms:
+            for story_id, weight in writes.held_postings(term).items():
+                if is_live(story_id):
+                    postings.append((story_id, term, weight))
         return postings
 
     def story(self, story_id: int) -> StoryState:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from models import make_engine
-from worker.stories.deferred import float_array, int_array, text_array
+from worker.stories.deferred import DeferredWrites, float_array, int_array, text_array
 
 AWKWARD_TEXTS = [
     "plain",
@@ -72,3 +72,21 @@ def test_json_values_read_back_unchanged(read_back) -> None:  # type: ignore[no-
     # JSON columns go as a literal of json.dumps texts: two layers of escaping to undo.
     values = [dict.fromkeys(AWKWARD_TEXTS, 1), AWKWARD_TEXTS, {"nested": {"q": '"', "b": "\\"}}, []]
     assert read_back(text_array([json.dumps(v) for v in values]), "jsonb") == values
+
+
+def test_held_postings_follow_the_net_change() -> None:
+    writes = DeferredWrites()
+    writes.postings(1, gone=set(), added={"minsk": 0.5, "putin": 0.4})
+    writes.postings(2, gone={"kyiv"}, added={"minsk": 0.3})
+    assert writes.held_postings("minsk") == {1: 0.5, 2: 0.3}
+    assert writes.is_stale(2, "kyiv") and writes.is_stale(1, "putin")
+    assert not writes.is_stale(1, "kyiv")
+    # A term that came in and left again is neither held nor stale for the table.
+    writes.postings(1, gone={"putin"}, added={})
+    assert writes.held_postings("putin") == {}
+    assert not writes.is_stale(1, "putin")
+    writes.forget_postings(2)  # a merge deleted story 2's rows
+    assert writes.held_postings("minsk") == {1: 0.5}
+    assert not writes.is_stale(2, "kyiv")
+    writes.take()
+    assert writes.held_postings("minsk") == {}
