@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         description="Articles waiting for a story that one task assigns in one transaction "
         "(the same results as one by one, with less database work per article).",
     )
+    story_batches: int = Field(
+        4,
+        ge=1,
+        description="Batches of a story backlog that one task works off, one transaction "
+        "each, while full ones are found; each next batch's features are computed while the "
+        "one before is written.",
+    )
     syndication_window_days: float = Field(
         30.0,
         gt=0,

@@ -134,7 +134,11 @@ def assign_story(self: StorywireTask, article_id: int) -> int | None:
     structlog.contextvars.bind_contextvars(article_id=article_id)
     rt = self.runtime
     outcome = assign_story_step(
-        rt.sessions, article_id, story_config(rt.settings), batch=rt.settings.story_batch
+        rt.sessions,
+        article_id,
+        story_config(rt.settings),
+        batch=rt.settings.story_batch,
+        batches=rt.settings.story_batches,
     )
     return outcome.story_id
 

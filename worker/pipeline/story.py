@@ -23,11 +23,15 @@ from models import session_scope
 from worker.config import Settings
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.stories.assigner import Assignment
+from worker.stories.index import StoryDoc
 from worker.stories.store import (
+    Prepared,
     assign_stories,
     lock_story_step,
+    prepare_features,
     record_story_failure,
     unassigned_articles,
+    waiting_docs,
 )
 
 log = logging.getLogger(__name__)
@@ -62,11 +66,15 @@ def assign_story(
     config: StoryConfig = DEFAULT_CONFIG,
     *,
     batch: int = 1,
+    batches: int = 1,
 ) -> StoryOutcome:
     """Assign an extracted article to its story (idempotent; pending articles are skipped).
 
     With ``batch`` > 1, up to ``batch - 1`` other articles still without a story are assigned
-    in the same transaction, all in the order of their reports. Should that transaction fail,
+    in the same transaction, all in the order of their reports; with ``batches`` > 1, while
+    full batches are found, up to ``batches - 1`` more batches of the backlog follow, one
+    transaction each, each next batch's features computed while the one before is written
+    (``assign_stories``' ``meanwhile``). Should the first transaction fail,
     the article is assigned alone: one article that cannot be assigned holds up only its own
     task (the others are still waiting, and their own tasks or the sweep come back to them).
     A failure alone is recorded on the article's row (``story_error``, ``story_attempts``),
@@ -78,7 +86,9 @@ def assign_story(
                 # Chosen under the lock: no other worker is choosing or assigning meanwhile.
                 lock_story_step(session)
                 ids = unassigned_articles(session, batch - 1, include=article_id)
-                results = dict(zip(ids, assign_stories(session, ids, config), strict=True))
+                results, upcoming = _assign_preparing(session, ids, {}, config, batch, batches)
+            if batches > 1 and len(ids) >= batch:
+                _drain(sessions, upcoming, config, batch, batches - 1)
             if article_id in results:
                 return _outcome(article_id, results[article_id])
             # Left out (it failed before, or is gone): the others are done, it goes alone.
@@ -93,6 +103,57 @@ def assign_story(
         _record_failure(sessions, article_id, exc)
         raise
     return _outcome(article_id, result)
+
+
+def _drain(
+    sessions: sessionmaker[Session],
+    prepared: dict[int, Prepared],
+    config: StoryConfig,
+    batch: int,
+    batches: int,
+) -> None:
+    """Up to ``batches`` more batches of the backlog, one transaction each, while full ones
+    are found. A failure ends the drain, not the task: these articles have tasks of their
+    own, which assign them alone if need be."""
+    try:
+        for left in range(batches, 0, -1):
+            with session_scope(sessions) as session:
+                lock_story_step(session)
+                ids = unassigned_articles(session, batch)
+                if not ids:
+                    return
+                _, prepared = _assign_preparing(session, ids, prepared, config, batch, left)
+            if len(ids) < batch:
+                return
+    except Exception:
+        log.warning("story backlog batch failed; its articles' own tasks retry", exc_info=True)
+
+
+def _assign_preparing(
+    session: Session,
+    ids: Sequence[int],
+    prepared: dict[int, Prepared],
+    config: StoryConfig,
+    batch: int,
+    batches: int,
+) -> tuple[dict[int, Assignment | None], dict[int, Prepared]]:
+    """Assign ``ids`` (under the lock already); when another batch follows (``batches`` > 1)
+    and more articles wait, prepare the next ones' features while this batch's writes run on
+    the server. Returns the assignments and those features."""
+    upcoming: dict[int, Prepared] = {}
+    docs: list[StoryDoc] = []
+    if batches > 1 and len(ids) >= batch:
+        chosen = set(ids)
+        following = unassigned_articles(session, len(ids) + batch)
+        docs = waiting_docs(session, [i for i in following if i not in chosen][:batch])
+
+    def prepare() -> None:
+        upcoming.update(prepare_features(docs, config))
+
+    done = assign_stories(
+        session, ids, config, prepared=prepared, meanwhile=prepare if docs else None
+    )
+    return dict(zip(ids, done, strict=True)), upcoming
 
 
 def story_error(exc: BaseException) -> str:

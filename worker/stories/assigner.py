@@ -114,15 +114,21 @@ class Features:
     sketch: Sketch | None
     keys: list[int]
     terms: Terms | None = None
+    phrases: list[str] | None = None
 
 
 def features(
-    doc: StoryDoc, config: StoryConfig = DEFAULT_CONFIG, *, with_terms: bool = False
+    doc: StoryDoc,
+    config: StoryConfig = DEFAULT_CONFIG,
+    *,
+    with_terms: bool = False,
+    with_phrases: bool = False,
 ) -> Features:
     """``doc``'s features, e.g. ``features(doc).keys``.
 
     ``with_terms``: extract its terms too (layer 4 needs them unless the article is a copy;
-    a batch reads their document counts ahead)."""
+    a batch reads their document counts ahead). ``with_phrases``: and its key phrases (a
+    story's keywords; computed ahead only when it costs no time under the story-step lock)."""
     text = doc.text or ""
     # Normalized once: layer 2 hashes it, layer 3 shingles it.
     normalized = normalize_text(text)
@@ -132,11 +138,16 @@ def features(
         sketch=sk,
         keys=band_keys(sk, bands=config.bands, rows=config.band_rows) if sk is not None else [],
         terms=_terms(doc, config) if with_terms else None,
+        phrases=_phrases(doc) if with_phrases else None,
     )
 
 
 def _terms(doc: StoryDoc, config: StoryConfig) -> Terms:
     return extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
+
+
+def _phrases(doc: StoryDoc) -> list[str]:
+    return key_phrases(f"{doc.title or ''}.\n{doc.text or ''}", limit=10, language=doc.language)
 
 
 def assign(
@@ -148,7 +159,6 @@ def assign(
     """Assign ``doc`` to a story (existing or new) and record it in ``index``.
 
     ``found``: its ``features(doc, config)`` if already computed."""
-    text = doc.text or ""
     f = found or features(doc, config)
     digest, sk, keys = f.digest, f.sketch, f.keys
 
@@ -195,7 +205,7 @@ def assign(
         score = similarity(vec, story.centroid) * _time_factor(doc.published_at, story, config)
         if score > chosen_score:
             chosen, chosen_score = story, score
-    phrases = key_phrases(f"{doc.title or ''}.\n{text}", limit=10, language=doc.language)
+    phrases = f.phrases if f.phrases is not None else _phrases(doc)
 
     if chosen is None or chosen_score < config.join_threshold:
         state = index.create_story(

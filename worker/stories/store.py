@@ -29,9 +29,11 @@ redelivered task changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -84,6 +86,8 @@ from worker.stories.index import (
     top_phrases,
 )
 from worker.urls import host_of
+
+log = logging.getLogger(__name__)
 
 #: Key of the Postgres advisory lock that serializes the story step (the same in every worker).
 STORY_LOCK_KEY = 0x5707_1E5
@@ -196,6 +200,24 @@ _STORIES_WITH_PROFILES = (
     .execution_options(populate_existing=True)
 )
 _ARTICLES = select(Article).where(Article.id.in_(bindparam("ids", expanding=True)))
+# What ``_doc`` reads of an article, for those waiting for a story (see ``waiting_docs``).
+_WAITING_DOCS = select(
+    Article.id,
+    Article.title,
+    Article.text,
+    Article.summary,
+    Article.published_at,
+    Article.fetched_at,
+    Article.discovered_at,
+    Article.language,
+    Article.site_name,
+    Article.canonical_url,
+).where(
+    Article.id.in_(bindparam("ids", expanding=True)),
+    Article.story_id.is_(None),
+    Article.duplicate_of.is_(None),
+    Article.status != ArticleStatus.PENDING,
+)
 # When an article reached the story step, for the order of a batch: as ``_doc`` dates it.
 _REPORTED_AT = func.coalesce(
     Article.published_at, Article.fetched_at, Article.discovered_at, type_=UTCDateTime
@@ -227,23 +249,38 @@ def assign_story(
 
 
 def assign_stories(
-    session: Session, article_ids: Sequence[int], config: StoryConfig = DEFAULT_CONFIG
+    session: Session,
+    article_ids: Sequence[int],
+    config: StoryConfig = DEFAULT_CONFIG,
+    *,
+    prepared: Mapping[int, Prepared] | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[Assignment | None]:
-    """``assign_story`` for each article, in the order given, in the caller's transaction."""
+    """``assign_story`` for each article, in the order given, in the caller's transaction.
+
+    ``prepared``: features computed earlier with the same ``config`` (``prepare_features``),
+    used for an article whose title, text and language are still the ones they were computed
+    from. ``meanwhile``: work for this process while the batch's held-back writes run on the
+    server (Postgres; elsewhere it simply runs at the end), e.g. preparing the next batch."""
     lock_story_step(session)
     # One read for the batch; the dict also keeps the rows in the session (it holds unmodified
     # rows only weakly) until the batch ends.
     articles = {a.id: a for a in session.scalars(_ARTICLES, {"ids": list(article_ids)})}
     index = SqlStoryIndex(session)
-    ahead: dict[int, tuple[StoryDoc, Features]] = {}
-    if index.reads_ahead and len(articles) > 1:
-        for article in articles.values():
-            # Not those the story step has nothing to look up for: done, pending, or a copy the
-            # text step marked (it joins its original's story).
-            waiting = article.story_id is None and article.status != ArticleStatus.PENDING
-            if waiting and article.duplicate_of is None:
-                doc = _doc(article)
-                ahead[article.id] = (doc, features(doc, config, with_terms=True))
+    batch_reads = index.reads_ahead and len(articles) > 1
+    ahead: dict[int, Prepared] = {}
+    for article in articles.values():
+        # Not those the story step has nothing to look up for: done, pending, or a copy the
+        # text step marked (it joins its original's story).
+        waiting = article.story_id is None and article.status != ArticleStatus.PENDING
+        if waiting and article.duplicate_of is None:
+            doc = _doc(article)
+            found = _still_valid(prepared.get(article.id) if prepared else None, doc)
+            if found is None and batch_reads:
+                found = features(doc, config, with_terms=True)
+            if found is not None:
+                ahead[article.id] = (doc, found)
+    if batch_reads:
         index.read_ahead([f for _, f in ahead.values()])
     results = []
     for position, article_id in enumerate(article_ids):
@@ -251,8 +288,48 @@ def assign_stories(
         results.append(
             _assign(index, articles.get(article_id), config, ahead.pop(article_id, None))
         )
-    index.finish()
+    index.finish(meanwhile)
     return results
+
+
+#: An article's story-step input and the features computed from it.
+Prepared = tuple[StoryDoc, Features]
+
+
+def prepare_features(
+    docs: Iterable[StoryDoc], config: StoryConfig = DEFAULT_CONFIG
+) -> dict[int, Prepared]:
+    """The features ``assign_stories`` would compute for these articles (terms and key phrases
+    included), by article id. Pure computation: run it anywhere, e.g. as ``meanwhile``.
+
+    An article whose features fail is left out: under the lock its own step computes them
+    again and fails there, where failures are recorded."""
+    out: dict[int, Prepared] = {}
+    for doc in docs:
+        try:
+            out[doc.id] = (doc, features(doc, config, with_terms=True, with_phrases=True))
+        except Exception:  # left to the step itself, see above
+            log.debug("features of article %s not prepared", doc.id, exc_info=True)
+    return out
+
+
+def waiting_docs(session: Session, article_ids: Sequence[int]) -> list[StoryDoc]:
+    """The story-step input of those of these articles that wait for a story (extracted, no
+    story, not marked a copy by the text step), in the order given: what
+    ``prepare_features`` takes."""
+    if not article_ids:
+        return []
+    rows = {r.id: r for r in session.execute(_WAITING_DOCS, {"ids": list(article_ids)})}
+    return [_doc(rows[i]) for i in article_ids if i in rows]
+
+
+def _still_valid(prepared: Prepared | None, doc: StoryDoc) -> Features | None:
+    # Features depend on the title, the text and the language only.
+    if prepared is None:
+        return None
+    was, found = prepared
+    same = was.title == doc.title and was.text == doc.text and was.language == doc.language
+    return found if same else None
 
 
 def unassigned_articles(session: Session, limit: int, *, include: int | None = None) -> list[int]:
@@ -334,7 +411,41 @@ def _assign(
     return result
 
 
-def _doc(article: Article) -> StoryDoc:
+class _DocFields(Protocol):
+    """What ``_doc`` reads: an ``Article`` row object, or a row of ``_WAITING_DOCS``."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def title(self) -> str | None: ...
+
+    @property
+    def text(self) -> str | None: ...
+
+    @property
+    def summary(self) -> str | None: ...
+
+    @property
+    def published_at(self) -> datetime | None: ...
+
+    @property
+    def fetched_at(self) -> datetime | None: ...
+
+    @property
+    def discovered_at(self) -> datetime | None: ...
+
+    @property
+    def language(self) -> str | None: ...
+
+    @property
+    def site_name(self) -> str | None: ...
+
+    @property
+    def canonical_url(self) -> str: ...
+
+
+def _doc(article: _DocFields) -> StoryDoc:
     return StoryDoc(
         id=article.id,
         title=article.title,
@@ -467,9 +578,14 @@ class SqlStoryIndex:
             for term, count in found:
                 self._df[term] = int(count)
 
-    def flush(self) -> None:
-        """Write what is held back (Postgres); ``assign_stories`` calls it at the end."""
+    def flush(self, meanwhile: Callable[[], object] | None = None) -> None:
+        """Write what is held back (Postgres); ``assign_stories`` calls it at the end.
+
+        ``meanwhile``: run in this thread while the statement runs on the server (it must not
+        use the session); it also runs when nothing is held or on SQLite."""
         if not self._postgres:
+            if meanwhile is not None:
+                meanwhile()
             return
         held = self._writes.take()
         self._changed.clear()
@@ -480,14 +596,19 @@ class SqlStoryIndex:
         self._bands.clear()
         # What the table holds for a content hash may change with the articles written now.
         self._hash_ahead = None
-        if held is not None:
+        if held is None:
+            if meanwhile is not None:
+                meanwhile()
+        elif meanwhile is None:
             self.session.execute(*held)
+        else:
+            _overlapped(lambda: self.session.execute(*held), meanwhile)
 
-    def finish(self) -> None:
-        """The end of a batch (``assign_stories`` calls it): write what is held back; then hand
-        back the story ids not used, and keep the document counts for the next batch, with
-        the token its writes left (Postgres)."""
-        self.flush()
+    def finish(self, meanwhile: Callable[[], object] | None = None) -> None:
+        """The end of a batch (``assign_stories`` calls it): write what is held back (running
+        ``meanwhile`` as ``flush`` does); then hand back the story ids not used, and keep the
+        document counts for the next batch, with the token its writes left (Postgres)."""
+        self.flush(meanwhile)
         if not self._postgres:
             return
         if self._story_ids:
@@ -964,6 +1085,32 @@ class SqlStoryIndex:
                 self.session.add(profile)
         self._profiles[story_id] = profile
         return profile
+
+
+def _overlapped(write: Callable[[], object], meanwhile: Callable[[], object]) -> None:
+    """Run ``write`` in a thread of its own while ``meanwhile`` runs in this one; raise what
+    ``write`` raised (first) or ``meanwhile`` raised, once both are over.
+
+    Why a thread: the batch's final write is the longest statement (~60 ms of server time for
+    32 articles), and this process only waits for it. The thread mostly waits on the socket,
+    without the GIL, so ``meanwhile`` (pure Python: the next batch's features) runs at full
+    speed; the session is the thread's alone until it is joined."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            write()
+        except BaseException as exc:  # re-raised in the caller's thread below
+            failed.append(exc)
+
+    writer = threading.Thread(target=run, name="storywire-story-write", daemon=True)
+    writer.start()
+    try:
+        meanwhile()
+    finally:
+        writer.join()
+        if failed:
+            raise failed[0]
 
 
 def _earliest(ref: ArticleRef) -> tuple[bool, datetime, int]:

@@ -100,6 +100,37 @@ def test_a_batch_takes_at_most_its_size(backend: Runtime) -> None:
     assert story_of(backend, second) is None
 
 
+def test_a_task_works_off_full_batches_of_the_backlog(backend: Runtime) -> None:
+    texts = [(BRIDGE_WIRE_TITLE, BRIDGE_WIRE), (STRIKE_TITLE, STRIKE)] * 4
+    waiting = [extracted(backend, t, x, hours=h) for h, (t, x) in enumerate(texts, start=1)]
+    # Batches of 2, up to 3 of them: its own article and the oldest, then two full batches.
+    assign_story(backend.sessions, waiting[-1], batch=2, batches=3)
+    assigned = [a for a in waiting if story_of(backend, a) is not None]
+    assert assigned == [*waiting[:5], waiting[-1]]
+    # The same stories as one at a time: one per text.
+    assert len({story_of(backend, a) for a in assigned}) == 2
+    # A batch that is not full ends the drain: nothing more is waiting.
+    assign_story(backend.sessions, waiting[6], batch=2, batches=10)
+    assert [a for a in waiting if story_of(backend, a) is None] == []
+
+
+def test_a_failing_backlog_batch_ends_the_drain_not_the_task(
+    backend: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    texts = [(BRIDGE_WIRE_TITLE, BRIDGE_WIRE), (STRIKE_TITLE, STRIKE)] * 2
+    oldest, next_one, bad, own = (
+        extracted(backend, t, x, hours=h) for h, (t, x) in enumerate(texts, start=1)
+    )
+    fail_on(monkeypatch, bad, RuntimeError("a bug on one text"))
+    with caplog.at_level(logging.WARNING):
+        outcome = assign_story(backend.sessions, own, batch=2, batches=2)
+    # Its own batch (with the oldest) is done; the backlog batch after it rolled back whole.
+    assert outcome.method == "new" and story_of(backend, oldest) is not None
+    assert story_of(backend, next_one) is None and story_of(backend, bad) is None
+    assert failures(backend, bad) == (None, 0)  # its own task records it, alone
+    assert "backlog batch failed" in caplog.text
+
+
 def test_an_article_that_fails_holds_up_only_its_own_task(
     backend: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -8,7 +8,9 @@ second, and compare every row the story step writes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,15 +40,20 @@ from tests.worker.stories.texts import (
     VISIT_B,
     VISIT_B_TITLE,
 )
+from worker.dedupe import content_hash
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.stories.index import StoryDoc, StoryState
 from worker.stories.store import (
+    Prepared,
     SqlStoryIndex,
     assign_stories,
+    prepare_features,
     record_story_failure,
     reset_story_failures,
     unassigned_articles,
+    waiting_docs,
 )
+from worker.stories.store import _overlapped as _overlapped  # a private helper, tested alone
 
 # (title, text, hours after T0, site, index in the stream of the article it is marked a copy of)
 Item = tuple[str | None, str, float, str, int | None]
@@ -130,6 +137,36 @@ def replay(
     return results
 
 
+def replay_preparing(
+    sessions: sessionmaker[Session], ids: list[int], sizes: Sequence[int], config: StoryConfig
+) -> list[tuple[int, int | None, str] | None]:
+    """``replay``, each next batch's features computed while the one before is written (as
+    the worker's backlog drain does) and passed to it."""
+    results: list[tuple[int, int | None, str] | None] = []
+    batches: list[list[int]] = []
+    start = 0
+    while start < len(ids):
+        size = sizes[len(batches) % len(sizes)]
+        batches.append(ids[start : start + size])
+        start += size
+    prepared: dict[int, Prepared] = {}
+    used = 0
+    for n, batch in enumerate(batches):
+        used += len(prepared)
+        upcoming: dict[int, Prepared] = {}
+        with scope(sessions) as s:
+            docs = waiting_docs(s, batches[n + 1]) if n + 1 < len(batches) else []
+
+            def prepare(docs: list[StoryDoc] = docs, out: dict[int, Prepared] = upcoming) -> None:
+                out.update(prepare_features(docs, config))
+
+            for r in assign_stories(s, batch, config, prepared=prepared, meanwhile=prepare):
+                results.append(None if r is None else (r.story_id, r.duplicate_of, r.method))
+        prepared = upcoming
+    assert used > len(batches)  # features were prepared and handed on, most batches
+    return results
+
+
 def snapshot(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
     """Every row the story step writes (times of writing left out)."""
     columns: dict[str, Sequence[Any]] = {
@@ -205,6 +242,91 @@ def test_a_batch_writes_what_single_steps_write(
         assert duplicates[ids[_N + 6]] == ids[_N + 8]  # ... of the wire text it copies
         assert duplicates[ids[_N + 9]] == ids[_N + 8]
         assert duplicates[ids[_N + 4]] == ids[_N + 3]  # marked by the text step
+
+
+@pytest.mark.parametrize(
+    ("stream", "config"),
+    [(EVERY_LAYER, DEFAULT_CONFIG), (WITH_MERGES, MERGING)],
+    ids=["every-layer", "with-merges"],
+)
+def test_features_prepared_during_the_write_change_nothing(
+    two_databases: tuple[sessionmaker[Session], sessionmaker[Session]],
+    stream: list[Item],
+    config: StoryConfig,
+) -> None:
+    single, batched = two_databases
+    ids = load(single, stream)
+    assert load(batched, stream) == ids
+    expected = replay(single, ids, [1], config)
+    assert replay_preparing(batched, ids, (3, 1, 5, 2), config) == expected
+    before, after = snapshot(single), snapshot(batched)
+    for table in before:
+        assert after[table] == before[table], table
+
+
+def test_prepared_features_are_used_only_for_the_text_they_were_computed_from(
+    sessions: sessionmaker[Session],
+) -> None:
+    visit, strike = load(
+        sessions,
+        [
+            (VISIT_A_TITLE, VISIT_A, 0.0, "a.example", None),
+            (STRIKE_TITLE, STRIKE, 1.0, "b.example", None),
+        ],
+    )
+    with scope(sessions) as s:
+        docs = {d.id: d for d in waiting_docs(s, [visit, strike, 999_999])}
+    assert set(docs) == {visit, strike}  # the missing id is left out
+    strike_features = prepare_features([docs[strike]])[strike][1]
+    # The step writes the hash it was given as the article's content hash: the strike's
+    # features under the visit's id are used while the visit's inputs are the ones given ...
+    with scope(sessions) as s:
+        assign_stories(s, [visit], prepared={visit: (docs[visit], strike_features)})
+        row = s.get(Article, visit)
+        assert row is not None and row.content_hash == content_hash(STRIKE)
+        s.rollback()
+    # ... and not when they came from another text.
+    stale = replace(docs[visit], text=STRIKE)
+    with scope(sessions) as s:
+        assign_stories(s, [visit], prepared={visit: (stale, strike_features)})
+        row = s.get(Article, visit)
+        assert row is not None and row.content_hash == content_hash(VISIT_A)
+
+
+def test_the_held_write_runs_while_meanwhile_does(sessions: sessionmaker[Session]) -> None:
+    (visit,) = load(sessions, [(VISIT_A_TITLE, VISIT_A, 0.0, "a.example", None)])
+    seen: list[str] = []
+    with scope(sessions) as s:
+        postgres = s.get_bind().dialect.name == "postgresql"
+
+        def meanwhile() -> None:
+            seen.extend(t.name for t in threading.enumerate())
+
+        (done,) = assign_stories(s, [visit], meanwhile=meanwhile)
+    assert done is not None and done.new_story
+    assert seen  # it ran, on either backend
+    # Postgres holds the writes back and sends them in a thread of their own meanwhile;
+    # SQLite wrote as it went and just runs it.
+    assert ("storywire-story-write" in seen) == postgres
+
+
+def test_an_overlapped_write_raises_after_meanwhile_is_over() -> None:
+    order: list[str] = []
+
+    def failing_write() -> None:
+        order.append("write")
+        raise ValueError("the server said no")
+
+    with pytest.raises(ValueError, match="the server said no"):
+        _overlapped(failing_write, lambda: order.append("meanwhile"))
+    assert sorted(order) == ["meanwhile", "write"]
+
+    def failing_meanwhile() -> None:
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):
+        _overlapped(lambda: order.append("second write"), failing_meanwhile)
+    assert order[-1] == "second write"  # joined before the error went up
 
 
 def test_one_article_twice_in_a_batch_is_assigned_once(
