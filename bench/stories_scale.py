@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -66,6 +66,7 @@ from models.stories_index import ArticleBand, ArticleSketch, StoryProfile, Story
 from worker.celery_app import freeze_startup_objects
 from worker.dedupe.minhash import band_keys, sketch
 from worker.migrations import upgrade
+from worker.pipeline.story import drain_backlog
 from worker.stories.assigner import DEFAULT_CONFIG
 from worker.stories.index import posting_terms
 from worker.stories.store import assign_stories
@@ -351,11 +352,14 @@ def probe(
     corpus: Corpus,
     n: int,
     batch: int = 1,
+    drain: str | None = None,
 ) -> Probe:
-    """Assign ``n`` new articles, ``batch`` per transaction (``assign_stories``)."""
+    """Assign ``n`` new articles, ``batch`` per transaction (``assign_stories``); with
+    ``drain`` ("plain" or "prepared"), all ``n`` wait first and ``drain_backlog`` works them
+    off, each next batch's features computed during the write before it when "prepared"."""
     engine = make_engine(url)
     statements = [0]
-    found = Probe(batch)
+    found = Probe(batch, drain)
     # Per statement of the story step (not the probe's own inserts): time and rows.
     timed = [False]
     started_at = [0.0]
@@ -393,33 +397,61 @@ def probe(
     seen = [w for _sid, (words, names) in recent[-8_000:] for w in (*words, *names)]
     extract_terms(None, " ".join([*corpus.words, *seen]))
     minute = 0
-    for _ in range(0, n, batch):
-        article_ids = []
-        for _ in range(batch):
-            r = rnd.random()
-            if r < 0.5 and recent:
-                _sid, ev = rnd.choice(recent)
-                title, body = corpus.article(ev)
-            elif r < 0.6 and last_text:
-                title, body = "Copy", " ".join(rnd.choice(list(last_text.values())).split()[:250])
-            else:
-                title, body = corpus.article(corpus.event())
-            with session_scope(sessions) as s:
-                article = Article(
-                    canonical_url=f"https://probe.example/{run}/{minute}",
-                    url=f"https://probe.example/{run}/{minute}",
-                    title=title,
-                    text=body,
-                    published_at=NOW + timedelta(minutes=minute),
-                    site_name=f"probe{minute % 7}",
-                    status=ArticleStatus.OK,
-                )
-                s.add(article)
-                s.flush()
-                article_ids.append(article.id)
-            last_text[minute % 20] = body
-            minute += 1
-        before = statements[0]
+
+    def new_article() -> int:
+        nonlocal minute
+        r = rnd.random()
+        if r < 0.5 and recent:
+            _sid, ev = rnd.choice(recent)
+            title, body = corpus.article(ev)
+        elif r < 0.6 and last_text:
+            title, body = "Copy", " ".join(rnd.choice(list(last_text.values())).split()[:250])
+        else:
+            title, body = corpus.article(corpus.event())
+        with session_scope(sessions) as s:
+            article = Article(
+                canonical_url=f"https://probe.example/{run}/{minute}",
+                url=f"https://probe.example/{run}/{minute}",
+                title=title,
+                text=body,
+                published_at=NOW + timedelta(minutes=minute),
+                site_name=f"probe{minute % 7}",
+                status=ArticleStatus.OK,
+            )
+            s.add(article)
+            s.flush()
+            article_id = article.id
+        last_text[minute % 20] = body
+        minute += 1
+        return article_id
+
+    if drain is not None:
+        # A backlog: all the articles wait first, then one drain works them off as a task does.
+        for _ in range(n):
+            new_article()
+        mark = [0.0]
+
+        def batch_done(ids: Sequence[int]) -> None:
+            now = time.perf_counter()
+            found.batches.append((now - mark[0]) * 1000)
+            found.statements.append((statements[0] - before[0]) / len(ids))
+            mark[0], before[0] = now, statements[0]
+
+        before = [statements[0]]
+        timed[0] = True
+        mark[0] = time.perf_counter()
+        drain_backlog(
+            sessions,
+            DEFAULT_CONFIG,
+            batch=batch,
+            batches=-(-n // batch),
+            prepare=drain == "prepared",
+            on_batch=batch_done,
+        )
+        timed[0] = False
+    for _ in range(0, n if drain is None else 0, batch):
+        article_ids = [new_article() for _ in range(batch)]
+        before_batch = statements[0]
         started = time.perf_counter()
         timed[0] = True
         with session_scope(sessions) as s:
@@ -427,7 +459,7 @@ def probe(
         timed[0] = False
         elapsed = (time.perf_counter() - started) * 1000
         found.batches.append(elapsed)
-        found.statements.append((statements[0] - before) / batch)
+        found.statements.append((statements[0] - before_batch) / batch)
         for result in results:
             method = "?" if result is None else ("new" if result.new_story else result.method)
             found.by_method.setdefault(method, []).append(elapsed / batch)
@@ -439,8 +471,9 @@ def probe(
 class Probe:
     """Times of one probe: per transaction, and per article (a transaction's time / its size)."""
 
-    def __init__(self, batch: int) -> None:
+    def __init__(self, batch: int, drain: str | None = None) -> None:
         self.batch = batch
+        self.drain = drain
         self.batches: list[float] = []
         self.statements: list[float] = []
         self.by_method: dict[str, list[float]] = {}
@@ -453,10 +486,13 @@ class Probe:
         per_article = [t / self.batch for t in self.batches]
         median = statistics.median(per_article)
         label = "assign_story" if self.batch == 1 else f"assign_stories, {self.batch} per batch"
+        if self.drain is not None:
+            label = f"backlog drain, {self.batch} per batch, {self.drain}"
         versus = ""
         if reference is not None:
             ref = statistics.median([t / reference.batch for t in reference.batches])
-            versus = f" ({ref / median:.1f}x the one-per-transaction reference, {ref:.1f} ms)"
+            what = "unprepared drain before it" if self.drain else "one-per-transaction"
+            versus = f" ({ref / median:.2f}x the {what} reference, {ref:.1f} ms)"
         print(
             f"  {label}: per article median {median:.1f} ms{versus},"
             f" p99 {_p99(per_article):.1f} ms, max {max(per_article):.1f} ms"
@@ -473,7 +509,7 @@ class Probe:
             methods = ", ".join(f"{len(v)} {m}" for m, v in sorted(self.by_method.items()))
             print(
                 f"    a whole batch: median {statistics.median(self.batches):.1f} ms,"
-                f" p99 {_p99(self.batches):.1f} ms ({methods})"
+                f" p99 {_p99(self.batches):.1f} ms" + (f" ({methods})" if methods else "")
             )
         else:
             for method, values in sorted(self.by_method.items()):
@@ -550,6 +586,13 @@ def main() -> int:
         action="store_true",
         help="after each probe, the time per article of its costliest statements",
     )
+    parser.add_argument(
+        "--backlog",
+        action="store_true",
+        help="then drain backlogs of --probe articles as a task does (worker.pipeline.story."
+        "drain_backlog, batches of 32), without and with the next batch's features prepared"
+        " during each write, alternated twice",
+    )
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument(
         "--probe-seed",
@@ -614,6 +657,14 @@ def main() -> int:
                     if args.statements:
                         found.report_statements()
                     reference = reference or found
+                if args.backlog:
+                    plain = None
+                    for drain in ("plain", "prepared", "plain", "prepared"):
+                        found = probe(url, loaded.recent, corpus, args.probe, 32, drain)
+                        found.report(plain if drain == "prepared" else None)
+                        if args.statements:
+                            found.report_statements()
+                        plain = found if drain == "plain" else plain
                 if server is not None and not args.database_url:
                     server.drop_database(url)
     return 0

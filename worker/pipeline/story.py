@@ -12,7 +12,7 @@ results as one transaction each, for a fraction of the database work per article
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -112,21 +112,48 @@ def _drain(
     batch: int,
     batches: int,
 ) -> None:
-    """Up to ``batches`` more batches of the backlog, one transaction each, while full ones
-    are found. A failure ends the drain, not the task: these articles have tasks of their
-    own, which assign them alone if need be."""
+    """``drain_backlog`` for a task that has done its own batch. A failure ends the drain,
+    not the task: these articles have tasks of their own, which assign them alone if need be."""
     try:
-        for left in range(batches, 0, -1):
-            with session_scope(sessions) as session:
-                lock_story_step(session)
-                ids = unassigned_articles(session, batch)
-                if not ids:
-                    return
-                _, prepared = _assign_preparing(session, ids, prepared, config, batch, left)
-            if len(ids) < batch:
-                return
+        drain_backlog(sessions, config, batch=batch, batches=batches, prepared=prepared)
     except Exception:
         log.warning("story backlog batch failed; its articles' own tasks retry", exc_info=True)
+
+
+def drain_backlog(
+    sessions: sessionmaker[Session],
+    config: StoryConfig = DEFAULT_CONFIG,
+    *,
+    batch: int,
+    batches: int,
+    prepared: dict[int, Prepared] | None = None,
+    prepare: bool = True,
+    on_batch: Callable[[Sequence[int]], object] | None = None,
+) -> int:
+    """Assign the articles waiting for a story, oldest report first, ``batch`` per transaction,
+    up to ``batches`` transactions while full ones are found; how many were assigned.
+
+    ``prepare``: compute each next batch's features while the batch before is written (off:
+    the reference ``bench/stories_scale.py --backlog`` compares with); ``prepared``: those of
+    the first batch, if computed already. ``on_batch``: called with each batch's ids after
+    its commit."""
+    done = 0
+    upcoming = prepared or {}
+    for left in range(batches, 0, -1):
+        with session_scope(sessions) as session:
+            lock_story_step(session)
+            ids = unassigned_articles(session, batch)
+            if not ids:
+                break
+            _, upcoming = _assign_preparing(
+                session, ids, upcoming, config, batch, left if prepare else 1
+            )
+        done += len(ids)
+        if on_batch is not None:
+            on_batch(ids)
+        if len(ids) < batch:
+            break
+    return done
 
 
 def _assign_preparing(
