@@ -1108,9 +1108,18 @@ def _overlapped(write: Callable[[], object], meanwhile: Callable[[], object]) ->
     try:
         meanwhile()
     finally:
-        writer.join()
+        # Joined even through an interrupt (a task's soft time limit, a shutdown signal): the
+        # caller's rollback must not touch the connection while the statement is running.
+        interrupted: BaseException | None = None
+        while writer.is_alive():
+            try:
+                writer.join()
+            except BaseException as exc:  # re-raised once the write is over
+                interrupted = interrupted or exc
         if failed:
             raise failed[0]
+        if interrupted is not None:
+            raise interrupted
 
 
 def _earliest(ref: ArticleRef) -> tuple[bool, datetime, int]:

@@ -9,6 +9,7 @@ second, and compare every row the story step writes.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -327,6 +328,24 @@ def test_an_overlapped_write_raises_after_meanwhile_is_over() -> None:
     with pytest.raises(KeyError):
         _overlapped(lambda: order.append("second write"), failing_meanwhile)
     assert order[-1] == "second write"  # joined before the error went up
+
+
+def test_an_interrupt_waits_for_the_write_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A soft time limit or a shutdown signal arriving while the main thread waits for the
+    # writer (a fault produced here by a join that is interrupted once).
+    real_join = threading.Thread.join
+    interrupts = [KeyboardInterrupt()]
+
+    def join(self: threading.Thread, timeout: float | None = None) -> None:
+        if interrupts:
+            raise interrupts.pop()
+        real_join(self, timeout)
+
+    monkeypatch.setattr(threading.Thread, "join", join)
+    finished: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        _overlapped(lambda: (time.sleep(0.2), finished.append("write")), lambda: None)
+    assert finished == ["write"]  # the interrupt went up only once the write was over
 
 
 def test_one_article_twice_in_a_batch_is_assigned_once(
