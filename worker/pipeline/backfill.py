@@ -95,9 +95,13 @@ def backfill(
     ordered = publication_order(list(docs))
     article_ids = [_store(sessions, doc, run_id) for doc in ordered]
     by_article = dict(zip(article_ids, ordered, strict=True))
+    prepared = None
     for start in range(0, len(article_ids), DEFAULT_BACKFILL_BATCH):
         chunk = article_ids[start : start + DEFAULT_BACKFILL_BATCH]
-        assign_batch(sessions, chunk, config)  # in order, as one by one would (tested)
+        following = article_ids[start + DEFAULT_BACKFILL_BATCH : start + 2 * DEFAULT_BACKFILL_BATCH]
+        # In order, as one by one would (tested); the next chunk's features are computed
+        # while this one is written.
+        _, prepared = assign_batch(sessions, chunk, config, prepared=prepared, following=following)
         if on_progress:
             on_progress(len(chunk))
     with session_scope(sessions) as session:

@@ -203,11 +203,24 @@ def assign_batch(
     sessions: sessionmaker[Session],
     article_ids: Sequence[int],
     config: StoryConfig = DEFAULT_CONFIG,
-) -> list[StoryOutcome]:
-    """Assign these articles, in this order, in one transaction (the offline backfill's step)."""
+    *,
+    prepared: dict[int, Prepared] | None = None,
+    following: Sequence[int] = (),
+) -> tuple[list[StoryOutcome], dict[int, Prepared]]:
+    """Assign these articles, in this order, in one transaction (the offline backfill's step);
+    ``prepared``: their features, if computed already. The features of the ``following``
+    articles are computed while this batch is written, and returned with the outcomes."""
+    upcoming: dict[int, Prepared] = {}
     with session_scope(sessions) as session:
-        results = assign_stories(session, article_ids, config)
-    return [_outcome(i, r) for i, r in zip(article_ids, results, strict=True)]
+        docs = waiting_docs(session, following)
+
+        def prepare() -> None:
+            upcoming.update(prepare_features(docs, config))
+
+        results = assign_stories(
+            session, article_ids, config, prepared=prepared, meanwhile=prepare if docs else None
+        )
+    return [_outcome(i, r) for i, r in zip(article_ids, results, strict=True)], upcoming
 
 
 def _outcome(article_id: int, result: Assignment | None) -> StoryOutcome:

@@ -158,19 +158,23 @@ _PG_NEAR = text(
     " ORDER BY k.article_id"
 ).columns(published_at=ArticleSketch.__table__.c.published_at.type)
 # Articles this batch changed are left out: their held-back values decide (``find_by_hash``).
+# An article's time is when it was reported, as ``_doc`` dates it (COALESCE below): an undated
+# copy is ordered by when it was fetched, like the article it is compared with.
 _PG_ARTICLE_BY_HASH = text(
-    "SELECT id, story_id, duplicate_of, published_at FROM articles"
+    "SELECT id, story_id, duplicate_of,"
+    " COALESCE(published_at, fetched_at, discovered_at) AS published_at FROM articles"
     " WHERE content_hash = :digest AND duplicate_of IS NULL AND story_id IS NOT NULL"
     " AND NOT (id = ANY(CAST(:changed AS bigint[])))"
-    " ORDER BY published_at IS NULL, published_at, id LIMIT 1"
+    " ORDER BY 4, id LIMIT 1"
 ).columns(published_at=Article.__table__.c.published_at.type)
 
 # Read ahead for a batch (``SqlStoryIndex.read_ahead``): the same lookups for all its articles.
 _PG_ARTICLES_BY_HASHES = text(
-    "SELECT DISTINCT ON (content_hash) content_hash, id, story_id, duplicate_of, published_at"
+    "SELECT DISTINCT ON (content_hash) content_hash, id, story_id, duplicate_of,"
+    " COALESCE(published_at, fetched_at, discovered_at) AS published_at"
     " FROM articles WHERE content_hash = ANY(CAST(:digests AS varchar[]))"
     " AND duplicate_of IS NULL AND story_id IS NOT NULL"
-    " ORDER BY content_hash, published_at IS NULL, published_at, id"
+    " ORDER BY content_hash, 5, id"
 ).columns(published_at=Article.__table__.c.published_at.type)
 _PG_NEAR_BY_KEYS = text(
     "SELECT b.band_key, k.article_id, k.signature, k.shingles, k.published_at"
@@ -181,7 +185,12 @@ _PG_NEAR_BY_KEYS = text(
 
 # Statements built once (each build costs more Python than the cached compilation it hits).
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-_ARTICLE_REF = (Article.id, Article.story_id, Article.duplicate_of, Article.published_at)
+# When an article reached the story step, for the order of a batch and of copies (as ``_doc``
+# dates it).
+_REPORTED_AT = func.coalesce(
+    Article.published_at, Article.fetched_at, Article.discovered_at, type_=UTCDateTime
+)
+_ARTICLE_REF = (Article.id, Article.story_id, Article.duplicate_of, _REPORTED_AT)
 _ARTICLE_BY_ID = select(*_ARTICLE_REF).where(Article.id == bindparam("article_id"))
 _ARTICLE_BY_HASH = (
     select(*_ARTICLE_REF)
@@ -190,7 +199,7 @@ _ARTICLE_BY_HASH = (
         Article.duplicate_of.is_(None),
         Article.story_id.is_not(None),
     )
-    .order_by(Article.published_at.is_(None), Article.published_at, Article.id)
+    .order_by(_REPORTED_AT, Article.id)
     .limit(1)
 )
 _STORIES_WITH_PROFILES = (
@@ -217,10 +226,6 @@ _WAITING_DOCS = select(
     Article.story_id.is_(None),
     Article.duplicate_of.is_(None),
     Article.status != ArticleStatus.PENDING,
-)
-# When an article reached the story step, for the order of a batch: as ``_doc`` dates it.
-_REPORTED_AT = func.coalesce(
-    Article.published_at, Article.fetched_at, Article.discovered_at, type_=UTCDateTime
 )
 _UNASSIGNED = (
     select(Article.id, _REPORTED_AT)
@@ -445,13 +450,18 @@ class _DocFields(Protocol):
     def canonical_url(self) -> str: ...
 
 
+def _reported_at(article: _DocFields | Article) -> datetime | None:
+    # The time the event was reported; when the page gave no date, when we saw it (as
+    # ``_REPORTED_AT`` in SQL).
+    return article.published_at or article.fetched_at or article.discovered_at
+
+
 def _doc(article: _DocFields) -> StoryDoc:
     return StoryDoc(
         id=article.id,
         title=article.title,
         text=article.text or article.summary,
-        # The time the event was reported; when the page gave no date, when we saw it.
-        published_at=article.published_at or article.fetched_at or article.discovered_at,
+        published_at=_reported_at(article),
         language=article.language,
         outlet=article.site_name or host_of(article.canonical_url) or None,
     )
@@ -660,7 +670,7 @@ class SqlStoryIndex:
     def article(self, article_id: int) -> ArticleRef | None:
         row = self._writes.updated_row("articles", article_id) if self._postgres else None
         if isinstance(row, Article):
-            return ArticleRef(row.id, row.story_id, row.duplicate_of, row.published_at)
+            return ArticleRef(row.id, row.story_id, row.duplicate_of, _reported_at(row))
         found = self.session.execute(_ARTICLE_BY_ID, {"article_id": article_id}).first()
         return None if found is None else ArticleRef(found[0], found[1], found[2], found[3])
 
@@ -670,7 +680,7 @@ class SqlStoryIndex:
             return None if row is None else ArticleRef(row[0], row[1], row[2], row[3])
         changed = self._changed_articles()
         refs = [
-            ArticleRef(a.id, a.story_id, a.duplicate_of, a.published_at)
+            ArticleRef(a.id, a.story_id, a.duplicate_of, _reported_at(a))
             for a in changed.values()
             if a.content_hash == digest and a.duplicate_of is None and a.story_id is not None
         ]

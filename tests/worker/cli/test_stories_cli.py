@@ -64,6 +64,34 @@ def test_cluster_marks_copies_in_publication_order(cli: CliRunner, tmp_path: Pat
     assert set(results[0]) == {"id", "story_id", "duplicate_of"}
 
 
+def test_cluster_in_batches_assigns_as_one_by_one(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three batches of 32 (each next one's features prepared while the one before is
+    # written) against one article per transaction: the same output line for line.
+    from tests.worker.stories.texts import FILLER, STRIKE, STRIKE_TITLE, VISIT_A, VISIT_A_TITLE
+
+    texts = [*FILLER, (VISIT_A_TITLE, VISIT_A), (STRIKE_TITLE, STRIKE)]
+    docs = _write(
+        tmp_path / "in.jsonl",
+        [
+            {"id": f"d{n}", "title": f"{title} ({n // len(texts)})", "text": text}
+            for n, (title, text) in ((n, texts[n % len(texts)]) for n in range(80))
+        ],
+    )
+    batched, single = tmp_path / "batched.jsonl", tmp_path / "single.jsonl"
+    ok(cli, "cluster", str(docs), "--output", str(batched))
+    monkeypatch.setattr("worker.pipeline.backfill.DEFAULT_BACKFILL_BATCH", 1)
+    ok(cli, "cluster", str(docs), "--output", str(single))
+    lines = batched.read_text().splitlines()
+    assert len(lines) == 80 and lines == single.read_text().splitlines()
+    # Undated: each repeat is a copy of the first of its text, the earliest fetched (it was
+    # once the latest: an undated original sorted after every dated newcomer).
+    results = [json.loads(line) for line in lines]
+    expected = {f"d{n}": (f"d{n % len(texts)}" if n >= len(texts) else None) for n in range(80)}
+    assert {r["id"]: r["duplicate_of"] for r in results} == expected
+
+
 def test_cluster_keeps_a_database_when_asked(cli: CliRunner, tmp_path: Path) -> None:
     docs = _write(tmp_path / "in.jsonl", [{"id": 1, "title": "T", "text": TEXT}])
     url = f"sqlite:///{tmp_path / 'keep.db'}"
