@@ -240,6 +240,10 @@ _UNASSIGNED = (
 )
 
 
+#: An article's story-step input and the features computed from it.
+Prepared = tuple[StoryDoc, Features]
+
+
 def lock_story_step(session: Session) -> None:
     """Hold the story-step lock until the session's transaction ends (Postgres only)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -295,10 +299,6 @@ def assign_stories(
         )
     index.finish(meanwhile)
     return results
-
-
-#: An article's story-step input and the features computed from it.
-Prepared = tuple[StoryDoc, Features]
 
 
 def prepare_features(
