@@ -21,6 +21,9 @@ topics; each topic holds two different events of the same kind) for
   whole corpus beforehand (which favours it), at its best threshold found in this run;
 - a threshold sweep of ours, and the topic-halves check: tune the join threshold on the odd
   topics and score the even ones with it, and the other way round;
+- a bound: how the shipped defaults decide "is this a new event?" (first stories missed,
+  false alarms), and what ours would score with that one decision perfect (the first article
+  of each gold event opens a story; the rest decided as shipped) at join thresholds 0.2-0.35;
 - the seed pair (NYT and AP on Putin in Minsk) plus a same-day article about a different event
   of the war, written for this benchmark: the pair must be one story, the third must not join.
 
@@ -52,6 +55,7 @@ from worker.stories import DEFAULT_CONFIG, InMemoryStoryIndex, StoryConfig, Stor
 
 SHUFFLE_SEEDS = (0, 1, 2)
 THRESHOLDS = (0.25, 0.275, 0.3, 0.325, 0.35, 0.375, 0.4, 0.45)
+ORACLE_THRESHOLDS = (0.2, 0.25, 0.3, 0.35)
 REFERENCE_THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
 
 Doc = dict[str, str]
@@ -130,6 +134,46 @@ def run_ours(
         assign(index, StoryDoc(id=n, title=docs[i]["title"], text=docs[i]["text"]), config)
     ms = (time.perf_counter() - started) * 1000 / max(1, len(order))
     return {docs[i]["doc_id"]: index.story_of(n) for n, i in enumerate(order, start=1)}, ms
+
+
+def run_first_story_oracle(
+    docs: Sequence[Doc], order: Order, config: StoryConfig
+) -> dict[str, int]:
+    """Ours with perfect first-story detection: the first article of each gold event opens a
+    story of its own; every other article is decided by ``assign`` with ``config``.
+
+    A bound, not a method: it shows how much of the gap is the one decision a single pass
+    cannot take back (is this article a new event?) and how much is joining the rest."""
+    index = InMemoryStoryIndex()
+    opened: set[str] = set()
+    never_join = config.with_(join_threshold=float("inf"))  # a new story, whatever it scores
+    for n, i in enumerate(order, start=1):
+        event = docs[i]["event_cluster"]
+        first = event not in opened
+        opened.add(event)
+        doc = StoryDoc(id=n, title=docs[i]["title"], text=docs[i]["text"])
+        assign(index, doc, never_join if first else config)
+    return {docs[i]["doc_id"]: index.story_of(n) for n, i in enumerate(order, start=1)}
+
+
+def first_story_detection(
+    docs: Sequence[Doc], order: Order, config: StoryConfig
+) -> tuple[int, int, int, int]:
+    """How ``config`` decides "new event?" (TDT's first-story detection): (missed, firsts,
+    false alarms, others) — first articles of a gold event that joined an existing story, and
+    other articles that opened a story of their own."""
+    index = InMemoryStoryIndex()
+    opened: set[str] = set()
+    missed = alarms = 0
+    for n, i in enumerate(order, start=1):
+        event = docs[i]["event_cluster"]
+        first = event not in opened
+        opened.add(event)
+        doc = StoryDoc(id=n, title=docs[i]["title"], text=docs[i]["text"])
+        new = assign(index, doc, config).new_story
+        missed += first and not new
+        alarms += new and not first
+    return missed, len(opened), alarms, len(order) - len(opened)
 
 
 def run_reference(docs: Sequence[Doc], order: Order, threshold: float) -> dict[str, int]:
@@ -314,6 +358,23 @@ def ecb_plus(data: Path, cli_orders: Sequence[str]) -> None:
         p, r, f, pf = (statistics.mean(v[k] for v in s.values()) for k in range(4))
         mark = "  <- shipped" if t == DEFAULT_CONFIG.join_threshold else ""
         print(f"  join {t:<6} P {p:.3f}  R {r:.3f}  F1 {f:.3f}   pairwise F1 {pf:.3f}{mark}")
+
+    print("\nFirst-story detection (is this article a new event?), shipped defaults:")
+    for name, order in orders_for(docs).items():
+        missed, firsts, alarms, others = first_story_detection(docs, order, DEFAULT_CONFIG)
+        print(
+            f"  {name:<11} first articles of an event that joined another story {missed}/{firsts},"
+            f" other articles that opened a story {alarms}/{others}"
+        )
+    print(
+        "Bound: ours with that decision perfect (the first article of each gold event opens a"
+        "\nstory, all others decided as shipped; mean over the 4 orders):"
+    )
+    for t in ORACLE_THRESHOLDS:
+        config = DEFAULT_CONFIG.with_(join_threshold=t)
+        s = score_all(docs, lambda o, c=config: run_first_story_oracle(docs, o, c))
+        p, r, f, pf = (statistics.mean(v[k] for v in s.values()) for k in range(4))
+        print(f"  join {t:<6} P {p:.3f}  R {r:.3f}  F1 {f:.3f}   pairwise F1 {pf:.3f}")
 
     print("\nTopic halves: tune the join threshold on one half, score the other with it")
     halves = {
