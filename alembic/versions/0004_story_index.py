@@ -1,6 +1,6 @@
 """story index: MinHash sketches and LSH bands, story centroids, term statistics
 
-The state the story assigner looks up (worker/stories/store.py), so a restarted worker rebuilds
+The state the story assigner looks up (worker/stories/sql.py), so a restarted worker rebuilds
 nothing in memory. Internal to the worker: consumers read `stories` and `articles`.
 
 Revision ID: 0004

@@ -15,7 +15,7 @@ original is simply not matched by layer 3: it goes on to layer 4 like any other 
 being an original now, gets a sketch of its own).
 
 A sketch's age is the later of its ``published_at`` (the article's ``published_at``, else
-its fetch or discovery time: ``worker.stories.store._doc``) and its ``added_at`` (when the
+its fetch or discovery time: ``worker.stories.sql.reported_at``) and its ``added_at`` (when the
 story step wrote it; the database's clock, alembic 0007): it is pruned once both are older than
 the window, and a sketch without a ``published_at`` ages by ``added_at`` alone. So every
 sketch lives at least one window after it entered the store: an article that arrives with an

@@ -44,9 +44,10 @@ from tests.worker.stories.texts import (
 from worker.dedupe import content_hash
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.stories.index import StoryDoc, StoryState
+from worker.stories.sql import SqlStoryIndex
+from worker.stories.sql import _overlapped as _overlapped  # a private helper, tested alone
 from worker.stories.store import (
     Prepared,
-    SqlStoryIndex,
     assign_stories,
     prepare_features,
     record_story_failure,
@@ -54,7 +55,6 @@ from worker.stories.store import (
     unassigned_articles,
     waiting_docs,
 )
-from worker.stories.store import _overlapped as _overlapped  # a private helper, tested alone
 
 # (title, text, hours after T0, site, index in the stream of the article it is marked a copy of)
 Item = tuple[str | None, str, float, str, int | None]
