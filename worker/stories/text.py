@@ -29,6 +29,12 @@ import snowballstemmer  # type: ignore[import-untyped]
 DEFAULT_TITLE_WEIGHT = 2.0
 #: Key phrases are looked for in this much of a text: names of an event are in its first part.
 DEFAULT_PHRASE_CHARS = 4_000
+#: Terms are taken from this much of a text (cut at a word boundary): an event is named in an
+#: article's first paragraphs (the median news text is ~2,000 characters, the longest ECB+ one
+#: 16,000), while a page of half a megabyte of text — extraction keeps up to 500,000 characters,
+#: and a broken or hostile page fills them — would add tens of thousands of terms, each a
+#: ``term_stats`` row written under the story-step lock and kept for good.
+DEFAULT_TERM_TEXT_CHARS = 20_000
 #: Longest token kept (longer "words" are URLs, hashes or glued garbage).
 DEFAULT_MAX_TOKEN_CHARS = 40
 
@@ -105,13 +111,15 @@ def extract_terms(
     language: str | None = None,
     *,
     title_weight: float = DEFAULT_TITLE_WEIGHT,
+    max_chars: int = DEFAULT_TERM_TEXT_CHARS,
 ) -> Terms:
-    """Stemmed content terms of a title and body, with the proper-noun subset."""
+    """Stemmed content terms of a title and the first ``max_chars`` of a body, with the
+    proper-noun subset."""
     vocabulary = _vocabulary(_language_code(language))
     counts: dict[str, float] = {}
     proper: set[str] = set()
     if text:
-        items, terms = vocabulary.items(text)
+        items, terms = vocabulary.items(_lead(text, max_chars))
         # Weight 1: a term's count is its number of occurrences, exactly the sum of 1.0s (and in
         # the same first-occurrence order), counted in C rather than a Python loop per token.
         counted = Counter(terms)
@@ -126,6 +134,14 @@ def extract_terms(
                 counts[term] = counts.get(term, 0.0) + title_weight
         _add_proper(items, terms, proper)
     return Terms(counts=counts, proper=frozenset(proper))
+
+
+def _lead(text: str, max_chars: int) -> str:
+    """``text`` cut to at most ``max_chars`` at a white space (no half word becomes a term)."""
+    if len(text) <= max_chars:
+        return text
+    # The last (perhaps cut) word dropped; a text without white space is cut where it is.
+    return text[:max_chars].rsplit(None, 1)[0]
 
 
 def _add_proper(items: list[str], terms: list[str], proper: set[str]) -> None:

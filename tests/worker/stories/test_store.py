@@ -32,6 +32,7 @@ from worker.dedupe import content_hash
 from worker.stories import DEFAULT_CONFIG, InMemoryStoryIndex, StoryDoc, assign
 from worker.stories.index import DEFAULT_POSTING_TERMS, posting_terms
 from worker.stories.store import assign_story
+from worker.stories.text import DEFAULT_TERM_TEXT_CHARS
 
 T0 = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
 
@@ -152,6 +153,20 @@ def test_redelivery_changes_nothing(sessions: sessionmaker[Session]) -> None:
     with scope(sessions) as s:
         assert s.scalar(select(func.count()).select_from(Change)) == changes
         assert s.scalar(select(func.count()).select_from(Story)) == 1
+
+
+def test_a_huge_text_adds_the_terms_of_its_lead_only(sessions: sessionmaker[Session]) -> None:
+    # A report followed by half a megabyte of distinct words (a broken or hostile page;
+    # extraction keeps 500,000 characters): read whole, it would add 60,000 term_stats rows.
+    junk = " ".join(f"zq{n:05d}" for n in range(60_000))  # 8 characters a word, with its space
+    with scope(sessions) as s:
+        before = s.scalar(select(func.count()).select_from(TermStat)) or 0
+    huge = add_article(sessions, BRIDGE_LOCAL_TITLE, f"{BRIDGE_LOCAL}\n{junk}", hours=3.0)
+    assert run(sessions, huge)[2] == "new"
+    with scope(sessions) as s:
+        added = (s.scalar(select(func.count()).select_from(TermStat)) or 0) - before
+    # At most the junk words within the limit, plus the real report's own words.
+    assert added < DEFAULT_TERM_TEXT_CHARS // 8 + 500
 
 
 def test_pending_or_missing_article_is_not_assigned(sessions: sessionmaker[Session]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from worker.stories.text import extract_terms, key_phrases
+from worker.stories.text import DEFAULT_TERM_TEXT_CHARS, extract_terms, key_phrases
 from worker.stories.vectors import add_to_centroid, cosine, idf, normalized, top_terms, weigh
 
 
@@ -35,6 +35,22 @@ def test_stop_words_are_per_language() -> None:
     # "war" is a German function word and an English news word.
     assert "war" in extract_terms(None, "The war goes on.").counts
     assert "war" not in extract_terms(None, "Es war kalt.", "de").counts
+
+
+def test_terms_come_from_the_lead_of_a_long_text() -> None:
+    sentence = "Divers searched the Tamsin River for the missing ferry. "
+    lead = sentence * (DEFAULT_TERM_TEXT_CHARS // len(sentence))
+    pad = "x" * (DEFAULT_TERM_TEXT_CHARS - len(lead) - 4)
+    # The limit falls inside "landslide": its first letters must not become a term.
+    tail = "landslide. Unrelated tallies of quinces, marmalade and Zubrowka follow. " * 20
+    text = f"{lead}{pad} {tail}"
+    assert text[:DEFAULT_TERM_TEXT_CHARS].endswith(" lan")
+    counts = extract_terms("Ferry lost", text).counts
+    assert {"diver", "search", "tamsin", "ferri", "lost"} <= set(counts)
+    assert not {"lan", "landslid", "quinc", "marmalad", "zubrowka"} & set(counts)
+    # A text within the limit is read whole, and so is one within a limit of one's own.
+    assert "zubrowka" in extract_terms(None, tail).counts
+    assert "zubrowka" in extract_terms(None, text, max_chars=len(text)).counts
 
 
 def test_key_phrases_are_capitalized_runs() -> None:
