@@ -113,7 +113,7 @@ def extract_terms(
     title_weight: float = DEFAULT_TITLE_WEIGHT,
     max_chars: int = DEFAULT_TERM_TEXT_CHARS,
 ) -> Terms:
-    """Stemmed content terms of a title and the first ``max_chars`` of a body, with the
+    """Stemmed content terms of a title and body (the first ``max_chars`` of each), with the
     proper-noun subset."""
     vocabulary = _vocabulary(_language_code(language))
     counts: dict[str, float] = {}
@@ -128,7 +128,7 @@ def extract_terms(
         counts = {term: float(n) for term, n in counted.items()}
         _add_proper(items, terms, proper)
     if title:
-        items, terms = vocabulary.items(title)
+        items, terms = vocabulary.items(_lead(title, max_chars))  # a feed's title can be long
         for term in terms:  # added one at a time, as ever: the floats stay bit for bit the same
             if term and term != _BREAK:
                 counts[term] = counts.get(term, 0.0) + title_weight

@@ -48,6 +48,7 @@ def test_terms_come_from_the_lead_of_a_long_text() -> None:
     counts = extract_terms("Ferry lost", text).counts
     assert {"diver", "search", "tamsin", "ferri", "lost"} <= set(counts)
     assert not {"lan", "landslid", "quinc", "marmalad", "zubrowka"} & set(counts)
+    assert "zubrowka" not in extract_terms(text, None).counts  # a title is cut alike
     # A text within the limit is read whole, and so is one within a limit of one's own.
     assert "zubrowka" in extract_terms(None, tail).counts
     assert "zubrowka" in extract_terms(None, text, max_chars=len(text)).counts
