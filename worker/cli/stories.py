@@ -20,13 +20,16 @@ from models import Article, RunKind, Story, session_scope
 from worker.cli._context import console, err_console, fail, open_runtime, print_json
 from worker.config import Settings, get_settings, normalize_database_url
 from worker.migrations import upgrade
-from worker.pipeline.backfill import BackfillDoc, BackfillError, backfill
+from worker.pipeline.backfill import BackfillDoc, backfill, read_docs
 from worker.pipeline.story import story_config
 from worker.runs import finish_run, start_run
 from worker.runtime import build_runtime
 from worker.stories.store import reset_story_failures
 
 stories_app = typer.Typer(help="Stories: one per real-world event.", no_args_is_help=True)
+
+#: Unusable input lines of ``storywire cluster`` shown one by one (the rest are counted).
+DEFAULT_ERRORS_SHOWN = 20
 
 
 def cluster(
@@ -95,19 +98,19 @@ def cluster(
 
 
 def _read_docs(path: Path) -> list[BackfillDoc]:
+    """The file's documents; every unusable line is reported (the first ones) before exiting."""
     if not path.is_file():
         raise fail(f"{path}: no such file")
-    docs = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                docs.append(BackfillDoc.from_json(json.loads(line), number))
-            except json.JSONDecodeError as exc:
-                raise fail(f"{path}:{number}: not JSON: {exc}") from exc
-            except BackfillError as exc:
-                raise fail(f"{path}: {exc}") from exc
+    with path.open("rb") as lines:
+        docs, errors = read_docs(lines)
+    if errors:
+        for error in errors[:DEFAULT_ERRORS_SHOWN]:
+            line = f"{path}:{error.line}: {error.reason}"
+            err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if len(errors) > DEFAULT_ERRORS_SHOWN:
+            err_console.print(f"... and {len(errors) - DEFAULT_ERRORS_SHOWN} more")
+        count = "1 unusable line" if len(errors) == 1 else f"{len(errors)} unusable lines"
+        raise fail(f"{path}: {count}; nothing was clustered")
     return docs
 
 

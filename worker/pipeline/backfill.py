@@ -9,6 +9,7 @@ by one) — so a backfill and a live worker group documents the same way.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +28,12 @@ from worker.urls import canonicalize, host_of
 
 
 class BackfillError(ValueError):
-    """An input line is not a usable document (the message says which and why)."""
+    """An input line is not a usable document: ``line`` says which, ``reason`` why."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -40,12 +46,15 @@ class BackfillDoc:
     source: str | None = None
 
     @classmethod
-    def from_json(cls, record: Mapping[str, Any], line: int) -> BackfillDoc:
-        if not isinstance(record, Mapping) or "id" not in record:
-            raise BackfillError(f'line {line}: an object with an "id" is required')
+    def from_json(cls, record: Any, line: int) -> BackfillDoc:
+        if not isinstance(record, Mapping) or not _usable_id(record.get("id")):
+            raise BackfillError(line, 'an object with an "id" (a string or a number) is required')
         title, text = record.get("title") or "", record.get("text") or ""
         if not isinstance(title, str) or not isinstance(text, str) or not (title or text):
-            raise BackfillError(f'line {line}: "title" and/or "text" strings are required')
+            raise BackfillError(line, '"title" and/or "text" strings are required')
+        for optional in ("url", "source"):
+            if record.get(optional) is not None and not isinstance(record[optional], str):
+                raise BackfillError(line, f'"{optional}" must be a string')
         return cls(
             id=str(record["id"]),
             title=title,
@@ -56,11 +65,48 @@ class BackfillDoc:
         )
 
 
+def read_docs(lines: Iterable[bytes]) -> tuple[list[BackfillDoc], list[BackfillError]]:
+    """The documents of UTF-8 JSON lines (blank lines skipped), and every unusable line's
+    error, e.g. ``read_docs(open(path, "rb"))``.
+
+    An id given twice is one document when both lines say the same; with other contents, the
+    later line is an error (ids are the caller's keys for the output lines)."""
+    docs: list[BackfillDoc] = []
+    errors: list[BackfillError] = []
+    first: dict[str, tuple[int, BackfillDoc]] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            try:
+                record = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise BackfillError(number, f"not UTF-8: {exc}") from exc
+            except json.JSONDecodeError as exc:
+                raise BackfillError(number, f"not JSON: {exc}") from exc
+            doc = BackfillDoc.from_json(record, number)
+            seen = first.setdefault(doc.id, (number, doc))
+            if seen[1] != doc:
+                other = f"id {doc.id!r} is also on line {seen[0]}, with other contents"
+                raise BackfillError(number, other)
+        except BackfillError as exc:
+            errors.append(exc)
+            continue
+        docs.append(doc)
+    return docs, errors
+
+
 @dataclass(frozen=True)
 class BackfillResult:
     id: str
     story_id: int | None
     duplicate_of: str | None
+
+
+def _usable_id(value: Any) -> bool:
+    if isinstance(value, bool):  # JSON true/false: a number to Python, not an id
+        return False
+    return isinstance(value, int | float) or (isinstance(value, str) and value.strip() != "")
 
 
 def _date(value: Any, line: int) -> datetime | None:
@@ -69,7 +115,7 @@ def _date(value: Any, line: int) -> datetime | None:
     try:
         parsed = dateparser.isoparse(str(value))
     except (ValueError, OverflowError) as exc:
-        raise BackfillError(f"line {line}: published_at {value!r} is not an ISO 8601 date") from exc
+        raise BackfillError(line, f"published_at {value!r} is not an ISO 8601 date") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -165,4 +211,4 @@ def _canonical(doc: BackfillDoc, run_id: int | None) -> str:
     return f"urn:storywire:backfill:{run_id or 0}:{digest}"
 
 
-__all__ = ["BackfillDoc", "BackfillError", "BackfillResult", "backfill"]
+__all__ = ["BackfillDoc", "BackfillError", "BackfillResult", "backfill", "read_docs"]

@@ -111,12 +111,20 @@ def test_cluster_keeps_a_database_when_asked(cli: CliRunner, tmp_path: Path) -> 
 
 
 def test_cluster_rejects_bad_lines(cli: CliRunner, tmp_path: Path) -> None:
-    for bad in ('{"title": "no id"}', "not json", '{"id": 1, "published_at": "soon", "text": "x"}'):
-        path = tmp_path / "bad.jsonl"
-        path.write_text(bad + "\n")
-        result = cli.invoke(app, ["cluster", str(path)])
-        assert result.exit_code == 1
-        assert "bad.jsonl" in result.output
+    path = tmp_path / "bad.jsonl"
+    path.write_text(
+        '{"id": 1, "text": "Fine."}\n{"title": "no id"}\nnot json\n'
+        '{"id": 1, "published_at": "soon", "text": "x"}\n'
+    )
+    out = tmp_path / "out.jsonl"
+    result = cli.invoke(app, ["cluster", str(path), "--output", str(out)])
+    assert result.exit_code == 1
+    # Every unusable line by number, with why; nothing clustered.
+    for number, reason in ((2, '"id"'), (3, "not JSON"), (4, "not an ISO 8601 date")):
+        assert f"bad.jsonl:{number}: " in result.output
+        assert reason in result.output.split(f"bad.jsonl:{number}: ", 1)[1].split("\n", 1)[0]
+    assert "3 unusable lines" in result.output
+    assert not out.exists()
 
 
 def test_stories_list_and_show_unknown(cli: CliRunner) -> None:
