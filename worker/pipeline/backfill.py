@@ -26,6 +26,9 @@ from worker.store import record_change
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.urls import canonicalize, host_of
 
+#: Articles whose results one statement reads back.
+DEFAULT_READ_CHUNK = 10_000
+
 
 class BackfillError(ValueError):
     """An input line is not a usable document: ``line`` says which, ``reason`` why."""
@@ -140,7 +143,6 @@ def backfill(
     """Store the documents as articles and assign their stories, in publication order."""
     ordered = publication_order(list(docs))
     article_ids = [_store(sessions, doc, run_id) for doc in ordered]
-    by_article = dict(zip(article_ids, ordered, strict=True))
     prepared = None
     for start in range(0, len(article_ids), DEFAULT_BACKFILL_BATCH):
         chunk = article_ids[start : start + DEFAULT_BACKFILL_BATCH]
@@ -150,25 +152,36 @@ def backfill(
         _, prepared = assign_batch(sessions, chunk, config, prepared=prepared, following=following)
         if on_progress:
             on_progress(len(chunk))
+    assigned = _assigned(sessions, article_ids)
+    first: dict[int, BackfillDoc] = {}  # the document that stored each article row
+    for aid, doc in zip(article_ids, ordered, strict=True):
+        first.setdefault(aid, doc)
+    results = []
+    for aid, doc in zip(article_ids, ordered, strict=True):
+        story_id, original = assigned[aid]
+        if first[aid].id != doc.id:
+            # Another id with the same URL (layer 1: the same article): a copy of the first.
+            duplicate_of: str | None = first[aid].id
+        else:
+            duplicate_of = first[original].id if original in first else None
+        results.append(BackfillResult(doc.id, story_id, duplicate_of))
+    return results
+
+
+def _assigned(
+    sessions: sessionmaker[Session], article_ids: list[int]
+) -> dict[int, tuple[int | None, int | None]]:
+    """The story and original of each article, read in chunks: a statement takes at most
+    65,535 parameters on Postgres (and 32,766 on many SQLite builds)."""
+    unique = list(dict.fromkeys(article_ids))
+    query = select(Article.id, Article.story_id, Article.duplicate_of)
+    assigned: dict[int, tuple[int | None, int | None]] = {}
     with session_scope(sessions) as session:
-        rows = session.execute(
-            select(Article.id, Article.story_id, Article.duplicate_of).where(
-                Article.id.in_(article_ids)
-            )
-        ).all()
-    state = {r.id: r for r in rows}
-    return [
-        BackfillResult(
-            id=by_article[aid].id,
-            story_id=state[aid].story_id,
-            duplicate_of=(
-                by_article[state[aid].duplicate_of].id
-                if state[aid].duplicate_of in by_article
-                else None
-            ),
-        )
-        for aid in article_ids
-    ]
+        for start in range(0, len(unique), DEFAULT_READ_CHUNK):
+            chunk = unique[start : start + DEFAULT_READ_CHUNK]
+            for row in session.execute(query.where(Article.id.in_(chunk))):
+                assigned[row.id] = (row.story_id, row.duplicate_of)
+    return assigned
 
 
 def _store(sessions: sessionmaker[Session], doc: BackfillDoc, run_id: int | None) -> int:

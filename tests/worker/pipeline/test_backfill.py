@@ -1,4 +1,5 @@
-"""Reading ``storywire cluster`` input: every unusable line reported with why, nothing else lost."""
+"""``storywire cluster``'s backfill: every unusable input line reported with why, and one
+output line per input document (none lost, none doubled)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from worker.pipeline.backfill import BackfillDoc, publication_order, read_docs
+from tests.worker.stories.texts import BRIDGE_LOCAL, BRIDGE_WIRE, STRIKE
+from worker.pipeline import backfill as backfill_module
+from worker.pipeline.backfill import BackfillDoc, backfill, publication_order, read_docs
+from worker.runtime import Runtime
 
 # One bad line each, and the start of the reason it must be reported with.
 BAD_LINES = [
@@ -59,3 +63,31 @@ def test_undated_documents_keep_their_place_after_the_dated_one_before() -> None
 
     ordered = publication_order([doc("c", 3), doc("c+", None), doc("a", 1), doc("b", 2)])
     assert [d.id for d in ordered] == ["a", "b", "c", "c+"]
+
+
+def _doc(ident: str, text: str, hours: int, url: str | None = None) -> BackfillDoc:
+    when = datetime(2024, 5, 6, hours, tzinfo=UTC)
+    return BackfillDoc(id=ident, title="", text=text, published_at=when, url=url)
+
+
+def test_every_document_gets_its_own_output_line(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Results are read back in chunks (a statement's parameters are bounded): chunks of 2 here.
+    monkeypatch.setattr(backfill_module, "DEFAULT_READ_CHUNK", 2)
+    docs = [
+        _doc("wire", BRIDGE_WIRE, 1, "https://wire.example/bridge"),
+        _doc("wire-again", BRIDGE_WIRE, 2, "https://wire.example/bridge?utm_source=x"),
+        _doc("local", BRIDGE_LOCAL, 3),
+        _doc("strike", STRIKE, 4),
+        _doc("copy", BRIDGE_WIRE, 5),
+    ]
+    results = backfill(runtime.sessions, docs)
+    assert [r.id for r in results] == ["wire", "wire-again", "local", "strike", "copy"]
+    story = {r.id: r.story_id for r in results}
+    original = {r.id: r.duplicate_of for r in results}
+    # The same URL under another id is the same article (layer 1): a copy of the first id.
+    assert (story["wire-again"], original["wire-again"]) == (story["wire"], "wire")
+    assert (story["copy"], original["copy"]) == (story["wire"], "wire")  # same text (layer 2)
+    assert story["local"] == story["wire"] and original["local"] is None  # same event
+    assert story["strike"] != story["wire"] and original["strike"] is None
