@@ -20,7 +20,7 @@ from models import Article, RunKind, Story, session_scope
 from worker.cli._context import console, err_console, fail, open_runtime, print_json
 from worker.config import Settings, get_settings, normalize_database_url
 from worker.migrations import upgrade
-from worker.pipeline.backfill import BackfillDoc, backfill, read_docs
+from worker.pipeline.backfill import BackfillPlan, backfill, plan
 from worker.pipeline.story import story_config
 from worker.runs import finish_run, start_run
 from worker.runtime import build_runtime
@@ -50,7 +50,7 @@ def cluster(
 
     Prints one line per document: {"id", "story_id", "duplicate_of"}, in publication order.
     """
-    docs = _read_docs(path)
+    found = _plan(path)
     with tempfile.TemporaryDirectory(prefix="storywire-cluster-") as tmp:
         url = (
             normalize_database_url(database_url)
@@ -61,12 +61,12 @@ def cluster(
         settings: Settings = get_settings().model_copy(update={"database_url": url})
         rt = build_runtime(settings)
         run_id = start_run(rt.sessions, RunKind.BACKFILL, args={"file": str(path)})
-        err_console.print(f"run {run_id}: {len(docs)} documents")
+        err_console.print(f"run {run_id}: {len(found.lines)} documents")
         try:
-            with _progress(len(docs)) as advance:
+            with _progress(len(found.lines)) as advance, path.open("rb") as file:
                 results = backfill(
                     rt.sessions,
-                    docs,
+                    found.docs(file),
                     run_id=run_id,
                     config=story_config(settings),
                     on_progress=advance,
@@ -97,21 +97,23 @@ def cluster(
     err_console.print(f"{len(results)} documents, {stories} stories")
 
 
-def _read_docs(path: Path) -> list[BackfillDoc]:
-    """The file's documents; every unusable line is reported (the first ones) before exiting."""
+def _plan(path: Path) -> BackfillPlan:
+    """The file's documents in publication order; every unusable line is reported (the first
+    ones) before exiting, so that nothing is clustered from a file with errors."""
     if not path.is_file():
         raise fail(f"{path}: no such file")
-    with path.open("rb") as lines:
-        docs, errors = read_docs(lines)
-    if errors:
-        for error in errors[:DEFAULT_ERRORS_SHOWN]:
+    with path.open("rb") as file:
+        found = plan(file)
+    if found.errors:
+        for error in found.errors[:DEFAULT_ERRORS_SHOWN]:
             line = f"{path}:{error.line}: {error.reason}"
             err_console.print(line, markup=False, highlight=False, soft_wrap=True)
-        if len(errors) > DEFAULT_ERRORS_SHOWN:
-            err_console.print(f"... and {len(errors) - DEFAULT_ERRORS_SHOWN} more")
-        count = "1 unusable line" if len(errors) == 1 else f"{len(errors)} unusable lines"
+        if len(found.errors) > DEFAULT_ERRORS_SHOWN:
+            err_console.print(f"... and {len(found.errors) - DEFAULT_ERRORS_SHOWN} more")
+        errors = len(found.errors)
+        count = "1 unusable line" if errors == 1 else f"{errors} unusable lines"
         raise fail(f"{path}: {count}; nothing was clustered")
-    return docs
+    return found
 
 
 @contextmanager

@@ -1,19 +1,28 @@
 """Offline backfill: documents from a file go through the worker's own story step.
 
+Usage::
+
+    with open(path, "rb") as file:
+        found = plan(file)                      # every line checked, none held in memory
+        if not found.errors:
+            results = backfill(sessions, found.docs(file))
+
 Each document becomes an article row (status ok, text given), then the story step runs on
 each in publication order — the worker's own code, in batches of ``DEFAULT_BACKFILL_BATCH``
 per transaction as the ``assign_story`` task batches a backlog (with the same results as one
-by one) — so a backfill and a live worker group documents the same way.
+by one) — so a backfill and a live worker group documents the same way. A file of millions
+of documents is read twice (checked, then stored line by line in publication order), never
+held in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from dateutil import parser as dateparser
 from sqlalchemy import select
@@ -26,6 +35,8 @@ from worker.store import record_change
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.urls import canonicalize, host_of
 
+#: Documents stored per transaction.
+DEFAULT_STORE_BATCH = 500
 #: Articles whose results one statement reads back.
 DEFAULT_READ_CHUNK = 10_000
 
@@ -67,36 +78,64 @@ class BackfillDoc:
             source=record.get("source") or None,
         )
 
+    def contents(self) -> tuple[object, ...]:
+        """What the document says besides its id."""
+        return (self.title, self.text, self.published_at, self.url, self.source)
 
-def read_docs(lines: Iterable[bytes]) -> tuple[list[BackfillDoc], list[BackfillError]]:
-    """The documents of UTF-8 JSON lines (blank lines skipped), and every unusable line's
-    error, e.g. ``read_docs(open(path, "rb"))``.
 
-    An id given twice is one document when both lines say the same; with other contents, the
-    later line is an error (ids are the caller's keys for the output lines)."""
-    docs: list[BackfillDoc] = []
+@dataclass(frozen=True)
+class BackfillPlan:
+    """A checked file: where its documents are, in publication order, and every unusable
+    line's error (``plan``)."""
+
+    lines: list[tuple[int, int]]  # (byte offset, line number) of each document, in order
+    errors: list[BackfillError]
+
+    def docs(self, file: BinaryIO) -> Iterator[BackfillDoc]:
+        """The documents of ``file`` (the one planned), read one at a time in order."""
+        for offset, number in self.lines:
+            file.seek(offset)
+            yield BackfillDoc.from_json(json.loads(file.readline().decode("utf-8")), number)
+
+
+def plan(file: BinaryIO) -> BackfillPlan:
+    """Check every line of a UTF-8 JSON-lines file (blank lines skipped) and order its
+    documents for the story step; only offsets, ids and dates are kept, not the texts.
+
+    An id given twice is one document when both lines say the same (both get an output
+    line); with other contents the later line is an error: ids are the caller's keys for the
+    output lines."""
+    found: list[tuple[int, int]] = []
+    dates: list[datetime | None] = []
     errors: list[BackfillError] = []
-    first: dict[str, tuple[int, BackfillDoc]] = {}
-    for number, line in enumerate(lines, start=1):
+    first: dict[str, tuple[int, bytes]] = {}  # id -> (line, digest of its contents)
+    offset = 0
+    for number, line in enumerate(file, start=1):
+        at, offset = offset, offset + len(line)
         if not line.strip():
             continue
         try:
-            try:
-                record = json.loads(line.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise BackfillError(number, f"not UTF-8: {exc}") from exc
-            except json.JSONDecodeError as exc:
-                raise BackfillError(number, f"not JSON: {exc}") from exc
-            doc = BackfillDoc.from_json(record, number)
-            seen = first.setdefault(doc.id, (number, doc))
-            if seen[1] != doc:
+            doc = _parse(line, number)
+            digest = hashlib.sha256(repr(doc.contents()).encode()).digest()
+            seen = first.setdefault(doc.id, (number, digest))
+            if seen[1] != digest:
                 other = f"id {doc.id!r} is also on line {seen[0]}, with other contents"
                 raise BackfillError(number, other)
         except BackfillError as exc:
             errors.append(exc)
             continue
-        docs.append(doc)
-    return docs, errors
+        found.append((at, number))
+        dates.append(doc.published_at)
+    return BackfillPlan([found[i] for i in _publication_order(dates)], errors)
+
+
+def _parse(line: bytes, number: int) -> BackfillDoc:
+    try:
+        return BackfillDoc.from_json(json.loads(line.decode("utf-8")), number)
+    except UnicodeDecodeError as exc:
+        raise BackfillError(number, f"not UTF-8: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise BackfillError(number, f"not JSON: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -122,14 +161,19 @@ def _date(value: Any, line: int) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def publication_order(docs: list[BackfillDoc]) -> list[BackfillDoc]:
+def publication_order(docs: Sequence[BackfillDoc]) -> list[BackfillDoc]:
     """Documents by ``published_at``; an undated one keeps its place after its predecessor."""
+    return [docs[i] for i in _publication_order([d.published_at for d in docs])]
+
+
+def _publication_order(dates: Sequence[datetime | None]) -> list[int]:
     keys: list[tuple[datetime, int]] = []
     last = datetime.min.replace(tzinfo=UTC)
-    for position, doc in enumerate(docs):
-        last = doc.published_at or last
+    for position, when in enumerate(dates):
+        last = when or last
         keys.append((last, position))
-    return [doc for _, doc in sorted(zip(keys, docs, strict=True), key=lambda kd: kd[0])]
+    keys.sort()
+    return [position for _, position in keys]
 
 
 def backfill(
@@ -140,32 +184,53 @@ def backfill(
     config: StoryConfig = DEFAULT_CONFIG,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[BackfillResult]:
-    """Store the documents as articles and assign their stories, in publication order."""
-    ordered = publication_order(list(docs))
-    article_ids = [_store(sessions, doc, run_id) for doc in ordered]
+    """Store the documents as articles and assign their stories in the order given: the
+    publication order (``BackfillPlan.docs``, or ``publication_order`` of a list).
+
+    ``docs`` is read once, ``DEFAULT_STORE_BATCH`` documents per transaction; only their ids
+    are kept."""
+    ids: list[str] = []
+    article_ids: list[int] = []
+    for chunk in _chunks(docs, DEFAULT_STORE_BATCH):
+        with session_scope(sessions) as session:
+            article_ids += [_store(session, doc, run_id) for doc in chunk]
+        ids += [doc.id for doc in chunk]
     prepared = None
     for start in range(0, len(article_ids), DEFAULT_BACKFILL_BATCH):
-        chunk = article_ids[start : start + DEFAULT_BACKFILL_BATCH]
+        chunk_ids = article_ids[start : start + DEFAULT_BACKFILL_BATCH]
         following = article_ids[start + DEFAULT_BACKFILL_BATCH : start + 2 * DEFAULT_BACKFILL_BATCH]
         # In order, as one by one would (tested); the next chunk's features are computed
         # while this one is written.
-        _, prepared = assign_batch(sessions, chunk, config, prepared=prepared, following=following)
+        _, prepared = assign_batch(
+            sessions, chunk_ids, config, prepared=prepared, following=following
+        )
         if on_progress:
-            on_progress(len(chunk))
+            on_progress(len(chunk_ids))
     assigned = _assigned(sessions, article_ids)
-    first: dict[int, BackfillDoc] = {}  # the document that stored each article row
-    for aid, doc in zip(article_ids, ordered, strict=True):
-        first.setdefault(aid, doc)
+    first: dict[int, str] = {}  # the id of the document that stored each article row
+    for aid, doc_id in zip(article_ids, ids, strict=True):
+        first.setdefault(aid, doc_id)
     results = []
-    for aid, doc in zip(article_ids, ordered, strict=True):
+    for aid, doc_id in zip(article_ids, ids, strict=True):
         story_id, original = assigned[aid]
-        if first[aid].id != doc.id:
+        if first[aid] != doc_id:
             # Another id with the same URL (layer 1: the same article): a copy of the first.
-            duplicate_of: str | None = first[aid].id
+            duplicate_of: str | None = first[aid]
         else:
-            duplicate_of = first[original].id if original in first else None
-        results.append(BackfillResult(doc.id, story_id, duplicate_of))
+            duplicate_of = first.get(original) if original is not None else None
+        results.append(BackfillResult(doc_id, story_id, duplicate_of))
     return results
+
+
+def _chunks(docs: Iterable[BackfillDoc], size: int) -> Iterator[list[BackfillDoc]]:
+    chunk: list[BackfillDoc] = []
+    for doc in docs:
+        chunk.append(doc)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _assigned(
@@ -184,34 +249,33 @@ def _assigned(
     return assigned
 
 
-def _store(sessions: sessionmaker[Session], doc: BackfillDoc, run_id: int | None) -> int:
+def _store(session: Session, doc: BackfillDoc, run_id: int | None) -> int:
     key = _canonical(doc, run_id)
+    existing = session.scalar(select(Article.id).where(Article.canonical_url == key))
+    if existing is not None:  # the same document again (or its URL): one row
+        return int(existing)
     now = utcnow()
-    with session_scope(sessions) as session:
-        existing = session.scalar(select(Article.id).where(Article.canonical_url == key))
-        if existing is not None:  # the same document again: one row
-            return int(existing)
-        article = Article(
-            canonical_url=key,
-            url=doc.url or key,
-            title=doc.title or None,
-            text=doc.text or None,
-            content_hash=content_hash(doc.text) if doc.text else None,
-            authors=[],
-            published_at=doc.published_at,
-            published_source="input" if doc.published_at else None,
-            site_name=doc.source or (host_of(doc.url) if doc.url else None),
-            status=ArticleStatus.OK,
-            attempts=0,
-            discovered_at=now,
-            fetched_at=now,
-            updated_at=now,
-            run_id=run_id,
-        )
-        session.add(article)
-        session.flush()
-        record_change(session, "article.created", article.id, url=key, run_id=run_id)
-        return article.id
+    article = Article(
+        canonical_url=key,
+        url=doc.url or key,
+        title=doc.title or None,
+        text=doc.text or None,
+        content_hash=content_hash(doc.text) if doc.text else None,
+        authors=[],
+        published_at=doc.published_at,
+        published_source="input" if doc.published_at else None,
+        site_name=doc.source or (host_of(doc.url) if doc.url else None),
+        status=ArticleStatus.OK,
+        attempts=0,
+        discovered_at=now,
+        fetched_at=now,
+        updated_at=now,
+        run_id=run_id,
+    )
+    session.add(article)
+    session.flush()
+    record_change(session, "article.created", article.id, url=key, run_id=run_id)
+    return article.id
 
 
 def _canonical(doc: BackfillDoc, run_id: int | None) -> str:
@@ -224,4 +288,12 @@ def _canonical(doc: BackfillDoc, run_id: int | None) -> str:
     return f"urn:storywire:backfill:{run_id or 0}:{digest}"
 
 
-__all__ = ["BackfillDoc", "BackfillError", "BackfillResult", "backfill", "read_docs"]
+__all__ = [
+    "BackfillDoc",
+    "BackfillError",
+    "BackfillPlan",
+    "BackfillResult",
+    "backfill",
+    "plan",
+    "publication_order",
+]

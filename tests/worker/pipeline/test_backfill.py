@@ -3,13 +3,20 @@ output line per input document (none lost, none doubled)."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 
 import pytest
 
 from tests.worker.stories.texts import BRIDGE_LOCAL, BRIDGE_WIRE, STRIKE
 from worker.pipeline import backfill as backfill_module
-from worker.pipeline.backfill import BackfillDoc, backfill, publication_order, read_docs
+from worker.pipeline.backfill import (
+    BackfillDoc,
+    BackfillError,
+    backfill,
+    plan,
+    publication_order,
+)
 from worker.runtime import Runtime
 
 # One bad line each, and the start of the reason it must be reported with.
@@ -27,6 +34,13 @@ BAD_LINES = [
     (b'{"id": "b", "text": "x", "source": ["x"]}', '"source" must be a string'),
     (b'{"id": "b", "text": "x", "published_at": "soon"}', "published_at 'soon' is not"),
 ]
+
+
+def read_docs(lines: list[bytes]) -> tuple[list[BackfillDoc], list[BackfillError]]:
+    """The documents of these lines in publication order, and the errors."""
+    file = io.BytesIO(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines))
+    found = plan(file)
+    return list(found.docs(file)), found.errors
 
 
 @pytest.mark.parametrize(("line", "reason"), BAD_LINES)
@@ -56,6 +70,20 @@ def test_an_id_given_twice_is_one_document_or_an_error() -> None:
     ]
 
 
+def test_a_file_is_planned_in_publication_order_without_holding_its_texts() -> None:
+    lines = [
+        b'{"id": "may-3", "text": "c", "published_at": "2024-05-03T00:00:00Z"}',
+        b'{"id": "undated", "text": "c2"}',
+        b"",
+        b'{"id": "may-1", "text": "a", "published_at": "2024-05-01T00:00:00Z"}',
+        b'{"id": "may-2", "text": "b", "published_at": "2024-05-02T00:00:00Z"}',
+    ]
+    file = io.BytesIO(b"\n".join(lines) + b"\n")
+    found = plan(file)
+    assert [number for _, number in found.lines] == [4, 5, 1, 2]  # line numbers, in order
+    assert [d.id for d in found.docs(file)] == ["may-1", "may-2", "may-3", "undated"]
+
+
 def test_undated_documents_keep_their_place_after_the_dated_one_before() -> None:
     def doc(ident: str, day: int | None) -> BackfillDoc:
         when = datetime(2024, 5, day, tzinfo=UTC) if day else None
@@ -73,8 +101,9 @@ def _doc(ident: str, text: str, hours: int, url: str | None = None) -> BackfillD
 def test_every_document_gets_its_own_output_line(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Results are read back in chunks (a statement's parameters are bounded): chunks of 2 here.
+    # Stored and read back in chunks (a statement's parameters are bounded): of 2 here.
     monkeypatch.setattr(backfill_module, "DEFAULT_READ_CHUNK", 2)
+    monkeypatch.setattr(backfill_module, "DEFAULT_STORE_BATCH", 2)  # stored 2 a transaction
     docs = [
         _doc("wire", BRIDGE_WIRE, 1, "https://wire.example/bridge"),
         _doc("wire-again", BRIDGE_WIRE, 2, "https://wire.example/bridge?utm_source=x"),
@@ -82,7 +111,7 @@ def test_every_document_gets_its_own_output_line(
         _doc("strike", STRIKE, 4),
         _doc("copy", BRIDGE_WIRE, 5),
     ]
-    results = backfill(runtime.sessions, docs)
+    results = backfill(runtime.sessions, publication_order(docs))
     assert [r.id for r in results] == ["wire", "wire-again", "local", "strike", "copy"]
     story = {r.id: r.story_id for r in results}
     original = {r.id: r.duplicate_of for r in results}
