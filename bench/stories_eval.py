@@ -51,6 +51,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -141,44 +142,38 @@ def run_ours(
     return {docs[i]["doc_id"]: index.story_of(n) for n, i in enumerate(order, start=1)}, ms
 
 
-def run_first_story_oracle(
-    docs: Sequence[Doc], order: Order, config: StoryConfig
-) -> dict[str, int]:
-    """Ours with perfect first-story detection: the first article of each gold event opens a
-    story of its own; every other article is decided by ``assign`` with ``config``.
+@dataclass(frozen=True)
+class FirstStories:
+    """A replay's stories and its "new event?" decisions (TDT's first-story detection)."""
 
-    A bound, not a method: it shows how much of the gap is the one decision a single pass
-    cannot take back (is this article a new event?) and how much is joining the rest."""
+    labels: dict[str, int]
+    missed: int  # first articles of a gold event that joined an existing story
+    firsts: int
+    alarms: int  # other articles that opened a story of their own
+    others: int
+
+
+def first_stories(
+    docs: Sequence[Doc], order: Order, config: StoryConfig, *, perfect: bool = False
+) -> FirstStories:
+    """Ours in ``order``, counting its first-story decisions; with ``perfect`` that decision
+    is made right (the first article of each gold event opens a story of its own, every other
+    one is decided by ``assign``): a bound, not a method, showing how much of the gap is the
+    one decision a single pass cannot take back."""
     index = InMemoryStoryIndex()
     opened: set[str] = set()
     never_join = config.with_(join_threshold=float("inf"))  # a new story, whatever it scores
-    for n, i in enumerate(order, start=1):
-        event = docs[i]["event_cluster"]
-        first = event not in opened
-        opened.add(event)
-        doc = StoryDoc(id=n, title=docs[i]["title"], text=docs[i]["text"])
-        assign(index, doc, never_join if first else config)
-    return {docs[i]["doc_id"]: index.story_of(n) for n, i in enumerate(order, start=1)}
-
-
-def first_story_detection(
-    docs: Sequence[Doc], order: Order, config: StoryConfig
-) -> tuple[int, int, int, int]:
-    """How ``config`` decides "new event?" (TDT's first-story detection): (missed, firsts,
-    false alarms, others) — first articles of a gold event that joined an existing story, and
-    other articles that opened a story of their own."""
-    index = InMemoryStoryIndex()
-    opened: set[str] = set()
     missed = alarms = 0
     for n, i in enumerate(order, start=1):
         event = docs[i]["event_cluster"]
         first = event not in opened
         opened.add(event)
         doc = StoryDoc(id=n, title=docs[i]["title"], text=docs[i]["text"])
-        new = assign(index, doc, config).new_story
+        new = assign(index, doc, never_join if first and perfect else config).new_story
         missed += first and not new
         alarms += new and not first
-    return missed, len(opened), alarms, len(order) - len(opened)
+    labels = {docs[i]["doc_id"]: index.story_of(n) for n, i in enumerate(order, start=1)}
+    return FirstStories(labels, missed, len(opened), alarms, len(order) - len(opened))
 
 
 def run_reference(docs: Sequence[Doc], order: Order, threshold: float) -> dict[str, int]:
@@ -366,10 +361,10 @@ def ecb_plus(data: Path, cli_orders: Sequence[str]) -> None:
 
     print("\nFirst-story detection (is this article a new event?), shipped defaults:")
     for name, order in orders_for(docs).items():
-        missed, firsts, alarms, others = first_story_detection(docs, order, DEFAULT_CONFIG)
+        fs = first_stories(docs, order, DEFAULT_CONFIG)
         print(
-            f"  {name:<11} first articles of an event that joined another story {missed}/{firsts},"
-            f" other articles that opened a story {alarms}/{others}"
+            f"  {name:<11} first articles of an event that joined another story"
+            f" {fs.missed}/{fs.firsts}, other articles that opened a story {fs.alarms}/{fs.others}"
         )
     print(
         "Bound: ours with that decision perfect (the first article of each gold event opens a"
@@ -377,7 +372,7 @@ def ecb_plus(data: Path, cli_orders: Sequence[str]) -> None:
     )
     for t in ORACLE_THRESHOLDS:
         config = DEFAULT_CONFIG.with_(join_threshold=t)
-        s = score_all(docs, lambda o, c=config: run_first_story_oracle(docs, o, c))
+        s = score_all(docs, lambda o, c=config: first_stories(docs, o, c, perfect=True).labels)
         p, r, f, pf = (statistics.mean(v[k] for v in s.values()) for k in range(4))
         print(f"  join {t:<6} P {p:.3f}  R {r:.3f}  F1 {f:.3f}   pairwise F1 {pf:.3f}")
 

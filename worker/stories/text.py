@@ -138,9 +138,9 @@ def extract_terms(
 
 def _lead(text: str, max_chars: int) -> str:
     """``text`` cut to at most ``max_chars`` at a white space (no half word becomes a term)."""
-    if len(text) <= max_chars:
-        return text
-    # The last (perhaps cut) word dropped; a text without white space is cut where it is.
+    if len(text) <= max_chars or text[max_chars].isspace():
+        return text[:max_chars]
+    # The cut word dropped; a text without white space is cut where it is.
     return text[:max_chars].rsplit(None, 1)[0]
 
 

@@ -52,6 +52,8 @@ def test_terms_come_from_the_lead_of_a_long_text() -> None:
     # A text within the limit is read whole, and so is one within a limit of one's own.
     assert "zubrowka" in extract_terms(None, tail).counts
     assert "zubrowka" in extract_terms(None, text, max_chars=len(text)).counts
+    # A word that ends right at the limit is whole: it is kept.
+    assert "tamsin" in extract_terms(None, "Near Tamsin river", max_chars=len("Near Tamsin")).counts
 
 
 def test_key_phrases_are_capitalized_runs() -> None:
