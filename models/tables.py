@@ -46,6 +46,7 @@ class RunKind(StrEnum):
     WORKER = "worker"  # one per worker process: everything it ingests on schedule
     FETCH = "fetch"  # one-off `storywire fetch`
     BACKFILL = "backfill"  # offline `storywire cluster`
+    BEAT = "beat"  # one per beat process: its heartbeat is the scheduler's last tick
 
 
 class Run(Base):
@@ -62,6 +63,8 @@ class Run(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     args: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     stats: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Long-running processes (worker, beat) stamp this periodically: a stale one is dead.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class Feed(Base):

@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_DATA_DIR = Path(".storywire")
 DEFAULT_USER_AGENT = "Storywire/0.1"
 DEFAULT_CONTACT_URL = "https://github.com/storywire/storywire"
+DEFAULT_METRICS_HOST = "127.0.0.1"
 
 
 class Settings(BaseSettings):
@@ -166,6 +167,39 @@ class Settings(BaseSettings):
         gt=0,
         description="MinHash sketches of articles older than this are pruned: a syndicated "
         "copy published later is no longer matched to them (an exact copy still is).",
+    )
+
+    # --- operations --------------------------------------------------------------------
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65_535,
+        description="Serve Prometheus metrics at /metrics and health at /healthz on this port "
+        "(`storywire run`, `storywire worker`, `storywire metrics`). Unset: no server.",
+    )
+    metrics_host: str = Field(
+        DEFAULT_METRICS_HOST,
+        min_length=1,
+        description="Address the metrics server listens on (0.0.0.0 in a container).",
+    )
+    metrics_top_domains: int = Field(
+        20,
+        ge=0,
+        le=1_000,
+        description="Hosts with their own series in the per-domain metrics (those with the "
+        "most feed entries); every other host is counted as `other`.",
+    )
+    http_proxy: str | None = Field(
+        None,
+        description="Send every fetch through this HTTP proxy (http://host:port). The "
+        "destination check still applies to the target's address.",
+    )
+    article_retention_days: float | None = Field(
+        None,
+        gt=0,
+        le=36_500,
+        description="Delete articles discovered longer ago than this (hourly, with an "
+        "`article.deleted` change each). Unset: articles are kept forever.",
     )
 
     @property

@@ -20,6 +20,7 @@ from worker.celery_app import app
 from worker.changefeed import prune_changes as prune_old_changes
 from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
+from worker.monitoring import metrics
 from worker.pipeline import RetryLater, process_article, refresh_feed
 from worker.pipeline import assign_story as assign_story_step
 from worker.pipeline.story import story_config
@@ -133,13 +134,14 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
 def assign_story(self: StorywireTask, article_id: int) -> int | None:
     structlog.contextvars.bind_contextvars(article_id=article_id)
     rt = self.runtime
-    outcome = assign_story_step(
-        rt.sessions,
-        article_id,
-        story_config(rt.settings),
-        batch=rt.settings.story_batch,
-        batches=rt.settings.story_batches,
-    )
+    with metrics.time_story_step():
+        outcome = assign_story_step(
+            rt.sessions,
+            article_id,
+            story_config(rt.settings),
+            batch=rt.settings.story_batch,
+            batches=rt.settings.story_batches,
+        )
     return outcome.story_id
 
 

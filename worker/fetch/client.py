@@ -59,6 +59,7 @@ from worker.fetch.robots import (
     origin_of,
 )
 from worker.fetch.transport import Deadline, DestinationRefused, GuardedTransport, deadline
+from worker.monitoring import metrics
 from worker.urls import host_of
 
 #: Accept header for feed requests.
@@ -293,10 +294,13 @@ class Fetcher:
         try:
             waited = self._limiter.acquire(host, min_interval_s=delay)
         except HostBusy as exc:
+            metrics.count_rate_deferral()
             raise TransientFetchError(
                 str(exc), url=url, error_class="rate_limited", retry_after=exc.wait_s
             ) from None
         budget.extend(waited)  # waiting our turn is not the server being slow
+        if waited > 0:
+            metrics.observe_rate_wait(waited)
         return waited
 
     def _check_robots(self, url: str, budget: Deadline) -> float:

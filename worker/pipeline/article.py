@@ -7,6 +7,7 @@ reason recorded, and keeps the feed's fields, so nothing the feed gave us is los
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +29,7 @@ from worker.fetch import (
     TransientFetchError,
 )
 from worker.health import note_fetch
+from worker.monitoring import metrics
 from worker.store import NO_PROVENANCE, Provenance, record_change
 from worker.urls import host_of
 
@@ -48,6 +50,7 @@ class RetryLater(Exception):
         super().__init__(f"article {article_id}: attempt {attempts}: {error}")
         self.attempts = attempts
         self.retry_after = error.retry_after
+        self.error_class = error.error_class
 
 
 @dataclass
@@ -75,6 +78,50 @@ def process_article(
 
     Raises ``RetryLater`` on a transient failure with attempts left (the row records it).
     """
+    timer = _StageTimer()
+    try:
+        outcome = _process(sessions, fetcher, settings, article_id, provenance, timer)
+    except RetryLater as exc:
+        timer.report("deferred" if exc.error_class == RATE_LIMITED else "retry", exc.error_class)
+        raise
+    if outcome.status != "skipped":
+        timer.report(outcome.status, outcome.error_class)
+    return outcome
+
+
+class _StageTimer:
+    """Times the page fetch and the extraction of one article, for the metrics."""
+
+    def __init__(self) -> None:
+        self.host = ""
+        self._started = time.monotonic()
+        self._fetch_s: float | None = None
+
+    def start(self, url: str) -> None:
+        self.host, self._started = host_of(url), time.monotonic()
+
+    def fetched(self) -> None:
+        self._fetch_s = time.monotonic() - self._started
+
+    def extracted(self) -> None:
+        assert self._fetch_s is not None
+        metrics.observe_extraction(time.monotonic() - self._started - self._fetch_s)
+
+    def report(self, outcome: str, error_class: str | None) -> None:
+        seconds = self._fetch_s
+        if seconds is None and self.host and outcome not in ("deferred", "ok"):
+            seconds = time.monotonic() - self._started  # the fetch failed after this long
+        metrics.observe_page_fetch(outcome, error_class, seconds=seconds, host=self.host)
+
+
+def _process(
+    sessions: sessionmaker[Session],
+    fetcher: Fetcher,
+    settings: Settings,
+    article_id: int,
+    provenance: Provenance,
+    timer: _StageTimer,
+) -> ArticleOutcome:
     stub = _load_stub(sessions, article_id)
     if stub is None:
         return ArticleOutcome(article_id, "skipped")
@@ -85,11 +132,14 @@ def process_article(
             sessions, article_id, stub, ArticleStatus.OK, None, None, provenance
         )
 
+    timer.start(stub.url)
     try:
         response = fetcher.fetch(stub.url, accept=ACCEPT_HTML, check_robots=settings.obey_robots)
+        timer.fetched()
         page = extract_page(
             response.content, url=response.url, content_type=response.headers.get("content-type")
         )
+        timer.extracted()
     except RobotsDisallowed as exc:
         return _finish_from_feed(
             sessions, article_id, stub, ArticleStatus.BLOCKED, exc, None, provenance

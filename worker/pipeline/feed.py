@@ -25,6 +25,7 @@ from worker.config import Settings
 from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from worker.fetch import ACCEPT_FEED, Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
 from worker.health import note_fetch
+from worker.monitoring import metrics
 from worker.pipeline.article import RATE_LIMITED
 from worker.scheduler import adaptive_interval, backoff_delay, publisher_floor_s
 from worker.store import NO_PROVENANCE, Provenance, SourceFields, record_change, upsert_article_stub
@@ -95,7 +96,11 @@ def refresh_feed(
         feed = session.get(Feed, feed_id, with_for_update=True)
         if feed is None:  # removed while we were fetching
             return FeedRefresh(feed_id, "skipped")
-        return _store(session, feed, fetched, settings, provenance, local_outage=ours)
+        refresh = _store(session, feed, fetched, settings, provenance, local_outage=ours)
+    metrics.observe_feed_fetch(
+        refresh.outcome, refresh.error_class, seconds=fetched.duration_ms / 1000, host=host_of(url)
+    )
+    return refresh
 
 
 def _fetch_and_parse(
