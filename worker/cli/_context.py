@@ -1,32 +1,50 @@
-"""Shared helpers of the CLI commands: settings, runtime, output."""
+"""Shared helpers of the CLI commands: settings, runtime, output.
+
+Nothing heavy is imported here at module level (SQLAlchemy, Celery, the pipeline): every
+command pays only for what it uses, and ``storywire --help`` starts at once.
+
+Output conventions: tables on a terminal, tab-separated lines (a header, then one line per
+row, no box, no colour) when stdout is a pipe or a file; ``--json`` on every list and show
+command prints JSON instead.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from worker.config import Settings, get_settings
-from worker.migrations import upgrade
-from worker.runtime import Runtime, build_runtime
+if TYPE_CHECKING:
+    from worker.config import Settings
+    from worker.runtime import Runtime
 
 # Piped output is read by programs and grep: keep whole URLs rather than Rich's 80 columns.
 _PIPE_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
 console = Console(width=_PIPE_WIDTH)
 err_console = Console(stderr=True)
 
+#: ``--json`` of the list and show commands.
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
 
 def settings() -> Settings:
+    from worker.config import get_settings
+
     return get_settings()
 
 
 def open_runtime(*, migrate: bool = True) -> Runtime:
     """A runtime for one CLI command; the embedded database is migrated on first use."""
+    from worker.migrations import upgrade
+    from worker.runtime import build_runtime
+
     current = settings()
     if migrate and current.auto_migrate:
         upgrade(current.sqlalchemy_url)
@@ -34,7 +52,7 @@ def open_runtime(*, migrate: bool = True) -> Runtime:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code)
 
 
@@ -51,3 +69,32 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
 def print_json(value: Any) -> None:
     # Plain print, not Rich: output must stay valid JSON when piped.
     typer.echo(dumps(value, indent=2))
+
+
+Cell = str | Text
+
+
+def emit_table(columns: Sequence[str], rows: Iterable[Sequence[Cell]]) -> None:
+    """A table on a terminal; on a pipe, tab-separated lines: the header, then the rows.
+
+    Cells are plain strings (never read as markup) or ``rich.text.Text`` for colour.
+    """
+    if console.is_terminal:
+        from rich.table import Table
+
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*(Text(c) if isinstance(c, str) else c for c in row))
+        console.print(table)
+        return
+    out = sys.stdout
+    out.write("\t".join(columns) + "\n")
+    for row in rows:
+        out.write("\t".join(_plain(c) for c in row) + "\n")
+    out.flush()
+
+
+def _plain(cell: Cell) -> str:
+    text = cell.plain if isinstance(cell, Text) else cell
+    # A tab or newline inside a cell would break the columns of the line.
+    return text.replace("\t", " ").replace("\n", " ")

@@ -118,6 +118,7 @@ class Fetcher:
             transport=GuardedTransport(
                 ssl_context=ssl_context,
                 allow_private_networks=settings.allow_private_networks,
+                proxy=settings.http_proxy,
             ),
             timeout=httpx.Timeout(
                 connect=settings.connect_timeout_s,
