@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from worker.cli.articles import articles_app, extract
 from worker.cli.consumers import changes, export, runs_app
 from worker.cli.feeds import feeds_app
 from worker.cli.fetch import fetch
-from worker.cli.service import beat, db_app, run, worker
+from worker.cli.monitor import health, status
+from worker.cli.service import beat, db_app, metrics, run, worker
 from worker.cli.stories import cluster, stories_app
 
 app = typer.Typer(
@@ -16,7 +19,35 @@ app = typer.Typer(
     help="Storywire: news ingestion worker (feeds → articles → stories → database).",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    add_completion=False,
+    rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as package_version
+
+        try:
+            typer.echo(f"storywire {package_version('storywire')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("storywire (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Storywire: news ingestion worker (feeds → articles → stories → database)."""
+
+
 app.command()(run)
 app.command()(worker)
 app.command()(beat)
@@ -25,6 +56,9 @@ app.command()(extract)
 app.command()(changes)
 app.command()(export)
 app.command()(cluster)
+app.command()(health)
+app.command()(status)
+app.command()(metrics)
 app.add_typer(db_app, name="db")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(articles_app, name="articles")

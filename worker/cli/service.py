@@ -15,7 +15,9 @@ from worker.cli._context import console, err_console, fail, settings
 if TYPE_CHECKING:
     from worker.config import Settings
 
-db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Database schema (Alembic migrations).", no_args_is_help=True, rich_markup_mode=None
+)
 
 #: The queues every command consumes by default (worker.celery_app.QUEUES, without its import).
 ALL_QUEUES = "feeds,articles,stories"

@@ -8,8 +8,9 @@ reason recorded, and keeps the feed's fields, so nothing the feed gave us is los
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import lxml.html
 from lxml.etree import ParserError
@@ -243,22 +244,15 @@ def _store_page(
         article = _locked(session, article_id)
         if article is None or article.status != ArticleStatus.PENDING:
             return ArticleOutcome(article_id, "skipped")
-        article.title = page.title or article.title
-        article.text = page.text
-        article.content_hash = content_hash(page.text) if page.text else None
-        article.authors = page.authors or article.authors
-        article.published_at, article.published_source = _pick_date(
-            (article.published_at, article.published_source),
-            (page.published_at, page.published_source),
+        stub = StubFields(
+            title=article.title,
+            summary=article.summary,
+            authors=list(article.authors),
+            published=(article.published_at, article.published_source),
+            modified=(article.modified_at, article.modified_source),
         )
-        article.modified_at, article.modified_source = _pick_date(
-            (article.modified_at, article.modified_source),
-            (page.modified_at, page.modified_source),
-        )
-        article.summary = article.summary or page.description
-        article.language = page.language
-        article.site_name = page.site_name
-        article.image_url = page.image_url
+        for name, value in page_record(page, stub).items():
+            setattr(article, name, value)
         article.http_status = response.status_code
         article.status = ArticleStatus.OK
         article.error = article.error_class = None
@@ -266,6 +260,42 @@ def _store_page(
         _stamp(article, provenance)
         record_change(session, "article.updated", article_id, status="ok")
     return ArticleOutcome(article_id, "ok")
+
+
+@dataclass
+class StubFields:
+    """What the feed said about an article, before its page was read."""
+
+    title: str | None = None
+    summary: str | None = None
+    authors: list[str] = field(default_factory=list)
+    published: tuple[datetime | None, str | None] = (None, None)
+    modified: tuple[datetime | None, str | None] = (None, None)
+
+
+def page_record(page: ExtractedPage, stub: StubFields) -> dict[str, Any]:
+    """The article columns an extracted page sets, merged with the feed's (``stub``): what
+    the pipeline stores, and what ``storywire extract`` prints."""
+    published_at, published_source = _pick_date(
+        stub.published, (page.published_at, page.published_source)
+    )
+    modified_at, modified_source = _pick_date(
+        stub.modified, (page.modified_at, page.modified_source)
+    )
+    return {
+        "title": page.title or stub.title,
+        "text": page.text,
+        "content_hash": content_hash(page.text) if page.text else None,
+        "authors": page.authors or stub.authors,
+        "published_at": published_at,
+        "published_source": published_source,
+        "modified_at": modified_at,
+        "modified_source": modified_source,
+        "summary": stub.summary or page.description,
+        "language": page.language,
+        "site_name": page.site_name,
+        "image_url": page.image_url,
+    }
 
 
 def _locked(session: Session, article_id: int) -> Article | None:

@@ -1,11 +1,11 @@
-"""Feed rows: add (idempotent on URL), find by URL or id, remove."""
+"""Feed rows: add (idempotent on URL), find by URL or id, remove, disable and enable."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Feed, utcnow
+from models import Feed, FeedStatus, utcnow
 from worker.store.changes import record_change
 from worker.store.upsert import insert_ignore
 from worker.urls import canonicalize, host_of
@@ -58,3 +58,20 @@ def remove_feed(session: Session, feed: Feed) -> None:
     """Delete a feed and its fetch log. Its articles stay (their ``feed_id`` becomes NULL)."""
     record_change(session, "feed.removed", feed.id, url=feed.url)
     session.delete(feed)
+
+
+def disable_feed(session: Session, feed: Feed) -> None:
+    """Stop polling a feed; it keeps its articles and history. Idempotent."""
+    if feed.status != FeedStatus.DISABLED:
+        feed.status = FeedStatus.DISABLED
+        record_change(session, "feed.disabled", feed.id, url=feed.url)
+
+
+def enable_feed(session: Session, feed: Feed) -> None:
+    """Poll a disabled (or gone) feed again from now on, its error count cleared. Idempotent
+    for a feed already polled."""
+    if feed.status in (FeedStatus.DISABLED, FeedStatus.GONE):
+        feed.status = FeedStatus.ACTIVE
+        feed.consecutive_errors = 0
+        feed.next_check_at = utcnow()
+        record_change(session, "feed.enabled", feed.id, url=feed.url)
