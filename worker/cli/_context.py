@@ -52,7 +52,8 @@ def open_runtime(*, migrate: bool = True) -> Runtime:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    # soft_wrap: one line, however narrow the terminal (a log or a pipe reads it whole).
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

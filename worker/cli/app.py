@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from worker.cli._help import use_plain_help
 from worker.cli.articles import articles_app, extract
 from worker.cli.consumers import changes, export, runs_app
 from worker.cli.feeds import feeds_app
@@ -13,6 +14,8 @@ from worker.cli.fetch import fetch
 from worker.cli.monitor import health, status
 from worker.cli.service import beat, db_app, metrics, run, worker
 from worker.cli.stories import cluster, stories_app
+
+use_plain_help()
 
 app = typer.Typer(
     name="storywire",

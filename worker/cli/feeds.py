@@ -54,14 +54,21 @@ def feeds_add(
     from worker.cli._feed_checks import FeedPlan, resolve_feed, syntax_or_destination_problem
 
     current = settings()
-    problems = [p for url in urls if (p := syntax_or_destination_problem(url, current))]
-    plans = [FeedPlan(url, feeds=[(url, title)]) for url in urls]
-    if not problems and check:
+    plans = [
+        FeedPlan(url, problem=problem)
+        if (problem := syntax_or_destination_problem(url, current))
+        else FeedPlan(url, feeds=[(url, title)])
+        for url in urls
+    ]
+    if check:
         from worker.fetch import Fetcher
 
         with Fetcher(current) as fetcher:
-            plans = [resolve_feed(fetcher, url, add_all=add_all) for url in urls]
-        problems = [p.problem for p in plans if p.problem]
+            plans = [
+                plan if plan.problem else resolve_feed(fetcher, plan.given, add_all=add_all)
+                for plan in plans
+            ]
+    problems = [plan.problem for plan in plans if plan.problem]
     if problems:
         for problem in problems:
             err_console.print(problem, markup=False, highlight=False, soft_wrap=True)
@@ -78,19 +85,22 @@ def _register(plans: list[Any], title: str | None) -> None:
     with session_scope(rt.sessions) as session:
         for plan in plans:
             if plan.note:
-                err_console.print(f"warning: {plan.note}", markup=False, highlight=False)
+                err_console.print(
+                    f"warning: {plan.note}", markup=False, highlight=False, soft_wrap=True
+                )
             for url, found_title in plan.feeds:
                 feed, created = add_feed(session, url, title=title or found_title)
                 state = "added" if created else "already registered"
                 if url != plan.given:
                     state += f" (found on {plan.given})"
-                console.print(f"{feed.id}\t{feed.url}\t{state}", markup=False, highlight=False)
+                typer.echo(f"{feed.id}\t{feed.url}\t{state}")
             if plan.skipped:
                 others = ", ".join(plan.skipped)
                 err_console.print(
                     f"{plan.given} names {len(plan.skipped)} more: {others} (--all adds them)",
                     markup=False,
                     highlight=False,
+                    soft_wrap=True,
                 )
     rt.close()
 
@@ -286,11 +296,9 @@ def feeds_log(
             }
         )
         return
-    console.print(
+    typer.echo(
         f"{feed.id}\t{feed.url}\t{feed.status}\t{feed.consecutive_errors} consecutive errors"
-        f"\tnext check {_next_check(feed, now)}",
-        markup=False,
-        highlight=False,
+        f"\tnext check {_next_check(feed, now)}"
     )
     emit_table(
         ["when", "outcome", "result", "took", "size", "new/seen", "error"],
@@ -318,7 +326,7 @@ def feeds_remove(refs: FeedRefs) -> None:
     from worker.store import remove_feed
 
     for feed in _each_feed(refs, remove_feed):
-        console.print(f"removed {feed.id}\t{feed.url}", markup=False, highlight=False)
+        typer.echo(f"removed {feed.id}\t{feed.url}")
 
 
 @feeds_app.command("disable")
@@ -327,7 +335,7 @@ def feeds_disable(refs: FeedRefs) -> None:
     from worker.store import disable_feed
 
     for feed in _each_feed(refs, disable_feed):
-        console.print(f"disabled {feed.id}\t{feed.url}", markup=False, highlight=False)
+        typer.echo(f"disabled {feed.id}\t{feed.url}")
 
 
 @feeds_app.command("enable")
@@ -336,7 +344,7 @@ def feeds_enable(refs: FeedRefs) -> None:
     from worker.store import enable_feed
 
     for feed in _each_feed(refs, enable_feed):
-        console.print(f"enabled {feed.id}\t{feed.url}", markup=False, highlight=False)
+        typer.echo(f"enabled {feed.id}\t{feed.url}")
 
 
 def _each_feed(refs: list[str], apply: Any) -> list[Feed]:

@@ -37,7 +37,10 @@ def test_fetch_inline_runs_the_whole_pipeline(cli: CliRunner, http_server: Local
     http_server.add("/dead.xml", "no", status=500, content_type="text/plain")
     out = ok(cli, "fetch", "--inline", feeds["world"], feeds["local"], http_server.url("/dead.xml"))
     # Piped (not a terminal): tab-separated, a header line then the row.
-    assert "feeds\tfailed feeds\tnew articles\textracted\tfailed\tduplicates\n3\t1\t4\t4\t0\t0\n" in out
+    assert (
+        "feeds\tfailed feeds\tnew articles\textracted\tfailed\tduplicates\n3\t1\t4\t4\t0\t0\n"
+        in out
+    )
     assert "dead.xml" not in out or "feed" in out
 
     listing = ok(cli, "articles", "list")
