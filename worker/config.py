@@ -16,22 +16,50 @@ Storywire runs on embedded defaults: a SQLite database and a SQLite-backed Celer
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_DATA_DIR = Path(".storywire")
 DEFAULT_USER_AGENT = "Storywire/0.1"
 DEFAULT_CONTACT_URL = "https://github.com/storywire/storywire"
 DEFAULT_METRICS_HOST = "127.0.0.1"
+DEFAULT_ENV_FILE = ".env"
+#: Suffix of a variable naming a file that holds a setting's value (Docker/Kubernetes secrets).
+FILE_SUFFIX = "_FILE"
 
 
 class Settings(BaseSettings):
     """All configuration. Field docs are the reference table in the README."""
 
-    model_config = SettingsConfigDict(env_prefix="STORYWIRE_", extra="ignore")
+    # A `.env` file in the working directory is read too (the environment wins over it).
+    model_config = SettingsConfigDict(
+        env_prefix="STORYWIRE_",
+        extra="ignore",
+        env_file=DEFAULT_ENV_FILE,
+        env_file_encoding="utf-8",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: the variable itself, then NAME_FILE, then `.env`, then the default.
+        return (init_settings, env_settings, FileSecrets(settings_cls), dotenv_settings)
 
     # --- where things live -------------------------------------------------------------
     data_dir: Path = Field(
@@ -228,6 +256,43 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when running without any server (no REDIS_URL)."""
         return not self.redis_url
+
+
+class FileSecrets(PydanticBaseSettingsSource):
+    """``DATABASE_URL_FILE=/run/secrets/db`` sets ``DATABASE_URL`` to that file's content
+    (without its trailing newline): secrets mounted as files stay out of the environment,
+    where any process listing can read them. Every setting has its ``*_FILE`` twin."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        for name in _env_names(field_name, field):
+            path = os.environ.get(name + FILE_SUFFIX)
+            if path:
+                # Keyed as the environment source keys it: by alias where the field has one.
+                key = name if isinstance(field.validation_alias, AliasChoices) else field_name
+                return _read_secret(name + FILE_SUFFIX, path), key, False
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                found[key] = value
+        return found
+
+
+def _env_names(field_name: str, field: FieldInfo) -> list[str]:
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [f"STORYWIRE_{field_name.upper()}"]
+
+
+def _read_secret(variable: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{variable}={path}: cannot read the file: {exc}") from exc
 
 
 def normalize_database_url(url: str) -> str:
