@@ -22,7 +22,8 @@ from worker.config import Settings, get_settings
 QUEUES = ("feeds", "articles", "stories")
 #: How often the embedded (SQLite) broker is polled for new messages.
 DEFAULT_SQLITE_BROKER_POLL_S = 0.1
-#: Prune old changes, and sketches past the syndication window, this often.
+#: Prune old changes, sketches past the syndication window (and articles past their
+#: retention, when set) this often.
 DEFAULT_PRUNE_INTERVAL_S = 3600.0
 
 
@@ -40,6 +41,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "worker.tasks.sweep": {"queue": "feeds"},
             "worker.tasks.prune_changes": {"queue": "feeds"},
             "worker.tasks.prune_sketches": {"queue": "feeds"},
+            "worker.tasks.prune_articles": {"queue": "feeds"},
             "worker.tasks.fetch_feed": {"queue": "feeds"},
             "worker.tasks.fetch_article": {"queue": "articles"},
             "worker.tasks.assign_story": {"queue": "stories"},
@@ -68,6 +70,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             },
             "prune-sketches": {
                 "task": "worker.tasks.prune_sketches",
+                "schedule": DEFAULT_PRUNE_INTERVAL_S,
+            },
+            # A no-op unless STORYWIRE_ARTICLE_RETENTION_DAYS is set.
+            "prune-articles": {
+                "task": "worker.tasks.prune_articles",
                 "schedule": DEFAULT_PRUNE_INTERVAL_S,
             },
         },

@@ -24,6 +24,7 @@ from worker.monitoring import metrics
 from worker.pipeline import RetryLater, process_article, refresh_feed
 from worker.pipeline import assign_story as assign_story_step
 from worker.pipeline.story import story_config
+from worker.retention import prune_articles as prune_old_articles
 from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
 from worker.store import Provenance
@@ -211,4 +212,16 @@ def prune_sketches(self: StorywireTask) -> int:
     )
     if removed:
         log.info("pruned sketches", count=removed)
+    return removed
+
+
+@app.task(base=StorywireTask, bind=True)
+def prune_articles(self: StorywireTask) -> int:
+    """Delete articles older than ``STORYWIRE_ARTICLE_RETENTION_DAYS``, when it is set."""
+    days = self.runtime.settings.article_retention_days
+    if days is None:
+        return 0
+    removed = prune_old_articles(self.runtime.sessions, timedelta(days=days))
+    if removed:
+        log.info("pruned articles", count=removed)
     return removed
