@@ -11,6 +11,31 @@ import sys
 
 import structlog
 
+#: Periodic housekeeping tasks: each tick logs three lines (sent, received, succeeded) that
+#: say nothing new. They are logged at DEBUG; what such a task did is logged by the task.
+ROUTINE_TASKS = (
+    "dispatch_due_feeds",
+    "dispatch-due-feeds",
+    "worker.tasks.sweep",
+    "prune_changes",
+    "prune_sketches",
+    "prune_articles",
+)
+_CELERY_ROUTINE_LOGGERS = frozenset({"celery.beat", "celery.worker.strategy", "celery.app.trace"})
+
+
+class RoutineTicksAtDebug(logging.Filter):
+    """Demote Celery's INFO lines about the routine periodic tasks to DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or record.name not in _CELERY_ROUTINE_LOGGERS:
+            return True
+        message = record.getMessage()
+        if not any(task in message for task in ROUTINE_TASKS):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
 
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     """Route structlog and stdlib logging (Celery's too) through one renderer."""
@@ -35,6 +60,7 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processor=renderer)
     )
+    handler.addFilter(RoutineTicksAtDebug())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
