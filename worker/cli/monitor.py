@@ -2,26 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from worker.cli._context import JsonFlag, console, emit_table, print_json, settings
+from worker.cli._context import JsonFlag, console, emit_table, fail, print_json, settings
 
 
-def health(as_json: JsonFlag = False) -> None:
+def health(
+    checks: Annotated[
+        str,
+        typer.Option(
+            "--checks",
+            help="Comma-separated checks to run (default: all).",
+            metavar="database,migrations,broker,beat,worker",
+        ),
+    ] = "database,migrations,broker,beat,worker",
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local", help="Count only the beat and workers on this host (a container's own)."
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
     """Check the database, its migrations, the broker, the beat and the workers.
 
     One line per check; exit 0 when all pass, 1 otherwise (a container HEALTHCHECK, a
     monitoring probe). The same checks answer GET /healthz beside /metrics.
     """
+    import socket
+
     from worker.monitoring.checks import run_checks
 
-    report = run_checks(settings())
+    wanted = [name.strip() for name in checks.split(",") if name.strip()]
+    try:
+        report = run_checks(settings(), only=wanted, host=socket.gethostname() if local else None)
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from exc
     if as_json:
         print_json(report.as_dict())
     else:
-        width = max(len(c.name) for c in report.checks)
+        width = max((len(c.name) for c in report.checks), default=0)
         for check in report.checks:
             mark = "[green]ok  [/green]" if check.ok else "[red]FAIL[/red]"
             console.print(f"{mark} {check.name:<{width}}  ", end="", highlight=False)

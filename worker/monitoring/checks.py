@@ -15,6 +15,7 @@ where it is.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,29 +57,43 @@ class Report:
         return {"ok": self.ok, "checks": [asdict(c) for c in self.checks]}
 
 
-def run_checks(settings: Settings, *, now: datetime | None = None) -> Report:
-    """Run every check (none is skipped: a failure of one does not hide another's)."""
+def run_checks(
+    settings: Settings,
+    *,
+    only: Sequence[str] = CHECKS,
+    host: str | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """Run the checks named in ``only`` (all by default; a failure of one does not hide
+    another's). ``host``: count only the beat and workers running on that host (a container's
+    own processes)."""
+    unknown = sorted(set(only) - set(CHECKS))
+    if unknown:
+        raise ValueError(f"unknown checks {', '.join(unknown)}; choose among {', '.join(CHECKS)}")
     now = now or utcnow()
-    report = Report()
     engine = queries.read_engine(settings.sqlalchemy_url)
+    found: dict[str, Check] = {}
     try:
-        database = _database(engine, settings)
-        report.checks.append(database)
-        if database.ok:
-            report.checks.append(_migrations(engine))
-        else:
-            report.checks.append(Check("migrations", False, "database unreachable"))
-        report.checks.append(_broker(settings))
-        schema_ok = all(c.ok for c in report.checks[:2])
-        for check in (_beat, _worker):
-            if schema_ok:
-                report.checks.append(check(engine, settings, now))
-            else:
-                name = check.__name__.strip("_")
-                report.checks.append(Check(name, False, "unknown: database not ready"))
+        found["database"] = _database(engine, settings)
+        found["migrations"] = (
+            _migrations(engine)
+            if found["database"].ok
+            else Check("migrations", False, "database unreachable")
+        )
+        if "broker" in only:
+            found["broker"] = _broker(settings)
+        schema_ok = found["database"].ok and found["migrations"].ok
+        for name, check in (("beat", _beat), ("worker", _worker)):
+            if name not in only:
+                continue
+            found[name] = (
+                check(engine, settings, now, host)
+                if schema_ok
+                else Check(name, False, "unknown: database not ready")
+            )
     finally:
         engine.dispose()
-    return report
+    return Report([found[name] for name in CHECKS if name in only and name in found])
 
 
 def _database(engine: Engine, settings: Settings) -> Check:
@@ -115,18 +130,21 @@ def _broker(settings: Settings) -> Check:
     return Check("broker", True, f"{where} ({_ms(started)})")
 
 
-def _beat(engine: Engine, settings: Settings, now: datetime) -> Check:
-    last = queries.last_heartbeat(engine, RunKind.BEAT)
+def _beat(engine: Engine, settings: Settings, now: datetime, host: str | None) -> Check:
+    last = queries.last_heartbeat(engine, RunKind.BEAT, host=host)
     if last is None:
-        return Check("beat", False, "no tick recorded: is `storywire beat` (or run) started?")
+        where = f" on {host}" if host else ""
+        return Check(
+            "beat", False, f"no tick recorded{where}: is `storywire beat` (or run) started?"
+        )
     age = (now - last).total_seconds()
     if last < beat_stale_before(now, settings):
         return Check("beat", False, f"last tick {_age(age)} ago: the beat is not running")
     return Check("beat", True, f"last tick {_age(age)} ago")
 
 
-def _worker(engine: Engine, _settings: Settings, now: datetime) -> Check:
-    alive = queries.alive_runs(engine, RunKind.WORKER, worker_stale_before(now))
+def _worker(engine: Engine, _settings: Settings, now: datetime, host: str | None) -> Check:
+    alive = queries.alive_runs(engine, RunKind.WORKER, worker_stale_before(now), host=host)
     if not alive:
         window = f"{DEFAULT_HEARTBEAT_INTERVAL_S * STALE_AFTER_INTERVALS:.0f} s"
         return Check("worker", False, f"no worker heartbeat in the last {window}: none is running")

@@ -103,19 +103,26 @@ def recent_counts(engine: Engine, now: datetime) -> dict[str, dict[str, int]]:
     return result
 
 
-def alive_runs(engine: Engine, kind: str, since: datetime) -> list[dict[str, Any]]:
-    """Runs of ``kind`` still running whose last heartbeat is at or after ``since``."""
+def alive_runs(
+    engine: Engine, kind: str, since: datetime, *, host: str | None = None
+) -> list[dict[str, Any]]:
+    """Runs of ``kind`` still running whose last heartbeat is at or after ``since`` (on
+    ``host`` only, when given)."""
     query = (
         select(*_RUN)
         .where(Run.kind == kind, Run.status == "running", Run.heartbeat_at >= since)
         .order_by(Run.heartbeat_at.desc())
     )
+    if host is not None:
+        query = query.where(Run.host == host)
     with engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def last_heartbeat(engine: Engine, kind: str) -> datetime | None:
+def last_heartbeat(engine: Engine, kind: str, *, host: str | None = None) -> datetime | None:
     query = select(func.max(Run.heartbeat_at)).where(Run.kind == kind)
+    if host is not None:
+        query = query.where(Run.host == host)
     with engine.connect() as conn:
         value: datetime | None = conn.execute(query).scalar_one_or_none()
     return value

@@ -152,3 +152,23 @@ def test_heartbeats_are_what_the_checks_read(deployment: str) -> None:
         kinds = {(r.kind, r.status) for r in conn.execute(Run.__table__.select())}
     engine.dispose()
     assert kinds == {("worker", "finished"), ("beat", "running")}
+
+
+def test_selected_checks_and_this_host_only(deployment: str) -> None:
+    _alive(deployment)  # stamped by this process: host = this machine
+    code, checks = _health("--checks", "database,worker", "--local")
+    assert code == 0
+    assert list(checks) == ["database", "worker"]
+
+    engine = make_engine(deployment)
+    with engine.begin() as conn:
+        conn.execute(update(Run).values(host="another-container"))
+    engine.dispose()
+    assert _health("--checks", "worker")[0] == 0  # alive somewhere in the deployment
+    code, checks = _health("--checks", "beat,worker", "--local")
+    assert code == 1
+    assert not checks["beat"][0] and not checks["worker"][0]
+
+    bad = CliRunner().invoke(app, ["health", "--checks", "database,disk"])
+    assert bad.exit_code == 2
+    assert "unknown checks disk" in bad.output
