@@ -6,6 +6,7 @@ counters and histograms, the per-domain series and the deployment gauges must al
 
 from __future__ import annotations
 
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from models import make_engine
 from tests.e2e.site import serve_site
 from tests.support.httpserver import LocalHTTPServer
-from tests.support.processes import Process, run_cli, storywire_env, wait_for
-from tests.support.services import free_port
+from tests.support.processes import STORYWIRE, Process, run_cli, storywire_env, wait_for
+from tests.support.services import RedisServer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -136,3 +137,44 @@ def test_metrics_move_during_a_real_ingest(tmp_path: Path, http_server: LocalHTT
     finally:
         proc.stop()
         engine.dispose()
+
+
+def test_worker_and_beat_heartbeats_make_health_green(
+    tmp_path: Path, redis_server: RedisServer, pg_url: str
+) -> None:
+    """Real `storywire worker` and `storywire beat` on Redis + Postgres: health goes green
+    once both have stamped their runs, and red for the worker once it is stopped. The
+    worker's data dir does not exist beforehand: the worker creates it."""
+    data_dir = tmp_path / "not" / "yet"
+    env = storywire_env(
+        STORYWIRE_DATA_DIR=str(data_dir),
+        DATABASE_URL=pg_url,
+        REDIS_URL=redis_server.url,
+        STORYWIRE_AUTO_MIGRATE="0",
+        STORYWIRE_DISPATCH_INTERVAL_S="1",
+    )
+    run_cli(["db", "upgrade"], env)
+    worker = Process(["worker", "--concurrency", "1"], env, tmp_path / "worker.log")
+    beat = Process(["beat"], env, tmp_path / "beat.log")
+
+    def health_code(*args: str) -> int:
+        done = subprocess.run(
+            [*STORYWIRE, "health", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        return done.returncode
+
+    try:
+        wait_for(
+            lambda: health_code() == 0,
+            timeout=180,
+            what="storywire health to pass",
+            processes=(worker, beat),
+        )
+        assert data_dir.is_dir()
+        assert health_code("--checks", "worker", "--local") == 0
+    finally:
+        worker.stop()
+        beat.stop()
+    # A cleanly stopped worker finishes its run: no worker is alive any more.
+    assert health_code("--checks", "worker") == 1
