@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, update
+from sqlalchemy.pool import NullPool
 
 from models import Run, RunKind, make_engine, session_factory, utcnow
 from worker.config import Settings
@@ -66,7 +67,7 @@ class WorkerHeartbeat:
         self.run_id: int | None = None
 
     def start(self, args: dict[str, Any]) -> None:
-        self._engine = make_engine(self._settings.sqlalchemy_url)
+        self._engine = _engine(self._settings)
         self.run_id = start_run(session_factory(self._engine), RunKind.WORKER, args=args)
         self._beat()
         self._thread = threading.Thread(target=self._loop, name="storywire-heartbeat", daemon=True)
@@ -110,7 +111,7 @@ class BeatTicks:
         try:
             if self._pid != os.getpid():  # the embedded beat is a forked child
                 self._pid = os.getpid()
-                self._engine = make_engine(self._settings.sqlalchemy_url)
+                self._engine = _engine(self._settings)
                 self._run_id = start_run(session_factory(self._engine), RunKind.BEAT)
             assert self._engine is not None
             assert self._run_id is not None
@@ -118,6 +119,12 @@ class BeatTicks:
         except Exception as exc:
             self._pid = None  # start over next tick
             log.warning("beat tick not recorded: %s", exc)
+
+
+def _engine(settings: Settings) -> Engine:
+    # No pool: one connection per stamp (every 30 s). A pooled connection of the worker's
+    # main process would be inherited by every pool child forked later, and closed by it.
+    return make_engine(settings.sqlalchemy_url, poolclass=NullPool)
 
 
 def install_worker_hooks(settings: Settings, *, queues: str) -> None:
