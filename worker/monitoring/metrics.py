@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -64,9 +63,10 @@ def prepare_multiprocess(data_dir: Path) -> Path:
     over ``DATA_DIR/metrics``.
     """
     path = Path(os.environ.get(MULTIPROC_ENV) or data_dir / "metrics")
-    if path.is_dir():
-        shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
+    # Only prometheus-client's own files: the directory may be one the deployment chose.
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
     os.environ[MULTIPROC_ENV] = str(path)
     from prometheus_client import values
 
