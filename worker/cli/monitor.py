@@ -117,8 +117,8 @@ def _recent(part: dict[str, Any]) -> str:
     if error := _error(part):
         return error
     text = f"{part['last_hour']} in the last hour, {part['last_day']} in the last day"
-    if "by_status" in part:
-        text += " (all: " + _pairs(part["by_status"], "").strip() + ")"
+    if part.get("by_status"):
+        text += " (stored: " + _pairs(part["by_status"], "").strip() + ")"
     return text
 
 
