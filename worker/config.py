@@ -350,7 +350,7 @@ def check_database_url(url: str) -> str:
         raise ValueError(f"{scheme!r} databases are not supported; {expected}")
     if parsed.get_backend_name() == "postgresql" and not parsed.host and not parsed.query:
         raise ValueError(f"no host in the URL; {expected}")
-    return parsed.render_as_string(hide_password=False)
+    return normalize_database_url(url.strip())
 
 
 def check_redis_url(url: str) -> str:

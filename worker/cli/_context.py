@@ -10,15 +10,20 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 
+from models import make_engine
+from worker.cli.checks import check_database, ensure_data_dir
+from worker.cli.errors import err_console, print_error
 from worker.config import Settings, get_settings
-from worker.migrations import upgrade
+from worker.migrations import current_revision, upgrade
 from worker.runtime import Runtime, build_runtime
 
 # Piped output is read by programs and grep: keep whole URLs rather than Rich's 80 columns.
 _PIPE_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
 console = Console(width=_PIPE_WIDTH)
-err_console = Console(stderr=True)
+
+__all__ = ["err_console"]  # re-exported for the commands
 
 
 def settings() -> Settings:
@@ -28,13 +33,30 @@ def settings() -> Settings:
 def open_runtime(*, migrate: bool = True) -> Runtime:
     """A runtime for one CLI command; the embedded database is migrated on first use."""
     current = settings()
+    if current.database_url is None or current.redis_url is None:
+        ensure_data_dir(current)  # the embedded database, the host-rate file
+    check_database(current.sqlalchemy_url)
     if migrate and current.auto_migrate:
         upgrade(current.sqlalchemy_url)
     return build_runtime(current)
 
 
+def open_read_only() -> Engine:
+    """An engine for a consumer command (``changes``, ``export``): it never migrates nor
+    creates anything, so it works under a role that may only read."""
+    url = settings().sqlalchemy_url
+    check_database(url, must_exist=True)
+    if current_revision(url) is None:
+        raise fail(
+            "the database has no Storywire tables: run `storywire db upgrade` first "
+            "(consumer commands never write)",
+            code=2,
+        )
+    return make_engine(url)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
+    print_error(message)
     return typer.Exit(code)
 
 

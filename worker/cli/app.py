@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from worker.cli.articles import articles_app, extract
 from worker.cli.consumers import changes, export, runs_app
+from worker.cli.errors import DEBUG_ENV, show_tracebacks
 from worker.cli.feeds import feeds_app
 from worker.cli.fetch import fetch
 from worker.cli.service import beat, db_app, run, worker
@@ -17,6 +20,20 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar=DEBUG_ENV, help="Show the traceback of an error (for a bug report)."
+        ),
+    ] = False,
+) -> None:
+    show_tracebacks(debug)
+
+
 app.command()(run)
 app.command()(worker)
 app.command()(beat)

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 
 from models import Run, session_scope
 from worker.changefeed import iter_changes
-from worker.cli._context import console, dumps, fail, open_runtime, print_json
+from worker.cli._context import console, dumps, fail, open_read_only, open_runtime, print_json
 from worker.runs import run_summary
 
 runs_app = typer.Typer(help="Ingest runs: worker lifetimes, one-off fetches, backfills.")
@@ -26,17 +26,21 @@ def changes(
         str | None, typer.Option(help="Comma-separated kinds, e.g. article.created,story.merged.")
     ] = None,
 ) -> None:
-    """Print the change feed as JSON lines (NOTIFY-driven with --follow on Postgres)."""
-    rt = open_runtime()
+    """Print the change feed as JSON lines (NOTIFY-driven with --follow on Postgres).
+
+    Reads only (a read-only database role will do). With --follow it rides out database
+    restarts: it reconnects with back-off and goes on from the last change printed.
+    """
+    engine = open_read_only()
     wanted = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else None
     try:
-        for change in iter_changes(rt.engine, since, kinds=wanted, follow=follow):
+        for change in iter_changes(engine, since, kinds=wanted, follow=follow):
             sys.stdout.write(dumps(change.as_dict()) + "\n")
             sys.stdout.flush()
     except KeyboardInterrupt:
         pass
     finally:
-        rt.close()
+        engine.dispose()
 
 
 class ExportFormat(StrEnum):
@@ -64,12 +68,15 @@ def export(
 ) -> None:
     """Dump the articles created or changed after a change id (one row each, current state).
 
-    Each row carries `last_change_id`: pass the largest as --since next time.
+    Each row carries `last_change_id`: pass the largest as --since next time. Reads only (a
+    read-only database role will do).
     """
-    rt = open_runtime()
-    with rt.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(_EXPORT_QUERY, {"since": since})]
-    rt.close()
+    engine = open_read_only()
+    try:
+        with engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(_EXPORT_QUERY, {"since": since})]
+    finally:
+        engine.dispose()
     if fmt is ExportFormat.JSONL:
         for row in rows:
             sys.stdout.write(dumps(row) + "\n")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from models import Feed, FeedStatus, RunKind, session_scope
 from worker.cli._context import console, fail, open_runtime
+from worker.cli.checks import check_broker
 from worker.pipeline.inline import InlineSummary, run_inline
 from worker.runs import finish_run, start_run
 from worker.runtime import Runtime
@@ -32,6 +33,8 @@ def fetch(
     if not refs and not all_feeds:
         raise fail("name feeds to fetch, or use --all", code=2)
     rt = open_runtime()
+    if not inline:
+        check_broker(rt.settings)  # before a run is recorded that nothing could enqueue
     with session_scope(rt.sessions) as session:
         if all_feeds:
             feed_ids = list(

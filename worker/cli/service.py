@@ -8,7 +8,8 @@ import typer
 
 from worker.celery_app import QUEUES
 from worker.cli._context import console, err_console, fail, settings
-from worker.config import normalize_database_url
+from worker.cli.checks import DEFAULT_SERVICE_WAIT_S, check_broker, check_database, ensure_data_dir
+from worker.config import Settings, check_database_url
 from worker.feeds.expat import UnsafeXMLParser, check_expat
 from worker.migrations import current_revision, downgrade, head_revision, upgrade
 
@@ -24,6 +25,16 @@ def _celery(argv: list[str]) -> None:
     from worker.celery_app import app as celery_app
 
     celery_app.start(argv)
+
+
+def _service_settings() -> Settings:
+    """Settings of a long-running process, once its data dir, database and broker are there
+    (each given a few seconds: they may be starting beside it)."""
+    current = settings()
+    ensure_data_dir(current)
+    check_database(current.sqlalchemy_url, wait_s=DEFAULT_SERVICE_WAIT_S)
+    check_broker(current, wait_s=DEFAULT_SERVICE_WAIT_S)
+    return current
 
 
 def _check_xml_parser() -> None:
@@ -47,10 +58,9 @@ def run(
     With no configuration this uses a SQLite database and a SQLite broker in
     STORYWIRE_DATA_DIR; set DATABASE_URL and REDIS_URL for Postgres + Redis.
     """
-    current = settings()
+    current = _service_settings()
     if current.auto_migrate:
         upgrade(current.sqlalchemy_url)
-    current.data_dir.mkdir(parents=True, exist_ok=True)
     mode = "embedded (SQLite, no server)" if current.embedded else "Redis broker"
     console.print(f"storywire: database {current.sqlalchemy_url.split('@')[-1]}, {mode}")
     _celery(
@@ -74,7 +84,7 @@ def worker(
     extra: ExtraArgs = None,
 ) -> None:
     """Run a Celery worker (no beat): the production process type."""
-    current = settings()
+    current = _service_settings()
     _celery(
         [
             "worker",
@@ -91,8 +101,7 @@ def worker(
 
 def beat(extra: ExtraArgs = None) -> None:
     """Run the beat scheduler (exactly one per deployment)."""
-    current = settings()
-    current.data_dir.mkdir(parents=True, exist_ok=True)
+    current = _service_settings()
     _celery(["beat", "--loglevel", current.log_level, *(extra or [])])
 
 
@@ -101,10 +110,25 @@ DatabaseUrl = Annotated[
 ]
 
 
+def _database(database_url: str | None) -> str:
+    """The URL a ``db`` command works on, checked: reachable, a supported kind."""
+    if database_url:
+        try:
+            url = check_database_url(database_url)
+        except ValueError as exc:
+            raise fail(f"--database-url: {exc}", code=2) from exc
+    else:
+        url = settings().sqlalchemy_url
+        if settings().database_url is None:
+            ensure_data_dir(settings())
+    check_database(url)
+    return url
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head", database_url: DatabaseUrl = None) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
-    url = normalize_database_url(database_url) if database_url else settings().sqlalchemy_url
+    url = _database(database_url)
     upgrade(url, revision)
     console.print(f"database at revision {current_revision(url)}")
 
@@ -112,7 +136,7 @@ def db_upgrade(revision: str = "head", database_url: DatabaseUrl = None) -> None
 @db_app.command("downgrade")
 def db_downgrade(revision: str, database_url: DatabaseUrl = None) -> None:
     """Revert migrations down to REVISION ("base" removes every table)."""
-    url = normalize_database_url(database_url) if database_url else settings().sqlalchemy_url
+    url = _database(database_url)
     downgrade(url, revision)
     console.print(f"database at revision {current_revision(url)}")
 
@@ -120,5 +144,5 @@ def db_downgrade(revision: str, database_url: DatabaseUrl = None) -> None:
 @db_app.command("current")
 def db_current(database_url: DatabaseUrl = None) -> None:
     """Show the database's revision and the latest one."""
-    url = normalize_database_url(database_url) if database_url else settings().sqlalchemy_url
+    url = _database(database_url)
     console.print(f"current: {current_revision(url)}  head: {head_revision()}")

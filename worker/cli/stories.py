@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from models import Article, RunKind, Story, session_scope
 from worker.cli._context import console, err_console, fail, open_runtime, print_json
-from worker.config import Settings, get_settings, normalize_database_url
+from worker.cli.checks import check_database
+from worker.config import Settings, check_database_url, get_settings
 from worker.migrations import upgrade
 from worker.pipeline.backfill import BackfillPlan, backfill, plan
 from worker.pipeline.story import story_config
@@ -50,13 +51,15 @@ def cluster(
 
     Prints one line per document: {"id", "story_id", "duplicate_of"}, in publication order.
     """
+    if database_url:
+        try:
+            database_url = check_database_url(database_url)
+        except ValueError as exc:
+            raise fail(f"--database-url: {exc}", code=2) from exc
+        check_database(database_url)
     found = _plan(path)
     with tempfile.TemporaryDirectory(prefix="storywire-cluster-") as tmp:
-        url = (
-            normalize_database_url(database_url)
-            if database_url
-            else f"sqlite:///{Path(tmp) / 'cluster.db'}"
-        )
+        url = database_url or f"sqlite:///{Path(tmp) / 'cluster.db'}"
         upgrade(url)
         settings: Settings = get_settings().model_copy(update={"database_url": url})
         rt = build_runtime(settings)
