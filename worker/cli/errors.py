@@ -70,7 +70,7 @@ def one_line(message: str) -> str:
 def run_cli(app: typer.Typer) -> NoReturn:
     """Run ``app`` as the ``storywire`` command and exit with its status."""
     try:
-        status = app(standalone_mode=False)
+        status = app(prog_name="storywire", standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort, click.exceptions.Abort):
         sys.exit(EXIT_INTERRUPTED)
     except (typer.TyperException, click.exceptions.ClickException) as exc:
