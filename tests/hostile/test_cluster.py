@@ -66,7 +66,9 @@ def test_hostile_lines_are_reported_and_nothing_is_stored(
         reported = [e for e in errors if e.startswith(f"{path}:{number}: ")]
         assert len(reported) == 1, (number, why, done.stderr[-3000:])
         assert why in reported[0]
-    assert errors[-1] == f"error: {path}: {len(HOSTILE_LINES)} unusable lines; nothing was clustered"
+    assert (
+        errors[-1] == f"error: {path}: {len(HOSTILE_LINES)} unusable lines; nothing was clustered"
+    )
     engine = make_engine(url)
     with engine.connect() as conn:
         for table in (Article, Change, Run):

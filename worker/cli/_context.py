@@ -10,13 +10,13 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from models import make_engine
 from worker.cli.checks import check_database, ensure_data_dir
 from worker.cli.errors import err_console, print_error
 from worker.config import Settings, get_settings
-from worker.migrations import current_revision, upgrade
+from worker.migrations import upgrade
 from worker.runtime import Runtime, build_runtime
 
 # Piped output is read by programs and grep: keep whole URLs rather than Rich's 80 columns.
@@ -46,13 +46,16 @@ def open_read_only() -> Engine:
     creates anything, so it works under a role that may only read."""
     url = settings().sqlalchemy_url
     check_database(url, must_exist=True)
-    if current_revision(url) is None:
+    engine = make_engine(url)
+    # The catalog, not alembic_version: a consumer's role may read the contract tables only.
+    if not inspect(engine).has_table("changes"):
+        engine.dispose()
         raise fail(
             "the database has no Storywire tables: run `storywire db upgrade` first "
             "(consumer commands never write)",
             code=2,
         )
-    return make_engine(url)
+    return engine
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -111,7 +111,9 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
 def test_errors_stay_on_one_line_at_any_width(tmp_path: Path) -> None:
     # A narrow COLUMNS and no terminal: Rich used to wrap "3 unusable lines" across lines.
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"title": "no id"}\nnot json\n{"id": 2, "published_at": "soon", "text": "x"}\n')
+    path.write_text(
+        '{"title": "no id"}\nnot json\n{"id": 2, "published_at": "soon", "text": "x"}\n'
+    )
     env = _env(tmp_path, COLUMNS="20")
     done = run_storywire(["cluster", str(path)], env)
     assert done.returncode == 1
