@@ -17,7 +17,7 @@ empty path so ``http://a.example`` and ``http://a.example/`` are one key.
 from __future__ import annotations
 
 import re
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from courlan.clean import decode_punycode, normalize_url
 
@@ -27,6 +27,8 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_MAX_URL_CHARS = 4096
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# "scheme://user:password@" anywhere in a text (an error message, a log line).
+_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s'\"<>]*@")
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))
 _TABS_NEWLINES = re.compile("[\t\n\r]")
 
@@ -59,6 +61,28 @@ def host_of(url: str) -> str:
     if not host:
         return ""
     return decode_punycode(host.lower()).rstrip(".")
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """``url`` without its ``user:password@``, and the username and password (decoded).
+
+    Usage::
+
+        split_credentials("https://me:p%40ss@news.example/feed")
+        # ("https://news.example/feed", "me", "p@ss")
+    """
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, None, None
+    username, colon, password = userinfo.partition(":")
+    plain = urlunsplit(parts._replace(netloc=hostport))
+    return plain, unquote(username) or None, unquote(password) if colon else None
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it removed (for logs, errors)."""
+    return _USERINFO_RE.sub(r"\1", text)
 
 
 def _netloc(parts: SplitResult) -> str:

@@ -54,9 +54,7 @@ def test_a_setting_out_of_range_stops_the_process(
 
 @pytest.mark.parametrize(
     "field",
-    sorted(
-        name for name, info in Settings.model_fields.items() if info.annotation in (int, float)
-    ),
+    sorted(name for name, info in Settings.model_fields.items() if info.annotation in (int, float)),
 )
 def test_every_number_has_a_lower_and_an_upper_bound(field: str) -> None:
     info = Settings.model_fields[field]

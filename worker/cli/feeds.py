@@ -15,6 +15,7 @@ from models import Feed, FeedFetch, FeedStatus, session_scope, utcnow
 from worker.cli._context import console, fail, open_runtime
 from worker.feeds import OpmlOutline, read_opml, write_opml
 from worker.store import add_feed, find_feed, remove_feed
+from worker.urls import redact_credentials
 
 feeds_app = typer.Typer(help="Manage the feeds that are polled.", no_args_is_help=True)
 
@@ -31,7 +32,7 @@ def feeds_add(
             try:
                 feed, created = add_feed(session, url, title=title)
             except ValueError as exc:
-                raise fail(f"{url}: {exc}") from exc
+                raise fail(redact_credentials(f"{url}: {exc}")) from exc
             state = "added" if created else "already registered"
             console.print(f"{feed.id}\t{feed.url}\t{state}")
 
@@ -51,7 +52,8 @@ def feeds_import(path: Annotated[Path, typer.Argument(help="OPML file.", exists=
                 _, created = add_feed(session, outline.url, title=outline.title)
             except ValueError as exc:
                 invalid += 1
-                console.print(f"[yellow]skipped[/yellow] {outline.url}: {exc}")
+                reason = escape(redact_credentials(f"{outline.url}: {exc}"))
+                console.print(f"[yellow]skipped[/yellow] {reason}")
                 continue
             added += created
             known += not created
