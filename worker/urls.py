@@ -25,6 +25,9 @@ from courlan.clean import decode_punycode, normalize_url
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 #: Longest URL accepted; anything longer is junk or an attack on the index, not an article.
 DEFAULT_MAX_URL_CHARS = 4096
+#: Longest canonical URL in UTF-8 bytes: it is a unique key, and a PostgreSQL b-tree entry
+#: holds at most 2,704 bytes (percent-encoding can triple a URL's length on the way).
+DEFAULT_MAX_KEY_BYTES = 2048
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # "scheme://user:password@" anywhere in a text (an error message, a log line).
@@ -38,7 +41,7 @@ def canonicalize(url: str) -> str:
 
     Lowercases scheme and host, drops the fragment, the default port and tracking
     parameters (``utm_*``, ``fbclid``, ``gclid``, ...), and sorts the query.
-    Raises ``ValueError`` for a non-http(s) or unparseable URL.
+    Raises ``ValueError`` for a non-http(s) or unparseable URL, or one too long to be a key.
     """
     parts = _split_http_url(url)
     # The fragment never reaches the server: drop it before courlan, which would keep it.
@@ -46,7 +49,10 @@ def canonicalize(url: str) -> str:
     out = urlsplit(normalized)
     # The authority is rebuilt here rather than taken from courlan, which lowercases the
     # password too and keeps ":80" after an IPv6 literal.
-    return urlunsplit((out.scheme, _netloc(parts), out.path or "/", out.query, ""))
+    canonical = urlunsplit((out.scheme, _netloc(parts), out.path or "/", out.query, ""))
+    if len(canonical.encode("utf-8", "surrogatepass")) > DEFAULT_MAX_KEY_BYTES:
+        raise ValueError(f"URL longer than {DEFAULT_MAX_KEY_BYTES} bytes once canonical")
+    return canonical
 
 
 def host_of(url: str) -> str:

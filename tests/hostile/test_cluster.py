@@ -74,3 +74,28 @@ def test_hostile_lines_are_reported_and_nothing_is_stored(
         for table in (Article, Change, Run):
             assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
     engine.dispose()
+
+
+def test_urls_too_long_for_a_key_are_clustered_under_another(tmp_path: Path, pg_url: str) -> None:
+    # Under the 4,096-character URL limit, yet too long for PostgreSQL's unique index once
+    # canonical (percent-encoding triples "é"): the store used to fail half-way.
+    long_ascii = "https://news.example/" + "".join(f"{n:x}" for n in range(1_200))[:4_000]
+    long_encoded = "https://news.example/" + "é" * 1_500
+    path = tmp_path / "long-urls.jsonl"
+    lines = [
+        {"id": "a", "title": "Harbour", "text": "The harbour reopened today.", "url": long_ascii},
+        {"id": "b", "title": "Harbour", "text": "The harbour reopened today!", "url": long_encoded},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    done = run_storywire(
+        ["cluster", str(path), "--database-url", pg_url],
+        storywire_env(STORYWIRE_DATA_DIR=str(tmp_path / "data")),
+    )
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["id"] for line in done.stdout.splitlines()] == ["a", "b"]
+    engine = make_engine(pg_url)
+    with engine.connect() as conn:
+        stored = conn.execute(select(Article.url, Article.canonical_url)).all()
+    engine.dispose()
+    assert {url for url, _ in stored} == {long_ascii, long_encoded}  # as given
+    assert all(len(key.encode()) <= 2048 for _, key in stored)

@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from models import Article, ArticleSource, Change, Feed, session_scope
 from tests.hostile import payloads
-from tests.hostile.conftest import refresh_and_record
+from tests.hostile.conftest import hostile_runtime_for, refresh_and_record
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.processes import run_storywire, storywire_env
+from tests.support.services import migrate
 from worker.runtime import Runtime
 
 RSS = "application/rss+xml; charset=utf-8"
@@ -94,6 +95,30 @@ def test_a_link_too_long_to_keep_is_dropped_with_a_reason(
     assert "1 link or id of more than 2048 characters dropped (longest: 100024)" in message
     (article,) = record.articles  # the entry itself is kept, keyed by its guid
     assert article.title == "Long" and len(article.url) < 100
+
+
+def test_a_link_too_long_for_a_key_is_stored_under_another_on_postgres(
+    tmp_path: Path, pg_url: str, http_server: LocalHTTPServer
+) -> None:
+    # 2,000 characters (kept by the parser) that percent-encode to 18,000 bytes that do not
+    # compress: more than a PostgreSQL unique index takes, which failed the feed's transaction.
+    link = "https://hostile.example/" + "".join(
+        chr(0x4E00 + n * 7919 % 20_000) for n in range(2_000)
+    )
+    http_server.add(
+        "/encoded-link.xml",
+        payloads.rss(payloads.item("Accents", link=link, guid="acc-1", description="Kept.")),
+        content_type=RSS,
+    )
+    migrate(pg_url)
+    rt = hostile_runtime_for(tmp_path, pg_url)
+    try:
+        record = refresh_and_record(rt, http_server.url("/encoded-link.xml"))
+    finally:
+        rt.close()
+    assert record.refresh.outcome == "ok", record.fetch.error_message
+    (article,) = record.articles
+    assert article.title == "Accents" and len(article.canonical_url.encode()) <= 2048
 
 
 def test_ten_thousand_authors_are_capped(

@@ -106,7 +106,7 @@ def explain(exc: BaseException) -> list[str] | None:
             "the database has no Storywire tables (or not all of them): "
             "run `storywire db upgrade` with a role that may create tables"
         ]
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError) and _unreachable(exc):
         reason = one_line(str(exc.orig).split("\n", 1)[0]) if exc.orig else "unknown error"
         return [f"database error: {reason}; check DATABASE_URL and that the database is up"]
     if isinstance(exc, BrokerError | RedisError):
@@ -151,6 +151,13 @@ def _field_of(alias: str) -> str | None:
         if alias in (plain, f"STORYWIRE_{plain}"):
             return field
     return None
+
+
+def _unreachable(exc: OperationalError) -> bool:
+    # Only the server being away or down is the person's to fix (SQLSTATE classes 08, 57; no
+    # code at all when the connection was never made); a limit hit is a bug.
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return not sqlstate or str(sqlstate).startswith(("08", "57"))
 
 
 def _missing_table(exc: ProgrammingError | OperationalError) -> bool:
