@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.support.processes import run_storywire, storywire_env
+from worker.cli.errors import explain
 from worker.config import Settings, allowed
 
 # (variable, value) pairs the attack tried, or their neighbours at the edge of the range.
@@ -32,14 +33,27 @@ OUT_OF_RANGE = [
 ]
 
 
-# Each case through one of the processes that would have acted on it, in turn.
+@pytest.mark.parametrize(("variable", "value"), OUT_OF_RANGE)
+def test_a_setting_out_of_range_is_one_line_naming_it(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    field = variable.removeprefix("STORYWIRE_").lower()
+    assert explain(raised.value) == [
+        f"{variable}={value!r} is out of range; allowed: {allowed(field)}"
+    ]
+
+
+# One case through each process that would have acted on it: the real command, at start.
 _COMMANDS = [["worker"], ["beat"], ["run"], ["fetch", "--all", "--inline"]]
-_CASES = [(*case, _COMMANDS[n % len(_COMMANDS)]) for n, case in enumerate(OUT_OF_RANGE)]
+_CASES = [(command, *OUT_OF_RANGE[2 * n]) for n, command in enumerate(_COMMANDS)]
 
 
-@pytest.mark.parametrize(("variable", "value", "command"), _CASES)
+@pytest.mark.parametrize(("command", "variable", "value"), _CASES)
 def test_a_setting_out_of_range_stops_the_process(
-    tmp_path: Path, variable: str, value: str, command: list[str]
+    tmp_path: Path, command: list[str], variable: str, value: str
 ) -> None:
     env = storywire_env(STORYWIRE_DATA_DIR=str(tmp_path / "data"), **{variable: value})
     done = run_storywire(command, env)
