@@ -6,7 +6,7 @@ beat process its own run (kind ``beat``) at every dispatch tick. A stale stamp i
 process. Plain ADD COLUMN (nullable) and an index: no table rewrite on either dialect.
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-06
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import models.types
 
 revision: str = "0015"
-down_revision: str | Sequence[str] | None = "0010"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -33,6 +33,21 @@ def run_cli(args: list[str], env: Mapping[str, str], timeout: float = 120) -> st
     return done.stdout
 
 
+def run_storywire(
+    args: list[str], env: Mapping[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run one ``storywire`` command to completion, whatever its exit status; stdin empty
+    and stdout/stderr pipes (so not a terminal)."""
+    return subprocess.run(
+        [*STORYWIRE, *args],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 class Process:
     """A background ``storywire`` (or ``program``) process whose output goes to a log file."""
 

@@ -21,14 +21,19 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from worker.cli.errors import err_console, print_error
+
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from worker.config import Settings
     from worker.runtime import Runtime
 
 # Piped output is read by programs and grep: keep whole URLs rather than Rich's 80 columns.
 _PIPE_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
 console = Console(width=_PIPE_WIDTH)
-err_console = Console(stderr=True)
+
+__all__ = ["err_console"]  # re-exported for the commands
 
 #: ``--json`` of the list and show commands.
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -42,18 +47,43 @@ def settings() -> Settings:
 
 def open_runtime(*, migrate: bool = True) -> Runtime:
     """A runtime for one CLI command; the embedded database is migrated on first use."""
+    from worker.cli.checks import check_database, ensure_data_dir
     from worker.migrations import upgrade
     from worker.runtime import build_runtime
 
     current = settings()
+    if current.database_url is None or current.redis_url is None:
+        ensure_data_dir(current)  # the embedded database, the host-rate file
+    check_database(current.sqlalchemy_url)
     if migrate and current.auto_migrate:
         upgrade(current.sqlalchemy_url)
     return build_runtime(current)
 
 
+def open_read_only() -> Engine:
+    """An engine for a consumer command (``changes``, ``export``): it never migrates nor
+    creates anything, so it works under a role that may only read."""
+    from sqlalchemy import inspect
+
+    from models import make_engine
+    from worker.cli.checks import check_database
+
+    url = settings().sqlalchemy_url
+    check_database(url, must_exist=True)
+    engine = make_engine(url)
+    # The catalog, not alembic_version: a consumer's role may read the contract tables only.
+    if not inspect(engine).has_table("changes"):
+        engine.dispose()
+        raise fail(
+            "the database has no Storywire tables: run `storywire db upgrade` first "
+            "(consumer commands never write)",
+            code=2,
+        )
+    return engine
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    # soft_wrap: one line, however narrow the terminal (a log or a pipe reads it whole).
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     return typer.Exit(code)
 
 

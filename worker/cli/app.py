@@ -9,6 +9,7 @@ import typer
 from worker.cli._help import use_plain_help
 from worker.cli.articles import articles_app, extract
 from worker.cli.consumers import changes, export, runs_app
+from worker.cli.errors import DEBUG_ENV, show_tracebacks
 from worker.cli.feeds import feeds_app
 from worker.cli.fetch import fetch
 from worker.cli.monitor import health, status
@@ -40,15 +41,22 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def _root(
+def _root_options(
     version: Annotated[
         bool,
         typer.Option(
             "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar=DEBUG_ENV, help="Show the traceback of an error (for a bug report)."
+        ),
+    ] = False,
 ) -> None:
     """Storywire: news ingestion worker (feeds → articles → stories → database)."""
+    show_tracebacks(debug)
 
 
 app.command()(run)

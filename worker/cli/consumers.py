@@ -9,7 +9,15 @@ from typing import Annotated, Any
 
 import typer
 
-from worker.cli._context import JsonFlag, dumps, emit_table, fail, open_runtime, print_json
+from worker.cli._context import (
+    JsonFlag,
+    dumps,
+    emit_table,
+    fail,
+    open_read_only,
+    open_runtime,
+    print_json,
+)
 
 runs_app = typer.Typer(
     help="Ingest runs: worker lifetimes, one-off fetches, backfills.", rich_markup_mode=None
@@ -28,19 +36,23 @@ def changes(
         ),
     ] = None,
 ) -> None:
-    """Print the change feed as JSON lines (NOTIFY-driven with --follow on Postgres)."""
+    """Print the change feed as JSON lines (NOTIFY-driven with --follow on Postgres).
+
+    Reads only (a read-only database role will do). With --follow it rides out database
+    restarts: it reconnects with back-off and goes on from the last change printed.
+    """
     from worker.changefeed import iter_changes
 
-    rt = open_runtime()
+    engine = open_read_only()
     wanted = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else None
     try:
-        for change in iter_changes(rt.engine, since, kinds=wanted, follow=follow):
+        for change in iter_changes(engine, since, kinds=wanted, follow=follow):
             sys.stdout.write(dumps(change.as_dict()) + "\n")
             sys.stdout.flush()
     except KeyboardInterrupt:
         pass
     finally:
-        rt.close()
+        engine.dispose()
 
 
 class ExportFormat(StrEnum):
@@ -68,14 +80,18 @@ def export(
 ) -> None:
     """Dump the articles created or changed after a change id (one row each, current state).
 
-    Each row carries `last_change_id`: pass the largest as --since next time.
+    Each row carries `last_change_id`: pass the largest as --since next time. Reads only (a
+    read-only database role will do).
     """
     from sqlalchemy import text
 
-    rt = open_runtime()
-    with rt.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(text(_EXPORT_QUERY), {"since": since})]
-    rt.close()
+    engine = open_read_only()
+    try:
+        with engine.connect() as conn:
+            query = text(_EXPORT_QUERY)
+            rows = [dict(r._mapping) for r in conn.execute(query, {"since": since})]
+    finally:
+        engine.dispose()
     if fmt is ExportFormat.JSONL:
         for row in rows:
             sys.stdout.write(dumps(row) + "\n")

@@ -52,6 +52,7 @@ def feeds_add(
     with why, and nothing is added (exit 2).
     """
     from worker.cli._feed_checks import FeedPlan, resolve_feed, syntax_or_destination_problem
+    from worker.urls import redact_credentials
 
     current = settings()
     plans = [
@@ -71,7 +72,9 @@ def feeds_add(
     problems = [plan.problem for plan in plans if plan.problem]
     if problems:
         for problem in problems:
-            err_console.print(problem, markup=False, highlight=False, soft_wrap=True)
+            err_console.print(
+                redact_credentials(problem), markup=False, highlight=False, soft_wrap=True
+            )
         count = "1 URL" if len(problems) == 1 else f"{len(problems)} URLs"
         raise fail(f"{count} cannot be added; nothing was added", code=2)
     _register(plans, title)
@@ -80,6 +83,7 @@ def feeds_add(
 def _register(plans: list[Any], title: str | None) -> None:
     from models import session_scope
     from worker.store import add_feed
+    from worker.urls import redact_credentials
 
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
@@ -92,12 +96,13 @@ def _register(plans: list[Any], title: str | None) -> None:
                 feed, created = add_feed(session, url, title=title or found_title)
                 state = "added" if created else "already registered"
                 if url != plan.given:
-                    state += f" (found on {plan.given})"
+                    state += f" (found on {redact_credentials(plan.given)})"
                 typer.echo(f"{feed.id}\t{feed.url}\t{state}")
             if plan.skipped:
                 others = ", ".join(plan.skipped)
                 err_console.print(
-                    f"{plan.given} names {len(plan.skipped)} more: {others} (--all adds them)",
+                    f"{redact_credentials(plan.given)} names {len(plan.skipped)} more: "
+                    f"{others} (--all adds them)",
                     markup=False,
                     highlight=False,
                     soft_wrap=True,
@@ -113,6 +118,7 @@ def feeds_import(
     from models import session_scope
     from worker.feeds import read_opml
     from worker.store import add_feed
+    from worker.urls import redact_credentials
 
     try:
         outlines = read_opml(path.read_bytes())
@@ -126,7 +132,11 @@ def feeds_import(
                 _, created = add_feed(session, outline.url, title=outline.title)
             except ValueError as exc:
                 invalid += 1
-                err_console.print(f"skipped {outline.url}: {exc}", markup=False, highlight=False)
+                err_console.print(
+                    redact_credentials(f"skipped {outline.url}: {exc}"),
+                    markup=False,
+                    highlight=False,
+                )
                 continue
             added += created
             known += not created

@@ -32,10 +32,13 @@ def fetch(
     from sqlalchemy import select
 
     from models import Feed, FeedStatus, RunKind, session_scope
+    from worker.cli.checks import check_broker
     from worker.runs import finish_run, start_run
     from worker.store import add_feed, find_feed
 
     rt = open_runtime()
+    if not inline:
+        check_broker(rt.settings)  # before a run is recorded that nothing could enqueue
     with session_scope(rt.sessions) as session:
         if all_feeds:
             feed_ids = list(

@@ -44,6 +44,23 @@ def _celery(argv: list[str]) -> None:
     celery_app.start(argv)
 
 
+def _service_settings() -> Settings:
+    """Settings of a long-running process, once its data dir, database and broker are there
+    (each given a few seconds: they may be starting beside it)."""
+    from worker.cli.checks import (
+        DEFAULT_SERVICE_WAIT_S,
+        check_broker,
+        check_database,
+        ensure_data_dir,
+    )
+
+    current = settings()
+    ensure_data_dir(current)
+    check_database(current.sqlalchemy_url, wait_s=DEFAULT_SERVICE_WAIT_S)
+    check_broker(current, wait_s=DEFAULT_SERVICE_WAIT_S)
+    return current
+
+
 def _check_xml_parser() -> None:
     from worker.feeds.expat import UnsafeXMLParser, check_expat
 
@@ -99,8 +116,7 @@ def run(
     from worker.migrations import upgrade
     from worker.monitoring.heartbeat import install_beat_hooks, install_worker_hooks
 
-    current = settings()
-    current.data_dir.mkdir(parents=True, exist_ok=True)
+    current = _service_settings()
     if current.auto_migrate:
         upgrade(current.sqlalchemy_url)
     mode = "embedded (SQLite, no server)" if current.embedded else "Redis broker"
@@ -121,9 +137,7 @@ def worker(
     """Run a Celery worker (no beat): the production process type."""
     from worker.monitoring.heartbeat import install_worker_hooks
 
-    current = settings()
-    # The embedded broker, the rate-limit file and the metrics live here.
-    current.data_dir.mkdir(parents=True, exist_ok=True)
+    current = _service_settings()
     _serve_metrics(current, port=current.metrics_port, shared=True)
     install_worker_hooks(current, queues=queues)
     argv = _worker_argv(queues, concurrency or current.concurrency, current, events)
@@ -134,8 +148,7 @@ def beat(extra: ExtraArgs = None) -> None:
     """Run the beat scheduler (exactly one per deployment)."""
     from worker.monitoring.heartbeat import install_beat_hooks
 
-    current = settings()
-    current.data_dir.mkdir(parents=True, exist_ok=True)
+    current = _service_settings()
     install_beat_hooks(current)
     _celery(["beat", "--loglevel", current.log_level, *(extra or [])])
 
@@ -179,10 +192,22 @@ DatabaseUrl = Annotated[
 ]
 
 
-def _url(database_url: str | None) -> str:
-    from worker.config import normalize_database_url
+def _database(database_url: str | None) -> str:
+    """The URL a ``db`` command works on, checked: reachable, a supported kind."""
+    from worker.cli.checks import check_database, ensure_data_dir
+    from worker.config import check_database_url
 
-    return normalize_database_url(database_url) if database_url else settings().sqlalchemy_url
+    if database_url:
+        try:
+            url = check_database_url(database_url)
+        except ValueError as exc:
+            raise fail(f"--database-url: {exc}", code=2) from exc
+    else:
+        url = settings().sqlalchemy_url
+        if settings().database_url is None:
+            ensure_data_dir(settings())
+    check_database(url)
+    return url
 
 
 @db_app.command("upgrade")
@@ -190,7 +215,7 @@ def db_upgrade(revision: str = "head", database_url: DatabaseUrl = None) -> None
     """Apply migrations up to REVISION (default: the latest)."""
     from worker.migrations import current_revision, upgrade
 
-    url = _url(database_url)
+    url = _database(database_url)
     upgrade(url, revision)
     console.print(f"database at revision {current_revision(url)}")
 
@@ -200,7 +225,7 @@ def db_downgrade(revision: str, database_url: DatabaseUrl = None) -> None:
     """Revert migrations down to REVISION ("base" removes every table)."""
     from worker.migrations import current_revision, downgrade
 
-    url = _url(database_url)
+    url = _database(database_url)
     downgrade(url, revision)
     console.print(f"database at revision {current_revision(url)}")
 
@@ -210,5 +235,5 @@ def db_current(database_url: DatabaseUrl = None) -> None:
     """Show the database's revision and the latest one."""
     from worker.migrations import current_revision, head_revision
 
-    url = _url(database_url)
+    url = _database(database_url)
     console.print(f"current: {current_revision(url)}  head: {head_revision()}")

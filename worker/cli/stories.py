@@ -51,20 +51,23 @@ def cluster(
     Prints one line per document: {"id", "story_id", "duplicate_of"}, in publication order.
     """
     from models import RunKind
-    from worker.config import Settings, get_settings, normalize_database_url
+    from worker.cli.checks import check_database
+    from worker.config import Settings, check_database_url, get_settings
     from worker.migrations import upgrade
     from worker.pipeline.backfill import backfill
     from worker.pipeline.story import story_config
     from worker.runs import finish_run, start_run
     from worker.runtime import build_runtime
 
+    if database_url:
+        try:
+            database_url = check_database_url(database_url)
+        except ValueError as exc:
+            raise fail(f"--database-url: {exc}", code=2) from exc
+        check_database(database_url)
     found = _plan(path)
     with tempfile.TemporaryDirectory(prefix="storywire-cluster-") as tmp:
-        url = (
-            normalize_database_url(database_url)
-            if database_url
-            else f"sqlite:///{Path(tmp) / 'cluster.db'}"
-        )
+        url = database_url or f"sqlite:///{Path(tmp) / 'cluster.db'}"
         upgrade(url)
         settings: Settings = get_settings().model_copy(update={"database_url": url})
         rt = build_runtime(settings)

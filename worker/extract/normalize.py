@@ -33,7 +33,10 @@ DEFAULT_MIN_DATE = datetime(1970, 1, 1, tzinfo=UTC)
 """Dates before this are treated as wrong (zero timestamps, ``0001-01-01`` placeholders)."""
 DEFAULT_MAX_AUTHOR_CHARS = 100
 """A 'name' longer than this is a sentence that landed in an author field."""
+DEFAULT_MAX_AUTHORS = 50
+"""Names kept from one byline, in order: beyond this it is a contributor list or junk."""
 
+_MAX_BYLINE_CHARS = DEFAULT_MAX_AUTHORS * (DEFAULT_MAX_AUTHOR_CHARS + 10)
 # C0 controls except tab/newline/carriage return, DEL, and lone surrogates: XML forbids
 # the former, PostgreSQL text refuses NUL, and surrogates cannot be encoded as UTF-8.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -228,17 +231,22 @@ def clean_authors(raw: Iterable[str | None] | str | None) -> list[str]:
     for item in items:
         if not item or not isinstance(item, str):
             continue
-        item = strip_control_chars(item)
+        if len(names) >= DEFAULT_MAX_AUTHORS:
+            break
+        # Enough text for every name still wanted; the part cut in two is dropped below.
+        cut = len(item) > _MAX_BYLINE_CHARS
+        item = strip_control_chars(item[:_MAX_BYLINE_CHARS])
         paren = _PAREN_NAME_RE.match(item.strip())
         if paren:  # RSS style "jane@example.com (Jane Doe)"
             item = paren.group(1)
         item = _URL_RE.sub(" ", _EMAIL_RE.sub(" ", item))
-        for part in _AUTHOR_SPLIT_RE.split(item):
+        parts = _AUTHOR_SPLIT_RE.split(item)
+        for part in parts[:-1] if cut else parts:
             name = _clean_name(part)
             if name and name.casefold() not in seen:
                 seen.add(name.casefold())
                 names.append(name)
-    return names
+    return names[:DEFAULT_MAX_AUTHORS]
 
 
 def _clean_name(part: str) -> str | None:

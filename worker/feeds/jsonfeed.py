@@ -27,12 +27,13 @@ from worker.extract.normalize import (
     sane_datetime,
     strip_control_chars,
 )
-from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed
+from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed, dropped_urls_note
 from worker.feeds.sanitize import absolute_http_url, sanitize_html, text_to_html
 
 _VERSION_PREFIX = "https://jsonfeed.org/version/"
 _JSON_TYPES = ("application/feed+json", "application/json")
 _MAX_URL_CHARS = 2_048
+_URL_KEYS = ("id", "url", "external_url")
 
 
 def looks_like_json(content: bytes, content_type: str | None) -> bool:
@@ -78,6 +79,12 @@ def parse_json_feed(
         for item in items
         if isinstance(item, dict)
     ]
+    dropped = dropped_urls_note(
+        [item.get(key) for item in items if isinstance(item, dict) for key in _URL_KEYS],
+        _MAX_URL_CHARS,
+    )
+    if dropped:
+        bozo, reason = True, dropped + (f"; {reason}" if reason else "")
     skipped = len(items) - len(entries)
     if skipped:
         bozo = True

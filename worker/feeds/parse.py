@@ -22,6 +22,7 @@ import calendar
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -38,7 +39,7 @@ from worker.extract.normalize import (
     strip_control_chars,
 )
 from worker.feeds.jsonfeed import looks_like_json, parse_json_feed
-from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed
+from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed, dropped_urls_note
 from worker.feeds.sanitize import absolute_http_url, sanitize_html, text_to_html
 from worker.feeds.xmlsafety import neutralize_dtd
 
@@ -116,13 +117,26 @@ def _parse_xml_feed(
         raise _not_usable(root, result, content_type)
 
     bozo, reason = _bozo(result)
+    # Atom declares text vs HTML; for RSS feedparser's "text/plain" is only a guess.
+    typed = version.startswith("atom")
+    taken = _newest_entries(
+        raw_entries,
+        url,
+        max_entries,
+        max_field_chars,
+        dc_date_is_published=version.startswith("rss"),
+        typed=typed,
+    )
+    dropped = dropped_urls_note(
+        [_raw(raw, key) for raw in taken.raw for key in ("link", "id")], DEFAULT_MAX_URL_CHARS
+    )
+    if dropped:
+        bozo, reason = True, dropped + (f"; {reason}" if reason else "")
     if dtd_removed:
         bozo = True
         reason = "internal DTD subset removed (entity declarations are not accepted)" + (
             f"; {reason}" if reason else ""
         )
-    # Atom declares text vs HTML; for RSS feedparser's "text/plain" is only a guess.
-    typed = version.startswith("atom")
     title = _plain(channel.get("title_detail"), channel.get("title"), max_field_chars, True, typed)
     site_url = absolute_http_url(channel.get("link"), url)
     description = _plain(
@@ -141,14 +155,7 @@ def _parse_xml_feed(
         site_url=site_url,
         description=description,
         ttl_s=_ttl_seconds(channel),
-        entries=_newest_entries(
-            raw_entries,
-            url,
-            max_entries,
-            max_field_chars,
-            dc_date_is_published=version.startswith("rss"),
-            typed=typed,
-        ),
+        entries=taken.entries,
         bozo=bozo,
         bozo_reason=cap(reason, 500),
     )
@@ -212,7 +219,7 @@ def _newest_entries(
     *,
     dc_date_is_published: bool,
     typed: bool,
-) -> list[FeedEntry]:
+) -> _Taken:
     now = datetime.now(UTC)
     dated = []
     for raw in raw_entries:
@@ -226,10 +233,20 @@ def _newest_entries(
     if dated and all(p or u for p, u, _ in dated):
         # sorted() is stable: entries with equal dates keep document order.
         dated.sort(key=lambda item: item[0] or item[1] or now, reverse=True)
-    return [
-        _entry(raw, published, updated, base_url, max_chars, typed)
-        for published, updated, raw in dated[: max(0, max_entries)]
-    ]
+    kept = dated[: max(0, max_entries)]
+    return _Taken(
+        [
+            _entry(raw, published, updated, base_url, max_chars, typed)
+            for published, updated, raw in kept
+        ],
+        [raw for _, _, raw in kept],
+    )
+
+
+@dataclass(frozen=True)
+class _Taken:
+    entries: list[FeedEntry]
+    raw: list[Mapping[str, Any]]  # what feedparser gave for each
 
 
 def _entry(

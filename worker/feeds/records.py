@@ -39,6 +39,20 @@ class ParsedFeed:
     bozo_reason: str | None = None
 
 
+def dropped_urls_note(values: list[object], max_chars: int) -> str | None:
+    """Why some links or ids of the entries taken were dropped (they are longer than
+    ``max_chars``: a cut URL or key is a wrong one), for the fetch log; None if none was."""
+    # Distinct values: feedparser copies a permalink <guid> into the entry's link.
+    lengths = [len(v) for v in dict.fromkeys(values) if isinstance(v, str) and len(v) > max_chars]
+    if not lengths:
+        return None
+    count = "1 link or id" if len(lengths) == 1 else f"{len(lengths)} links or ids"
+    return (
+        f"{count} of more than {max_chars} characters dropped (longest: {max(lengths)}); "
+        "their entries are kept, keyed by what else they have"
+    )
+
+
 class FeedParseError(Exception):
     """Nothing usable in the body.
 
