@@ -27,7 +27,7 @@ DEFAULT_METRICS_PORT = 9808
 ExtraArgs = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Extra arguments for Celery, after `--` (e.g. `-- --without-mingle`).",
+        help="Extra arguments for Celery, after `--` (e.g. `-- --max-tasks-per-child 100`).",
         metavar="[-- CELERY_ARGS...]",
     ),
 ]
@@ -97,7 +97,10 @@ def _serve_metrics(current: Settings, *, port: int | None, shared: bool) -> None
 
 def _worker_argv(queues: str, concurrency: int, current: Settings, events: bool) -> list[str]:
     argv = ["worker", "--queues", queues, "--concurrency", str(concurrency)]
-    argv += ["--loglevel", current.log_level]
+    # Gossip and mingle synchronise workers' remote-control state, which Storywire does not
+    # use (its state is in the database). Gossip's channel, closed after the broker went
+    # away, can kill the worker's main process on a Redis restart (kombu#582).
+    argv += ["--loglevel", current.log_level, "--without-gossip", "--without-mingle"]
     return [*argv, "--task-events"] if events else argv
 
 
