@@ -65,7 +65,9 @@ def test_feed_credentials_stay_out_of_cli_output(
     tmp_path: Path, http_server: LocalHTTPServer
 ) -> None:
     url = _private_feed(http_server)
-    env = storywire_env(STORYWIRE_DATA_DIR=str(tmp_path / "data"))
+    env = storywire_env(
+        STORYWIRE_DATA_DIR=str(tmp_path / "data"), STORYWIRE_ALLOW_PRIVATE_NETWORKS="1"
+    )
     outputs = []
     for args in (["feeds", "add", url], ["feeds", "list"], ["feeds", "export"], ["changes"]):
         done = run_storywire(args, env)
