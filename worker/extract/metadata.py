@@ -9,7 +9,7 @@ Usage::
     meta.jsonld_published, meta.meta_published, meta.canonical_url, meta.language
 
 Only reads the tree (trafilatura works on its own copy afterwards). Date *strings* are parsed
-by :func:`worker.extract.normalize.parse_datetime` (dateutil); nothing here guesses dates from
+by :func:`worker.text.normalize.parse_datetime` (dateutil); nothing here guesses dates from
 free text, that is htmldate's job.
 """
 
@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 from courlan import extract_domain
 from lxml.html import HtmlElement
 
-from worker.extract.normalize import clean_authors, parse_datetime, squash_spaces
-from worker.feeds.sanitize import absolute_http_url
+from worker.text.normalize import clean_authors, parse_datetime, squash_spaces
+from worker.text.sanitize import absolute_http_url
 
 DEFAULT_MAX_JSONLD_CHARS = 1_000_000
 """A JSON-LD block larger than this is skipped (nobody needs a megabyte of metadata)."""

@@ -31,7 +31,7 @@ from worker.extract.boilerplate import drop_boilerplate
 from worker.extract.dates import resolve_dates
 from worker.extract.decode import decode_html
 from worker.extract.metadata import read_page_metadata
-from worker.extract.normalize import clean_authors, squash_spaces, strip_control_chars
+from worker.text.normalize import clean_authors, squash_spaces, strip_control_chars
 
 DEFAULT_MAX_TEXT_CHARS = 500_000
 """Extracted text longer than this is cut (a book-length page is not an article)."""

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from worker.extract.normalize import (
+from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed
+from worker.text.normalize import (
     cap,
     clean_authors,
     html_to_text,
@@ -27,8 +28,7 @@ from worker.extract.normalize import (
     sane_datetime,
     strip_control_chars,
 )
-from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed
-from worker.feeds.sanitize import absolute_http_url, sanitize_html, text_to_html
+from worker.text.sanitize import absolute_http_url, sanitize_html, text_to_html
 
 _VERSION_PREFIX = "https://jsonfeed.org/version/"
 _JSON_TYPES = ("application/feed+json", "application/json")

@@ -29,7 +29,10 @@ from urllib.parse import urljoin
 import feedparser
 from dateutil import parser as dateutil_parser
 
-from worker.extract.normalize import (
+from worker.feeds.jsonfeed import looks_like_json, parse_json_feed
+from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed
+from worker.feeds.xmlsafety import neutralize_dtd
+from worker.text.normalize import (
     cap,
     clean_authors,
     html_to_text,
@@ -37,10 +40,7 @@ from worker.extract.normalize import (
     sane_datetime,
     strip_control_chars,
 )
-from worker.feeds.jsonfeed import looks_like_json, parse_json_feed
-from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed
-from worker.feeds.sanitize import absolute_http_url, sanitize_html, text_to_html
-from worker.feeds.xmlsafety import neutralize_dtd
+from worker.text.sanitize import absolute_http_url, sanitize_html, text_to_html
 
 DEFAULT_MAX_ENTRIES = 1_000
 """Entries kept from one document (the newest when dates allow); matches the settings default."""

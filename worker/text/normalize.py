@@ -2,7 +2,7 @@
 
 Usage::
 
-    from worker.extract.normalize import clean_authors, html_to_text, parse_datetime
+    from worker.text.normalize import clean_authors, html_to_text, parse_datetime
 
     clean_authors(["By Jane Doe and John Roe", "Staff", "desk@example.com"])
     # ['Jane Doe', 'John Roe']

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from worker.extract.normalize import (
+from worker.text.normalize import (
     clean_authors,
     html_to_text,
     parse_datetime,
