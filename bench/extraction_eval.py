@@ -41,6 +41,7 @@ from htmldate import find_date
 import worker.extract.page as page_module
 from worker.extract import ExtractionError, extract_page
 from worker.extract.boilerplate import _PATTERNS
+from worker.logs import quiet_libraries
 
 _SPACE_RE = re.compile(r"\s+")
 
@@ -307,6 +308,7 @@ def main() -> int:
         "--balanced", action="store_true", help="run trafilatura in balanced, not precision, mode"
     )
     args = ap.parse_args()
+    quiet_libraries()
     if args.balanced:
         page_module.DEFAULT_FAVOR_PRECISION = False
     root = (args.data or _shared_data()) / "extraction"

@@ -10,6 +10,7 @@ from worker.cli.feeds import feeds_app
 from worker.cli.fetch import fetch
 from worker.cli.service import beat, db_app, run, worker
 from worker.cli.stories import cluster, stories_app
+from worker.logs import quiet_libraries
 
 app = typer.Typer(
     name="storywire",
@@ -17,6 +18,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def _startup() -> None:
+    # Before any command: library logs quieted here rather than at import (see worker.logs).
+    quiet_libraries()
+
+
 app.command()(run)
 app.command()(worker)
 app.command()(beat)

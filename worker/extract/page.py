@@ -19,7 +19,6 @@ network: the page is parsed once, as a tree, from the bytes given.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,10 +41,6 @@ DEFAULT_FAVOR_PRECISION = True
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml", "text/plain")
 _BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b",
                  b"RIFF", b"OggS", b"\x00\x00\x01\x00", b"ID3", b"wOFF", b"\x7fELF")  # fmt: skip
-
-# trafilatura logs every page it discards at WARNING/ERROR; we raise ExtractionError instead.
-logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
-logging.getLogger("htmldate").setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
