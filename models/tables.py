@@ -152,6 +152,9 @@ class Article(Base):
     published_source: Mapped[str | None] = mapped_column(String(16))
     modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     modified_source: Mapped[str | None] = mapped_column(String(16))
+    # Why a date the page (or else the feed) declared was refused: unreadable, no day, out of
+    # range or in the future ("jsonld datePublished '2999-01-01': in the future").
+    date_error: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(16))
     site_name: Mapped[str | None] = mapped_column(Text)
     image_url: Mapped[str | None] = mapped_column(Text)
@@ -208,6 +211,8 @@ class ArticleSource(Base):
     authors: Mapped[list[str]] = mapped_column(JSONType, default=list)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why a date this entry carried was refused ("published '-1': no year"), else NULL.
+    date_error: Mapped[str | None] = mapped_column(Text)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

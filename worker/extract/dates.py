@@ -26,7 +26,7 @@ import lxml.html
 from htmldate import find_date
 
 from worker.extract.metadata import PageMetadata
-from worker.text.normalize import parse_datetime, sane_datetime
+from worker.text.dates import parse_datetime, sane_datetime
 
 SOURCE_JSONLD = "jsonld"
 SOURCE_META = "meta"

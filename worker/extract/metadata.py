@@ -9,7 +9,7 @@ Usage::
     meta.jsonld_published, meta.meta_published, meta.canonical_url, meta.language
 
 Only reads the tree (trafilatura works on its own copy afterwards). Date *strings* are parsed
-by :func:`worker.text.normalize.parse_datetime` (dateutil); nothing here guesses dates from
+by :func:`worker.text.dates.parse_datetime` (dateutil); nothing here guesses dates from
 free text, that is htmldate's job.
 """
 
@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 from courlan import extract_domain
 from lxml.html import HtmlElement
 
-from worker.text.normalize import clean_authors, parse_datetime, squash_spaces
+from worker.text.dates import parse_datetime
+from worker.text.normalize import clean_authors, squash_spaces
 from worker.text.sanitize import absolute_http_url
 
 DEFAULT_MAX_JSONLD_CHARS = 1_000_000
