@@ -194,7 +194,11 @@ class ArticleSource(Base):
     """
 
     __tablename__ = "article_sources"
-    __table_args__ = (UniqueConstraint("article_id", "feed_id"),)
+    __table_args__ = (
+        UniqueConstraint("article_id", "feed_id"),
+        # The oldest entry date of a feed, in one index lookup (worker/pipeline/dates.py).
+        Index("ix_article_sources_feed_id_published_at", "feed_id", "published_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     article_id: Mapped[int] = mapped_column(

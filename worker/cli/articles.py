@@ -16,6 +16,7 @@ from worker.config import Settings
 from worker.dedupe import content_hash
 from worker.extract import ExtractionError, extract_page
 from worker.fetch import Fetcher, FetchError
+from worker.pipeline.dates import FeedDates, merge_dates
 from worker.urls import canonicalize
 
 articles_app = typer.Typer(help="Read stored articles.", no_args_is_help=True)
@@ -137,6 +138,14 @@ def extract(
     except ExtractionError as exc:
         raise fail(f"{source}: {exc}") from exc
     record = dataclasses.asdict(page)
+    # Dates as the pipeline stores them (UTC, after the same merge), not as the page spelt them.
+    dates = merge_dates(FeedDates(), page)
+    record.update(
+        published_at=dates.published_at,
+        published_source=dates.published_source,
+        modified_at=dates.modified_at,
+        modified_source=dates.modified_source,
+    )
     try:
         record["canonical_url"] = canonicalize(page.canonical_url or page_url)
     except ValueError:

@@ -48,8 +48,10 @@ class ExtractedPage:
     """The main text and metadata of an article page.
 
     ``text`` has one paragraph per block, separated by blank lines, without navigation,
-    newsletter, cookie or paywall boilerplate. Dates are aware UTC; ``*_source`` says where
-    each came from: ``jsonld``, ``meta``, ``url`` or ``text``.
+    newsletter, cookie or paywall boilerplate. Dates are aware, in the offset the page gave
+    (so their ``date()`` is the publisher's day; UTC when the page gave none); ``*_source``
+    says where each came from: ``jsonld``, ``meta``, ``url`` or ``text``. ``date_error`` says
+    why dates the page declared were refused (unreadable, no day, out of range, future).
     """
 
     title: str | None
@@ -59,6 +61,7 @@ class ExtractedPage:
     published_source: str | None = None
     modified_at: datetime | None = None
     modified_source: str | None = None
+    date_error: str | None = None
     language: str | None = None
     site_name: str | None = None
     image_url: str | None = None
@@ -91,10 +94,7 @@ def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> E
         raise ExtractionError("not_html", "body could not be parsed as HTML")
 
     meta = read_page_metadata(tree, url=url)
-    # htmldate's extensive scan is the costliest part of trafilatura's metadata pass; it only
-    # matters when JSON-LD, meta tags and the URL carry no publication date.
-    known = resolve_dates(meta, url=url, text_scan=None).published_at is not None
-    document = _trafilatura(tree, url, extensive_dates=not known)
+    document = _trafilatura(tree, url)
     if document is None or not document.text:
         raise ExtractionError("no_text", "no main text found on the page")
     paragraphs = drop_boilerplate(
@@ -104,7 +104,7 @@ def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> E
     if not body:
         raise ExtractionError("no_text", "only boilerplate found on the page")
 
-    dates = resolve_dates(meta, url=url, text_scan=document.date)
+    dates = resolve_dates(meta, tree, url=url, scanned=document.date)
     authors = clean_authors((document.author or "").split(";")) or list(meta.jsonld_authors)
     return ExtractedPage(
         title=_clean(document.title),
@@ -114,6 +114,7 @@ def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> E
         published_source=dates.published_source,
         modified_at=dates.modified_at,
         modified_source=dates.modified_source,
+        date_error=dates.date_error,
         language=meta.language or _clean(document.language),
         site_name=meta.site_name or _clean(document.sitename),
         image_url=meta.image_url,
@@ -131,8 +132,9 @@ def _refuse_non_html(data: bytes, content_type: str | None) -> None:
         raise ExtractionError("not_html", "binary content (file signature), not an HTML page")
 
 
-def _trafilatura(tree: HtmlElement, url: str, *, extensive_dates: bool = True) -> Any:
-    # trafilatura runs htmldate; its result is our "text" fallback.
+def _trafilatura(tree: HtmlElement, url: str) -> Any:
+    # trafilatura runs htmldate; its fast scan is our first "text" candidate (the extensive
+    # one, far costlier, runs only when nothing else dates the page: worker.extract.dates).
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     return trafilatura.bare_extraction(
         tree,
@@ -143,7 +145,7 @@ def _trafilatura(tree: HtmlElement, url: str, *, extensive_dates: bool = True) -
         with_metadata=True,
         date_extraction_params={
             "original_date": True,
-            "extensive_search": extensive_dates,
+            "extensive_search": False,
             "max_date": today,
         },
     )

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import lxml.html
 from lxml.etree import ParserError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, ArticleSource, ArticleStatus, session_scope, utcnow
@@ -28,6 +28,7 @@ from worker.fetch import (
     TransientFetchError,
 )
 from worker.health import note_fetch
+from worker.pipeline.dates import FeedDates, merge_dates
 from worker.store import NO_PROVENANCE, Provenance, record_change
 from worker.urls import host_of
 
@@ -35,10 +36,6 @@ from worker.urls import host_of
 DEFAULT_MAX_ATTEMPTS = 4
 #: error_class of a fetch refused by our own per-host rate limit (see worker.fetch.ratelimit).
 RATE_LIMITED = "rate_limited"
-#: Precedence of date sources: structured page metadata is the publisher's own statement;
-#: the feed's date is next (some feeds stamp the time the item was added); URL and text
-#: scans are guesses.
-_DATE_PRECEDENCE = ("jsonld", "meta", "feed", "url", "text")
 
 
 class RetryLater(Exception):
@@ -62,6 +59,7 @@ class _Stub:
     url: str
     feed_title: str | None
     feed_text: str | None  # plain text the feed carried, the fallback
+    first_entry_at: datetime | None = None  # the oldest entry date its feed ever gave
 
 
 def process_article(
@@ -114,7 +112,7 @@ def process_article(
             sessions, article_id, stub, ArticleStatus.FAILED, exc, status, provenance
         )
 
-    return _store_page(sessions, article_id, response, page, provenance)
+    return _store_page(sessions, article_id, response, page, stub, provenance)
 
 
 def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None:
@@ -122,18 +120,26 @@ def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None
         article = session.get(Article, article_id)
         if article is None or article.status != ArticleStatus.PENDING:
             return None
-        source = session.execute(
-            select(ArticleSource)
+        # With the first source, the oldest entry date of its feed (one indexed lookup on
+        # article_sources(feed_id, published_at)): a page date before it is not believed.
+        first_entry = (
+            select(func.min(ArticleSource.published_at))
+            .where(ArticleSource.feed_id == article.feed_id)
+            .scalar_subquery()
+        )
+        row = session.execute(
+            select(ArticleSource, first_entry)
             .where(ArticleSource.article_id == article_id)
             .order_by(ArticleSource.id)
             .limit(1)
-        ).scalar_one_or_none()
+        ).one_or_none()
+        source, first_entry_at = row if row is not None else (None, None)
         feed_text = None
         if source is not None:
             feed_text = (_html_to_text(source.content) if source.content else None) or (
                 source.summary
             )
-        return _Stub(article.url, article.title, feed_text)
+        return _Stub(article.url, article.title, feed_text, first_entry_at)
 
 
 def _our_outage(
@@ -187,6 +193,7 @@ def _store_page(
     article_id: int,
     response: FetchResponse,
     page: ExtractedPage,
+    stub: _Stub,
     provenance: Provenance,
 ) -> ArticleOutcome:
     with session_scope(sessions) as session:
@@ -197,14 +204,17 @@ def _store_page(
         article.text = page.text
         article.content_hash = content_hash(page.text) if page.text else None
         article.authors = page.authors or article.authors
-        article.published_at, article.published_source = _pick_date(
-            (article.published_at, article.published_source),
-            (page.published_at, page.published_source),
+        feed = FeedDates(
+            article.published_at if article.published_source == "feed" else None,
+            article.modified_at if article.modified_source == "feed" else None,
+            stub.first_entry_at,
         )
-        article.modified_at, article.modified_source = _pick_date(
-            (article.modified_at, article.modified_source),
-            (page.modified_at, page.modified_source),
-        )
+        dates = merge_dates(feed, page)
+        article.published_at, article.published_source = dates.published_at, dates.published_source
+        article.modified_at, article.modified_source = dates.modified_at, dates.modified_source
+        # The page's refusals replace the feed's; with none, what the feed's were stays.
+        refused = [*dates.problems, *([page.date_error] if page.date_error else [])]
+        article.date_error = "; ".join(refused)[:2000] or article.date_error
         article.summary = article.summary or page.description
         article.language = page.language
         article.site_name = page.site_name
@@ -227,18 +237,6 @@ def _locked(session: Session, article_id: int) -> Article | None:
 def _stamp(article: Article, provenance: Provenance) -> None:
     article.task_id = provenance.task_id or article.task_id
     article.run_id = article.run_id or provenance.run_id
-
-
-def _pick_date(
-    *candidates: tuple[datetime | None, str | None],
-) -> tuple[datetime | None, str | None]:
-    present = [(d, s) for d, s in candidates if d is not None]
-    if not present:
-        return None, None
-    return min(
-        present,
-        key=lambda c: _DATE_PRECEDENCE.index(c[1]) if c[1] in _DATE_PRECEDENCE else 99,
-    )
 
 
 def _html_to_text(html: str) -> str | None:

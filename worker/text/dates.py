@@ -85,6 +85,8 @@ def read_date(
         value, problem = _parse(text.strip())
         if value is None and problem == _NOT_A_DATE and fallback is not None:
             value, problem = fallback, None
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
     if value is not None:
         problem = check_date(value, now=now, max_future=max_future)
     if problem is not None:
@@ -108,6 +110,17 @@ def check_date(
     if utc > (now or datetime.now(UTC)) + max_future:
         return "in the future"
     return None
+
+
+def parse_date(text: object) -> datetime | None:
+    """The date ``text`` spells, as written: aware when it has an offset, naive when not.
+
+    As strict as :func:`read_date` (``None`` for anything it would refuse as unreadable) but
+    without the plausibility check; for comparing two spellings of one moment.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return None
+    return _parse(text.strip())[0]
 
 
 def parse_datetime(value: str | None) -> datetime | None:
@@ -148,7 +161,7 @@ def sane_datetime(
 
 
 def _parse(text: str) -> tuple[datetime | None, str | None]:
-    """``(value, None)`` with the text's own offset (UTC when it has none), or ``(None, why)``."""
+    """``(value, None)`` as written (naive when the text has no offset), or ``(None, why)``."""
     if len(text) > DEFAULT_MAX_DATE_CHARS:
         return None, "too long to be a date"
     try:
@@ -160,7 +173,7 @@ def _parse(text: str) -> tuple[datetime | None, str | None]:
         digits = sum(ch.isdigit() for ch in match.group()) if match else 0
         if digits < _MIN_ISO_DAY_DIGITS:
             return None, "no day"
-        return _with_zone(value)
+        return _offset_checked(value)
     try:
         first = _dateutil(text, _DEFAULTS[0])
         if first.year == _DEFAULTS[0].year:
@@ -177,7 +190,7 @@ def _parse(text: str) -> tuple[datetime | None, str | None]:
         # dateutil reads "0000" as 2000 (a two-digit year): a year written with four digits
         # must be that year.
         return None, f"year {years[0]} is out of range"
-    return _with_zone(first)
+    return _offset_checked(first)
 
 
 def _dateutil(text: str, default: datetime) -> datetime:
@@ -187,9 +200,7 @@ def _dateutil(text: str, default: datetime) -> datetime:
         return dateutil_parser.parse(text, default=default)
 
 
-def _with_zone(value: datetime) -> tuple[datetime | None, str | None]:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC), None
+def _offset_checked(value: datetime) -> tuple[datetime | None, str | None]:
     try:
         value.utcoffset()
     except ValueError:
