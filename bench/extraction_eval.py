@@ -42,7 +42,7 @@ import trafilatura
 from htmldate import find_date
 
 import worker.extract.page as page_module
-from worker.extract import ExtractionError, extract_page
+from worker.extract import ExtractionError, extract_page, warm_up
 from worker.extract.boilerplate import _PATTERNS
 from worker.logs import quiet_libraries
 
@@ -215,7 +215,8 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
         t_ref += time.perf_counter() - t0
         reference.add(ref_text, with_, without)
         t0 = time.perf_counter()
-        ref = trafilatura.bare_extraction(html, url=url, with_metadata=True)
+        # the same mode as extract_page (precision), the ceiling bench/pipeline.py uses
+        ref = trafilatura.bare_extraction(html, url=url, with_metadata=True, favor_precision=True)
         t_ref_meta += time.perf_counter() - t0
         ref_authors = [a.strip() for a in (ref.author or "").split(";") if a.strip()] if ref else []
         ref_day = date.fromisoformat(ref.date) if ref is not None and ref.date else None
@@ -243,6 +244,7 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
         f"  trafilatura with metadata {n / max(t_ref_meta, 1e-9):.1f} pages/s"
         f" ({1000 * t_ref_meta / max(1, n):.1f} ms/page)"
     )
+    print(f"extract_page / trafilatura with metadata: {t_ours / max(t_ref_meta, 1e-9):.2f}")
     if show_rules:
         print("boilerplate rules: without-snippets removed / with-snippets lost")
         for i, pattern in enumerate(_PATTERNS):
@@ -281,7 +283,7 @@ def _htmldate_eval(root: Path, limit: int) -> None:
     refs: dict[str, dict[str, list[bool]]] = collections.defaultdict(
         lambda: collections.defaultdict(list)
     )
-    t_ours = t_ref = 0.0
+    t_ours = t_ref = t_traf = 0.0
     n = 0
     for name in ("eval_default.json", "eval_mediacloud_2020.json"):
         subset = name.removeprefix("eval_").removesuffix(".json")
@@ -302,6 +304,9 @@ def _htmldate_eval(root: Path, limit: int) -> None:
             except ExtractionError as err:
                 got, source = None, f"error:{err.error_class}"
             t_ours += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            trafilatura.bare_extraction(html, url=url, with_metadata=True, favor_precision=True)
+            t_traf += time.perf_counter() - t0
             for key in (subset, _tuning_half(url), "all"):
                 ours[key].add(got, want)
             by_source[source].append(got is not None and got.date() == want)
@@ -314,9 +319,11 @@ def _htmldate_eval(root: Path, limit: int) -> None:
     print(f"\n== htmldate sets: {n} pages (gold: the publisher's day) ==")
     for key in ("default", "mediacloud_2020", "tune", "held-out", "all"):
         print(f"storywire {key:16s} n={len(ours[key].exact):4d}  {ours[key].line()}")
+    ratio = t_ours / max(t_traf, 1e-9)
     print(
-        f"  ({1000 * t_ours / max(1, n):.1f} ms/page for the whole extraction;"
-        f" plain htmldate {1000 * t_ref / max(1, n * len(_HTMLDATE_MODES)):.1f} ms/page)"
+        f"  speed: extract_page {1000 * t_ours / max(1, n):.1f} ms/page, trafilatura with"
+        f" metadata {1000 * t_traf / max(1, n):.1f} ms/page (ratio {ratio:.2f});"
+        f" plain htmldate {1000 * t_ref / max(1, n * len(_HTMLDATE_MODES)):.1f} ms/page"
     )
     for mode in _HTMLDATE_MODES:
         print(
@@ -348,8 +355,15 @@ def main() -> int:
     ap.add_argument(
         "--balanced", action="store_true", help="run trafilatura in balanced, not precision, mode"
     )
+    ap.add_argument(
+        "--cold", action="store_true", help="no warm_up() first (the worker warms at start-up)"
+    )
     args = ap.parse_args()
     quiet_libraries()
+    if not args.cold:
+        t0 = time.perf_counter()
+        warm_up()
+        print(f"warm_up() (once per worker, before the fork): {time.perf_counter() - t0:.1f} s")
     if args.balanced:
         page_module.DEFAULT_FAVOR_PRECISION = False
     root = (args.data or _shared_data()) / "extraction"

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from celery import signals
 
 import worker.celery_app  # noqa: F401  (connects the signal handlers)
+from tests.support.processes import run_python
 
 
 @pytest.fixture
@@ -43,13 +41,7 @@ def test_the_worker_loads_the_date_parsers_languages_before_it_forks() -> None:
         "signals.worker_init.send(sender=None)\n"
         "print(before, len(L._loaded_locales))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-    ).stdout.split()
+    out = run_python(code).split()
     before, after = int(out[0]), int(out[1])
     assert before == 0
     assert after > 100  # every language dateparser knows: none is loaded on a page later

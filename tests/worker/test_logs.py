@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.processes import run_python
 from worker.cli import app
 from worker.logs import DEFAULT_QUIET_LOGGERS, configure_logging
 
@@ -40,13 +39,7 @@ def test_importing_the_extractor_leaves_library_log_levels_alone() -> None:
         "import worker.extract, worker.pipeline\n"
         "print(before == levels(), levels())"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-    ).stdout
+    out = run_python(code)
     assert out.startswith("True"), out
 
 

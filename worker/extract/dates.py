@@ -22,9 +22,9 @@ in ``docs/extraction.md``):
    modification falls on another day than the publication and the dates the page shows in
    its body (htmldate's scan, markup left out) are that day, the modification is the date.
 4. **Without markup**: the URL's date (``/2024/05/17/``), then htmldate's scan of the page
-   (``text``; its extensive mode, which reads free text in any language through dateparser,
-   only when the fast one finds nothing). A scanned January 1st is htmldate's stand-in for a
-   bare year: refused.
+   (``text``; in its extensive mode, which reads free text in any language through
+   dateparser, as only then is it the page's one source). A scanned January 1st is
+   htmldate's stand-in for a bare year: refused.
 5. **Modification**: markup only (a "latest date on the page" is more often a comment or a
    copyright year); one before the publication is a template error and dropped.
 
@@ -94,7 +94,7 @@ def resolve_dates(
 ) -> PageDates:
     """Pick published/modified dates of the page ``tree`` fetched from ``url``.
 
-    ``scanned`` is htmldate's fast scan of the whole page (trafilatura runs it), the first
+    ``scanned`` is :func:`scan_page`'s result when :func:`needs_scan` asked for it, the
     ``text`` candidate; the tree is only read (copies are scanned).
     """
     now = now or datetime.now(UTC)
@@ -102,7 +102,7 @@ def resolve_dates(
     published = _first_readable(meta.published, now, problems)
     modified = _first_readable(meta.modified, now, problems)
     if published is None:
-        published = _guessed(meta, tree, url=url, scanned=scanned, now=now, problems=problems)
+        published = _guessed(meta, url=url, scanned=scanned, now=now, problems=problems)
     else:
         published = _Dated(
             _with_publisher_offset(published.value, _spellings(meta)), published.source
@@ -123,6 +123,24 @@ def resolve_dates(
         modified_source=modified.source if modified else None,
         problems=tuple(problems),
     )
+
+
+def needs_scan(meta: PageMetadata, *, url: str, now: datetime | None = None) -> bool:
+    """Whether only a scan of the page can date it (no readable markup date, no URL date):
+    then htmldate's extensive scan is worth its cost."""
+    now = now or datetime.now(UTC)
+    if any(read_date(d.text, now=now).value is not None for d in meta.published):
+        return False
+    return all(url_date(candidate) is None for candidate in (url, meta.canonical_url))
+
+
+def scan_page(tree: HtmlElement, *, url: str, now: datetime | None = None) -> str | None:
+    """htmldate's extensive scan of the page (on its own copy): the ``text`` candidate."""
+    today = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+    found: str | None = find_date(
+        tree, url=url, extensive_search=True, original_date=True, max_date=today
+    )
+    return found
 
 
 def warm_up() -> None:
@@ -164,7 +182,6 @@ def _first_readable(
 
 def _guessed(
     meta: PageMetadata,
-    tree: HtmlElement,
     *,
     url: str,
     scanned: str | None,
@@ -175,29 +192,15 @@ def _guessed(
         found = url_date(candidate)
         if found is not None and read_date(found.isoformat(), now=now).value is not None:
             return _Dated(found, SOURCE_URL)
-    text = scanned or _scan(tree, now=now, extensive=True)
-    reading = read_date(text, now=now)
+    reading = read_date(scanned, now=now)
     if reading.value is None:
         if reading.problem:
             problems.append(f"text {reading.problem}")
         return None
     if (reading.value.month, reading.value.day) == (1, 1):
-        problems.append(f"text {text!r}: January 1st stands for a bare year")
+        problems.append(f"text {scanned!r}: January 1st stands for a bare year")
         return None
     return _Dated(reading.value, SOURCE_TEXT)
-
-
-def _scan(
-    tree: HtmlElement, *, now: datetime, extensive: bool, url: str | None = None
-) -> str | None:
-    found: str | None = find_date(
-        tree,
-        url=url,
-        extensive_search=extensive,
-        original_date=True,
-        max_date=now.strftime("%Y-%m-%d"),
-    )
-    return found
 
 
 def _shown_day(tree: HtmlElement) -> date | None:
@@ -212,7 +215,7 @@ def _shown_day(tree: HtmlElement) -> date | None:
         del element.attrib["itemprop"]
     page = lxml.html.Element("html")
     page.append(copy)
-    found = read_date(_scan(page, now=datetime.now(UTC), extensive=False, url=_NO_URL))
+    found = read_date(find_date(page, url=_NO_URL, extensive_search=False, original_date=True))
     return found.value.date() if found.value else None
 
 

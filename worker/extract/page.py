@@ -20,14 +20,15 @@ network: the page is parsed once, as a tree, from the bytes given.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import trafilatura
 from lxml.html import HtmlElement
 
 from worker.extract.boilerplate import drop_boilerplate
-from worker.extract.dates import resolve_dates
+from worker.extract.byline import read_byline
+from worker.extract.dates import needs_scan, resolve_dates, scan_page
 from worker.extract.decode import decode_html
 from worker.extract.metadata import read_page_metadata
 from worker.text.normalize import clean_authors, squash_spaces, strip_control_chars
@@ -104,10 +105,12 @@ def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> E
     if not body:
         raise ExtractionError("no_text", "only boilerplate found on the page")
 
-    dates = resolve_dates(meta, tree, url=url, scanned=document.date)
-    authors = clean_authors((document.author or "").split(";")) or list(meta.jsonld_authors)
+    byline = read_byline(tree)
+    scanned = scan_page(tree, url=url) if needs_scan(meta, url=url) else None
+    dates = resolve_dates(meta, tree, url=url, scanned=scanned)
+    authors = clean_authors((byline.author or "").split(";")) or list(meta.jsonld_authors)
     return ExtractedPage(
-        title=_clean(document.title),
+        title=_clean(byline.title),
         text=body[:DEFAULT_MAX_TEXT_CHARS],
         authors=authors,
         published_at=dates.published_at,
@@ -116,10 +119,10 @@ def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> E
         modified_source=dates.modified_source,
         date_error=dates.date_error,
         language=meta.language or _clean(document.language),
-        site_name=meta.site_name or _clean(document.sitename),
+        site_name=meta.site_name or _clean(byline.sitename),
         image_url=meta.image_url,
         canonical_url=meta.canonical_url,
-        description=_clean(document.description),
+        description=_clean(byline.description),
     )
 
 
@@ -133,21 +136,15 @@ def _refuse_non_html(data: bytes, content_type: str | None) -> None:
 
 
 def _trafilatura(tree: HtmlElement, url: str) -> Any:
-    # trafilatura runs htmldate; its fast scan is our first "text" candidate (the extensive
-    # one, far costlier, runs only when nothing else dates the page: worker.extract.dates).
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    # The text only: the byline and dates are read apart (worker.extract.byline, .dates),
+    # without the metadata work Storywire has no use for.
     return trafilatura.bare_extraction(
         tree,
         url=url,
         favor_precision=DEFAULT_FAVOR_PRECISION,
         include_comments=False,
         include_tables=True,
-        with_metadata=True,
-        date_extraction_params={
-            "original_date": True,
-            "extensive_search": False,
-            "max_date": today,
-        },
+        with_metadata=False,
     )
 
 
