@@ -59,6 +59,9 @@ DEFAULT_MAX_DATE_ERROR_CHARS = 1_000
 """``date_error`` is cut here: the first refusals say enough."""
 
 _QUARTER_HOUR = timedelta(minutes=15)
+# Given to htmldate for scans that must not read a date from the page's URL (that step came
+# first) nor look for one in a canonical link: a URL without a date.
+_NO_URL = "http://localhost/"
 # Bodies are scanned without what only machines read: their dates are the markup's, and the
 # point of the scan is what a reader sees.
 _HIDDEN = ".//script|.//style|.//template|.//noscript|.//meta"
@@ -109,9 +112,9 @@ def resolve_dates(
         )
         if (
             modified is not None
-            and _day(modified.value) != _day(published.value)
+            and modified.value.date() != published.value.date()
             and modified.value > published.value
-            and _shown_day(tree) == _day(modified.value)
+            and _shown_day(tree) == modified.value.date()
         ):
             published = modified
     if modified is not None and published is not None and modified.value < published.value:
@@ -246,11 +249,3 @@ def _with_publisher_offset(value: datetime, spellings: Iterable[str]) -> datetim
         if shift and abs(shift) <= DEFAULT_MAX_OFFSET and shift % _QUARTER_HOUR == timedelta(0):
             return value.astimezone(timezone(shift))
     return value
-
-
-def _day(value: datetime) -> date:
-    return value.date()
-
-
-# Scans of a page body must not read the page's own URL again (the URL step came first).
-_NO_URL = "http://localhost/"

@@ -152,7 +152,7 @@ def _first_text(metas: dict[str, list[str]], keys: tuple[str, ...]) -> str | Non
 
 def _jsonld(tree: HtmlElement) -> tuple[dict[str, Any] | None, list[str], list[str]]:
     """The object that dates the page (article-typed preferred), the date texts of all the
-    others, and the author names of the first."""
+    others, and the author names of the one that dates the page."""
     best: tuple[int, dict[str, Any]] | None = None
     dated: list[dict[str, Any]] = []
     for script in tree.xpath('//script[contains(translate(@type, "LDJSON", "ldjson"), "ld+json")]'):
