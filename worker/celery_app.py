@@ -18,6 +18,7 @@ from kombu.entity import Queue
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
 from worker.config import Settings, get_settings
+from worker.extract import warm_up
 
 QUEUES = ("feeds", "articles", "stories")
 #: How often the embedded (SQLite) broker is polled for new messages.
@@ -104,3 +105,12 @@ def freeze_startup_objects(**_kwargs: object) -> None:
 
 
 signals.worker_process_init.connect(freeze_startup_objects)
+
+
+def warm_up_extraction(**_kwargs: object) -> None:
+    """In the worker's main process, before the pool forks: the date parser's language data
+    is loaded once and shared by every child instead of loaded by each on its first pages."""
+    warm_up()
+
+
+signals.worker_init.connect(warm_up_extraction)

@@ -37,6 +37,18 @@ class RoutineTicksAtDebug(logging.Filter):
         return logging.getLogger().isEnabledFor(logging.DEBUG)
 
 
+#: Loggers of libraries whose own messages are noise here, and the level each is held at.
+#: httpx logs every request at INFO (too chatty for a crawler); trafilatura and htmldate log
+#: every page they give up on at WARNING/ERROR, which the pipeline already records on the
+#: article row (ExtractionError), so their lines would only repeat it, once per page.
+DEFAULT_QUIET_LOGGERS = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "trafilatura": logging.CRITICAL,
+    "htmldate": logging.CRITICAL,
+}
+
+
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     """Route structlog and stdlib logging (Celery's too) through one renderer."""
     shared: list[structlog.types.Processor] = [
@@ -64,9 +76,17 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs every request at INFO: too chatty for a crawler.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Hold the loggers of :data:`DEFAULT_QUIET_LOGGERS` at their levels.
+
+    Called at start-up (worker processes through :func:`configure_logging`, every CLI
+    command before it runs), never at import: importing a module must not change how an
+    embedding program's logging behaves."""
+    for name, level in DEFAULT_QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

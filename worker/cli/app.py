@@ -15,6 +15,7 @@ from worker.cli.fetch import fetch
 from worker.cli.monitor import health, status
 from worker.cli.service import beat, db_app, metrics, run, worker
 from worker.cli.stories import cluster, stories_app
+from worker.logs import quiet_libraries
 
 use_plain_help()
 
@@ -57,6 +58,8 @@ def _root_options(
 ) -> None:
     """Storywire: news ingestion worker (feeds → articles → stories → database)."""
     show_tracebacks(debug)
+    # Before any command: library logs quieted here rather than at import (see worker.logs).
+    quiet_libraries()
 
 
 app.command()(run)

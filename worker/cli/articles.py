@@ -39,6 +39,7 @@ _PUBLIC_COLUMNS = (
     "published_source",
     "modified_at",
     "modified_source",
+    "date_error",
     "language",
     "site_name",
     "image_url",
@@ -132,6 +133,7 @@ def articles_show(
                 "entry_url": s.entry_url,
                 "title": s.title,
                 "published_at": s.published_at,
+                "date_error": s.date_error,
                 "first_seen_at": s.first_seen_at,
             }
             for s in session.execute(

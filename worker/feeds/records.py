@@ -12,7 +12,8 @@ class FeedEntry:
 
     ``link`` is absolute http(s) or ``None``; ``title``/``summary`` are plain text; ``content``
     is sanitized HTML (no scripts, no event handlers); dates are aware UTC or ``None`` (missing,
-    unparseable, before 1970 or more than two days ahead).
+    unparseable, before 1970 or more than two days ahead). ``date_error`` says why a date the
+    entry did carry was refused (``"published '-1': no year"``), else ``None``.
     """
 
     guid: str | None
@@ -23,6 +24,7 @@ class FeedEntry:
     published_at: datetime | None
     updated_at: datetime | None
     authors: list[str] = field(default_factory=list)
+    date_error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,7 @@ def _store_entries(
                 # appeared, the best publication date it gives.
                 published_at=entry.published_at or entry.updated_at,
                 updated_at=entry.updated_at,
+                date_error=entry.date_error,
             ),
             provenance=provenance,
         )

@@ -73,3 +73,26 @@ def test_extract_prints_what_would_be_stored(cli: CliRunner, tmp_path: Path) -> 
     assert record["canonical_url"] == "https://daily.example/a3"
     assert record["url"] == "https://daily.example/a3"
     assert len(record["content_hash"]) == 64
+
+
+def test_extract_prints_dates_as_stored_and_why_one_was_refused(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    story = STORIES[2]
+    html = page_html(story, "https://daily.example/a3").replace(
+        "</title>",
+        '</title><meta property="article:published_time" content="2026-03-02T10:30:00+02:00">'
+        '<meta property="article:modified_time" content="2999-01-01T00:00:00Z">',
+    )
+    html = html.replace('"datePublished"', '"dateCreated"')  # only the meta dates the page
+    page = tmp_path / "page.html"
+    page.write_text(html)
+    record = json.loads(ok(cli, "extract", str(page), "--url", "https://daily.example/a3"))
+    assert (record["published_at"], record["published_source"]) == (
+        "2026-03-02T08:30:00+00:00",
+        "meta",
+    )
+    assert record["modified_at"] is None
+    assert record["date_error"] == (
+        "meta article:modified_time '2999-01-01T00:00:00Z': in the future"
+    )
