@@ -27,7 +27,14 @@ from worker.fetch import ACCEPT_FEED, Fetcher, FetchError, FetchResponse, Gone, 
 from worker.health import note_fetch
 from worker.pipeline.article import RATE_LIMITED
 from worker.scheduler import adaptive_interval, backoff_delay, publisher_floor_s
-from worker.store import NO_PROVENANCE, Provenance, SourceFields, record_change, upsert_article_stub
+from worker.store import (
+    NO_PROVENANCE,
+    Provenance,
+    SourceFields,
+    Stub,
+    record_change,
+    upsert_article_stubs,
+)
 from worker.urls import canonicalize, host_of
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,8 @@ class FeedRefresh:
     outcome: str  # ok | bozo | not_modified | error | gone | deferred | offline | skipped
     entries_seen: int = 0
     new_article_ids: list[int] = field(default_factory=list)
+    #: The new articles' URLs as the feed linked them, by id.
+    article_urls: dict[int, str] = field(default_factory=dict)
     error_class: str | None = None
     error: str | None = None
 
@@ -190,40 +199,40 @@ def _record_fetch(
         assert parsed is not None
         refresh.outcome = "bozo" if parsed.bozo else "ok"
         refresh.entries_seen = len(parsed.entries)
-        refresh.new_article_ids = _store_entries(session, feed, parsed.entries, provenance)
+        refresh.article_urls = _store_entries(session, feed, parsed.entries, provenance)
+        refresh.new_article_ids = list(refresh.article_urls)
         _update_metadata(feed, parsed)
     _record_success(feed, response, parsed, now, settings)
 
 
 def _store_entries(
     session: Session, feed: Feed, entries: list[FeedEntry], provenance: Provenance
-) -> list[int]:
-    new_ids: list[int] = []
+) -> dict[int, str]:
+    """Store one stub per entry (a few statements for the whole feed); returns the new
+    articles, id -> URL as linked, in id order."""
+    stubs = []
     # Oldest first, so article ids follow publication order where the feed gives dates.
     for entry in reversed(entries):
         url, canonical = _entry_urls(feed, entry)
-        article_id, created = upsert_article_stub(
-            session,
-            feed_id=feed.id,
-            canonical_url=canonical,
-            url=url,
-            source=SourceFields(
-                guid=entry.guid,
-                entry_url=entry.link,
-                title=entry.title,
-                summary=entry.summary,
-                content=entry.content,
-                authors=list(entry.authors),
-                # An Atom entry dated only by <updated>: that is when the feed says it
-                # appeared, the best publication date it gives.
-                published_at=entry.published_at or entry.updated_at,
-                updated_at=entry.updated_at,
-            ),
-            provenance=provenance,
+        source = SourceFields(
+            guid=entry.guid,
+            entry_url=entry.link,
+            title=entry.title,
+            summary=entry.summary,
+            content=entry.content,
+            authors=list(entry.authors),
+            # An Atom entry dated only by <updated>: that is when the feed says it
+            # appeared, the best publication date it gives.
+            published_at=entry.published_at or entry.updated_at,
+            updated_at=entry.updated_at,
         )
-        if created:
-            new_ids.append(article_id)
-    return new_ids
+        stubs.append(Stub(canonical, url, source))
+    stored = upsert_article_stubs(session, feed_id=feed.id, stubs=stubs, provenance=provenance)
+    return {
+        article_id: stub.url
+        for stub, (article_id, created) in zip(stubs, stored, strict=True)
+        if created
+    }
 
 
 def _entry_urls(feed: Feed, entry: FeedEntry) -> tuple[str, str]:

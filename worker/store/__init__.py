@@ -4,7 +4,14 @@ Every function takes an open ``Session`` and never commits: the caller owns the 
 so a fact and its ``changes`` row always commit (or roll back) together.
 """
 
-from worker.store.articles import NO_PROVENANCE, Provenance, SourceFields, upsert_article_stub
+from worker.store.articles import (
+    NO_PROVENANCE,
+    Provenance,
+    SourceFields,
+    Stub,
+    upsert_article_stub,
+    upsert_article_stubs,
+)
 from worker.store.changes import record_change
 from worker.store.feeds import add_feed, find_feed, remove_feed
 from worker.store.upsert import insert_ignore
@@ -13,10 +20,12 @@ __all__ = [
     "NO_PROVENANCE",
     "Provenance",
     "SourceFields",
+    "Stub",
     "add_feed",
     "find_feed",
     "insert_ignore",
     "record_change",
     "remove_feed",
     "upsert_article_stub",
+    "upsert_article_stubs",
 ]
