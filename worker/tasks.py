@@ -34,6 +34,11 @@ log = get_logger(__name__)
 #: Base of the back-off between attempts at a page that failed transiently (seconds); short
 #: enough to stay far below the broker's visibility timeout.
 DEFAULT_ARTICLE_RETRY_BASE_S = 30
+#: An article's story task waits this long after its page is stored, so that the articles
+#: stored meanwhile wait too and the first task to run assigns them all in one batch
+#: (``STORYWIRE_STORY_BATCH``); the others find theirs done. Run at once, each would be a batch
+#: of one while pages keep coming in.
+DEFAULT_STORY_DELAY_S = 1.0
 #: Articles re-enqueued per kind per sweep.
 DEFAULT_SWEEP_BATCH = 1000
 #: Failures of an article's own story step (``articles.story_attempts``) after which the
@@ -124,7 +129,7 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
         log.info("article fetch will be retried", attempts=exc.attempts, countdown=countdown)
         raise self.retry(countdown=min(countdown, 600)) from exc
     if outcome.status != "skipped":
-        assign_story.delay(article_id)
+        assign_story.apply_async((article_id,), countdown=DEFAULT_STORY_DELAY_S)
     log.info("article processed", status=outcome.status, error_class=outcome.error_class)
     return outcome.status
 

@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import session_scope
+from models import Article, session_scope
 from worker.config import Settings
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.stories.assigner import Assignment
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 DEFAULT_BACKFILL_BATCH = 32
 #: Longest ``articles.story_error`` kept (the exception's class and the start of its message).
 DEFAULT_STORY_ERROR_CHARS = 500
+
+_ASSIGNED = select(Article.story_id, Article.duplicate_of).where(
+    Article.id == bindparam("id"), Article.story_id.is_not(None)
+)
 
 #: The database went away (restart, failover), not the article's fault: such a failure is not
 #: counted on its row, and the task retries (``worker.tasks.StorywireTask.autoretry_for``).
@@ -81,6 +86,9 @@ def assign_story(
     and from then on batches leave the article out: its own task assigns it alone.
     """
     if batch > 1:
+        done = _assigned_already(sessions, article_id)
+        if done is not None:
+            return done
         try:
             with session_scope(sessions) as session:
                 # Chosen under the lock: no other worker is choosing or assigning meanwhile.
@@ -103,6 +111,17 @@ def assign_story(
         _record_failure(sessions, article_id, exc)
         raise
     return _outcome(article_id, result)
+
+
+def _assigned_already(sessions: sessionmaker[Session], article_id: int) -> StoryOutcome | None:
+    """The outcome of an article a batch has assigned already: most tasks of a burst find
+    theirs done by the first one's batch, and need neither the lock nor a batch of their own.
+    (Read without the lock: a story, once set, is never taken away.)"""
+    with session_scope(sessions) as session:
+        row = session.execute(_ASSIGNED, {"id": article_id}).first()
+    if row is None:
+        return None
+    return StoryOutcome(article_id, row.duplicate_of, row.story_id, False, "done")
 
 
 def _drain(
