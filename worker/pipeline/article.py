@@ -48,6 +48,8 @@ class RetryLater(Exception):
         super().__init__(f"article {article_id}: attempt {attempts}: {error}")
         self.attempts = attempts
         self.retry_after = error.retry_after
+        self.error_class = error.error_class
+        self.status_code = error.status_code
 
 
 @dataclass
