@@ -20,7 +20,7 @@ from worker.celery_app import app
 from worker.changefeed import prune_changes as prune_old_changes
 from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
-from worker.pipeline import RetryLater, process_article, refresh_feed
+from worker.pipeline import RetryLater, StoryStepBusy, process_article, refresh_feed
 from worker.pipeline import assign_story as assign_story_step
 from worker.pipeline.story import story_config
 from worker.runtime import Runtime, get_runtime
@@ -39,6 +39,10 @@ DEFAULT_ARTICLE_RETRY_BASE_S = 30
 #: (``STORYWIRE_STORY_BATCH``); the others find theirs done. Run at once, each would be a batch
 #: of one while pages keep coming in.
 DEFAULT_STORY_DELAY_S = 1.0
+#: Times a story task comes back later (``DEFAULT_STORY_DELAY_S``) rather than wait while
+#: another worker holds the story-step lock: a pool process blocked on that lock does
+#: nothing, and the holder's batch most likely assigns this article. After that, it waits.
+DEFAULT_STORY_BUSY_RETRIES = 3
 #: Articles re-enqueued per kind per sweep.
 DEFAULT_SWEEP_BATCH = 1000
 #: Failures of an article's own story step (``articles.story_attempts``) after which the
@@ -138,13 +142,18 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
 def assign_story(self: StorywireTask, article_id: int) -> int | None:
     structlog.contextvars.bind_contextvars(article_id=article_id)
     rt = self.runtime
-    outcome = assign_story_step(
-        rt.sessions,
-        article_id,
-        story_config(rt.settings),
-        batch=rt.settings.story_batch,
-        batches=rt.settings.story_batches,
-    )
+    busy = self.request.retries or 0
+    try:
+        outcome = assign_story_step(
+            rt.sessions,
+            article_id,
+            story_config(rt.settings),
+            batch=rt.settings.story_batch,
+            batches=rt.settings.story_batches,
+            wait=busy >= DEFAULT_STORY_BUSY_RETRIES,
+        )
+    except StoryStepBusy as exc:
+        raise self.retry(countdown=DEFAULT_STORY_DELAY_S, max_retries=None) from exc
     return outcome.story_id
 
 

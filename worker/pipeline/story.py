@@ -31,6 +31,7 @@ from worker.stories.store import (
     lock_story_step,
     prepare_features,
     record_story_failure,
+    try_lock_story_step,
     unassigned_articles,
     waiting_docs,
 )
@@ -49,6 +50,10 @@ _ASSIGNED = select(Article.story_id, Article.duplicate_of).where(
 #: The database went away (restart, failover), not the article's fault: such a failure is not
 #: counted on its row, and the task retries (``worker.tasks.StorywireTask.autoretry_for``).
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
+
+class StoryStepBusy(Exception):
+    """Another worker holds the story-step lock (``assign_story(..., wait=False)``)."""
 
 
 @dataclass
@@ -72,8 +77,13 @@ def assign_story(
     *,
     batch: int = 1,
     batches: int = 1,
+    wait: bool = True,
 ) -> StoryOutcome:
     """Assign an extracted article to its story (idempotent; pending articles are skipped).
+
+    ``wait=False`` (with ``batch`` > 1): raise ``StoryStepBusy`` rather than wait while
+    another worker holds the story-step lock; that worker's batch most likely takes this
+    article too, and the caller has better things to do than wait (the task comes back later).
 
     With ``batch`` > 1, up to ``batch - 1`` other articles still without a story are assigned
     in the same transaction, all in the order of their reports; with ``batches`` > 1, while
@@ -92,7 +102,10 @@ def assign_story(
         try:
             with session_scope(sessions) as session:
                 # Chosen under the lock: no other worker is choosing or assigning meanwhile.
-                lock_story_step(session)
+                if wait:
+                    lock_story_step(session)
+                elif not try_lock_story_step(session):
+                    raise StoryStepBusy(f"article {article_id}: the story step is busy")
                 ids = unassigned_articles(session, batch - 1, include=article_id)
                 results, upcoming = _assign_preparing(session, ids, {}, config, batch, batches)
             if batches > 1 and len(ids) >= batch:
@@ -100,6 +113,8 @@ def assign_story(
             if article_id in results:
                 return _outcome(article_id, results[article_id])
             # Left out (it failed before, or is gone): the others are done, it goes alone.
+        except StoryStepBusy:
+            raise
         except Exception:  # whatever it was, the article alone is tried next (that one raises)
             log.warning("story batch failed; assigning article %s alone", article_id, exc_info=True)
     try:
