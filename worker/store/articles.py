@@ -11,7 +11,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from models import Article, ArticleSource, ArticleStatus, utcnow
-from worker.store.changes import record_change
+from worker.store.changes import record_changes
 from worker.store.upsert import dialect_insert
 
 #: Entries written per statement by ``upsert_article_stubs`` (a feed may list 1,000; each row
@@ -133,22 +133,18 @@ def _upsert_chunk(
         )
     )
     results: list[tuple[int, bool]] = []
+    changes: list[tuple[str, int, dict[str, Any]]] = []
     for stub in stubs:
         article_id = ids[stub.canonical_url]
         first = created.pop(stub.canonical_url, None) is not None
         results.append((article_id, first))
         if first:
-            record_change(
-                session,
-                "article.created",
-                article_id,
-                url=stub.canonical_url,
-                feed_id=feed_id,
-                run_id=provenance.run_id,
-            )
+            facts = {"url": stub.canonical_url, "feed_id": feed_id, "run_id": provenance.run_id}
+            changes.append(("article.created", article_id, facts))
         elif article_id in new_sources:
-            record_change(session, "article.source_added", article_id, feed_id=feed_id)
+            changes.append(("article.source_added", article_id, {"feed_id": feed_id}))
         new_sources.discard(article_id)
+    record_changes(session, changes)
     return results
 
 
