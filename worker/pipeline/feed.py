@@ -26,6 +26,12 @@ from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from worker.fetch import ACCEPT_FEED, Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
 from worker.health import note_fetch
 from worker.pipeline.article import RATE_LIMITED
+from worker.pipeline.not_modified import (
+    POLLED,
+    answered_lately,
+    plain_not_modified,
+    store_not_modified,
+)
 from worker.scheduler import adaptive_interval, backoff_delay, publisher_floor_s
 from worker.store import (
     NO_PROVENANCE,
@@ -79,24 +85,30 @@ def refresh_feed(
     fetch log, and the feed is rescheduled with back-off.
     """
     with session_scope(sessions) as session:
-        feed = session.get(Feed, feed_id)
-        if feed is None or feed.status in (FeedStatus.GONE, FeedStatus.DISABLED):
-            return FeedRefresh(feed_id, "skipped")
-        url, etag, last_modified = feed.url, feed.etag, feed.last_modified
+        polled = session.execute(POLLED, {"id": feed_id}).first()
+    if polled is None or polled.status in (FeedStatus.GONE, FeedStatus.DISABLED):
+        return FeedRefresh(feed_id, "skipped")
 
-    fetched = _fetch_and_parse(fetcher, settings, url, etag, last_modified)
-
-    # Its own short transaction: network health is advisory, and a row shared by every feed
-    # of a host must not stay locked while a big feed's entries are stored.
-    with session_scope(sessions) as session:
-        ours = note_fetch(
-            session,
-            host_of(url),
-            fetched.error,
-            settings=settings,
-            now=utcnow(),
-            got_response=fetched.response is not None,
-        )
+    fetched = _fetch_and_parse(fetcher, settings, polled.url, polled.etag, polled.last_modified)
+    unchanged = fetched.response is not None and plain_not_modified(fetched.response)
+    ours = False
+    # A 304 (the commonest poll of all) from a host whose answer is on record already writes
+    # nothing to host_health (see worker.pipeline.not_modified).
+    if not unchanged or not answered_lately(polled.last_ok_at, polled.last_failure_at, utcnow()):
+        # Its own short transaction: network health is advisory, and a row shared by every
+        # feed of a host must not stay locked while a big feed's entries are stored.
+        with session_scope(sessions) as session:
+            ours = note_fetch(
+                session,
+                host_of(polled.url),
+                fetched.error,
+                settings=settings,
+                now=utcnow(),
+                got_response=fetched.response is not None,
+            )
+    if unchanged:
+        with session_scope(sessions) as session:
+            return _not_modified(session, feed_id, polled.check_interval_s, fetched, settings)
 
     with session_scope(sessions) as session:
         # Locked: the same feed refreshed twice at once (a redelivered task) is stored one
@@ -105,6 +117,17 @@ def refresh_feed(
         if feed is None:  # removed while we were fetching
             return FeedRefresh(feed_id, "skipped")
         return _store(session, feed, fetched, settings, provenance, local_outage=ours)
+
+
+def _not_modified(
+    session: Session, feed_id: int, interval_s: int, fetched: _Fetched, settings: Settings
+) -> FeedRefresh:
+    assert fetched.response is not None
+    if not store_not_modified(
+        session, feed_id, interval_s, fetched.response, fetched.duration_ms, settings
+    ):
+        return FeedRefresh(feed_id, "skipped")  # removed while we were fetching
+    return FeedRefresh(feed_id, "not_modified")
 
 
 def _fetch_and_parse(
