@@ -28,6 +28,7 @@ import gzip
 import json
 import multiprocessing
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -89,15 +90,30 @@ def _extract_one(html: bytes) -> int:
     return 0 if doc is None else 1
 
 
-def ceiling(pages: list[bytes], processes: int) -> float:
-    started = time.perf_counter()
+@dataclass
+class Ceiling:
+    rate: float  # articles/s
+    cpu_ms: float  # CPU ms per article
+
+
+def ceiling(pages: list[bytes], processes: int) -> Ceiling:
+    started, cpu = time.perf_counter(), _cpu()
     if processes == 1:
         for page in pages:
             _extract_one(page)
     else:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            pool.map(_extract_one, pages, chunksize=4)
-    return len(pages) / (time.perf_counter() - started)
+        pool = multiprocessing.get_context("fork").Pool(processes)
+        pool.map(_extract_one, pages, chunksize=4)
+        pool.close()
+        pool.join()  # reaped: their CPU time is counted as this process's children's
+    elapsed = time.perf_counter() - started
+    return Ceiling(len(pages) / elapsed, 1000 * (_cpu() - cpu) / len(pages))
+
+
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def serve(server: LocalHTTPServer, pages: list[bytes], feeds: int) -> list[str]:
@@ -227,7 +243,7 @@ def stage_table(run: Run) -> list[tuple[str, float]]:
     for r in run.records:
         body = r["end"] - r["start"]
         busy += body
-        stages = r["stages"]
+        stages = {k: v for k, v in r["stages"].items() if not k.endswith("_cpu")}
         if r["kind"] in (ARTICLE_TASK, "inline.article"):
             for stage in ("fetch", "extract", "store"):
                 total[stage] += stages.get(stage, 0.0)
@@ -248,6 +264,18 @@ def stage_table(run: Run) -> list[tuple[str, float]]:
     label = "outside tasks (Celery, idle)" if run.mode != "inline" else "outside (CLI, progress)"
     total[label] += outside
     return [(name, 1000 * seconds / n) for name, seconds in total.items()]
+
+
+def cpu_table(run: Run) -> list[tuple[str, float]]:
+    """CPU milliseconds per article: the tasks' stages, and the rest of each kind of task."""
+    total: dict[str, float] = defaultdict(float)
+    for r in run.records:
+        stages = {k[:-4]: v for k, v in r["stages"].items() if k.endswith("_cpu")}
+        kind = r["kind"].rsplit(".", 1)[-1]
+        for stage, seconds in stages.items():
+            total[stage] += seconds
+        total[f"{kind}, rest"] += r.get("cpu", 0.0) - sum(stages.values())
+    return [(name, 1000 * seconds / run.articles) for name, seconds in sorted(total.items())]
 
 
 def queue_times(run: Run) -> dict[str, float]:
@@ -280,6 +308,9 @@ def report(run: Run, one: float, many: float) -> None:
     for name, ms in rows:
         print(f"  {name:32s} {ms:8.1f}")
     print(f"  {'total (= processes x ms/article)':32s} {sum(ms for _, ms in rows):8.1f}")
+    print("CPU ms per article, by stage (tasks' own threads):")
+    for name, ms in cpu_table(run):
+        print(f"  {name:32s} {ms:8.1f}")
     if run.mode != "inline":
         waits = queue_times(run)
         print(
@@ -309,12 +340,14 @@ def main() -> None:
     print(f"machine load before: {_load()}")
     pages, origin = load_pages(args.articles)
     print(f"pages: {origin}")
-    one = [ceiling(pages, 1)]
-    many = [ceiling(pages, args.concurrency)]
+    ceilings_one = [ceiling(pages, 1)]
+    ceilings_many = [ceiling(pages, args.concurrency)]
     run = run_pipeline(mode_name, pages, args.feeds, args.concurrency)
-    one.append(ceiling(pages, 1))
-    many.append(ceiling(pages, args.concurrency))
+    ceilings_one.append(ceiling(pages, 1))
+    ceilings_many.append(ceiling(pages, args.concurrency))
     print(f"machine load after:  {_load()}")
+    one = [c.rate for c in ceilings_one]
+    many = [c.rate for c in ceilings_many]
     one_rate, many_rate = statistics.mean(one), statistics.mean(many)
     print(
         f"trafilatura alone, 1 process:   {one_rate:8.1f} articles/s  "
@@ -326,6 +359,13 @@ def main() -> None:
         "   <- ceiling"
     )
     report(run, one_rate, many_rate)
+    cpu_ceiling = statistics.mean(c.cpu_ms for c in ceilings_one + ceilings_many)
+    cpu = sum(r.get("cpu", 0.0) for r in run.records) * 1000 / run.articles
+    print(
+        f"CPU per article (a busy machine inflates it far less than wall time): storywire's "
+        f"tasks {cpu:.1f} ms, trafilatura alone {cpu_ceiling:.1f} ms: ratio "
+        f"{cpu_ceiling / cpu:.2f} (not counted: Postgres, Redis, Celery's main process)"
+    )
     print(f"peak RSS: bench {peak_rss_mb():.0f} MB, largest child process "
           f"{peak_rss_mb(children=True):.0f} MB")  # fmt: skip
 
