@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import lxml.html
 from lxml.etree import ParserError
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, ArticleSource, ArticleStatus, session_scope, utcnow
@@ -35,6 +36,33 @@ from worker.urls import host_of
 DEFAULT_MAX_ATTEMPTS = 4
 #: error_class of a fetch refused by our own per-host rate limit (see worker.fetch.ratelimit).
 RATE_LIMITED = "rate_limited"
+# What the article step reads of a pending article before fetching it: the row's feed fields
+# and its first source's content (the fallback text), in one statement.
+_FIRST_SOURCE = (
+    select(func.min(ArticleSource.id))
+    .where(ArticleSource.article_id == Article.id)
+    .correlate(Article)
+    .scalar_subquery()
+)
+_STUB = (
+    select(
+        Article.url,
+        Article.status,
+        Article.title,
+        Article.authors,
+        Article.summary,
+        Article.published_at,
+        Article.published_source,
+        Article.modified_at,
+        Article.modified_source,
+        Article.run_id,
+        Article.task_id,
+        ArticleSource.content,
+        ArticleSource.summary.label("source_summary"),
+    )
+    .outerjoin(ArticleSource, ArticleSource.id == _FIRST_SOURCE)
+    .where(Article.id == bindparam("id"))
+)
 #: Precedence of date sources: structured page metadata is the publisher's own statement;
 #: the feed's date is next (some feeds stamp the time the item was added); URL and text
 #: scans are guesses.
@@ -61,9 +89,25 @@ class ArticleOutcome:
 
 @dataclass
 class _Stub:
+    """What the feed said, read in one statement before the page is fetched: its fields
+    are merged with the page's (and stay as they are while the article is pending)."""
+
     url: str
-    feed_title: str | None
-    feed_text: str | None  # plain text the feed carried, the fallback
+    title: str | None
+    authors: list[str]
+    summary: str | None
+    published: tuple[datetime | None, str | None]
+    modified: tuple[datetime | None, str | None]
+    run_id: int | None
+    task_id: str | None
+    source_content: str | None  # the first feed entry's own HTML and summary
+    source_summary: str | None
+
+    @property
+    def feed_text(self) -> str | None:
+        """Plain text the feed carried: the fallback when the page gives none."""
+        text = _html_to_text(self.source_content) if self.source_content else None
+        return text or self.source_summary
 
 
 def process_article(
@@ -116,26 +160,26 @@ def process_article(
             sessions, article_id, stub, ArticleStatus.FAILED, exc, status, provenance
         )
 
-    return _store_page(sessions, article_id, response, page, provenance)
+    return _store_page(sessions, article_id, stub, response, page, provenance)
 
 
 def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None:
     with session_scope(sessions) as session:
-        article = session.get(Article, article_id)
-        if article is None or article.status != ArticleStatus.PENDING:
-            return None
-        source = session.execute(
-            select(ArticleSource)
-            .where(ArticleSource.article_id == article_id)
-            .order_by(ArticleSource.id)
-            .limit(1)
-        ).scalar_one_or_none()
-        feed_text = None
-        if source is not None:
-            feed_text = (_html_to_text(source.content) if source.content else None) or (
-                source.summary
-            )
-        return _Stub(article.url, article.title, feed_text)
+        row = session.execute(_STUB, {"id": article_id}).first()
+    if row is None or row.status != ArticleStatus.PENDING:
+        return None
+    return _Stub(
+        url=row.url,
+        title=row.title,
+        authors=list(row.authors or []),
+        summary=row.summary,
+        published=(row.published_at, row.published_source),
+        modified=(row.modified_at, row.modified_source),
+        run_id=row.run_id,
+        task_id=row.task_id,
+        source_content=row.content,
+        source_summary=row.source_summary,
+    )
 
 
 def _our_outage(
@@ -165,70 +209,94 @@ def _finish_from_feed(
     http_status: int | None,
     provenance: Provenance,
 ) -> ArticleOutcome:
-    error_class = getattr(error, "error_class", None) or (type(error).__name__ if error else None)
+    found = getattr(error, "error_class", None) or (type(error).__name__ if error else None)
+    error_class = str(found) if found else None
+    text = stub.feed_text
+    values = {
+        "status": status,
+        "text": text,
+        "content_hash": content_hash(text) if text else None,
+        "error_class": error_class,
+        "error": str(error)[:2000] if error else None,
+        "http_status": http_status,
+    }
     with session_scope(sessions) as session:
-        article = _locked(session, article_id)
-        if article is None or article.status != ArticleStatus.PENDING:
+        if not _finish(session, article_id, stub, provenance, values):
             return ArticleOutcome(article_id, "skipped")
-        article.status = status
-        article.text = stub.feed_text
-        article.content_hash = content_hash(stub.feed_text) if stub.feed_text else None
-        article.error_class = str(error_class) if error_class else None
-        article.error = str(error)[:2000] if error else None
-        article.http_status = http_status
-        article.fetched_at = utcnow()
-        _stamp(article, provenance)
         record_change(
             session, "article.updated", article_id, status=str(status), error_class=error_class
         )
-    return ArticleOutcome(article_id, str(status), article.error_class)
+    return ArticleOutcome(article_id, str(status), error_class)
 
 
 def _store_page(
     sessions: sessionmaker[Session],
     article_id: int,
+    stub: _Stub,
     response: FetchResponse,
     page: ExtractedPage,
     provenance: Provenance,
 ) -> ArticleOutcome:
+    published_at, published_source = _pick_date(
+        stub.published, (page.published_at, page.published_source)
+    )
+    modified_at, modified_source = _pick_date(
+        stub.modified, (page.modified_at, page.modified_source)
+    )
+    values = {
+        "title": page.title or stub.title,
+        "text": page.text,
+        "content_hash": content_hash(page.text) if page.text else None,
+        "authors": page.authors or stub.authors,
+        "published_at": published_at,
+        "published_source": published_source,
+        "modified_at": modified_at,
+        "modified_source": modified_source,
+        "summary": stub.summary or page.description,
+        "language": page.language,
+        "site_name": page.site_name,
+        "image_url": page.image_url,
+        "http_status": response.status_code,
+        "status": ArticleStatus.OK,
+        "error": None,
+        "error_class": None,
+    }
     with session_scope(sessions) as session:
-        article = _locked(session, article_id)
-        if article is None or article.status != ArticleStatus.PENDING:
+        if not _finish(session, article_id, stub, provenance, values):
             return ArticleOutcome(article_id, "skipped")
-        article.title = page.title or article.title
-        article.text = page.text
-        article.content_hash = content_hash(page.text) if page.text else None
-        article.authors = page.authors or article.authors
-        article.published_at, article.published_source = _pick_date(
-            (article.published_at, article.published_source),
-            (page.published_at, page.published_source),
-        )
-        article.modified_at, article.modified_source = _pick_date(
-            (article.modified_at, article.modified_source),
-            (page.modified_at, page.modified_source),
-        )
-        article.summary = article.summary or page.description
-        article.language = page.language
-        article.site_name = page.site_name
-        article.image_url = page.image_url
-        article.http_status = response.status_code
-        article.status = ArticleStatus.OK
-        article.error = article.error_class = None
-        article.fetched_at = utcnow()
-        _stamp(article, provenance)
         record_change(session, "article.updated", article_id, status="ok")
     return ArticleOutcome(article_id, "ok")
+
+
+def _finish(
+    session: Session,
+    article_id: int,
+    stub: _Stub,
+    provenance: Provenance,
+    values: dict[str, Any],
+) -> bool:
+    """Write the article's final state if it is still pending; False if another delivery of
+    its task finished it first. One statement, no read: under the row lock it takes, a
+    second delivery waits for the first and then finds the row no longer pending (Postgres;
+    SQLite's BEGIN IMMEDIATE already serializes writers)."""
+    done = session.execute(
+        update(Article)
+        .where(Article.id == article_id, Article.status == ArticleStatus.PENDING)
+        .values(
+            fetched_at=utcnow(),
+            task_id=provenance.task_id or stub.task_id,
+            run_id=stub.run_id or provenance.run_id,
+            **values,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def _locked(session: Session, article_id: int) -> Article | None:
     # Row lock (Postgres; SQLite's BEGIN IMMEDIATE already serializes writers): two
     # deliveries of one task that finish together write one result, the other sees it done.
     return session.get(Article, article_id, with_for_update=True)
-
-
-def _stamp(article: Article, provenance: Provenance) -> None:
-    article.task_id = provenance.task_id or article.task_id
-    article.run_id = article.run_id or provenance.run_id
 
 
 def _pick_date(
