@@ -7,10 +7,10 @@ Usage::
 
 The very same functions the Celery tasks call; used by ``storywire fetch --inline`` and by
 tests. The network is used on ``concurrency`` threads, **host by host**: each feed and each
-article is queued under its host, and a host is worked by one thread at a time. Each request
-still waits for its host's turn in the shared per-host limiter, but only that host's thread
-waits: the others work on other hosts meanwhile, so a run takes about as long as its busiest
-host, not the sum of every host's politeness delays.
+article is queued under its host, a host has one request in flight at a time, and the threads
+take the hosts in turn. Each request still waits for its host's turn in the shared per-host
+limiter, but the other hosts are worked meanwhile, so a run takes about as long as its
+busiest host, not the sum of every host's politeness delays.
 
 A host that failed at DNS or connect (no answer at all) is not asked again in this run: its
 remaining articles stay ``pending``, with the reason on their rows (``error_class``,
@@ -146,23 +146,25 @@ class _Run:
             raise self._error
 
     def _start(self, host: str) -> None:
-        # Under the lock. One thread per host: it takes the host's items one after the other.
-        if self._pool is None or host in self._active or not self._queues[host]:
+        # Under the lock. A host has one job at a time, queued or running, and a job does one
+        # item: the next one is queued behind the other hosts' (the pool's queue is FIFO), so
+        # the threads go round the hosts, and each host's next request tends to come when
+        # its turn with the rate limiter has come too, with nobody sleeping for it.
+        if self._pool is None or self._error is not None:
             return
-        if self._error is not None:
+        if host in self._active or not self._queues[host]:
             return
         self._active.add(host)
         self._jobs += 1
-        self._pool.submit(self._drain, host)
+        self._pool.submit(self._step, host)
 
-    def _drain(self, host: str) -> None:
+    def _step(self, host: str) -> None:
         try:
-            while True:
-                with self._lock:
-                    queue = self._queues[host]
-                    if not queue or self._error is not None:
-                        return
-                    kind, item_id = queue.popleft()
+            with self._lock:
+                queue = self._queues[host]
+                item = queue.popleft() if queue and self._error is None else None
+            if item is not None:
+                kind, item_id = item
                 if kind == "feed":
                     self._feed(item_id)
                 else:
@@ -174,7 +176,7 @@ class _Run:
             with self._lock:
                 self._active.discard(host)
                 self._jobs -= 1
-                self._start(host)  # items queued after the loop saw the queue empty
+                self._start(host)
                 self._done.notify_all()
 
     # --- the steps -------------------------------------------------------------------------
