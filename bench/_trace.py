@@ -154,8 +154,7 @@ def install() -> None:
     _wrap(tasks, "assign_story_step", functools.partial(_timed, "story"))
     # The inline runner: one record per feed, per article, per story batch.
     _wrap(inline, "refresh_feed", lambda fn: _as_record("inline.feed", fn))
-    for name in ("_article", "_process", "_process_article"):
-        _wrap(inline, name, lambda fn: _as_record("inline.article", fn))
+    _wrap(inline, "process_article", lambda fn: _as_record("inline.article", fn))
     for name in ("assign_story", "drain_backlog", "_assign_stories"):
         _wrap(inline, name, lambda fn: _as_record("inline.story", _timed("story", fn)))
 

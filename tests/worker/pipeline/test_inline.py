@@ -199,3 +199,32 @@ def test_concurrency_below_one_is_refused(tmp_path: Path, sqlite_url: str) -> No
     with pytest.raises(ValueError, match="at least 1"):
         run_inline(rt, [], concurrency=0)
     rt.close()
+
+
+def test_the_threads_take_the_hosts_in_turn(
+    tmp_path: Path, sqlite_url: str, http_server: LocalHTTPServer, hosts: list[LocalHTTPServer]
+) -> None:
+    seen: list[str] = []
+
+    def page(request: BaseHTTPRequestHandler) -> None:
+        host = request.headers["Host"].split(":")[0]
+        seen.append(host)
+        body = page_html(STORIES[0], f"http://{host}{request.path}").encode()
+        request.send_response(200)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    links = []
+    for server in hosts[:2]:
+        for k in range(3):
+            server.add_handler(f"/p/{k}", page)
+            links.append(server.url(f"/p/{k}"))
+    rt = _runtime(tmp_path, sqlite_url, obey_robots=False)
+    feed_id = _feed(rt, http_server, links)
+
+    run_inline(rt, [feed_id], concurrency=1)
+    rt.close()
+
+    # One thread: a host's next page waits behind the other host's, not for its own queue.
+    assert seen == ["127.0.0.10", "127.0.0.11"] * 3
