@@ -15,12 +15,13 @@ busiest host, not the sum of every host's politeness delays.
 A host that failed at DNS or connect (no answer at all) is not asked again in this run: its
 remaining articles stay ``pending``, with the reason on their rows (``error_class``,
 ``error``), for a worker or a later run. The summary counts them apart from failed articles,
-by reason. The story step runs once the pages are in, in batches (``story_batch``), as the
-worker's does.
+by reason. The story step runs in batches (``story_batch``), as the worker's does, on a
+thread of its own while pages come in, and once more over what is left at the end.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -32,10 +33,12 @@ from sqlalchemy import func, select, update
 from models import Article, ArticleStatus, Feed, session_scope
 from worker.pipeline.article import RetryLater, process_article
 from worker.pipeline.feed import FeedRefresh, refresh_feed
-from worker.pipeline.story import assign_story, story_config
+from worker.pipeline.story import assign_story, drain_backlog, story_config
 from worker.runtime import Runtime
 from worker.store import Provenance
 from worker.urls import host_of
+
+log = logging.getLogger(__name__)
 
 #: Threads that use the network at once (hosts worked in parallel).
 DEFAULT_CONCURRENCY = 8
@@ -111,6 +114,9 @@ class _Run:
         self._active: set[str] = set()  # hosts a thread is working on
         self._jobs = 0
         self._pool: ThreadPoolExecutor | None = None
+        self._stories: ThreadPoolExecutor | None = None
+        self._story_running = False
+        self._stored = 0  # articles stored since the story step last started
         self._error: BaseException | None = None
 
     # --- scheduling ------------------------------------------------------------------------
@@ -128,9 +134,10 @@ class _Run:
     def work(self, concurrency: int) -> None:
         """Work every queue until all are empty (items queue more items as they go)."""
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="storywire-inline")
+        stories = ThreadPoolExecutor(1, thread_name_prefix="storywire-stories")
         try:
             with self._lock:
-                self._pool = pool
+                self._pool, self._stories = pool, stories
                 for host in list(self._queues):
                     self._start(host)
                 while self._jobs:
@@ -141,7 +148,8 @@ class _Run:
             raise
         finally:
             pool.shutdown(wait=True)
-            self._pool = None
+            stories.shutdown(wait=True)
+            self._pool = self._stories = None
         if self._error is not None:
             raise self._error
 
@@ -213,12 +221,44 @@ class _Run:
             if exc.error_class in UNREACHABLE and exc.status_code is None:
                 self._unreachable(host, exc.error_class, str(exc))
         else:
-            if outcome.status not in ("ok", "skipped"):
-                with self._lock:
+            with self._lock:
+                if outcome.status not in ("ok", "skipped"):
                     self.summary.errors.append(
                         f"article {article_id}: {outcome.status}: {outcome.error_class}"
                     )
+                if outcome.status != "skipped":
+                    self._stored += 1
+                    self._start_stories()
         self.progress("article", 1)
+
+    def _start_stories(self) -> None:
+        # Under the lock. The story step's batches run on a thread of their own while pages
+        # come in: much of their time is the database's, which the page threads use meanwhile.
+        batch = self.rt.settings.story_batch
+        if self._stories is None or self._story_running or self._error is not None:
+            return
+        if self._stored < batch:
+            return
+        self._story_running, self._stored = True, 0
+        self._jobs += 1
+        self._stories.submit(self._story_batches)
+
+    def _story_batches(self) -> None:
+        try:
+            drain_backlog(
+                self.rt.sessions,
+                story_config(self.rt.settings),
+                batch=self.rt.settings.story_batch,
+                batches=self.rt.settings.story_batches,
+            )
+        except Exception:  # the final pass assigns them one task-like call each, and records
+            log.warning("story batch failed during the run; left to the final pass", exc_info=True)
+        finally:
+            with self._lock:
+                self._story_running = False
+                self._jobs -= 1
+                self._start_stories()
+                self._done.notify_all()
 
     def _unreachable(self, host: str, error_class: str, message: str) -> None:
         """Skip the host's other articles for this run; each keeps the reason on its row."""

@@ -230,3 +230,41 @@ def test_the_threads_take_the_hosts_in_turn(
     assert len(seen) == 6
     assert set(seen[0::2]) != set(seen[1::2])
     assert len(set(seen[0::2])) == len(set(seen[1::2])) == 1
+
+
+def test_the_story_step_runs_while_pages_come_in(
+    tmp_path: Path, sqlite_url: str, http_server: LocalHTTPServer, hosts: list[LocalHTTPServer]
+) -> None:
+    rt = _runtime(tmp_path, sqlite_url, story_batch=2)
+    has_story = select(Article.id).where(Article.story_id.is_not(None)).limit(1)
+    served: list[bool] = []  # per page: did a story exist when it was answered?
+
+    def page(request: BaseHTTPRequestHandler) -> None:
+        # The last page answers once a story exists (or gives up after 10 s, before the read
+        # timeout): a run that assigned stories only at its end would have none by then.
+        pause = threading.Event()
+        for _ in range(100 if len(served) == 3 else 0):
+            with session_scope(rt.sessions) as s:
+                if s.scalar(has_story) is not None:
+                    break
+            pause.wait(0.1)
+        with session_scope(rt.sessions) as s:
+            served.append(s.scalar(has_story) is not None)
+        k = int(request.path.rsplit("/", 1)[1])
+        body = page_html(STORIES[k], f"http://127.0.0.10{request.path}").encode()
+        request.send_response(200)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    server = hosts[0]
+    for k in range(4):
+        server.add_handler(f"/p/{k}", page)
+    feed_id = _feed(rt, http_server, [server.url(f"/p/{k}") for k in range(4)])
+
+    summary = run_inline(rt, [feed_id], concurrency=2)
+    rt.close()
+
+    assert served[0] is False and served[-1] is True
+    assert summary.articles_ok == 4
+    assert all(a.story_id is not None for a in _articles(rt).values())
