@@ -261,7 +261,12 @@ def stage_table(run: Run) -> list[tuple[str, float]]:
         else:
             total["other tasks"] += body
     outside = run.processes * run.elapsed - busy
-    label = "outside tasks (Celery, idle)" if run.mode != "inline" else "outside (CLI, progress)"
+    if run.mode != "inline":
+        label = "outside tasks (Celery, idle)"
+    elif outside < 0:  # the story thread works beside the page threads
+        label = "overlap (story step beside pages)"
+    else:
+        label = "outside (CLI, progress)"
     total[label] += outside
     return [(name, 1000 * seconds / n) for name, seconds in total.items()]
 
