@@ -112,6 +112,7 @@ class _Run:
         self._done = threading.Condition(self._lock)
         self._queues: dict[str, deque[_Item]] = defaultdict(deque)
         self._active: set[str] = set()  # hosts a thread is working on
+        self._skipped: dict[str, tuple[str, str]] = {}  # unreachable host -> (class, why)
         self._jobs = 0
         self._pool: ThreadPoolExecutor | None = None
         self._stories: ThreadPoolExecutor | None = None
@@ -123,12 +124,12 @@ class _Run:
 
     def queue(self, host: str, item: _Item) -> None:
         with self._lock:
-            dead = self.summary.unreachable_hosts.get(host)
+            dead = self._skipped.get(host)
             if dead is None:
                 self._queues[host].append(item)
                 self._start(host)
-        if dead is not None:  # another feed linked it after its host failed
-            _mark_pending(self.rt, [item[1]], dead, f"{host} unreachable ({dead}) in this run")
+        if dead is not None:  # linked by a feed read after its host failed
+            _mark_pending(self.rt, [item[1]], *dead)
             self.progress("article", 1)
 
     def work(self, concurrency: int) -> None:
@@ -262,10 +263,11 @@ class _Run:
 
     def _unreachable(self, host: str, error_class: str, message: str) -> None:
         """Skip the host's other articles for this run; each keeps the reason on its row."""
+        reason = f"{host} unreachable ({error_class}) in this run, not tried: {message}"
         with self._lock:
             self.summary.unreachable_hosts[host] = error_class
+            self._skipped[host] = (error_class, reason[:2000])
             skipped = [item_id for kind, item_id in self._queues.pop(host, ()) if kind == "article"]
-        reason = f"{host} unreachable ({error_class}) in this run, not tried: {message}"
         _mark_pending(self.rt, skipped, error_class, reason[:2000])
         self.progress("article", len(skipped))
 
