@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python bench/feeds_corpus.py [--data DIR] [--limit N] [--postgres]
                                            [--worker [--concurrency 2]] [--show-errors]
+    .venv/bin/python bench/feeds_corpus.py --fetch-inline [--concurrency 8]
 
 The corpus (feedparser's, gofeed's and miniflux's test inputs: ../shared/data/feeds, or
 $STORYWIRE_SHARED_DATA/feeds) is read in place, never copied. Each file is served by the
@@ -13,6 +14,16 @@ and registered as a feed; then every feed is refreshed:
 - default: ``refresh_feed`` in this process, one feed after the other, over a real SQLite
   database (``--postgres``: a PostgreSQL started in a temp dir);
 - ``--worker``: a real Celery worker and beat (Redis started in a temp dir) poll them all.
+
+``--fetch-inline`` is the one-off fetch of real feeds whose article hosts cannot be reached:
+the corpus files whose entries link to pages elsewhere than this machine, each served from its
+own loopback address (127.0.0.2, 127.0.0.3, ...: one host per feed, as on the web), go
+through ``storywire fetch --all --inline --concurrency N`` with the default politeness (1
+request per second per host) on the embedded database. That process resolves no name but
+loopback ones (``bench/_offline.py``): every article host fails at DNS, and nothing leaves the
+machine. Prints the time, the entries and what became of each article (extracted, failed,
+pending by reason); exits 1 unless every entry is accounted for (an article row per entry,
+each one final or pending with its reason).
 
 Prints counts by outcome (ok, bozo-but-usable, error class), entries and stubs stored,
 time, peak memory, and the number of crashes (an exception out of the pipeline, or a feed
@@ -25,6 +36,7 @@ from __future__ import annotations
 import argparse
 import collections
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,14 +49,24 @@ from urllib.parse import quote
 from _common import peak_rss_mb, shared_data
 from sqlalchemy import func, select
 
-from models import Article, Feed, FeedFetch, make_engine, session_scope
+from models import (
+    Article,
+    ArticleSource,
+    Feed,
+    FeedFetch,
+    HostHealth,
+    make_engine,
+    session_scope,
+)
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.processes import Process, run_cli, storywire_env
 from tests.support.services import PostgresServer, RedisServer, migrate
 from worker.config import Settings
+from worker.feeds import parse_feed
 from worker.pipeline import refresh_feed
 from worker.runtime import build_runtime
 from worker.store import add_feed
+from worker.urls import host_of
 
 _HEADER_RE = re.compile(rb"^\s*Header:\s*Content-type:\s*(.+?)\s*$", re.I | re.M)
 _BY_SUFFIX = {".json": "application/json", ".html": "text/html", ".xml": "application/xml"}
@@ -211,13 +233,79 @@ def outcomes(
     return counts, by_folder, errors, unfetched, entries, stubs
 
 
+def linking_elsewhere(files: list[Path]) -> list[Path]:
+    """The files whose entries link to article pages on some host other than this machine."""
+    chosen = []
+    for path in files:
+        try:
+            parsed = parse_feed(path.read_bytes(), url="http://127.0.0.1/feed", content_type=None)
+        except Exception:  # not a usable feed: not part of this case
+            continue
+        hosts = {host_of(e.link) for e in parsed.entries if e.link}
+        if hosts - {"", "127.0.0.1", "localhost"}:
+            chosen.append(path)
+    return chosen
+
+
+def fetch_inline(root: Path, files: list[Path], concurrency: int) -> int:
+    chosen = linking_elsewhere(files)
+    print(f"feeds linking to pages elsewhere: {len(chosen)} of {len(files)} files")
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="storywire-fetch-")))
+        urls = []
+        for i, path in enumerate(chosen):
+            # One loopback address per feed: each feed its own host, as on the web.
+            address = f"127.0.{i // 250}.{i % 250 + 2}"
+            server = stack.enter_context(LocalHTTPServer(address))
+            urls.extend(serve(server, root, [path]))
+        env = storywire_env(
+            STORYWIRE_DATA_DIR=str(tmp / "data"),
+            STORYWIRE_ALLOW_PRIVATE_NETWORKS="1",
+            STORYWIRE_LOG_LEVEL="WARNING",
+        )
+        run_cli(["feeds", "add", *urls], env)
+        command = [sys.executable, str(Path(__file__).with_name("_offline.py")), "fetch",
+                   "--all", "--inline", "--concurrency", str(concurrency)]  # fmt: skip
+        started = time.perf_counter()
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=1800, check=False
+        )
+        elapsed = time.perf_counter() - started
+        print(done.stdout[-4000:] + done.stderr[-4000:])
+        engine = make_engine(f"sqlite:///{tmp / 'data' / 'storywire.db'}")
+        with engine.connect() as conn:
+            seen = conn.execute(select(func.sum(FeedFetch.entries_seen))).scalar_one() or 0
+            rows = conn.execute(
+                select(Article.status, Article.error_class, func.count())
+                .group_by(Article.status, Article.error_class)
+            ).all()  # fmt: skip
+            hosts = conn.execute(select(func.count(func.distinct(HostHealth.host)))).scalar_one()
+            sources = conn.execute(select(func.count()).select_from(ArticleSource)).scalar_one()
+        engine.dispose()
+    stubs = sum(n for _, _, n in rows)
+    unaccounted = sum(n for status, why, n in rows if status == "pending" and not why)
+    print(f"time: {elapsed:.1f} s  (fetch --all --inline --concurrency {concurrency}, "
+          f"exit {done.returncode})")  # fmt: skip
+    print(
+        f"entries seen: {seen}  feed-entry records (article_sources): {sources}  articles: "
+        f"{stubs} (an article linked by several entries is one)  hosts with a fetch on record: "
+        f"{hosts}"
+    )
+    for status, why, count in sorted(rows, key=lambda r: (r[0], r[1] or "")):
+        print(f"  {status:8s} {why or '':24s} {count:6d}")
+    print(f"unaccounted for (pending without a reason): {unaccounted}")
+    return 0 if done.returncode == 0 and unaccounted == 0 and stubs > 0 else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="folder holding feeds/")
     ap.add_argument("--limit", type=int, default=0, help="first N files only (0: all)")
     ap.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
     ap.add_argument("--worker", action="store_true", help="through a real worker and beat")
-    ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, default=None, help="worker processes (2) or, "
+                    "with --fetch-inline, hosts at once (8)")  # fmt: skip
+    ap.add_argument("--fetch-inline", action="store_true", help="the one-off fetch case")
     ap.add_argument("--show-errors", action="store_true", help="list every error")
     args = ap.parse_args()
 
@@ -230,6 +318,8 @@ def main() -> int:
         )
         return 0
     files = corpus_files(root, args.limit)
+    if args.fetch_inline:
+        return fetch_inline(root, files, args.concurrency or 8)
     mode = "real worker + beat (Redis)" if args.worker else "refresh_feed in process"
     db_kind = "PostgreSQL" if args.postgres else "SQLite"
     print(f"feed corpus: {root}  files: {len(files)}  mode: {mode}  database: {db_kind}")
@@ -244,7 +334,7 @@ def main() -> int:
         crashes: list[str] = []
         restarts = 0
         if args.worker:
-            restarts = ingest_with_worker(url, by_id, tmp, args.concurrency)
+            restarts = ingest_with_worker(url, by_id, tmp, args.concurrency or 2)
         else:
             crashes = ingest_in_process(url, by_id, tmp / "data")
         elapsed = time.perf_counter() - started

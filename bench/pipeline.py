@@ -1,32 +1,59 @@
-"""End-to-end ingestion throughput through a real worker, against trafilatura's own rate.
+"""End-to-end ingestion throughput, stage by stage, against trafilatura's own rate.
 
     python bench/pipeline.py [--feeds 10] [--articles 300] [--concurrency 2]
+                             [--embedded | --inline]
 
 A local HTTP server serves N feeds linking M article pages (the real pages under
-../shared/data/extraction/*/html when present, else generated pages). A real Celery worker
-(2 processes by default) on Redis + Postgres (both started here, in temp dirs) ingests them.
-In the same run, the same pages go through trafilatura alone (the ceiling: no HTTP, no DB,
-no queue), in one process and in as many processes as the worker has. Prints articles/s,
-ms/article, the ratio to the ceiling, and peak memory.
+../shared/data/extraction/*/html when present, else generated pages). Storywire ingests them:
+
+- default: a real Celery worker (2 processes) and beat on Redis + Postgres (started here, in
+  temp dirs);
+- ``--embedded``: the same on the embedded defaults (SQLite broker and SQLite database);
+- ``--inline``: ``storywire fetch --all --inline`` in one process, on Postgres.
+
+The clock runs from the first feed refresh to the moment every article is extracted *and*
+has its story. In the same run, before and after, the same pages go through trafilatura
+alone (no HTTP, no DB, no queue): in one process and in as many processes as the worker has
+(the ceiling). Prints the machine's load, articles/s and the ratio to the ceiling, then where
+the time goes per article (from ``bench/_trace.py``, which runs the worker with stage timers):
+time in queue, feed step, fetch, extraction, store, story step, the rest of the task, the pool
+processes' time outside any task (Celery/broker overhead and idle), and the SQL statements and
+commits per article.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import multiprocessing
+import os
+import resource
+import statistics
+import sys
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from _common import peak_rss_mb, shared_data
+from _trace import TRACE_ENV
 from sqlalchemy import func, select
 
 from models import Article, make_engine, utcnow
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.processes import Process, run_cli, storywire_env
 from tests.support.services import PostgresServer, RedisServer
+
+TRACE = [sys.executable, str(Path(__file__).with_name("_trace.py"))]
+ARTICLE_TASK = "worker.tasks.fetch_article"
+STORY_TASK = "worker.tasks.assign_story"
+FEED_TASK = "worker.tasks.fetch_feed"
 
 
 def _read_gz(path: Path) -> bytes:
@@ -63,15 +90,30 @@ def _extract_one(html: bytes) -> int:
     return 0 if doc is None else 1
 
 
-def ceiling(pages: list[bytes], processes: int) -> float:
-    started = time.perf_counter()
+@dataclass
+class Ceiling:
+    rate: float  # articles/s
+    cpu_ms: float  # CPU ms per article
+
+
+def ceiling(pages: list[bytes], processes: int) -> Ceiling:
+    started, cpu = time.perf_counter(), _cpu()
     if processes == 1:
         for page in pages:
             _extract_one(page)
     else:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            pool.map(_extract_one, pages, chunksize=4)
-    return len(pages) / (time.perf_counter() - started)
+        pool = multiprocessing.get_context("fork").Pool(processes)
+        pool.map(_extract_one, pages, chunksize=4)
+        pool.close()
+        pool.join()  # reaped: their CPU time is counted as this process's children's
+    elapsed = time.perf_counter() - started
+    return Ceiling(len(pages) / elapsed, 1000 * (_cpu() - cpu) / len(pages))
+
+
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def serve(server: LocalHTTPServer, pages: list[bytes], feeds: int) -> list[str]:
@@ -94,56 +136,199 @@ def serve(server: LocalHTTPServer, pages: list[bytes], feeds: int) -> list[str]:
     return urls
 
 
-def pipeline_rate(pages: list[bytes], feeds: int, concurrency: int) -> tuple[float, int, float]:
+@dataclass
+class Run:
+    mode: str
+    processes: int
+    articles: int
+    ok: int
+    elapsed: float
+    records: list[dict[str, Any]]
+
+    @property
+    def rate(self) -> float:
+        return self.articles / self.elapsed
+
+
+@contextmanager
+def services(mode: str, tmp: Path) -> Iterator[dict[str, str]]:
+    """The environment of the run: its database (and broker) started here."""
+    with ExitStack() as stack:
+        env: dict[str, str] = {}
+        if mode != "embedded":
+            pg = stack.enter_context(PostgresServer())
+            env["DATABASE_URL"] = pg.create_database()
+        if mode == "celery":
+            env["REDIS_URL"] = stack.enter_context(RedisServer()).url
+        yield env
+
+
+def run_pipeline(mode: str, pages: list[bytes], feeds: int, concurrency: int) -> Run:
     tmp = Path(tempfile.mkdtemp(prefix="storywire-bench-"))
-    with RedisServer() as redis_server, PostgresServer() as pg, LocalHTTPServer() as http:
-        db_url = pg.create_database()
+    (tmp / "trace").mkdir()
+    with services(mode, tmp) as urls, LocalHTTPServer() as http:
         env = storywire_env(
-            DATABASE_URL=db_url,
-            REDIS_URL=redis_server.url,
-            STORYWIRE_DATA_DIR=str(tmp),
+            **urls,
+            STORYWIRE_DATA_DIR=str(tmp / "data"),
             STORYWIRE_ALLOW_PRIVATE_NETWORKS="1",
             # One host serves everything here: the politeness limit would measure itself.
-            STORYWIRE_HOST_RATE_PER_S="100000",
+            STORYWIRE_HOST_RATE_PER_S="0",
             STORYWIRE_DISPATCH_INTERVAL_S="1",
             STORYWIRE_DISPATCH_PER_HOST=str(feeds),
             STORYWIRE_LOG_LEVEL="WARNING",
+            **{TRACE_ENV: str(tmp / "trace")},
         )
         run_cli(["db", "upgrade"], env)
         run_cli(["feeds", "add", *serve(http, pages, feeds)], env)
+        db_url = urls.get("DATABASE_URL") or f"sqlite:///{tmp / 'data' / 'storywire.db'}"
         engine = make_engine(db_url)
-        total = len(pages)
-        done_q = select(func.count()).select_from(Article).where(Article.status != "pending")
-        worker = Process(["worker", "--concurrency", str(concurrency)], env, tmp / "worker.log")
-        # Warm-up excluded: the clock starts at the first stored stub, when beat has dispatched.
-        beat = Process(["beat"], env, tmp / "beat.log")
+        if mode == "inline":
+            fetch = ["fetch", "--all", "--inline"]
+            processes = [Process(fetch, env, tmp / "fetch.log", program=TRACE)]
+        else:
+            processes = [
+                Process(["worker", "--concurrency", str(concurrency)], env, tmp / "worker.log",
+                        program=TRACE),
+                Process(["beat"], env, tmp / "beat.log"),
+            ]  # fmt: skip
         try:
-            while True:
-                with engine.connect() as c:
-                    if c.execute(select(func.count()).select_from(Article)).scalar_one():
-                        break
-                time.sleep(0.05)
-            started = time.perf_counter()
-            deadline = started + 1800
-            done = 0
-            while time.perf_counter() < deadline:
-                with engine.connect() as c:
-                    done = int(c.execute(done_q).scalar_one())
-                if done >= total:
-                    break
-                time.sleep(0.1)
-            elapsed = time.perf_counter() - started
-            with engine.connect() as c:
-                ok = int(
-                    c.execute(
-                        select(func.count()).select_from(Article).where(Article.status == "ok")
-                    ).scalar_one()
-                )
+            finished = _wait_done(engine, len(pages), processes)
         finally:
-            beat.stop()
-            worker.stop()
-            engine.dispose()
-        return done / elapsed, ok, peak_rss_mb(children=True)
+            for process in processes:
+                process.stop()
+        with engine.connect() as c:
+            ok = c.execute(
+                select(func.count()).select_from(Article).where(Article.status == "ok")
+            ).scalar_one()
+        engine.dispose()
+    records = _read_trace(tmp / "trace")
+    starts = [r["start"] for r in records if r["kind"] in (FEED_TASK, "inline.feed")]
+    if not starts:
+        raise SystemExit(f"no feed was refreshed: see the logs in {tmp}")
+    elapsed = finished - min(starts)
+    records = [r for r in records if r["start"] < finished]
+    return Run(mode, 1 if mode == "inline" else concurrency, len(pages), ok, elapsed, records)
+
+
+def _wait_done(engine: Any, total: int, processes: list[Process]) -> float:
+    """Wall-clock time at which every article was extracted (or failed) and has a story."""
+    done_q = (
+        select(func.count())
+        .select_from(Article)
+        .where(Article.status != "pending", Article.story_id.is_not(None))
+    )
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        with engine.connect() as c:
+            if c.execute(done_q).scalar_one() >= total:
+                return time.time()
+        if not all(p.alive() for p in processes[:1]) and processes[0].popen.returncode:
+            raise SystemExit(f"storywire exited early:\n{processes[0].output()[-3000:]}")
+        time.sleep(0.05)
+    raise SystemExit("not done after 30 minutes")
+
+
+def _read_trace(folder: Path) -> list[dict[str, Any]]:
+    records = []
+    for path in folder.glob("trace-*.jsonl"):
+        records.extend(json.loads(line) for line in path.read_text().splitlines() if line)
+    return records
+
+
+def stage_table(run: Run) -> list[tuple[str, float]]:
+    """Milliseconds per article of each stage; they add up to processes x elapsed / article."""
+    n = run.articles
+    total: dict[str, float] = defaultdict(float)
+    busy = 0.0
+    for r in run.records:
+        body = r["end"] - r["start"]
+        busy += body
+        stages = {k: v for k, v in r["stages"].items() if not k.endswith("_cpu")}
+        if r["kind"] in (ARTICLE_TASK, "inline.article"):
+            for stage in ("fetch", "extract", "store"):
+                total[stage] += stages.get(stage, 0.0)
+            total["article task, rest"] += body - sum(stages.values())
+            total["story step"] += stages.get("story", 0.0)
+        elif r["kind"] in (STORY_TASK, "inline.story"):
+            total["story step"] += body
+        elif r["kind"] in (FEED_TASK, "inline.feed"):
+            total["feed: fetch + parse"] += stages.get("feed_fetch", 0.0) + stages.get(
+                "feed_parse", 0.0
+            )
+            total["feed: stubs, schedule"] += (
+                body - stages.get("feed_fetch", 0.0) - stages.get("feed_parse", 0.0)
+            )
+        else:
+            total["other tasks"] += body
+    outside = run.processes * run.elapsed - busy
+    if run.mode != "inline":
+        label = "outside tasks (Celery, idle)"
+    elif outside < 0:  # the story thread works beside the page threads
+        label = "overlap (story step beside pages)"
+    else:
+        label = "outside (CLI, progress)"
+    total[label] += outside
+    return [(name, 1000 * seconds / n) for name, seconds in total.items()]
+
+
+def cpu_table(run: Run) -> list[tuple[str, float]]:
+    """CPU milliseconds per article: the tasks' stages, and the rest of each kind of task."""
+    total: dict[str, float] = defaultdict(float)
+    for r in run.records:
+        stages = {k[:-4]: v for k, v in r["stages"].items() if k.endswith("_cpu")}
+        kind = r["kind"].rsplit(".", 1)[-1]
+        for stage, seconds in stages.items():
+            total[stage] += seconds
+        total[f"{kind}, rest"] += r.get("cpu", 0.0) - sum(stages.values())
+    return [(name, 1000 * seconds / run.articles) for name, seconds in sorted(total.items())]
+
+
+def queue_times(run: Run) -> dict[str, float]:
+    """Median ms between a message's publication and its task's start, per task kind."""
+    waits: dict[str, list[float]] = defaultdict(list)
+    for r in run.records:
+        if r.get("sent"):
+            waits[r["kind"].rsplit(".", 1)[-1]].append(1000 * (r["start"] - r["sent"]))
+    return {kind: statistics.median(values) for kind, values in waits.items()}
+
+
+def report(run: Run, one: float, many: float) -> None:
+    ceiling_rate = many if run.processes > 1 else one
+    what = {
+        "celery": f"{run.processes} worker processes (Redis + Postgres)",
+        "embedded": f"{run.processes} worker processes (embedded: SQLite broker + database)",
+        "inline": "fetch --inline, 1 process (Postgres)",
+    }[run.mode]
+    print(
+        f"storywire end to end, {what}: {run.rate:8.1f} articles/s  "
+        f"({1000 / run.rate:6.1f} ms/article), {run.ok}/{run.articles} extracted ok"
+    )
+    print(
+        f"ratio to the ceiling ({'1' if run.processes == 1 else run.processes}-process "
+        f"trafilatura): {run.rate / ceiling_rate:.2f}   (to 1-process trafilatura: "
+        f"{run.rate / one:.2f})"
+    )
+    print(f"\nwhere the time goes: process-ms per article ({run.processes} process(es))")
+    rows = stage_table(run)
+    for name, ms in rows:
+        print(f"  {name:32s} {ms:8.1f}")
+    print(f"  {'total (= processes x ms/article)':32s} {sum(ms for _, ms in rows):8.1f}")
+    print("CPU ms per article, by stage (tasks' own threads):")
+    for name, ms in cpu_table(run):
+        print(f"  {name:32s} {ms:8.1f}")
+    if run.mode != "inline":
+        waits = queue_times(run)
+        print(
+            "time in queue (median ms, publication to start): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in sorted(waits.items()))
+        )
+    statements = sum(r["statements"] for r in run.records)
+    commits = sum(r["commits"] for r in run.records)
+    db = "SQLite" if run.mode == "embedded" else "Postgres"
+    print(
+        f"database ({db}): {statements / run.articles:.1f} statements and "
+        f"{commits / run.articles:.1f} commits per article (feed, article and story steps)"
+    )
 
 
 def main() -> None:
@@ -151,24 +336,48 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=10)
     parser.add_argument("--articles", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=2)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--embedded", action="store_true", help="SQLite broker and database")
+    mode.add_argument("--inline", action="store_true", help="fetch --all --inline, 1 process")
     args = parser.parse_args()
+    mode_name = "inline" if args.inline else "embedded" if args.embedded else "celery"
 
+    print(f"machine load before: {_load()}")
     pages, origin = load_pages(args.articles)
     print(f"pages: {origin}")
-    one = ceiling(pages, 1)
-    many = ceiling(pages, args.concurrency)
-    rate, ok, rss = pipeline_rate(pages, args.feeds, args.concurrency)
-    print(f"trafilatura alone, 1 process:   {one:8.1f} articles/s  ({1000 / one:6.1f} ms/article)")
+    ceilings_one = [ceiling(pages, 1)]
+    ceilings_many = [ceiling(pages, args.concurrency)]
+    run = run_pipeline(mode_name, pages, args.feeds, args.concurrency)
+    ceilings_one.append(ceiling(pages, 1))
+    ceilings_many.append(ceiling(pages, args.concurrency))
+    print(f"machine load after:  {_load()}")
+    one = [c.rate for c in ceilings_one]
+    many = [c.rate for c in ceilings_many]
+    one_rate, many_rate = statistics.mean(one), statistics.mean(many)
     print(
-        f"trafilatura alone, {args.concurrency} processes: {many:8.1f} articles/s  "
-        f"({1000 / many:6.1f} ms/article)   <- ceiling"
+        f"trafilatura alone, 1 process:   {one_rate:8.1f} articles/s  "
+        f"({1000 / one_rate:6.1f} ms/article; before {one[0]:.1f}, after {one[1]:.1f})"
     )
     print(
-        f"storywire end to end, {args.concurrency} worker processes (Redis + Postgres): "
-        f"{rate:8.1f} articles/s  ({1000 / rate:6.1f} ms/article), {ok}/{len(pages)} extracted ok"
+        f"trafilatura alone, {args.concurrency} processes: {many_rate:8.1f} articles/s  "
+        f"({1000 / many_rate:6.1f} ms/article; before {many[0]:.1f}, after {many[1]:.1f})"
+        "   <- ceiling"
     )
-    print(f"ratio to ceiling: {rate / many:.2f}   (to 1-process trafilatura: {rate / one:.2f})")
-    print(f"peak RSS: bench {peak_rss_mb():.0f} MB, largest child process {rss:.0f} MB")
+    report(run, one_rate, many_rate)
+    cpu_ceiling = statistics.mean(c.cpu_ms for c in ceilings_one + ceilings_many)
+    cpu = sum(r.get("cpu", 0.0) for r in run.records) * 1000 / run.articles
+    print(
+        f"CPU per article (a busy machine inflates it far less than wall time): storywire's "
+        f"tasks {cpu:.1f} ms, trafilatura alone {cpu_ceiling:.1f} ms: ratio "
+        f"{cpu_ceiling / cpu:.2f} (not counted: Postgres, Redis, Celery's main process)"
+    )
+    print(f"peak RSS: bench {peak_rss_mb():.0f} MB, largest child process "
+          f"{peak_rss_mb(children=True):.0f} MB")  # fmt: skip
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
 
 
 if __name__ == "__main__":

@@ -400,7 +400,12 @@ class Settings(BaseSettings):
         """Celery broker: Redis when configured, else kombu's SQLAlchemy transport on SQLite."""
         if self.redis_url:
             return self.redis_url
-        return f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+        return f"sqla+sqlite:///{self.broker_path}"
+
+    @property
+    def broker_path(self) -> Path:
+        """The embedded broker's SQLite file (when there is no ``REDIS_URL``)."""
+        return (self.data_dir / "broker.db").resolve()
 
     @property
     def embedded(self) -> bool:

@@ -21,7 +21,7 @@ from worker.changefeed import prune_changes as prune_old_changes
 from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
 from worker.monitoring import metrics
-from worker.pipeline import RetryLater, process_article, refresh_feed
+from worker.pipeline import RetryLater, StoryStepBusy, process_article, refresh_feed
 from worker.pipeline import assign_story as assign_story_step
 from worker.pipeline.story import story_config
 from worker.retention import prune_articles as prune_old_articles
@@ -36,6 +36,15 @@ log = get_logger(__name__)
 #: Base of the back-off between attempts at a page that failed transiently (seconds); short
 #: enough to stay far below the broker's visibility timeout.
 DEFAULT_ARTICLE_RETRY_BASE_S = 30
+#: An article's story task waits this long after its page is stored, so that the articles
+#: stored meanwhile wait too and the first task to run assigns them all in one batch
+#: (``STORYWIRE_STORY_BATCH``); the others find theirs done. Run at once, each would be a batch
+#: of one while pages keep coming in.
+DEFAULT_STORY_DELAY_S = 1.0
+#: Times a story task comes back later (``DEFAULT_STORY_DELAY_S``) rather than wait while
+#: another worker holds the story-step lock: a pool process blocked on that lock does
+#: nothing, and the holder's batch most likely assigns this article. After that, it waits.
+DEFAULT_STORY_BUSY_RETRIES = 3
 #: Articles re-enqueued per kind per sweep.
 DEFAULT_SWEEP_BATCH = 1000
 #: Failures of an article's own story step (``articles.story_attempts``) after which the
@@ -126,7 +135,7 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
         log.info("article fetch will be retried", attempts=exc.attempts, countdown=countdown)
         raise self.retry(countdown=min(countdown, 600)) from exc
     if outcome.status != "skipped":
-        assign_story.delay(article_id)
+        assign_story.apply_async((article_id,), countdown=DEFAULT_STORY_DELAY_S)
     log.info("article processed", status=outcome.status, error_class=outcome.error_class)
     return outcome.status
 
@@ -135,14 +144,19 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
 def assign_story(self: StorywireTask, article_id: int) -> int | None:
     structlog.contextvars.bind_contextvars(article_id=article_id)
     rt = self.runtime
-    with metrics.time_story_step():
-        outcome = assign_story_step(
-            rt.sessions,
-            article_id,
-            story_config(rt.settings),
-            batch=rt.settings.story_batch,
-            batches=rt.settings.story_batches,
-        )
+    busy = self.request.retries or 0
+    try:
+        with metrics.time_story_step():
+            outcome = assign_story_step(
+                rt.sessions,
+                article_id,
+                story_config(rt.settings),
+                batch=rt.settings.story_batch,
+                batches=rt.settings.story_batches,
+                wait=busy >= DEFAULT_STORY_BUSY_RETRIES,
+            )
+    except StoryStepBusy as exc:
+        raise self.retry(countdown=DEFAULT_STORY_DELAY_S, max_retries=None) from exc
     return outcome.story_id
 
 

@@ -46,7 +46,11 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class LocalHTTPServer:
-    def __init__(self) -> None:
+    """``host``: the loopback address to serve on (127.0.0.1; any 127.x.y.z is another host
+    to the pipeline, with its own rate limit and robots.txt)."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.routes: dict[str, Route | Handler] = {}
         self.requests: list[SeenRequest] = []
         self._lock = threading.Lock()
@@ -97,7 +101,7 @@ class LocalHTTPServer:
                 if self.command != "HEAD":
                     self.wfile.write(route.body)
 
-        self._server = _QuietServer(("127.0.0.1", 0), _Handler)
+        self._server = _QuietServer((host, 0), _Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -108,7 +112,7 @@ class LocalHTTPServer:
         return int(self._server.server_address[1])
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def add(
         self,

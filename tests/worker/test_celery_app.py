@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import gc
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from celery import signals
+from kombu import Connection
 
-import worker.celery_app  # noqa: F401  (connects the signal handlers)
 from tests.support.processes import run_python
+from worker.celery_app import DEFAULT_EMBEDDED_PREFETCH, celery_config
+from worker.config import Settings
 
 
 @pytest.fixture
@@ -45,3 +49,26 @@ def test_the_worker_loads_the_date_parsers_languages_before_it_forks() -> None:
     before, after = int(out[0]), int(out[1])
     assert before == 0
     assert after > 100  # every language dateparser knows: none is loaded on a page later
+
+
+def test_the_embedded_broker_is_a_wal_file_and_its_workers_hold_a_few_messages(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    config = celery_config(settings)
+    assert config["worker_prefetch_multiplier"] == DEFAULT_EMBEDDED_PREFETCH
+    with Connection(
+        config["broker_url"], transport_options=config["broker_transport_options"]
+    ) as conn:
+        queue = conn.SimpleQueue("probe")
+        queue.put({"n": 1})
+        assert queue.get(timeout=5).payload == {"n": 1}
+        queue.close()
+    with sqlite3.connect(settings.broker_path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_redis_broker_keeps_one_message_per_worker_process(tmp_path: Path) -> None:
+    config = celery_config(Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0"))
+    assert config["worker_prefetch_multiplier"] == 1
+    assert config["broker_transport_options"] == {"visibility_timeout": 3600}

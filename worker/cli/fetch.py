@@ -13,6 +13,13 @@ if TYPE_CHECKING:
     from worker.pipeline.inline import InlineSummary
     from worker.runtime import Runtime
 
+#: Default of ``--concurrency``: ``worker.pipeline.inline.DEFAULT_CONCURRENCY``, repeated here
+#: so that ``--help`` does not import the pipeline (a test keeps the two equal).
+DEFAULT_CONCURRENCY = 8
+#: Bounds of ``--concurrency``: threads, each holding a connection to a host and one to the
+#: database, so a typo such as 10000 must not open that many.
+MIN_CONCURRENCY, MAX_CONCURRENCY = 1, 64
+
 
 def fetch(
     refs: Annotated[
@@ -25,10 +32,23 @@ def fetch(
     inline: Annotated[
         bool, typer.Option("--inline", help="Run the pipeline in this process, no broker.")
     ] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            help=f"With --inline: hosts fetched at once ({MIN_CONCURRENCY}-{MAX_CONCURRENCY}; "
+            "each host is still paced by the per-host rate limit)."
+        ),
+    ] = DEFAULT_CONCURRENCY,
 ) -> None:
     """Fetch feeds now. Exits 0 when it ran, even if some feeds failed (see the summary)."""
     if not refs and not all_feeds:
         raise fail("name feeds to fetch, or use --all", code=2)
+    if not MIN_CONCURRENCY <= concurrency <= MAX_CONCURRENCY:
+        raise fail(
+            f"--concurrency {concurrency} is out of range: give {MIN_CONCURRENCY} to "
+            f"{MAX_CONCURRENCY} hosts at once",
+            code=2,
+        )
     from sqlalchemy import select
 
     from models import Feed, FeedStatus, RunKind, session_scope
@@ -64,7 +84,7 @@ def fetch(
     console.print(f"run {run_id}")
     if inline:
         try:
-            summary = _run_inline_with_progress(rt, feed_ids, run_id)
+            summary = _run_inline_with_progress(rt, feed_ids, run_id, concurrency)
         except BaseException:
             finish_run(rt.sessions, run_id, status="failed")
             raise
@@ -80,7 +100,9 @@ def fetch(
     console.print(f"follow it with: storywire runs show {run_id}")
 
 
-def _run_inline_with_progress(rt: Runtime, feed_ids: list[int], run_id: int) -> InlineSummary:
+def _run_inline_with_progress(
+    rt: Runtime, feed_ids: list[int], run_id: int, concurrency: int
+) -> InlineSummary:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -109,12 +131,12 @@ def _run_inline_with_progress(rt: Runtime, feed_ids: list[int], run_id: int) -> 
             else:
                 progress.advance(articles_bar, count)
 
-        return run_inline(rt, feed_ids, on_progress, run_id=run_id)
+        return run_inline(rt, feed_ids, on_progress, run_id=run_id, concurrency=concurrency)
 
 
 def _print_summary(summary: InlineSummary) -> None:
     emit_table(
-        ["feeds", "failed feeds", "new articles", "extracted", "failed", "duplicates"],
+        ["feeds", "failed feeds", "new articles", "extracted", "failed", "pending", "duplicates"],
         [
             [
                 str(summary.feeds),
@@ -122,10 +144,24 @@ def _print_summary(summary: InlineSummary) -> None:
                 str(summary.new_articles),
                 str(summary.articles_ok),
                 str(summary.articles_failed),
+                str(summary.articles_pending),
                 str(summary.duplicates),
             ]
         ],
     )
+    if summary.pending:
+        reasons = ", ".join(f"{why} {count}" for why, count in summary.pending.items())
+        console.print(
+            f"pending (left for the worker or a later run), by reason: {reasons}", highlight=False
+        )
+    if summary.unreachable_hosts:
+        hosts = sorted(summary.unreachable_hosts.items())
+        listed = ", ".join(f"{host} ({why})" for host, why in hosts[:20])
+        more = f" and {len(hosts) - 20} more" if len(hosts) > 20 else ""
+        console.print(
+            f"hosts not answering, skipped for the rest of the run: {listed}{more}",
+            highlight=False,
+        )
     for error in summary.errors[:50]:
         console.print(f"• {error}", markup=False, highlight=False)
     if len(summary.errors) > 50:

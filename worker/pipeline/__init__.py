@@ -7,13 +7,14 @@ assign_story(sessions, article_id)                   -> StoryOutcome
 
 from worker.pipeline.article import ArticleOutcome, RetryLater, process_article
 from worker.pipeline.feed import FeedRefresh, refresh_feed
-from worker.pipeline.story import StoryOutcome, assign_story
+from worker.pipeline.story import StoryOutcome, StoryStepBusy, assign_story
 
 __all__ = [
     "ArticleOutcome",
     "FeedRefresh",
     "RetryLater",
     "StoryOutcome",
+    "StoryStepBusy",
     "assign_story",
     "process_article",
     "refresh_feed",

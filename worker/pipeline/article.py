@@ -14,8 +14,8 @@ from typing import Any
 
 import lxml.html
 from lxml.etree import ParserError
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from models import Article, ArticleSource, ArticleStatus, session_scope, utcnow
 from worker.config import Settings
@@ -40,6 +40,45 @@ DEFAULT_MAX_ATTEMPTS = 4
 #: error_class of a fetch refused by our own per-host rate limit (see worker.fetch.ratelimit).
 RATE_LIMITED = "rate_limited"
 
+# What the article step reads of a pending article before fetching it: the row's feed fields
+# and its first source's content (the fallback text), in one statement.
+_FIRST_SOURCE = (
+    select(func.min(ArticleSource.id))
+    .where(ArticleSource.article_id == Article.id)
+    .correlate(Article)
+    .scalar_subquery()
+)
+# The oldest entry date the article's feed ever gave (one indexed lookup on
+# article_sources(feed_id, published_at)): a page date before it is not believed.
+_FEED_ENTRY = aliased(ArticleSource)
+_FIRST_ENTRY_AT = (
+    select(func.min(_FEED_ENTRY.published_at))
+    .where(_FEED_ENTRY.feed_id == Article.feed_id)
+    .correlate(Article)
+    .scalar_subquery()
+)
+_STUB = (
+    select(
+        Article.url,
+        Article.status,
+        Article.title,
+        Article.authors,
+        Article.summary,
+        Article.published_at,
+        Article.published_source,
+        Article.modified_at,
+        Article.modified_source,
+        Article.run_id,
+        Article.task_id,
+        Article.date_error,
+        ArticleSource.content,
+        ArticleSource.summary.label("source_summary"),
+        _FIRST_ENTRY_AT.label("first_entry_at"),
+    )
+    .outerjoin(ArticleSource, ArticleSource.id == _FIRST_SOURCE)
+    .where(Article.id == bindparam("id"))
+)
+
 
 class RetryLater(Exception):
     """The page could not be fetched now but may be later (the task schedules a retry)."""
@@ -49,6 +88,7 @@ class RetryLater(Exception):
         self.attempts = attempts
         self.retry_after = error.retry_after
         self.error_class = error.error_class
+        self.status_code = error.status_code
 
 
 @dataclass
@@ -60,10 +100,38 @@ class ArticleOutcome:
 
 @dataclass
 class _Stub:
+    """What the feed said, read in one statement before the page is fetched: its fields
+    are merged with the page's (and stay as they are while the article is pending)."""
+
     url: str
-    feed_title: str | None
-    feed_text: str | None  # plain text the feed carried, the fallback
-    first_entry_at: datetime | None = None  # the oldest entry date its feed ever gave
+    title: str | None
+    authors: list[str]
+    summary: str | None
+    published: tuple[datetime | None, str | None]
+    modified: tuple[datetime | None, str | None]
+    run_id: int | None
+    task_id: str | None
+    source_content: str | None  # the first feed entry's own HTML and summary
+    source_summary: str | None
+    first_entry_at: datetime | None  # the oldest entry date its feed ever gave
+    date_error: str | None  # why the feed's own dates were refused
+
+    def fields(self) -> StubFields:
+        return StubFields(
+            title=self.title,
+            summary=self.summary,
+            authors=self.authors,
+            published=self.published,
+            modified=self.modified,
+            first_entry_at=self.first_entry_at,
+            date_error=self.date_error,
+        )
+
+    @property
+    def feed_text(self) -> str | None:
+        """Plain text the feed carried: the fallback when the page gives none."""
+        text = _html_to_text(self.source_content) if self.source_content else None
+        return text or self.source_summary
 
 
 def process_article(
@@ -163,34 +231,28 @@ def _process(
             sessions, article_id, stub, ArticleStatus.FAILED, exc, status, provenance
         )
 
-    return _store_page(sessions, article_id, response, page, stub, provenance)
+    return _store_page(sessions, article_id, stub, response, page, provenance)
 
 
 def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None:
     with session_scope(sessions) as session:
-        article = session.get(Article, article_id)
-        if article is None or article.status != ArticleStatus.PENDING:
-            return None
-        # With the first source, the oldest entry date of its feed (one indexed lookup on
-        # article_sources(feed_id, published_at)): a page date before it is not believed.
-        first_entry = (
-            select(func.min(ArticleSource.published_at))
-            .where(ArticleSource.feed_id == article.feed_id)
-            .scalar_subquery()
-        )
-        row = session.execute(
-            select(ArticleSource, first_entry)
-            .where(ArticleSource.article_id == article_id)
-            .order_by(ArticleSource.id)
-            .limit(1)
-        ).one_or_none()
-        source, first_entry_at = row if row is not None else (None, None)
-        feed_text = None
-        if source is not None:
-            feed_text = (_html_to_text(source.content) if source.content else None) or (
-                source.summary
-            )
-        return _Stub(article.url, article.title, feed_text, first_entry_at)
+        row = session.execute(_STUB, {"id": article_id}).first()
+    if row is None or row.status != ArticleStatus.PENDING:
+        return None
+    return _Stub(
+        url=row.url,
+        title=row.title,
+        authors=list(row.authors or []),
+        summary=row.summary,
+        published=(row.published_at, row.published_source),
+        modified=(row.modified_at, row.modified_source),
+        run_id=row.run_id,
+        task_id=row.task_id,
+        source_content=row.content,
+        source_summary=row.source_summary,
+        first_entry_at=row.first_entry_at,
+        date_error=row.date_error,
+    )
 
 
 def _our_outage(
@@ -220,53 +282,44 @@ def _finish_from_feed(
     http_status: int | None,
     provenance: Provenance,
 ) -> ArticleOutcome:
-    error_class = getattr(error, "error_class", None) or (type(error).__name__ if error else None)
+    found = getattr(error, "error_class", None) or (type(error).__name__ if error else None)
+    error_class = str(found) if found else None
+    text = stub.feed_text
+    values = {
+        "status": status,
+        "text": text,
+        "content_hash": content_hash(text) if text else None,
+        "error_class": error_class,
+        "error": str(error)[:2000] if error else None,
+        "http_status": http_status,
+    }
     with session_scope(sessions) as session:
-        article = _locked(session, article_id)
-        if article is None or article.status != ArticleStatus.PENDING:
+        if not _finish(session, article_id, stub, provenance, values):
             return ArticleOutcome(article_id, "skipped")
-        article.status = status
-        article.text = stub.feed_text
-        article.content_hash = content_hash(stub.feed_text) if stub.feed_text else None
-        article.error_class = str(error_class) if error_class else None
-        article.error = str(error)[:2000] if error else None
-        article.http_status = http_status
-        article.fetched_at = utcnow()
-        _stamp(article, provenance)
         record_change(
             session, "article.updated", article_id, status=str(status), error_class=error_class
         )
-    return ArticleOutcome(article_id, str(status), article.error_class)
+    return ArticleOutcome(article_id, str(status), error_class)
 
 
 def _store_page(
     sessions: sessionmaker[Session],
     article_id: int,
+    stub: _Stub,
     response: FetchResponse,
     page: ExtractedPage,
-    stub: _Stub,
     provenance: Provenance,
 ) -> ArticleOutcome:
+    values = {
+        **page_record(page, stub.fields()),
+        "http_status": response.status_code,
+        "status": ArticleStatus.OK,
+        "error": None,
+        "error_class": None,
+    }
     with session_scope(sessions) as session:
-        article = _locked(session, article_id)
-        if article is None or article.status != ArticleStatus.PENDING:
+        if not _finish(session, article_id, stub, provenance, values):
             return ArticleOutcome(article_id, "skipped")
-        fields = StubFields(
-            title=article.title,
-            summary=article.summary,
-            authors=list(article.authors),
-            published=(article.published_at, article.published_source),
-            modified=(article.modified_at, article.modified_source),
-            first_entry_at=stub.first_entry_at,
-            date_error=article.date_error,
-        )
-        for name, value in page_record(page, fields).items():
-            setattr(article, name, value)
-        article.http_status = response.status_code
-        article.status = ArticleStatus.OK
-        article.error = article.error_class = None
-        article.fetched_at = utcnow()
-        _stamp(article, provenance)
         record_change(session, "article.updated", article_id, status="ok")
     return ArticleOutcome(article_id, "ok")
 
@@ -316,15 +369,35 @@ def page_record(page: ExtractedPage, stub: StubFields) -> dict[str, Any]:
     }
 
 
+def _finish(
+    session: Session,
+    article_id: int,
+    stub: _Stub,
+    provenance: Provenance,
+    values: dict[str, Any],
+) -> bool:
+    """Write the article's final state if it is still pending; False if another delivery of
+    its task finished it first. One statement, no read: under the row lock it takes, a
+    second delivery waits for the first and then finds the row no longer pending (Postgres;
+    SQLite's BEGIN IMMEDIATE already serializes writers)."""
+    done = session.execute(
+        update(Article)
+        .where(Article.id == article_id, Article.status == ArticleStatus.PENDING)
+        .values(
+            fetched_at=utcnow(),
+            task_id=provenance.task_id or stub.task_id,
+            run_id=stub.run_id or provenance.run_id,
+            **values,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
 def _locked(session: Session, article_id: int) -> Article | None:
     # Row lock (Postgres; SQLite's BEGIN IMMEDIATE already serializes writers): two
     # deliveries of one task that finish together write one result, the other sees it done.
     return session.get(Article, article_id, with_for_update=True)
-
-
-def _stamp(article: Article, provenance: Provenance) -> None:
-    article.task_id = provenance.task_id or article.task_id
-    article.run_id = article.run_id or provenance.run_id
 
 
 def _html_to_text(html: str) -> str | None:

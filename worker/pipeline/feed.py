@@ -27,14 +27,21 @@ from worker.fetch import ACCEPT_FEED, Fetcher, FetchError, FetchResponse, Gone, 
 from worker.health import note_fetch
 from worker.monitoring import metrics
 from worker.pipeline.article import RATE_LIMITED
+from worker.pipeline.not_modified import (
+    POLLED,
+    answered_lately,
+    plain_not_modified,
+    store_not_modified,
+)
 from worker.scheduler import adaptive_interval, backoff_delay, publisher_floor_s
 from worker.store import (
     NO_PROVENANCE,
     Provenance,
     SourceFields,
+    Stub,
     feed_auth,
     record_change,
-    upsert_article_stub,
+    upsert_article_stubs,
 )
 from worker.urls import canonicalize, host_of, redact_credentials
 
@@ -53,6 +60,8 @@ class FeedRefresh:
     outcome: str  # ok | bozo | not_modified | error | gone | deferred | offline | skipped
     entries_seen: int = 0
     new_article_ids: list[int] = field(default_factory=list)
+    #: The new articles' URLs as the feed linked them, by id.
+    article_urls: dict[int, str] = field(default_factory=dict)
     error_class: str | None = None
     error: str | None = None
 
@@ -78,25 +87,35 @@ def refresh_feed(
     fetch log, and the feed is rescheduled with back-off.
     """
     with session_scope(sessions) as session:
-        feed = session.get(Feed, feed_id)
-        if feed is None or feed.status in (FeedStatus.GONE, FeedStatus.DISABLED):
-            return FeedRefresh(feed_id, "skipped")
-        url, etag, last_modified = feed.url, feed.etag, feed.last_modified
-        auth = feed_auth(feed)
+        polled = session.execute(POLLED, {"id": feed_id}).first()
+    if polled is None or polled.status in (FeedStatus.GONE, FeedStatus.DISABLED):
+        return FeedRefresh(feed_id, "skipped")
 
-    fetched = _fetch_and_parse(fetcher, settings, url, etag, last_modified, auth)
-
-    # Its own short transaction: network health is advisory, and a row shared by every feed
-    # of a host must not stay locked while a big feed's entries are stored.
-    with session_scope(sessions) as session:
-        ours = note_fetch(
-            session,
-            host_of(url),
-            fetched.error,
-            settings=settings,
-            now=utcnow(),
-            got_response=fetched.response is not None,
-        )
+    url = polled.url
+    fetched = _fetch_and_parse(
+        fetcher, settings, url, polled.etag, polled.last_modified, feed_auth(polled)
+    )
+    unchanged = fetched.response is not None and plain_not_modified(fetched.response)
+    ours = False
+    # A 304 (the commonest poll of all) from a host whose answer is on record already writes
+    # nothing to host_health (see worker.pipeline.not_modified).
+    if not unchanged or not answered_lately(polled.last_ok_at, polled.last_failure_at, utcnow()):
+        # Its own short transaction: network health is advisory, and a row shared by every
+        # feed of a host must not stay locked while a big feed's entries are stored.
+        with session_scope(sessions) as session:
+            ours = note_fetch(
+                session,
+                host_of(polled.url),
+                fetched.error,
+                settings=settings,
+                now=utcnow(),
+                got_response=fetched.response is not None,
+            )
+    if unchanged:
+        with session_scope(sessions) as session:
+            refresh = _not_modified(session, feed_id, polled.check_interval_s, fetched, settings)
+        _observe(refresh, fetched, url)
+        return refresh
 
     with session_scope(sessions) as session:
         # Locked: the same feed refreshed twice at once (a redelivered task) is stored one
@@ -105,10 +124,25 @@ def refresh_feed(
         if feed is None:  # removed while we were fetching
             return FeedRefresh(feed_id, "skipped")
         refresh = _store(session, feed, fetched, settings, provenance, local_outage=ours)
+    _observe(refresh, fetched, url)
+    return refresh
+
+
+def _observe(refresh: FeedRefresh, fetched: _Fetched, url: str) -> None:
     metrics.observe_feed_fetch(
         refresh.outcome, refresh.error_class, seconds=fetched.duration_ms / 1000, host=host_of(url)
     )
-    return refresh
+
+
+def _not_modified(
+    session: Session, feed_id: int, interval_s: int, fetched: _Fetched, settings: Settings
+) -> FeedRefresh:
+    assert fetched.response is not None
+    if not store_not_modified(
+        session, feed_id, interval_s, fetched.response, fetched.duration_ms, settings
+    ):
+        return FeedRefresh(feed_id, "skipped")  # removed while we were fetching
+    return FeedRefresh(feed_id, "not_modified")
 
 
 def _fetch_and_parse(
@@ -210,41 +244,41 @@ def _record_fetch(
         if parsed.bozo:  # usable, but the fetch log says what was wrong with it
             refresh.error = parsed.bozo_reason or "malformed"
         refresh.entries_seen = len(parsed.entries)
-        refresh.new_article_ids = _store_entries(session, feed, parsed.entries, provenance)
+        refresh.article_urls = _store_entries(session, feed, parsed.entries, provenance)
+        refresh.new_article_ids = list(refresh.article_urls)
         _update_metadata(feed, parsed)
     _record_success(feed, response, parsed, now, settings)
 
 
 def _store_entries(
     session: Session, feed: Feed, entries: list[FeedEntry], provenance: Provenance
-) -> list[int]:
-    new_ids: list[int] = []
+) -> dict[int, str]:
+    """Store one stub per entry (a few statements for the whole feed); returns the new
+    articles, id -> URL as linked, in id order."""
+    stubs = []
     # Oldest first, so article ids follow publication order where the feed gives dates.
     for entry in reversed(entries):
         url, canonical = _entry_urls(feed, entry)
-        article_id, created = upsert_article_stub(
-            session,
-            feed_id=feed.id,
-            canonical_url=canonical,
-            url=url,
-            source=SourceFields(
-                guid=entry.guid,
-                entry_url=entry.link,
-                title=entry.title,
-                summary=entry.summary,
-                content=entry.content,
-                authors=list(entry.authors),
-                # An Atom entry dated only by <updated>: that is when the feed says it
-                # appeared, the best publication date it gives.
-                published_at=entry.published_at or entry.updated_at,
-                updated_at=entry.updated_at,
-                date_error=entry.date_error,
-            ),
-            provenance=provenance,
+        source = SourceFields(
+            guid=entry.guid,
+            entry_url=entry.link,
+            title=entry.title,
+            summary=entry.summary,
+            content=entry.content,
+            authors=list(entry.authors),
+            # An Atom entry dated only by <updated>: that is when the feed says it
+            # appeared, the best publication date it gives.
+            published_at=entry.published_at or entry.updated_at,
+            updated_at=entry.updated_at,
+            date_error=entry.date_error,
         )
-        if created:
-            new_ids.append(article_id)
-    return new_ids
+        stubs.append(Stub(canonical, url, source))
+    stored = upsert_article_stubs(session, feed_id=feed.id, stubs=stubs, provenance=provenance)
+    return {
+        article_id: stub.url
+        for stub, (article_id, created) in zip(stubs, stored, strict=True)
+        if created
+    }
 
 
 def _entry_urls(feed: Feed, entry: FeedEntry) -> tuple[str, str]:

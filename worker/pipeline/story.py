@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import session_scope
+from models import Article, session_scope
 from worker.config import Settings
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.stories.assigner import Assignment
@@ -30,6 +31,7 @@ from worker.stories.store import (
     lock_story_step,
     prepare_features,
     record_story_failure,
+    try_lock_story_step,
     unassigned_articles,
     waiting_docs,
 )
@@ -41,9 +43,17 @@ DEFAULT_BACKFILL_BATCH = 32
 #: Longest ``articles.story_error`` kept (the exception's class and the start of its message).
 DEFAULT_STORY_ERROR_CHARS = 500
 
+_ASSIGNED = select(Article.story_id, Article.duplicate_of).where(
+    Article.id == bindparam("id"), Article.story_id.is_not(None)
+)
+
 #: The database went away (restart, failover), not the article's fault: such a failure is not
 #: counted on its row, and the task retries (``worker.tasks.StorywireTask.autoretry_for``).
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
+
+class StoryStepBusy(Exception):
+    """Another worker holds the story-step lock (``assign_story(..., wait=False)``)."""
 
 
 @dataclass
@@ -67,8 +77,13 @@ def assign_story(
     *,
     batch: int = 1,
     batches: int = 1,
+    wait: bool = True,
 ) -> StoryOutcome:
     """Assign an extracted article to its story (idempotent; pending articles are skipped).
+
+    ``wait=False`` (with ``batch`` > 1): raise ``StoryStepBusy`` rather than wait while
+    another worker holds the story-step lock; that worker's batch most likely takes this
+    article too, and the caller has better things to do than wait (the task comes back later).
 
     With ``batch`` > 1, up to ``batch - 1`` other articles still without a story are assigned
     in the same transaction, all in the order of their reports; with ``batches`` > 1, while
@@ -81,10 +96,16 @@ def assign_story(
     and from then on batches leave the article out: its own task assigns it alone.
     """
     if batch > 1:
+        done = _assigned_already(sessions, article_id)
+        if done is not None:
+            return done
         try:
             with session_scope(sessions) as session:
                 # Chosen under the lock: no other worker is choosing or assigning meanwhile.
-                lock_story_step(session)
+                if wait:
+                    lock_story_step(session)
+                elif not try_lock_story_step(session):
+                    raise StoryStepBusy(f"article {article_id}: the story step is busy")
                 ids = unassigned_articles(session, batch - 1, include=article_id)
                 results, upcoming = _assign_preparing(session, ids, {}, config, batch, batches)
             if batches > 1 and len(ids) >= batch:
@@ -92,6 +113,8 @@ def assign_story(
             if article_id in results:
                 return _outcome(article_id, results[article_id])
             # Left out (it failed before, or is gone): the others are done, it goes alone.
+        except StoryStepBusy:
+            raise
         except Exception:  # whatever it was, the article alone is tried next (that one raises)
             log.warning("story batch failed; assigning article %s alone", article_id, exc_info=True)
     try:
@@ -103,6 +126,17 @@ def assign_story(
         _record_failure(sessions, article_id, exc)
         raise
     return _outcome(article_id, result)
+
+
+def _assigned_already(sessions: sessionmaker[Session], article_id: int) -> StoryOutcome | None:
+    """The outcome of an article a batch has assigned already: most tasks of a burst find
+    theirs done by the first one's batch, and need neither the lock nor a batch of their own.
+    (Read without the lock: a story, once set, is never taken away.)"""
+    with session_scope(sessions) as session:
+        row = session.execute(_ASSIGNED, {"id": article_id}).first()
+    if row is None:
+        return None
+    return StoryOutcome(article_id, row.duplicate_of, row.story_id, False, "done")
 
 
 def _drain(

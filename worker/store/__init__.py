@@ -4,7 +4,14 @@ Every function takes an open ``Session`` and never commits: the caller owns the 
 so a fact and its ``changes`` row always commit (or roll back) together.
 """
 
-from worker.store.articles import NO_PROVENANCE, Provenance, SourceFields, upsert_article_stub
+from worker.store.articles import (
+    NO_PROVENANCE,
+    Provenance,
+    SourceFields,
+    Stub,
+    upsert_article_stub,
+    upsert_article_stubs,
+)
 from worker.store.changes import record_change
 from worker.store.feeds import (
     add_feed,
@@ -20,6 +27,7 @@ __all__ = [
     "NO_PROVENANCE",
     "Provenance",
     "SourceFields",
+    "Stub",
     "add_feed",
     "disable_feed",
     "enable_feed",
@@ -29,4 +37,5 @@ __all__ = [
     "record_change",
     "remove_feed",
     "upsert_article_stub",
+    "upsert_article_stubs",
 ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from models import Change
@@ -19,6 +21,17 @@ NOTIFY_CHANNEL = "storywire_changes"
 def record_change(session: Session, kind: str, entity_id: int, **payload: Any) -> None:
     """Add a change row, e.g. ``record_change(s, "article.created", 42, url=...)``."""
     session.add(Change(kind=kind, entity_id=entity_id, payload=change_payload(**payload)))
+
+
+def record_changes(session: Session, changes: Sequence[tuple[str, int, dict[str, Any]]]) -> None:
+    """Many change rows in one round trip, in this order: ``[(kind, entity_id, facts), ...]``
+    (``record_change`` adds ORM objects, which SQLite inserts one statement each)."""
+    if changes:
+        rows = [
+            {"kind": kind, "entity_id": entity_id, "payload": change_payload(**facts)}
+            for kind, entity_id, facts in changes
+        ]
+        session.execute(insert(cast(Table, Change.__table__)), rows)
 
 
 def change_payload(**facts: Any) -> dict[str, Any]:

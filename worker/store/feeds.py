@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -50,7 +52,14 @@ def add_feed(
     return feed, created
 
 
-def feed_auth(feed: Feed) -> tuple[str, str] | None:
+class _Credentials(Protocol):
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+
+
+def feed_auth(feed: _Credentials) -> tuple[str, str] | None:
     """HTTP Basic ``(username, password)`` to fetch ``feed`` with, if it has credentials."""
     if feed.username is None and feed.password is None:
         return None

@@ -58,6 +58,7 @@ STORY_LOCK_KEY = 0x5707_1E5
 
 # Statements built once (each build costs more Python than the cached compilation it hits).
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 _ARTICLES = select(Article).where(Article.id.in_(bindparam("ids", expanding=True)))
 # What ``_doc`` reads of an article, for those waiting for a story (see ``waiting_docs``).
 _WAITING_DOCS = select(
@@ -98,6 +99,14 @@ def lock_story_step(session: Session) -> None:
     """Hold the story-step lock until the session's transaction ends (Postgres only)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_LOCK, {"key": STORY_LOCK_KEY})
+
+
+def try_lock_story_step(session: Session) -> bool:
+    """Take the story-step lock only if no other worker holds it; True when taken (held
+    until the transaction ends). Without a lock to take (SQLite), True."""
+    if session.get_bind().dialect.name == "postgresql":
+        return bool(session.execute(_TRY_LOCK, {"key": STORY_LOCK_KEY}).scalar_one())
+    return True
 
 
 def assign_story(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tests.e2e.site import STORIES, page_html, serve_site
+from tests.e2e.site import STORIES, page_html, rss, serve_site
 from tests.support.httpserver import LocalHTTPServer
 from tests.worker.cli.conftest import ok
 from worker.cli import app
@@ -38,9 +38,9 @@ def test_fetch_inline_runs_the_whole_pipeline(cli: CliRunner, http_server: Local
     out = ok(cli, "fetch", "--inline", feeds["world"], feeds["local"], http_server.url("/dead.xml"))
     # Piped (not a terminal): tab-separated, a header line then the row.
     assert (
-        "feeds\tfailed feeds\tnew articles\textracted\tfailed\tduplicates\n3\t1\t4\t4\t0\t0\n"
-        in out
-    )
+        "feeds\tfailed feeds\tnew articles\textracted\tfailed\tpending\tduplicates\n"
+        "3\t1\t4\t4\t0\t0\t0\n" in out
+    ), out
     assert "dead.xml" not in out or "feed" in out
 
     listing = ok(cli, "articles", "list")
@@ -51,12 +51,42 @@ def test_fetch_inline_runs_the_whole_pipeline(cli: CliRunner, http_server: Local
     assert article["title"] in {s.title for s in STORIES}
 
     again = ok(cli, "fetch", "--inline", "--all")
-    assert "\n3\t1\t0\t0\t0\t0\n" in again, again
+    assert "\n3\t1\t0\t0\t0\t0\t0\n" in again, again
 
 
 def test_fetch_needs_feeds_or_all(cli: CliRunner) -> None:
     result = cli.invoke(app, ["fetch"])
     assert result.exit_code == 2
+
+
+def test_fetch_inline_tells_pending_articles_from_failed_ones(
+    cli: CliRunner, http_server: LocalHTTPServer
+) -> None:
+    story = STORIES[0]
+    http_server.add("/ok.html", page_html(story, http_server.url("/ok.html")))
+    http_server.add("/gone.html", "gone", status=404, content_type="text/plain")
+    links = [
+        (story, http_server.url("/ok.html")),
+        (STORIES[1], http_server.url("/gone.html")),
+        (STORIES[2], "http://no-such-host.invalid/a"),
+        (STORIES[3], "http://no-such-host.invalid/b"),
+    ]
+    http_server.add("/f.xml", rss("F", links), content_type="application/rss+xml")
+
+    out = ok(cli, "fetch", "--inline", "--concurrency", "2", http_server.url("/f.xml"))
+
+    # feeds, failed feeds, new articles, extracted, failed, pending, duplicates
+    assert "\n1\t0\t4\t1\t1\t2\t0\n" in out, out
+    assert "pending (left for the worker or a later run), by reason: dns 2" in out
+    assert "skipped for the rest of the run: no-such-host.invalid (dns)" in out
+
+
+def test_fetch_concurrency_out_of_bounds_is_one_line_and_exit_2(cli: CliRunner) -> None:
+    for value in ("0", "65"):
+        result = cli.invoke(app, ["fetch", "--inline", "--all", "--concurrency", value])
+        assert result.exit_code == 2
+        assert result.output.count("\n") == 1, result.output
+        assert f"--concurrency {value} is out of range: give 1 to 64" in result.output
 
 
 def test_extract_prints_what_would_be_stored(cli: CliRunner, tmp_path: Path) -> None:
@@ -96,3 +126,10 @@ def test_extract_prints_dates_as_stored_and_why_one_was_refused(
     assert record["date_error"] == (
         "meta article:modified_time '2999-01-01T00:00:00Z': in the future"
     )
+
+
+def test_fetch_concurrency_default_is_the_pipelines() -> None:
+    from worker.cli.fetch import DEFAULT_CONCURRENCY as CLI_DEFAULT
+    from worker.pipeline.inline import DEFAULT_CONCURRENCY
+
+    assert CLI_DEFAULT == DEFAULT_CONCURRENCY

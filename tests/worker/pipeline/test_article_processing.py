@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from models import Article, ArticleStatus, Change, session_scope, utcnow
 from tests.e2e.site import BOILERPLATE, STORIES, page_html, rss, serve_site
@@ -253,3 +253,23 @@ def test_a_page_date_before_the_feeds_first_entry_gives_way_to_the_feed(
         )
     finally:
         rt.close()
+
+
+def test_a_page_is_stored_in_three_statements(
+    runtime: Runtime, http_server: LocalHTTPServer
+) -> None:
+    ids = _ingest_feed(runtime, serve_site(http_server)["world"])
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
+            statements.append(statement.split()[0].upper())
+
+    event.listen(runtime.engine, "before_cursor_execute", seen)
+    try:
+        outcome = process_article(runtime.sessions, runtime.fetcher, runtime.settings, ids[0])
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", seen)
+    assert outcome.status == "ok"
+    # The stub with its feed entry; the row's final state; its change.
+    assert statements == ["SELECT", "UPDATE", "INSERT"]

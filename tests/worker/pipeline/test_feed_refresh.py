@@ -9,9 +9,18 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 
-from models import Article, ArticleSource, Change, Feed, FeedFetch, session_scope, utcnow
+from models import (
+    Article,
+    ArticleSource,
+    Change,
+    Feed,
+    FeedFetch,
+    HostHealth,
+    session_scope,
+    utcnow,
+)
 from tests.e2e.site import serve_site
 from tests.support.httpserver import LocalHTTPServer
 from worker.fetch import Fetcher, HostRateLimiter
@@ -533,3 +542,95 @@ def test_atom_entry_dated_only_by_updated_gets_that_date(
         assert article is not None
         assert article.published_at == datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
         assert article.published_source == "feed"
+
+
+def test_a_feeds_entries_are_stored_in_a_few_statements_not_three_per_entry(
+    runtime: Runtime, http_server: LocalHTTPServer
+) -> None:
+    def rss(links: list[str]) -> str:
+        items = "".join(f"<item><title>T {u}</title><link>{u}</link></item>" for u in links)
+        return f'<?xml version="1.0"?><rss version="2.0"><channel>{items}</channel></rss>'
+
+    links = [f"https://news.example/{i}" for i in range(250)]
+    # Two feeds: the second repeats an entry of its own and links 100 of the first's pages.
+    http_server.add("/a.xml", rss(links), content_type="application/rss+xml")
+    http_server.add("/b.xml", rss([*links[:100], links[0], "https://news.example/new"]),
+                    content_type="application/rss+xml")  # fmt: skip
+    first, second = (
+        _add(runtime, http_server.url("/a.xml")),
+        _add(runtime, http_server.url("/b.xml")),
+    )
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "SELECT", "UPDATE")):
+            statements.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", seen)
+    try:
+        created = _refresh(runtime, first).new_article_ids
+        per_first = len(statements)
+        again = _refresh(runtime, second).new_article_ids
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", seen)
+
+    assert len(created) == 250 and created == sorted(created)
+    assert per_first <= 15  # 250 entries in chunks of 200: was 3 statements per entry
+    assert len(again) == 1
+    with session_scope(runtime.sessions) as s:
+        kinds = s.execute(
+            select(Change.kind, func.count()).group_by(Change.kind)
+        ).all()  # fmt: skip
+        sources = s.scalar(select(func.count()).select_from(ArticleSource))
+        # Oldest (last listed) first: the first entry of the feed got the highest id.
+        newest = s.scalar(select(Article.id).where(Article.url == links[0]))
+    assert dict(kinds)["article.created"] == 251
+    assert dict(kinds)["article.source_added"] == 100  # the repeated entry adds nothing
+    assert sources == 250 + 101
+    assert newest == max(created)
+
+
+def test_an_unchanged_feed_is_polled_in_three_statements(
+    runtime: Runtime, http_server: LocalHTTPServer
+) -> None:
+    feed_id = _add(runtime, serve_site(http_server)["world"])
+    assert _refresh(runtime, feed_id).outcome == "ok"
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
+            statements.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", seen)
+    try:
+        again = _refresh(runtime, feed_id)  # 304; the host answered a moment ago
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", seen)
+    assert again.outcome == "not_modified"
+    assert len(statements) == 3, statements
+    with session_scope(runtime.sessions) as s:
+        assert s.scalars(select(FeedFetch.outcome).order_by(FeedFetch.id)).all() == [
+            "ok",
+            "not_modified",
+        ]
+
+
+def test_a_304_records_its_hosts_answer_when_the_last_one_is_old_or_a_failure_came_since(
+    runtime: Runtime, http_server: LocalHTTPServer
+) -> None:
+    feed_id = _add(runtime, serve_site(http_server)["world"])
+    _refresh(runtime, feed_id)
+    long_ago = utcnow() - timedelta(hours=1)
+    for failure in (None, long_ago + timedelta(minutes=1)):
+        with session_scope(runtime.sessions) as s:
+            s.execute(
+                update(HostHealth).values(
+                    last_ok_at=long_ago if failure is None else utcnow(),
+                    last_failure_at=utcnow() + timedelta(seconds=1) if failure else None,
+                )
+            )
+        before = utcnow()
+        assert _refresh(runtime, feed_id).outcome == "not_modified"
+        with session_scope(runtime.sessions) as s:
+            (ok,) = s.scalars(select(HostHealth.last_ok_at)).all()
+        assert ok is not None and ok >= before

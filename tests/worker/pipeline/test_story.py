@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
 from models import Article, Change, session_scope
@@ -23,10 +23,11 @@ from tests.worker.stories.texts import (
     STRIKE,
     STRIKE_TITLE,
 )
-from worker.pipeline import assign_story
+from worker.pipeline import StoryStepBusy, assign_story
 from worker.pipeline import story as story_module
 from worker.runtime import Runtime, build_runtime
 from worker.stories import assigner
+from worker.stories.store import lock_story_step
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -235,3 +236,41 @@ def test_a_failure_that_cannot_be_recorded_still_raises_the_original(
         assign_story(backend.sessions, article, batch=8)
     assert "could not record the story failure" in caplog.text
     assert failures(backend, article) == (None, 0)
+
+
+def test_a_task_finding_its_article_done_takes_neither_lock_nor_batch(
+    backend: Runtime,
+) -> None:
+    first = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=1)
+    second = extracted(backend, STRIKE_TITLE, STRIKE, hours=2)
+    assign_story(backend.sessions, first, batch=8)  # takes the other one along
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(backend.engine, "before_cursor_execute", seen)
+    try:
+        outcome = assign_story(backend.sessions, second, batch=8)
+    finally:
+        event.remove(backend.engine, "before_cursor_execute", seen)
+    assert (outcome.method, outcome.story_id) == ("done", story_of(backend, second))
+    assert len([s for s in statements if not s.startswith(("BEGIN", "PRAGMA"))]) == 1
+    assert not any("advisory" in s for s in statements)
+
+
+def test_a_task_that_must_not_wait_is_told_the_story_step_is_busy(
+    tmp_path: Path, pg_url: str
+) -> None:
+    migrate(pg_url)
+    rt = build_runtime(make_settings(tmp_path, pg_url))
+    article = extracted(rt, STRIKE_TITLE, STRIKE, hours=1)
+    with session_scope(rt.sessions) as holder:
+        lock_story_step(holder)  # another worker in the middle of a batch
+        with pytest.raises(StoryStepBusy):
+            assign_story(rt.sessions, article, batch=8, wait=False)
+    assert story_of(rt, article) is None  # nothing done, nothing recorded against it
+    assert failures(rt, article) == (None, 0)
+    # Once the lock is free, the same call assigns it.
+    assert assign_story(rt.sessions, article, batch=8, wait=False).method == "new"
+    rt.close()

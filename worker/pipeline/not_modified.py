@@ -1,0 +1,121 @@
+"""A poll answered 304 Not Modified, the commonest of all: what it writes, in two statements.
+
+Usage (``refresh_feed`` does this)::
+
+    polled = session.execute(POLLED, {"id": feed_id}).first()     # before the fetch
+    ...
+    if plain_not_modified(response) and answered_lately(polled.last_ok_at,
+                                                        polled.last_failure_at, utcnow()):
+        store_not_modified(session, feed_id, polled.check_interval_s, response, ms, settings)
+
+The same rows as the general path (``worker.pipeline.feed._store``) writes for a 304, without
+reading the feed again under a row lock first, and without writing its host's answer to
+``host_health`` when that answer is on record from less than ``DEFAULT_HOST_OK_FRESH_S`` ago
+with no failure since: one read before the fetch, one UPDATE and one INSERT after it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from models import Feed, FeedFetch, FeedStatus, HostHealth, utcnow
+from worker.config import Settings
+from worker.fetch import FetchResponse
+from worker.scheduler import publisher_floor_s
+
+#: A feed's host whose answer was recorded less than this ago, with no failure since, is not
+#: recorded again for a 304: the outage rule (``worker.health``) compares failures with the
+#: latest answer of *any* host over minutes, so a fresher copy of this one would change
+#: nothing but the second it says.
+DEFAULT_HOST_OK_FRESH_S = 2.0
+#: What a poll reads before it fetches: the feed, and what ``host_health`` says of its host.
+POLLED = (
+    select(
+        Feed.url,
+        Feed.status,
+        Feed.etag,
+        Feed.last_modified,
+        Feed.check_interval_s,
+        Feed.username,
+        Feed.password,
+        HostHealth.last_ok_at,
+        HostHealth.last_failure_at,
+    )
+    .outerjoin(HostHealth, HostHealth.host == Feed.host)
+    .where(Feed.id == bindparam("id"))
+)
+
+
+def answered_lately(ok: datetime | None, failed: datetime | None, now: datetime) -> bool:
+    """Whether a host's last answer (``ok``) is recent and no failure came after it."""
+    if ok is None or now - ok > timedelta(seconds=DEFAULT_HOST_OK_FRESH_S):
+        return False
+    return failed is None or failed <= ok
+
+
+def plain_not_modified(response: FetchResponse) -> bool:
+    """A 304 from the feed's own URL (one reached through redirects goes the general way:
+    a permanent redirect may have to be adopted)."""
+    return response.not_modified and not response.redirects
+
+
+def store_not_modified(
+    session: Session,
+    feed_id: int,
+    interval_s: int,
+    response: FetchResponse,
+    duration_ms: int,
+    settings: Settings,
+) -> bool:
+    """Record the 304 on the feed and in its fetch log; False if the feed is gone meanwhile.
+
+    No row lock is needed to keep counters right: the update sets values and reads none (the
+    interval was read with the URL; only a refresh with entries changes it)."""
+    now = utcnow()
+    floor = publisher_floor_s(response.headers, None, settings)
+    # A 304 carries the validators again only sometimes: keep the old ones unless replaced.
+    validators = {
+        column: response.headers[header]
+        for column, header in (("etag", "etag"), ("last_modified", "last-modified"))
+        if response.headers.get(header)
+    }
+    updated = session.execute(
+        update(Feed)
+        .where(Feed.id == feed_id)
+        .values(
+            status=FeedStatus.ACTIVE,
+            consecutive_errors=0,
+            last_error=None,
+            last_error_class=None,
+            last_success_at=now,
+            last_fetched_at=now,
+            last_duration_ms=duration_ms,
+            last_status_code=response.status_code,
+            last_bytes=len(response.content),
+            last_entries_seen=0,
+            last_entries_new=0,
+            redirect_url=None,
+            redirect_count=0,
+            next_check_at=now + timedelta(seconds=max(interval_s, floor or 0)),
+            **validators,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not updated.rowcount:  # type: ignore[attr-defined]
+        return False
+    session.execute(
+        insert(FeedFetch).values(
+            feed_id=feed_id,
+            started_at=now,
+            duration_ms=duration_ms,
+            status_code=response.status_code,
+            bytes=len(response.content),
+            entries_seen=0,
+            entries_new=0,
+            outcome="not_modified",
+        )
+    )
+    return True
