@@ -146,7 +146,11 @@ class Settings(BaseSettings):
 
     # --- stories -------------------------------------------------------------------------
     story_window_hours: float = Field(
-        72.0, description="Stories inactive for longer than this are not candidates."
+        336.0,
+        gt=0,
+        le=8760,
+        description="Stories inactive for longer than this are not candidates (a bound on the "
+        "work: the time decay already keeps articles weeks apart in separate stories).",
     )
     story_batch: int = Field(
         32,
@@ -160,6 +164,25 @@ class Settings(BaseSettings):
         description="Batches of a story backlog that one task works off, one transaction "
         "each, while full ones are found; each next batch's features are computed while the "
         "one before is written.",
+    )
+    refine_interval_s: float = Field(
+        600.0,
+        gt=0,
+        description="How often beat re-clusters the live window of stories (refinement).",
+    )
+    refine_window_hours: float = Field(
+        72.0,
+        gt=0,
+        le=720,
+        description="Refinement re-clusters the stories active within this long of the newest "
+        "article.",
+    )
+    refine_max_articles: int = Field(
+        20_000,
+        ge=100,
+        le=200_000,
+        description="At most this many articles (whole stories, most recently active first) "
+        "per refinement: bounds its time and memory.",
     )
     syndication_window_days: float = Field(
         30.0,

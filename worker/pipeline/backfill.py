@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, ArticleStatus, session_scope, utcnow
 from worker.dedupe import content_hash
-from worker.pipeline.story import DEFAULT_BACKFILL_BATCH, assign_batch
+from worker.pipeline.story import DEFAULT_BACKFILL_BATCH, assign_batch, refine_all
 from worker.store import record_change
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.urls import canonicalize, host_of
@@ -183,9 +183,12 @@ def backfill(
     run_id: int | None = None,
     config: StoryConfig = DEFAULT_CONFIG,
     on_progress: Callable[[int], None] | None = None,
+    refine_max_articles: int | None = None,
 ) -> list[BackfillResult]:
     """Store the documents as articles and assign their stories in the order given: the
-    publication order (``BackfillPlan.docs``, or ``publication_order`` of a list).
+    publication order (``BackfillPlan.docs``, or ``publication_order`` of a list); then
+    refine them, as beat refines a live worker's window (``refine_all``, windows of at most
+    ``refine_max_articles``; None: the default).
 
     ``docs`` is read once, ``DEFAULT_STORE_BATCH`` documents per transaction; only their ids
     are kept."""
@@ -206,6 +209,7 @@ def backfill(
         )
         if on_progress:
             on_progress(len(chunk_ids))
+    refine_all(sessions, config, max_articles=refine_max_articles)
     assigned = _assigned(sessions, article_ids)
     first: dict[int, str] = {}  # the id of the document that stored each article row
     for aid, doc_id in zip(article_ids, ids, strict=True):

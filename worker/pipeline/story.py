@@ -16,14 +16,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import session_scope
+from models import Article, session_scope
 from worker.config import Settings
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.stories.assigner import Assignment
 from worker.stories.index import StoryDoc
+from worker.stories.refine import DEFAULT_REFINE_MAX_ARTICLES, RefineReport, refine_stories
+from worker.stories.sql import REPORTED_AT
 from worker.stories.store import (
     Prepared,
     assign_stories,
@@ -181,6 +184,46 @@ def _assign_preparing(
         session, ids, config, prepared=prepared, meanwhile=prepare if docs else None
     )
     return dict(zip(ids, done, strict=True)), upcoming
+
+
+def refine_window(sessions: sessionmaker[Session], settings: Settings) -> RefineReport:
+    """Refine the live window: the stories active within ``settings.refine_window_hours`` of
+    the newest article, at most ``settings.refine_max_articles`` articles (beat's task)."""
+    return refine_stories(
+        sessions,
+        window=timedelta(hours=settings.refine_window_hours),
+        max_articles=settings.refine_max_articles,
+        story_config=story_config(settings),
+    )
+
+
+def refine_all(
+    sessions: sessionmaker[Session],
+    config: StoryConfig = DEFAULT_CONFIG,
+    *,
+    max_articles: int | None = None,
+) -> list[RefineReport]:
+    """Refine every story (the end of a backfill): all at once when the articles fit in one
+    window of ``max_articles`` (None: ``DEFAULT_REFINE_MAX_ARTICLES``), else the timeline in
+    windows of that many articles, each overlapping the one before by half."""
+    limit = max_articles or DEFAULT_REFINE_MAX_ARTICLES
+    with session_scope(sessions) as session:
+        times = sorted(
+            session.scalars(select(REPORTED_AT).where(Article.story_id.is_not(None))).all()
+        )
+    reports: list[RefineReport] = []
+    if not times:
+        return reports
+    step = max(limit // 2, 1)
+    for start in range(0, max(len(times) - limit, 0) + 1, step):
+        first, last = times[start], times[min(start + limit, len(times)) - 1]
+        window = last - first + timedelta(seconds=1)
+        reports.append(
+            refine_stories(
+                sessions, window=window, max_articles=limit, until=last, story_config=config
+            )
+        )
+    return reports
 
 
 def story_error(exc: BaseException) -> str:

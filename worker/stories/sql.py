@@ -40,7 +40,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import Article, Change, Story
+from models import Article, ArticleStatus, Change, Story
 from models.stories_index import (
     TERM_CHARS,
     ArticleBand,
@@ -140,6 +140,7 @@ _PG_ARTICLE_BY_HASH = text(
     "SELECT id, story_id, duplicate_of,"
     " COALESCE(published_at, fetched_at, discovered_at) AS published_at FROM articles"
     " WHERE content_hash = :digest AND duplicate_of IS NULL AND story_id IS NOT NULL"
+    " AND status = 'ok'"
     " AND NOT (id = ANY(CAST(:changed AS bigint[])))"
     " ORDER BY 4, id LIMIT 1"
 ).columns(published_at=Article.__table__.c.published_at.type)
@@ -148,7 +149,7 @@ _PG_ARTICLE_BY_HASH = text(
 _PG_ARTICLES_BY_HASHES = text(
     "SELECT DISTINCT ON (content_hash) content_hash, id, story_id, duplicate_of,"
     " COALESCE(published_at, fetched_at, discovered_at) AS published_at"
-    " FROM articles WHERE content_hash = ANY(CAST(:digests AS varchar[]))"
+    " FROM articles WHERE content_hash = ANY(CAST(:digests AS varchar[])) AND status = 'ok'"
     " AND duplicate_of IS NULL AND story_id IS NOT NULL"
     " ORDER BY content_hash, 5, id"
 ).columns(published_at=Article.__table__.c.published_at.type)
@@ -171,6 +172,8 @@ _ARTICLE_BY_HASH = (
     select(*_ARTICLE_REF)
     .where(
         Article.content_hash == bindparam("digest"),
+        # Only extracted pages: a failed one's hash is of the feed's summary.
+        Article.status == ArticleStatus.OK,
         Article.duplicate_of.is_(None),
         Article.story_id.is_not(None),
     )
@@ -409,7 +412,10 @@ class SqlStoryIndex:
         refs = [
             ArticleRef(a.id, a.story_id, a.duplicate_of, reported_at(a))
             for a in changed.values()
-            if a.content_hash == digest and a.duplicate_of is None and a.story_id is not None
+            if a.content_hash == digest
+            and a.duplicate_of is None
+            and a.story_id is not None
+            and a.status == ArticleStatus.OK
         ]
         ahead = self._hash_ahead
         if ahead is not None and digest in ahead:

@@ -71,6 +71,7 @@ _WAITING_DOCS = select(
     Article.language,
     Article.site_name,
     Article.canonical_url,
+    Article.status,
 ).where(
     Article.id.in_(bindparam("ids", expanding=True)),
     Article.story_id.is_(None),
@@ -133,7 +134,7 @@ def assign_stories(
         # text step marked (it joins its original's story).
         waiting = article.story_id is None and article.status != ArticleStatus.PENDING
         if waiting and article.duplicate_of is None:
-            doc = _doc(article)
+            doc = doc_of(article)
             found = _still_valid(prepared.get(article.id) if prepared else None, doc)
             if found is None and batch_reads:
                 found = features(doc, config, with_terms=True)
@@ -175,15 +176,20 @@ def waiting_docs(session: Session, article_ids: Sequence[int]) -> list[StoryDoc]
     if not article_ids:
         return []
     rows = {r.id: r for r in session.execute(_WAITING_DOCS, {"ids": list(article_ids)})}
-    return [_doc(rows[i]) for i in article_ids if i in rows]
+    return [doc_of(rows[i]) for i in article_ids if i in rows]
 
 
 def _still_valid(prepared: Prepared | None, doc: StoryDoc) -> Features | None:
-    # Features depend on the title, the text and the language only.
+    # Features depend on the title, the text, the language and whether the text was extracted.
     if prepared is None:
         return None
     was, found = prepared
-    same = was.title == doc.title and was.text == doc.text and was.language == doc.language
+    same = (
+        was.title == doc.title
+        and was.text == doc.text
+        and was.language == doc.language
+        and was.extracted == doc.extracted
+    )
     return found if same else None
 
 
@@ -257,10 +263,10 @@ def _assign(
         if original is not None and original.story_id is None:
             _assign(index, original, config)
         if original is not None and original.story_id is not None:
-            result = index.join_copy(_doc(article), original)
+            result = index.join_copy(doc_of(article), original)
             _record(index, article, result)
             return result
-    doc, found = ahead if ahead is not None else (_doc(article), None)
+    doc, found = ahead if ahead is not None else (doc_of(article), None)
     result = assign(index, doc, config, found)
     _record(index, article, result)
     return result
@@ -290,8 +296,12 @@ class _DocFields(Dated, Protocol):
     @property
     def canonical_url(self) -> str: ...
 
+    @property
+    def status(self) -> str: ...
 
-def _doc(article: _DocFields) -> StoryDoc:
+
+def doc_of(article: _DocFields) -> StoryDoc:
+    """The story step's view of an article row (or a row of its columns)."""
     return StoryDoc(
         id=article.id,
         title=article.title,
@@ -299,6 +309,8 @@ def _doc(article: _DocFields) -> StoryDoc:
         published_at=reported_at(article),
         language=article.language,
         outlet=article.site_name or host_of(article.canonical_url) or None,
+        # A failed or blocked page keeps what the feed said: not compared for copies.
+        extracted=article.status == ArticleStatus.OK and bool(article.text),
     )
 
 
