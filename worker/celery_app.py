@@ -43,6 +43,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "worker.tasks.fetch_feed": {"queue": "feeds"},
             "worker.tasks.fetch_article": {"queue": "articles"},
             "worker.tasks.assign_story": {"queue": "stories"},
+            "worker.tasks.refine_stories": {"queue": "stories"},
         },
         # At-least-once: ack after the task ran, requeue if the worker process dies mid-task;
         # every write is an idempotent upsert, so a redelivery cannot duplicate anything.
@@ -69,6 +70,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "prune-sketches": {
                 "task": "worker.tasks.prune_sketches",
                 "schedule": DEFAULT_PRUNE_INTERVAL_S,
+            },
+            "refine-stories": {
+                "task": "worker.tasks.refine_stories",
+                "schedule": settings.refine_interval_s,
             },
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),

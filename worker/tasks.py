@@ -22,7 +22,7 @@ from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
 from worker.pipeline import RetryLater, process_article, refresh_feed
 from worker.pipeline import assign_story as assign_story_step
-from worker.pipeline.story import story_config
+from worker.pipeline.story import refine_window, story_config
 from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
 from worker.store import Provenance
@@ -210,3 +210,21 @@ def prune_sketches(self: StorywireTask) -> int:
     if removed:
         log.info("pruned sketches", count=removed)
     return removed
+
+
+@app.task(base=StorywireTask, bind=True)
+def refine_stories(self: StorywireTask) -> int:
+    """Re-cluster the live window of stories and correct the stored ones (merges, splits,
+    moved articles); how many articles changed story (the churn)."""
+    rt = self.runtime
+    report = refine_window(rt.sessions, rt.settings)
+    log.info(
+        "stories refined",
+        articles=report.articles,
+        stories=report.stories,
+        moved=report.moved,
+        split=report.split,
+        merged=report.merged,
+        conflict=report.conflict,
+    )
+    return report.moved

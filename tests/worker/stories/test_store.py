@@ -333,3 +333,35 @@ def test_concurrent_workers_open_one_story_for_one_event(pg_url: str) -> None:
             assert len(created) == len(FILLER) + 1
     finally:
         engine.dispose()
+
+
+def failed_page(sessions: sessionmaker[Session], title: str, summary: str, hours: float) -> int:
+    """An article whose page failed: the feed's summary is its text (as the article step
+    stores it), hashed as any text."""
+    article_id = add_article(sessions, title, summary, hours=hours, site="feed.example")
+    with scope(sessions) as s:
+        article = s.get(Article, article_id)
+        assert article is not None
+        article.status = ArticleStatus.FAILED
+    return article_id
+
+
+def test_failed_pages_with_the_same_generic_summary_are_not_copies(
+    sessions: sessionmaker[Session],
+) -> None:
+    seed_filler(sessions)
+    first = failed_page(sessions, BRIDGE_WIRE_TITLE, "Read more…", 0.0)
+    second = failed_page(sessions, STRIKE_TITLE, "Read more…", 1.0)
+    _, _, _ = run(sessions, first)
+    story, original, method = run(sessions, second)
+    assert original is None and method != "exact"
+    assert story != run(sessions, first)[0]
+    with scope(sessions) as s:
+        assert s.scalar(select(func.count()).select_from(ArticleSketch)) == len(FILLER)
+
+
+def test_an_extracted_page_is_not_a_copy_of_a_failed_one(sessions: sessionmaker[Session]) -> None:
+    failed = failed_page(sessions, STRIKE_TITLE, BRIDGE_WIRE, 0.0)
+    run(sessions, failed)
+    extracted = add_article(sessions, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=1.0)
+    assert run(sessions, extracted)[1] is None
