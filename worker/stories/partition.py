@@ -34,6 +34,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
@@ -42,9 +43,8 @@ from worker.stories.scoring import (
     DEFAULT_LENGTH_TERMS,
     DEFAULT_NEAR_TIME_PRIOR,
     DEFAULT_TIME_SCALE,
-    length_factor,
 )
-from worker.stories.vectors import Vector, top_terms
+from worker.stories.vectors import Vector
 
 #: Mean pair similarity from which two groups of a window are one story.
 DEFAULT_REFINE_THRESHOLD = 0.35
@@ -94,62 +94,95 @@ class Plan:
     kept: set[int] = field(default_factory=set)  # stored stories that stay, changed or not
 
 
+@dataclass(frozen=True)
+class Window:
+    """The window as arrays, row ``i`` being article ``ids[i]`` (ids increasing): unit TF-IDF
+    rows, current stories, distinct terms, and publication days (NaN: undated)."""
+
+    ids: np.ndarray
+    vectors: sp.csr_matrix
+    stories: np.ndarray
+    terms: np.ndarray
+    days: np.ndarray
+
+
+def window_of(articles: Sequence[WindowArticle]) -> Window:
+    """The ``Window`` of these articles (vectors as dicts: tests, small windows)."""
+    ordered = sorted(articles, key=lambda a: a.id)
+    return Window(
+        ids=np.array([a.id for a in ordered], dtype=np.int64),
+        vectors=_matrix([a.vector for a in ordered]),
+        stories=np.array([a.story_id for a in ordered], dtype=np.int64),
+        terms=np.array([a.terms for a in ordered], dtype=np.int64),
+        days=np.array(
+            [a.published_at.timestamp() / 86400 if a.published_at else np.nan for a in ordered]
+        ),
+    )
+
+
 def cluster(
-    articles: Sequence[WindowArticle], config: RefineConfig = DEFAULT_REFINE_CONFIG
+    articles: Sequence[WindowArticle] | Window, config: RefineConfig = DEFAULT_REFINE_CONFIG
 ) -> list[list[int]]:
     """The window's clusters (article ids, each cluster and the list in id order)."""
-    ordered = sorted(articles, key=lambda a: a.id)
-    n = len(ordered)
+    window = articles if isinstance(articles, Window) else window_of(articles)
+    n = len(window.ids)
     if n == 0:
         return []
-    rows, cols, sims = _pairs(ordered, config)
+    rows, cols, sims = _pairs(window, config)
     groups = _average_link(n, rows, cols, sims, config.threshold)
     clusters: dict[int, list[int]] = defaultdict(list)
     for i, g in enumerate(groups):
-        clusters[g].append(ordered[i].id)
+        clusters[g].append(int(window.ids[i]))
     return sorted(clusters.values())
 
 
-def _pairs(
-    articles: Sequence[WindowArticle], config: RefineConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pairs(window: Window, config: RefineConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate pairs (i < j) and their calibrated similarity, above the floor."""
-    vocabulary: dict[str, int] = {}
-    full = _matrix([a.vector for a in articles], vocabulary)
-    heads = _matrix([top_terms(a.vector, config.pair_terms) for a in articles], vocabulary)
-    heads.data[:] = 1.0
+    full = window.vectors
+    heads = _heads(full, config.pair_terms)
     shared = sp.triu(heads @ heads.T, k=1).tocoo()
     rows, cols = shared.row.astype(np.int64), shared.col.astype(np.int64)
     dots = np.empty(len(rows))
     for start in range(0, len(rows), DEFAULT_PAIR_CHUNK):
         r, c = rows[start : start + DEFAULT_PAIR_CHUNK], cols[start : start + DEFAULT_PAIR_CHUNK]
         dots[start : start + len(r)] = np.asarray(full[r].multiply(full[c]).sum(axis=1)).ravel()
-    days = np.array(
-        [a.published_at.timestamp() / 86400 if a.published_at else np.nan for a in articles]
-    )
-    gap = np.abs(days[rows] - days[cols])
+    gap = np.abs(window.days[rows] - window.days[cols])
     ratio = np.nan_to_num(gap) / config.time_scale_days
     prior = np.where(np.isnan(gap), 1.0, config.near_prior / (1.0 + ratio * ratio))
-    terms = np.array([a.terms for a in articles])
-    shorter = np.minimum(terms[rows], terms[cols])
-    lengths = np.array([length_factor(int(t), config.length_terms) for t in range(terms.max() + 1)])
-    sims = dots * prior * lengths[shorter]
-    stories = np.array([a.story_id for a in articles])
-    sims = sims + np.where(stories[rows] == stories[cols], config.margin, 0.0)
+    shorter = np.minimum(window.terms[rows], window.terms[cols])
+    sims = dots * prior * (1.0 + config.length_terms / np.maximum(shorter, 1))
+    together = window.stories[rows] == window.stories[cols]
+    sims = sims + np.where(together, config.margin, 0.0)
     keep = sims > config.floor
     return rows[keep], cols[keep], sims[keep]
 
 
-def _matrix(vectors: Sequence[Mapping[str, float]], vocabulary: dict[str, int]) -> sp.csr_matrix:
-    indptr, indices, data = [0], [], []
-    for vec in vectors:
-        for term, weight in vec.items():
-            indices.append(vocabulary.setdefault(term, len(vocabulary)))
-            data.append(weight)
-        indptr.append(len(indices))
+def _matrix(vectors: Sequence[Mapping[str, float]]) -> sp.csr_matrix:
+    """The vectors as rows of a sparse matrix (columns: terms in order of appearance)."""
+    vocabulary: dict[str, int] = {}
+    lengths = np.fromiter((len(v) for v in vectors), dtype=np.int64, count=len(vectors))
+    indptr = np.zeros(len(vectors) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    terms = chain.from_iterable(vectors)
+    index = vocabulary.setdefault
+    indices = np.fromiter(
+        (index(t, len(vocabulary)) for t in terms), dtype=np.int64, count=int(indptr[-1])
+    )
+    data = np.fromiter(
+        chain.from_iterable(v.values() for v in vectors), dtype=np.float64, count=int(indptr[-1])
+    )
+    return sp.csr_matrix((data, indices, indptr), shape=(len(vectors), max(len(vocabulary), 1)))
+
+
+def _heads(full: sp.csr_matrix, keep: int) -> sp.csr_matrix:
+    """Each row's ``keep`` heaviest terms, as ones (ties: the term met first)."""
+    rows = np.repeat(np.arange(full.shape[0]), np.diff(full.indptr))
+    order = np.lexsort((np.arange(len(full.data)), -full.data, rows))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - full.indptr[rows[order]]
+    kept = rank < keep
     return sp.csr_matrix(
-        (np.array(data, dtype=np.float64), np.array(indices, dtype=np.int64), indptr),
-        shape=(len(vectors), max(len(vocabulary), 1)),
+        (np.ones(int(kept.sum())), (rows[kept], full.indices[kept])), shape=full.shape
     )
 
 
@@ -204,7 +237,7 @@ def _average_link(
 
 
 def reconcile(
-    articles: Sequence[WindowArticle],
+    articles: Sequence[WindowArticle] | Window,
     clusters: Sequence[Sequence[int]],
     opened: Mapping[int, tuple[datetime | None, int]],
 ) -> Plan:
@@ -212,7 +245,10 @@ def reconcile(
 
     ``opened``: per stored story, the key that says which is older (its first publication
     time, its id) for ties."""
-    story_of = {a.id: a.story_id for a in articles}
+    if isinstance(articles, Window):
+        story_of = dict(zip(articles.ids.tolist(), articles.stories.tolist(), strict=True))
+    else:
+        story_of = {a.id: a.story_id for a in articles}
     plan = Plan()
     taken: dict[int, int] = {}  # story -> index of the cluster that keeps its id
     # Larger clusters choose first; among equals, the one holding the older story.

@@ -26,25 +26,30 @@ periodically by beat (``worker.tasks.refine_stories``) and at the end of ``story
 from __future__ import annotations
 
 import logging
+import time
+from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, update
+import numpy as np
+import scipy.sparse as sp  # type: ignore[import-untyped]
+from sqlalchemy import Row, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, Story, session_scope
 from models.stories_index import TERM_CHARS, StoryProfile, StoryTerm, TermStat
 from worker.store import record_change
 from worker.stories.assigner import DEFAULT_CONFIG, StoryConfig, count_article
+from worker.stories.deferred import text_array
 from worker.stories.index import StoryDoc, StoryState, posting_terms, top_phrases
 from worker.stories.partition import (
     DEFAULT_REFINE_CONFIG,
     Plan,
     RefineConfig,
-    WindowArticle,
+    Window,
     cluster,
     reconcile,
 )
@@ -59,6 +64,11 @@ log = logging.getLogger(__name__)
 DEFAULT_REFINE_MAX_ARTICLES = 20_000
 #: Terms whose document counts one statement reads.
 DEFAULT_TERM_CHUNK = 2000
+# The counts of an array of terms, each looked up by the primary key (worker/stories/sql.py).
+_PG_TERM_COUNTS = text(
+    "SELECT s.term, s.df FROM unnest(CAST(CAST(:terms AS text) AS varchar[])) AS t(term)"
+    " JOIN term_stats AS s ON s.term = t.term"
+)
 _ARTICLE_COLUMNS = (
     Article.id,
     Article.story_id,
@@ -89,16 +99,29 @@ class RefineReport:
     merged: int = 0
     conflict: bool = False
     new_stories: list[int] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # read, cluster, write
 
 
 @dataclass
-class _Window:
-    stories: dict[int, tuple[datetime | None, int]]  # story -> (first published, id)
-    members: dict[int, int]  # every article (copies too) -> its story at read time
-    originals: list[WindowArticle]
-    copies: dict[int, int]  # copy -> its original
-    docs: dict[int, StoryDoc]
-    vectors: dict[int, Vector]
+class _Found:
+    """What a refinement read: the window's stories and articles, and their vectors."""
+
+    stories: dict[int, tuple[datetime | None, int]] = field(default_factory=dict)
+    members: dict[int, int] = field(default_factory=dict)  # article (copies too) -> story
+    copies: dict[int, int] = field(default_factory=dict)  # copy -> its original
+    window: Window | None = None
+    terms: list[str] = field(default_factory=list)  # the vectors' columns
+    rows: dict[int, int] = field(default_factory=dict)  # original -> its row
+
+    def vector(self, article_id: int) -> Vector | None:
+        row = self.rows.get(article_id)
+        if row is None or self.window is None:
+            return None
+        m = self.window.vectors
+        start, end = m.indptr[row], m.indptr[row + 1]
+        terms = self.terms
+        entries = zip(m.indices[start:end].tolist(), m.data[start:end].tolist(), strict=True)
+        return {terms[j]: w for j, w in entries}
 
 
 def refine_stories(
@@ -112,15 +135,20 @@ def refine_stories(
 ) -> RefineReport:
     """Re-cluster the stories active within ``window`` before ``until`` (None: the newest
     article's time) and write the corrections; see the module's docstring."""
+    started = time.perf_counter()
     with session_scope(sessions) as session:
         found = _read_window(session, window, max_articles, until, story_config)
     report = RefineReport(articles=len(found.members), stories=len(found.stories))
-    if not found.originals:
+    report.seconds["read"] = time.perf_counter() - started
+    if found.window is None:
         return report
-    clusters = cluster(found.originals, config)
-    plan = reconcile(found.originals, clusters, found.stories)
+    started = time.perf_counter()
+    clusters = cluster(found.window, config)
+    plan = reconcile(found.window, clusters, found.stories)
+    report.seconds["cluster"] = time.perf_counter() - started
     if not (plan.moves or plan.merged):
         return report
+    started = time.perf_counter()
     with session_scope(sessions) as session:
         lock_story_step(session)
         if _changed_since(session, found):
@@ -128,6 +156,7 @@ def refine_stories(
             log.info("refinement skipped: the window changed while it was computed")
             return report
         _apply(session, found, plan, report, story_config)
+    report.seconds["write"] = time.perf_counter() - started
     return report
 
 
@@ -136,12 +165,12 @@ def _read_window(
     window: timedelta,
     max_articles: int,
     until: datetime | None,
-    story_config: StoryConfig,
-) -> _Window:
+    config: StoryConfig,
+) -> _Found:
     newest = until or session.scalar(
         select(func.max(REPORTED_AT)).where(Article.story_id.is_not(None))
     )
-    found = _Window({}, {}, [], {}, {}, {})
+    found = _Found()
     if newest is None:
         return found
     live = session.execute(
@@ -156,65 +185,111 @@ def _read_window(
             break
         total += count
         found.stories[story_id] = (first, story_id)
-    rows = _articles_of(session, found.stories)
-    ids = {row.id for row in rows}
-    terms = {}
-    for row in rows:
+    # Terms as flat arrays (an article's are a slice): a window of 20,000 articles holds
+    # millions of them, far less memory than as dicts.
+    vocabulary: dict[str, int] = {}
+    column = vocabulary.setdefault
+    columns, counts, proper = array("q"), array("d"), array("b")
+    indptr, ids, stories, sizes, days = [0], [], [], [], []
+    originals: list[tuple[int, int | None]] = []
+    for row in _articles_of(session, found.stories):
         found.members[row.id] = row.story_id
-        if row.duplicate_of is not None and row.duplicate_of in ids:
-            found.copies[row.id] = row.duplicate_of
-            continue
-        found.docs[row.id] = doc = doc_of(row)
-        terms[row.id] = extract_terms(
-            doc.title, doc.text, doc.language, title_weight=story_config.title_weight
-        )
-    n_docs, df = _counts(session, {t for found_terms in terms.values() for t in found_terms.counts})
-    for row in rows:
-        if row.id not in terms:
-            continue
-        vec = weigh(
-            terms[row.id],
-            n_docs,
-            df,
-            proper_weight=story_config.proper_weight,
-            number_weight=story_config.number_weight,
-        )
-        found.vectors[row.id] = vec
-        found.originals.append(
-            WindowArticle(row.id, row.story_id, vec, len(terms[row.id].counts), row.published_at)
-        )
+        originals.append((row.id, row.duplicate_of))
+        doc = doc_of(row)
+        terms = extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
+        columns.extend(column(t, len(vocabulary)) for t in terms.counts)
+        counts.extend(terms.counts.values())
+        proper.extend(t in terms.proper for t in terms.counts)
+        indptr.append(len(columns))
+        ids.append(row.id)
+        stories.append(row.story_id)
+        sizes.append(len(terms.counts))
+        days.append(row.published_at.timestamp() / 86400 if row.published_at else np.nan)
+    # A copy follows its original (when that is in the window too): it is no row of its own.
+    in_window = set(ids)
+    copies = {a: o for a, o in originals if o is not None and o in in_window}
+    found.copies = copies
+    found.terms = list(vocabulary)
+    n_docs, df = _counts(session, set(vocabulary))
+    matrix = _weigh(
+        np.frombuffer(columns, dtype=np.int64),
+        np.frombuffer(counts, dtype=np.float64),
+        np.frombuffer(proper, dtype=np.int8).astype(bool),
+        np.array(indptr, dtype=np.int64),
+        found.terms,
+        n_docs,
+        df,
+        config,
+    )
+    keep = np.array([a not in copies for a in ids], dtype=bool)
+    if not keep.any():
+        return found
+    kept_ids = np.array(ids, dtype=np.int64)[keep]
+    found.rows = {int(a): i for i, a in enumerate(kept_ids)}
+    found.window = Window(
+        ids=kept_ids,
+        vectors=matrix[np.flatnonzero(keep)],
+        stories=np.array(stories, dtype=np.int64)[keep],
+        terms=np.array(sizes, dtype=np.int64)[keep],
+        days=np.array(days, dtype=np.float64)[keep],
+    )
     return found
 
 
-def _articles_of(session: Session, story_ids: Iterable[int]) -> list[_Row]:
+def _weigh(
+    columns: np.ndarray,
+    counts: np.ndarray,
+    proper: np.ndarray,
+    indptr: np.ndarray,
+    terms: list[str],
+    n_docs: int,
+    df: Mapping[str, int],
+    config: StoryConfig,
+) -> sp.csr_matrix:
+    """``worker.stories.vectors.weigh`` for every article at once: unit rows."""
+    frequency = np.array([df.get(t, 0) for t in terms], dtype=np.float64)
+    numeric = np.array([not t.isalpha() and any(map(str.isdigit, t)) for t in terms], dtype=bool)
+    tf = np.where(counts >= 1.0, 1.0 + np.log(np.maximum(counts, 1.0)), counts)
+    idf = np.log((n_docs + 1) / (frequency[columns] + 1)) + 1.0
+    boost = np.where(
+        proper, config.proper_weight, np.where(numeric[columns], config.number_weight, 1.0)
+    )
+    weights = tf * idf * boost
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=len(indptr) - 1))
+    weights = weights / np.where(norms > 0, norms, 1.0)[rows]
+    return sp.csr_matrix((weights, columns, indptr), shape=(len(indptr) - 1, max(len(terms), 1)))
+
+
+def _articles_of(session: Session, story_ids: Iterable[int]) -> Iterator[_Row]:
+    """The articles of these stories (copies too), in id order per chunk of stories."""
     ids = sorted(story_ids)
-    rows: list[_Row] = []
     for start in range(0, len(ids), DEFAULT_TERM_CHUNK):
         chunk = ids[start : start + DEFAULT_TERM_CHUNK]
-        rows += session.execute(  # type: ignore[arg-type]
+        yield from session.execute(  # type: ignore[misc]
             select(*_ARTICLE_COLUMNS).where(Article.story_id.in_(chunk)).order_by(Article.id)
-        ).all()
-    rows.sort(key=lambda r: r.id)
-    return rows
+        )
 
 
 def _counts(session: Session, terms: set[str]) -> tuple[int, dict[str, int]]:
     wanted = sorted({t[:TERM_CHARS] for t in terms} | {""})
     df: dict[str, int] = {}
+    postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(wanted), DEFAULT_TERM_CHUNK):
         chunk = wanted[start : start + DEFAULT_TERM_CHUNK]
-        df.update(
-            (t, int(c))
-            for t, c in session.execute(
+        if postgres:  # one array literal: psycopg would convert thousands of parameters
+            found = session.execute(_PG_TERM_COUNTS, {"terms": text_array(chunk)})
+        else:
+            found = session.execute(
                 select(TermStat.term, TermStat.df).where(TermStat.term.in_(chunk))
             )
-        )
+        df.update((t, int(c)) for t, c in found)
     n_docs = df.pop("", 0)
     # A term longer than the stored key is counted under its cut form.
     return n_docs, {t: df.get(t[:TERM_CHARS], 0) for t in terms}
 
 
-def _changed_since(session: Session, found: _Window) -> bool:
+def _changed_since(session: Session, found: _Found) -> bool:
     """Whether an article of the window changed story, or a story of it was merged."""
     ids = sorted(found.members)
     for start in range(0, len(ids), DEFAULT_TERM_CHUNK):
@@ -238,7 +313,7 @@ def _changed_since(session: Session, found: _Window) -> bool:
 
 
 def _apply(
-    session: Session, found: _Window, plan: Plan, report: RefineReport, story_config: StoryConfig
+    session: Session, found: _Found, plan: Plan, report: RefineReport, story_config: StoryConfig
 ) -> None:
     created: dict[str, int] = {}
     for key in sorted(plan.splits, key=lambda k: int(k.split("-")[1])):
@@ -299,7 +374,7 @@ def _apply(
 
 
 def _rebuild(
-    session: Session, story_id: int, found: _Window, config: StoryConfig, *, new: bool
+    session: Session, story_id: int, found: _Found, config: StoryConfig, *, new: bool
 ) -> None:
     """A story's row, profile and postings recomputed from its members as they are now."""
     rows = sorted(
@@ -312,14 +387,14 @@ def _rebuild(
     outlets: set[str] = set()
     earliest: tuple[datetime, int, str | None] | None = None
     for row in rows:
-        doc = found.docs.get(row.id) or doc_of(row)
+        doc = doc_of(row)
         copy = row.duplicate_of is not None and row.duplicate_of in member_ids
         phrases = [] if copy else _phrases(doc)
         count_article(state, doc, phrases)
         if doc.outlet:
             outlets.add(doc.outlet)
         if not copy:
-            vec = found.vectors.get(row.id) or _vector(session, doc, config)
+            vec = found.vector(row.id) or _vector(session, doc, config)
             for term, weight in vec.items():
                 total[term] = total.get(term, 0.0) + weight
         if doc.published_at is not None and (
