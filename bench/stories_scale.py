@@ -29,7 +29,7 @@ process's peak RSS (the bench freezes the objects it starts with, as a worker pr
 with ``--statements``, also the costliest statements' time and rows per article.
 Before the probes, ``--warm`` articles (default 3200) are assigned untimed in batches of 32,
 as a worker that has been running would have: its caches (stems, the document counts it
-keeps between batches, ``worker/stories/counts.py``) are warm, not empty.
+keeps between batches, ``worker/stories/sql_terms.py``) are warm, not empty.
 Goal (issue 3): median <= 5 ms, p99 <= 50 ms, flat as the store grows; RSS <= 1 GB at 1M.
 
 Texts are synthetic (a Zipf vocabulary of invented words; each event has its own names and
@@ -62,14 +62,14 @@ from _common import peak_rss_mb
 from sqlalchemy import event, insert, inspect, text
 
 from models import Article, ArticleStatus, Base, Story, make_engine, session_factory, session_scope
-from models.stories_index import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
+from models.story_state import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
 from worker.celery_app import freeze_startup_objects
 from worker.dedupe.minhash import band_keys, sketch
 from worker.migrations import upgrade
 from worker.pipeline.story import drain_backlog
 from worker.stories.assigner import DEFAULT_CONFIG
 from worker.stories.index import posting_terms
-from worker.stories.store import assign_stories
+from worker.stories.step import assign_stories
 from worker.stories.text import extract_terms
 from worker.stories.vectors import top_terms, weigh
 

@@ -24,7 +24,7 @@ from worker.pipeline.backfill import BackfillPlan, backfill, plan
 from worker.pipeline.story import story_config
 from worker.runs import finish_run, start_run
 from worker.runtime import build_runtime
-from worker.stories.store import reset_story_failures
+from worker.stories.step import reset_story_failures
 
 stories_app = typer.Typer(help="Stories: one per real-world event.", no_args_is_help=True)
 

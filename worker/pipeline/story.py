@@ -1,6 +1,6 @@
 """The story step: exact copy → syndicated copy → same event → new story.
 
-A thin wrapper over ``worker.stories.store`` (the layers and their state live in
+A thin wrapper over ``worker.stories.step`` (the layers and their state live in
 ``worker/stories/``) that owns the transaction. Serialized: the story-step lock is taken
 first, so two workers never open two stories for one event at the same moment.
 
@@ -27,7 +27,7 @@ from worker.stories.assigner import Assignment
 from worker.stories.index import StoryDoc
 from worker.stories.refine import DEFAULT_REFINE_MAX_ARTICLES, RefineReport, refine_stories
 from worker.stories.sql import REPORTED_AT
-from worker.stories.store import (
+from worker.stories.step import (
     Prepared,
     assign_stories,
     lock_story_step,

@@ -40,10 +40,9 @@ from sqlalchemy import Row, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, Story, session_scope
-from models.stories_index import TERM_CHARS, StoryProfile, StoryTerm, TermStat
+from models.story_state import TERM_CHARS, StoryProfile, StoryTerm, TermStat
 from worker.store import record_change
 from worker.stories.assigner import DEFAULT_CONFIG, StoryConfig, count_article
-from worker.stories.deferred import text_array
 from worker.stories.index import StoryDoc, StoryState, posting_terms, top_phrases
 from worker.stories.partition import (
     DEFAULT_REFINE_CONFIG,
@@ -53,8 +52,10 @@ from worker.stories.partition import (
     cluster,
     reconcile,
 )
-from worker.stories.sql import DEFAULT_KEYWORDS, REPORTED_AT
-from worker.stories.store import doc_of, lock_story_step
+from worker.stories.sql import REPORTED_AT
+from worker.stories.sql_profiles import DEFAULT_KEYWORDS
+from worker.stories.sql_writes import text_array
+from worker.stories.step import doc_of, lock_story_step
 from worker.stories.text import extract_terms, key_phrases
 from worker.stories.vectors import Vector, top_terms, weigh
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from models import Article, Change, session_scope
 from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
-from tests.worker.stories.test_store import add_article
+from tests.worker.stories.test_step import add_article
 from tests.worker.stories.texts import (
     BRIDGE_LOCAL,
     BRIDGE_LOCAL_TITLE,
@@ -63,7 +63,7 @@ def fail_on(monkeypatch: pytest.MonkeyPatch, bad: int, error: Exception) -> None
             raise error
         return real(index, doc, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("worker.stories.store.assign", assign)
+    monkeypatch.setattr("worker.stories.step.assign", assign)
 
 
 def story_of(rt: Runtime, article_id: int) -> int | None:
@@ -166,7 +166,7 @@ def test_an_article_that_fails_holds_up_only_its_own_task(
     finally:
         restarted.close()
 
-    monkeypatch.setattr("worker.stories.store.assign", assigner.assign)  # fixed (a new release)
+    monkeypatch.setattr("worker.stories.step.assign", assigner.assign)  # fixed (a new release)
     assert assign_story(backend.sessions, bad, batch=8).method == "new"  # alone, once more
     # Assigned: the error goes, the count stays as the record of what it took.
     assert failures(backend, bad) == (None, 2)
@@ -180,7 +180,7 @@ def test_a_failed_article_is_cleared_when_a_batch_assigns_it_as_an_original(
     fail_on(monkeypatch, original, ValueError("bad data"))
     with pytest.raises(ValueError, match="bad data"):
         assign_story(backend.sessions, original, batch=8)
-    monkeypatch.setattr("worker.stories.store.assign", assigner.assign)
+    monkeypatch.setattr("worker.stories.step.assign", assigner.assign)
     copy = add_article(
         backend.sessions, STRIKE_TITLE, STRIKE, hours=2, site="copy.example", duplicate_of=original
     )

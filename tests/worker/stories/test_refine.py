@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, Change, Story
 from models import session_scope as scope
-from models.stories_index import StoryProfile, StoryTerm
-from tests.worker.stories.test_store import add_article, run, seed_filler
+from models.story_state import StoryProfile, StoryTerm
+from tests.worker.stories.test_step import add_article, run, seed_filler
 from tests.worker.stories.texts import (
     BRIDGE_LOCAL,
     BRIDGE_LOCAL_TITLE,
@@ -30,7 +30,7 @@ from tests.worker.stories.texts import (
 )
 from worker.stories import DEFAULT_CONFIG
 from worker.stories.refine import RefineReport, refine_stories
-from worker.stories.store import assign_story
+from worker.stories.step import assign_story
 
 WINDOW = timedelta(days=30)
 

@@ -11,13 +11,13 @@ Usage (inside the caller's transaction; it commits or rolls back everything toge
 
 A batch gives exactly the assignments (and rows) that one transaction per article would: each
 article sees what the ones before it wrote. On Postgres those writes are held back in memory
-(``worker.stories.deferred``) and go out as one statement at the end, and the reads of the
+(``worker.stories.sql_writes``) and go out as one statement at the end, and the reads of the
 batch answer from the database plus what is held back. The batch saves the round trips and the
 per-statement work that a story step is mostly made of (figures in docs/stories.md).
 
 It reads the article row, runs layers 2-4 (``worker.stories.assigner.assign``) against
 ``SqlStoryIndex`` — the same code path as the in-memory index, with its state in the tables of
-``models/stories_index.py`` — sets ``articles.story_id`` / ``duplicate_of``, creates or updates
+``models/story_state.py`` — sets ``articles.story_id`` / ``duplicate_of``, creates or updates
 the ``stories`` row, and writes the outbox rows ``story.created``, ``story.updated``,
 ``story.merged`` and ``article.updated`` in the same transaction.
 

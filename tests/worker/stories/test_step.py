@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, ArticleStatus, Change, Story, make_engine, session_factory
 from models import session_scope as scope
-from models.stories_index import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
+from models.story_state import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
 from tests.support.services import migrate
 from tests.worker.dedupe.test_minhash import syndicated_copy
 from tests.worker.stories.texts import (
@@ -31,7 +31,7 @@ from tests.worker.stories.texts import (
 from worker.dedupe import content_hash
 from worker.stories import DEFAULT_CONFIG, InMemoryStoryIndex, StoryDoc, assign
 from worker.stories.index import DEFAULT_POSTING_TERMS, posting_terms
-from worker.stories.store import assign_story
+from worker.stories.step import assign_story
 from worker.stories.text import DEFAULT_TERM_TEXT_CHARS
 
 T0 = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
