@@ -20,8 +20,7 @@ from worker.celery_app import app
 from worker.changefeed import prune_changes as prune_old_changes
 from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
-from worker.pipeline import RetryLater, process_article, refresh_feed
-from worker.pipeline import assign_story as assign_story_step
+from worker.pipeline import RetryLater, assign_story_step, process_article, refresh_feed
 from worker.pipeline.story import refine_window, story_config
 from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from worker.pipeline.article import RetryLater, process_article
 from worker.pipeline.feed import refresh_feed
-from worker.pipeline.story import assign_story, story_config
+from worker.pipeline.story import assign_story_step, story_config
 from worker.runtime import Runtime
 from worker.store import Provenance
 
@@ -75,6 +75,6 @@ def _article(
     elif outcome.status != "skipped":
         summary.articles_failed += 1
         summary.errors.append(f"article {article_id}: {outcome.status}: {outcome.error_class}")
-    story = assign_story(runtime.sessions, article_id, story_config(runtime.settings))
+    story = assign_story_step(runtime.sessions, article_id, story_config(runtime.settings))
     if story.duplicate_of is not None:
         summary.duplicates += 1

@@ -1,7 +1,7 @@
 """The story step: exact copy → syndicated copy → same event → new story.
 
-A thin wrapper over ``worker.stories.step`` (the layers and their state live in
-``worker/stories/``) that owns the transaction. Serialized: the story-step lock is taken
+A thin wrapper over ``worker.stories`` (the layers and their state live there) that owns the
+transactions, batches and failures. Serialized: the story-step lock is taken
 first, so two workers never open two stories for one event at the same moment.
 
 The worker's task assigns in batches: with its article, the other articles waiting for a story
@@ -16,23 +16,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Article, session_scope
+from models import session_scope
 from worker.config import Settings
-from worker.stories import DEFAULT_CONFIG, StoryConfig
-from worker.stories.assigner import Assignment
-from worker.stories.index import StoryDoc
-from worker.stories.refine import DEFAULT_REFINE_MAX_ARTICLES, RefineReport, refine_stories
-from worker.stories.sql import REPORTED_AT
-from worker.stories.step import (
+from worker.stories import (
+    DEFAULT_CONFIG,
+    Assignment,
     Prepared,
+    RefineReport,
+    StoryConfig,
+    StoryDoc,
     assign_stories,
     lock_story_step,
     prepare_features,
     record_story_failure,
+    refine_stories,
     unassigned_articles,
     waiting_docs,
 )
@@ -63,7 +63,7 @@ def story_config(settings: Settings) -> StoryConfig:
     return DEFAULT_CONFIG.with_(window=timedelta(hours=settings.story_window_hours))
 
 
-def assign_story(
+def assign_story_step(
     sessions: sessionmaker[Session],
     article_id: int,
     config: StoryConfig = DEFAULT_CONFIG,
@@ -197,35 +197,6 @@ def refine_window(sessions: sessionmaker[Session], settings: Settings) -> Refine
     )
 
 
-def refine_all(
-    sessions: sessionmaker[Session],
-    config: StoryConfig = DEFAULT_CONFIG,
-    *,
-    max_articles: int | None = None,
-) -> list[RefineReport]:
-    """Refine every story (the end of a backfill): all at once when the articles fit in one
-    window of ``max_articles`` (None: ``DEFAULT_REFINE_MAX_ARTICLES``), else the timeline in
-    windows of that many articles, each overlapping the one before by half."""
-    limit = max_articles or DEFAULT_REFINE_MAX_ARTICLES
-    with session_scope(sessions) as session:
-        times = sorted(
-            session.scalars(select(REPORTED_AT).where(Article.story_id.is_not(None))).all()
-        )
-    reports: list[RefineReport] = []
-    if not times:
-        return reports
-    step = max(limit // 2, 1)
-    for start in range(0, max(len(times) - limit, 0) + 1, step):
-        first, last = times[start], times[min(start + limit, len(times)) - 1]
-        window = last - first + timedelta(seconds=1)
-        reports.append(
-            refine_stories(
-                sessions, window=window, max_articles=limit, until=last, story_config=config
-            )
-        )
-    return reports
-
-
 def story_error(exc: BaseException) -> str:
     """What ``articles.story_error`` says about a failure: the class, then the message."""
     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -242,7 +213,7 @@ def _record_failure(sessions: sessionmaker[Session], article_id: int, exc: Excep
         log.exception("could not record the story failure of article %s", article_id)
 
 
-def assign_batch(
+def assign_backfill_batch(
     sessions: sessionmaker[Session],
     article_ids: Sequence[int],
     config: StoryConfig = DEFAULT_CONFIG,

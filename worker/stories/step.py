@@ -1,9 +1,9 @@
-"""The story step on the database: ``assign_story(session, article_id)``.
+"""The story step on the database: ``assign_stories(session, article_ids)``.
 
 Usage (inside the caller's transaction; it commits or rolls back everything together)::
 
     with session_scope(sessions) as session:
-        result = assign_story(session, article_id)   # None when there is nothing to assign
+        result = assign_stories(session, [article_id])[0]   # None: nothing to assign
         result.story_id, result.duplicate_of, result.new_story, result.merged
 
     with session_scope(sessions) as session:     # several, in this order, in one transaction
@@ -101,13 +101,6 @@ def lock_story_step(session: Session) -> None:
         session.execute(_LOCK, {"key": STORY_LOCK_KEY})
 
 
-def assign_story(
-    session: Session, article_id: int, config: StoryConfig = DEFAULT_CONFIG
-) -> Assignment | None:
-    """Assign an extracted article to a story; None if it is missing or not extracted yet."""
-    return assign_stories(session, [article_id], config)[0]
-
-
 def assign_stories(
     session: Session,
     article_ids: Sequence[int],
@@ -116,7 +109,8 @@ def assign_stories(
     prepared: Mapping[int, Prepared] | None = None,
     meanwhile: Callable[[], object] | None = None,
 ) -> list[Assignment | None]:
-    """``assign_story`` for each article, in the order given, in the caller's transaction.
+    """Assign these extracted articles to stories, in the order given, in the caller's
+    transaction; for each its ``Assignment``, or None when it is missing or not extracted yet.
 
     ``prepared``: features computed earlier with the same ``config`` (``prepare_features``),
     used for an article whose title, text and language are still the ones they were computed

@@ -23,7 +23,7 @@ from tests.worker.stories.texts import (
     STRIKE,
     STRIKE_TITLE,
 )
-from worker.pipeline import assign_story
+from worker.pipeline import assign_story_step
 from worker.pipeline import story as story_module
 from worker.runtime import Runtime, build_runtime
 from worker.stories import assigner
@@ -79,7 +79,7 @@ def test_a_task_assigns_the_backlog_oldest_report_first(backend: Runtime) -> Non
     local = extracted(backend, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=2)
     strike = extracted(backend, STRIKE_TITLE, STRIKE, hours=3)
     wire = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=1)
-    outcome = assign_story(backend.sessions, strike, batch=8)
+    outcome = assign_story_step(backend.sessions, strike, batch=8)
     assert outcome.method == "new" and outcome.story_id == story_of(backend, strike)
     assert story_of(backend, local) == story_of(backend, wire) is not None
     with session_scope(backend.sessions) as s:
@@ -88,14 +88,14 @@ def test_a_task_assigns_the_backlog_oldest_report_first(backend: Runtime) -> Non
         ).all()
     assert [p["article_id"] for p in created] == [wire, strike]  # wire before local joined it
     # Their own tasks, delivered later, find them done.
-    assert assign_story(backend.sessions, local, batch=8).method == "done"
+    assert assign_story_step(backend.sessions, local, batch=8).method == "done"
 
 
 def test_a_batch_takes_at_most_its_size(backend: Runtime) -> None:
     first = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=1)
     second = extracted(backend, STRIKE_TITLE, STRIKE, hours=2)
     third = extracted(backend, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=3)
-    assign_story(backend.sessions, third, batch=2)  # its own article and the oldest other
+    assign_story_step(backend.sessions, third, batch=2)  # its own article and the oldest other
     assert story_of(backend, first) is not None and story_of(backend, third) is not None
     assert story_of(backend, second) is None
 
@@ -104,13 +104,13 @@ def test_a_task_works_off_full_batches_of_the_backlog(backend: Runtime) -> None:
     texts = [(BRIDGE_WIRE_TITLE, BRIDGE_WIRE), (STRIKE_TITLE, STRIKE)] * 4
     waiting = [extracted(backend, t, x, hours=h) for h, (t, x) in enumerate(texts, start=1)]
     # Batches of 2, up to 3 of them: its own article and the oldest, then two full batches.
-    assign_story(backend.sessions, waiting[-1], batch=2, batches=3)
+    assign_story_step(backend.sessions, waiting[-1], batch=2, batches=3)
     assigned = [a for a in waiting if story_of(backend, a) is not None]
     assert assigned == [*waiting[:5], waiting[-1]]
     # The same stories as one at a time: one per text.
     assert len({story_of(backend, a) for a in assigned}) == 2
     # A batch that is not full ends the drain: nothing more is waiting.
-    assign_story(backend.sessions, waiting[6], batch=2, batches=10)
+    assign_story_step(backend.sessions, waiting[6], batch=2, batches=10)
     assert [a for a in waiting if story_of(backend, a) is None] == []
 
 
@@ -123,7 +123,7 @@ def test_a_failing_backlog_batch_ends_the_drain_not_the_task(
     )
     fail_on(monkeypatch, bad, RuntimeError("a bug on one text"))
     with caplog.at_level(logging.WARNING):
-        outcome = assign_story(backend.sessions, own, batch=2, batches=2)
+        outcome = assign_story_step(backend.sessions, own, batch=2, batches=2)
     # Its own batch (with the oldest) is done; the backlog batch after it rolled back whole.
     assert outcome.method == "new" and story_of(backend, oldest) is not None
     assert story_of(backend, next_one) is None and story_of(backend, bad) is None
@@ -139,17 +139,17 @@ def test_an_article_that_fails_holds_up_only_its_own_task(
     bad = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
     good = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=2)
     fail_on(monkeypatch, bad, RuntimeError("a bug on this one text"))
-    assert assign_story(backend.sessions, good, batch=8).method == "new"
+    assert assign_story_step(backend.sessions, good, batch=8).method == "new"
     assert story_of(backend, good) is not None and story_of(backend, bad) is None
     assert failures(backend, bad) == (None, 0)  # a failed batch is not the article's failure
     with pytest.raises(RuntimeError, match="this one text"):
-        assign_story(backend.sessions, bad, batch=8)
+        assign_story_step(backend.sessions, bad, batch=8)
     with session_scope(backend.sessions) as s:  # nothing of the failed batches was written
         assert len(s.scalars(select(Change.id).where(Change.kind == "story.created")).all()) == 1
     # Failed alone: on its row, in a transaction of its own.
     assert failures(backend, bad) == ("RuntimeError: a bug on this one text", 1)
     with pytest.raises(RuntimeError):
-        assign_story(backend.sessions, bad, batch=8)  # its task, redelivered or swept
+        assign_story_step(backend.sessions, bad, batch=8)  # its task, redelivered or swept
     assert failures(backend, bad) == ("RuntimeError: a bug on this one text", 2)
 
     # A restarted worker (a runtime of its own; no state in memory): later batches leave the
@@ -160,14 +160,14 @@ def test_an_article_that_fails_holds_up_only_its_own_task(
         other = extracted(restarted, BRIDGE_WIRE_TITLE, BRIDGE_WIRE + "\n\nUpdate.", hours=4)
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="worker.pipeline.story"):
-            assign_story(restarted.sessions, other, batch=8)
+            assign_story_step(restarted.sessions, other, batch=8)
         assert "story batch failed" not in caplog.text
         assert story_of(restarted, later) is not None and story_of(restarted, bad) is None
     finally:
         restarted.close()
 
     monkeypatch.setattr("worker.stories.step.assign", assigner.assign)  # fixed (a new release)
-    assert assign_story(backend.sessions, bad, batch=8).method == "new"  # alone, once more
+    assert assign_story_step(backend.sessions, bad, batch=8).method == "new"  # alone, once more
     # Assigned: the error goes, the count stays as the record of what it took.
     assert failures(backend, bad) == (None, 2)
 
@@ -179,12 +179,12 @@ def test_a_failed_article_is_cleared_when_a_batch_assigns_it_as_an_original(
     original = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
     fail_on(monkeypatch, original, ValueError("bad data"))
     with pytest.raises(ValueError, match="bad data"):
-        assign_story(backend.sessions, original, batch=8)
+        assign_story_step(backend.sessions, original, batch=8)
     monkeypatch.setattr("worker.stories.step.assign", assigner.assign)
     copy = add_article(
         backend.sessions, STRIKE_TITLE, STRIKE, hours=2, site="copy.example", duplicate_of=original
     )
-    assert assign_story(backend.sessions, copy, batch=8).method == "exact"
+    assert assign_story_step(backend.sessions, copy, batch=8).method == "exact"
     assert story_of(backend, original) == story_of(backend, copy) is not None
     assert failures(backend, original) == (None, 1)
 
@@ -195,9 +195,9 @@ def test_a_database_error_is_not_counted(backend: Runtime, monkeypatch: pytest.M
     article = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
     fail_on(monkeypatch, article, OperationalError("SELECT 1", {}, Exception("server closed")))
     with pytest.raises(OperationalError):
-        assign_story(backend.sessions, article, batch=8)
+        assign_story_step(backend.sessions, article, batch=8)
     with pytest.raises(OperationalError):
-        assign_story(backend.sessions, article)
+        assign_story_step(backend.sessions, article)
     assert failures(backend, article) == (None, 0)
 
 
@@ -207,14 +207,14 @@ def test_a_long_error_is_cut_and_a_bare_one_named(
     article = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
     fail_on(monkeypatch, article, RuntimeError("x" * 10_000))
     with pytest.raises(RuntimeError):
-        assign_story(backend.sessions, article)
+        assign_story_step(backend.sessions, article)
     error, attempts = failures(backend, article)
     assert attempts == 1 and error is not None
     assert error.startswith("RuntimeError: xxx")
     assert len(error) == story_module.DEFAULT_STORY_ERROR_CHARS
     fail_on(monkeypatch, article, KeyError())
     with pytest.raises(KeyError):
-        assign_story(backend.sessions, article)
+        assign_story_step(backend.sessions, article)
     assert failures(backend, article) == ("KeyError", 2)
 
 
@@ -232,6 +232,6 @@ def test_a_failure_that_cannot_be_recorded_still_raises_the_original(
         caplog.at_level(logging.ERROR, logger="worker.pipeline.story"),
         pytest.raises(RuntimeError, match="the original"),
     ):
-        assign_story(backend.sessions, article, batch=8)
+        assign_story_step(backend.sessions, article, batch=8)
     assert "could not record the story failure" in caplog.text
     assert failures(backend, article) == (None, 0)

@@ -30,7 +30,7 @@ from tests.worker.stories.texts import (
 )
 from worker.stories import DEFAULT_CONFIG
 from worker.stories.refine import RefineReport, refine_stories
-from worker.stories.step import assign_story
+from worker.stories.step import assign_stories
 
 WINDOW = timedelta(days=30)
 
@@ -68,7 +68,7 @@ def alone(sessions: sessionmaker[Session], title: str, text: str, hours: float, 
     """An article the online step put in a story of its own (as a missed join would)."""
     article_id = add_article(sessions, title, text, hours=hours, site=site)
     with scope(sessions) as s:
-        assign_story(s, article_id, DEFAULT_CONFIG.with_(join_threshold=float("inf")))
+        assign_stories(s, [article_id], DEFAULT_CONFIG.with_(join_threshold=float("inf")))
     return article_id
 
 

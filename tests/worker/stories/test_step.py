@@ -31,7 +31,7 @@ from tests.worker.stories.texts import (
 from worker.dedupe import content_hash
 from worker.stories import DEFAULT_CONFIG, InMemoryStoryIndex, StoryDoc, assign
 from worker.stories.index import DEFAULT_POSTING_TERMS, posting_terms
-from worker.stories.step import assign_story
+from worker.stories.step import assign_stories
 from worker.stories.text import DEFAULT_TERM_TEXT_CHARS
 
 T0 = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
@@ -66,7 +66,7 @@ def add_article(
 
 def run(sessions: sessionmaker[Session], article_id: int) -> tuple[int, int | None, str]:
     with scope(sessions) as s:
-        result = assign_story(s, article_id)
+        result = assign_stories(s, [article_id])[0]
         assert result is not None
         return result.story_id, result.duplicate_of, result.method
 
@@ -175,8 +175,8 @@ def test_pending_or_missing_article_is_not_assigned(sessions: sessionmaker[Sessi
         s.flush()
         pending = s.scalar(select(Article.id))
         assert pending is not None
-        assert assign_story(s, pending) is None
-        assert assign_story(s, 999_999) is None
+        assert assign_stories(s, [pending])[0] is None
+        assert assign_stories(s, [999_999])[0] is None
 
 
 def test_state_survives_a_restart(db_url: str) -> None:
@@ -218,13 +218,13 @@ def test_merge_repoints_articles_and_writes_the_outbox(sessions: sessionmaker[Se
     for title, text in FILLER:
         article_id = add_article(sessions, title, text, hours=-48)
         with scope(sessions) as s:
-            assign_story(s, article_id, config)
+            assign_stories(s, [article_id], config)[0]
     ids = [add_article(sessions, None, h, hours=i) for i, h in enumerate(halves)]
     ids.append(add_article(sessions, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=2))
     results = []
     for article_id in ids:
         with scope(sessions) as s:
-            result = assign_story(s, article_id, config)
+            result = assign_stories(s, [article_id], config)[0]
             assert result is not None
             results.append(result)
     a, b, c = results
@@ -273,7 +273,7 @@ def test_postings_mirror_each_live_centroid(sessions: sessionmaker[Session]) -> 
     ]
     for hours, (title, text) in enumerate(texts):
         with scope(sessions) as s:
-            assert assign_story(s, add_article(sessions, title, text, hours=hours), config)
+            assert assign_stories(s, [add_article(sessions, title, text, hours=hours)], config)[0]
     with scope(sessions) as s:
         stories = {st.id: st.merged_into for st in s.scalars(select(Story))}
         centroids = dict(s.execute(select(StoryProfile.story_id, StoryProfile.centroid)).all())
@@ -309,7 +309,7 @@ def test_concurrent_workers_open_one_story_for_one_event(pg_url: str) -> None:
                 with scope(sessions) as s:
                     s.connection()  # the transaction is open before the race starts
                     barrier.wait(timeout=30)
-                    assign_story(s, article_id)
+                    assign_stories(s, [article_id])[0]
             except BaseException as exc:  # reported below, in the test's thread
                 errors.append(exc)
 
