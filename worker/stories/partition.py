@@ -147,10 +147,13 @@ def _pairs(window: Window, config: RefineConfig) -> tuple[np.ndarray, np.ndarray
         r, c = rows[start : start + DEFAULT_PAIR_CHUNK], cols[start : start + DEFAULT_PAIR_CHUNK]
         dots[start : start + len(r)] = np.asarray(full[r].multiply(full[c]).sum(axis=1)).ravel()
     gap = np.abs(window.days[rows] - window.days[cols])
+    dated = ~np.isnan(gap)
     ratio = np.nan_to_num(gap) / config.time_scale_days
-    prior = np.where(np.isnan(gap), 1.0, config.near_prior / (1.0 + ratio * ratio))
+    # ``worker.stories.scoring.pair_scale``, for every pair at once.
+    decay = np.where(dated, 1.0 / (1.0 + ratio * ratio), 1.0)
+    evidence = config.length_terms * np.where(dated, config.near_prior, 1.0)
     shorter = np.minimum(window.terms[rows], window.terms[cols])
-    sims = dots * prior * (1.0 + config.length_terms / np.maximum(shorter, 1))
+    sims = dots * decay * (1.0 + evidence / np.maximum(shorter, 1))
     together = window.stories[rows] == window.stories[cols]
     sims = sims + np.where(together, config.margin, 0.0)
     keep = sims > config.floor

@@ -54,13 +54,17 @@ def test_average_link_does_not_chain() -> None:
 
 
 def test_time_separates_a_recurring_event_and_keeps_a_week_of_coverage() -> None:
-    cos = 0.3  # below the threshold when undated
-    undated = cluster([article(1, 1, {"x": 1.0}), article(2, 2, at_cosine(cos))])
-    days_apart = cluster([article(1, 1, {"x": 1.0}, days=0), article(2, 2, at_cosine(cos), days=4)])
-    months_apart = cluster([article(1, 1, {"x": 1.0}, days=0), article(2, 2, {"x": 1.0}, days=60)])
-    assert undated == [[1], [2]]
-    assert days_apart == [[1, 2]]
-    assert months_apart == [[1], [2]]  # even the same words
+    def pair(cos: float, days: float | None) -> list[WindowArticle]:
+        first = None if days is None else T0
+        second = None if days is None else T0 + timedelta(days=days)
+        return [
+            WindowArticle(1, 1, {"x": 1.0}, 30, first),
+            WindowArticle(2, 2, at_cosine(cos), 30, second),
+        ]
+
+    assert cluster(pair(0.27, None)) == [[1], [2]]  # undated: the words alone, not enough
+    assert cluster(pair(0.27, 4)) == [[1, 2]]  # four days apart: one event's coverage
+    assert cluster(pair(1.0, 60)) == [[1], [2]]  # two months: even the same words
 
 
 def test_short_texts_are_judged_on_the_scale_of_long_ones() -> None:
