@@ -47,7 +47,7 @@ from worker.stories.scoring import (
 from worker.stories.vectors import Vector
 
 #: Mean pair similarity from which two groups of a window are one story.
-DEFAULT_REFINE_THRESHOLD = 0.35
+DEFAULT_REFINE_THRESHOLD = 0.325
 #: What a pair already in one story counts more (hysteresis).
 DEFAULT_REFINE_MARGIN = 0.05
 #: Heaviest terms of each article whose sharing makes a candidate pair.
@@ -150,10 +150,10 @@ def _pairs(window: Window, config: RefineConfig) -> tuple[np.ndarray, np.ndarray
     dated = ~np.isnan(gap)
     ratio = np.nan_to_num(gap) / config.time_scale_days
     # ``worker.stories.scoring.pair_scale``, for every pair at once.
-    decay = np.where(dated, 1.0 / (1.0 + ratio * ratio), 1.0)
-    evidence = config.length_terms * np.where(dated, config.near_prior, 1.0)
+    decay = np.where(dated, 1.0 / (1.0 + ratio**4), 1.0)
+    constant = config.length_terms * np.where(dated, config.near_prior, 1.0)
     shorter = np.minimum(window.terms[rows], window.terms[cols])
-    sims = dots * decay * (1.0 + evidence / np.maximum(shorter, 1))
+    sims = dots * decay * (1.0 + (constant / np.maximum(shorter, 1)) ** 2)
     together = window.stories[rows] == window.stories[cols]
     sims = sims + np.where(together, config.margin, 0.0)
     keep = sims > config.floor

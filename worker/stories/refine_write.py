@@ -13,12 +13,11 @@ rows ``story.split``, ``story.merged``, ``story.updated`` and ``article.updated`
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import Article, Story
@@ -32,9 +31,11 @@ from worker.stories.partition import (
 from worker.stories.refine_read import (
     ARTICLE_COLUMNS,
     DEFAULT_TERM_CHUNK,
+    ArticleRow,
     WindowRead,
     term_counts,
 )
+from worker.stories.sql import reported_at
 from worker.stories.sql_profiles import DEFAULT_KEYWORDS
 from worker.stories.step import doc_of
 from worker.stories.text import extract_terms, key_phrases
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
     from worker.stories.refine import RefineReport
 
 log = logging.getLogger(__name__)
+
+_ARTICLES = cast(Table, Article.__table__)
+_STORIES = cast(Table, Story.__table__)
 
 
 def changed_since(session: Session, found: WindowRead) -> bool:
@@ -89,36 +93,47 @@ def apply_plan(
     for copy, original in found.copies.items():  # copies follow their original
         if original in moved:
             moved[copy] = moved[original]
-    for article_id in sorted(moved):
-        session.execute(
-            update(Article)
-            .where(Article.id == article_id)
-            .values(story_id=moved[article_id])
-            .execution_options(synchronize_session=False)
+    connection = session.connection()
+    if moved:
+        connection.execute(
+            update(_ARTICLES)
+            .where(_ARTICLES.c.id == bindparam("b_id"))
+            .values(story_id=bindparam("b_story")),
+            [{"b_id": a, "b_story": moved[a]} for a in sorted(moved)],
         )
     touched = {found.members[a] for a in moved} | set(moved.values())
-    for gone, target in sorted(plan.merged.items()):
-        survivor = resolve(target)
-        session.execute(
-            update(Story)
-            .where(Story.merged_into == gone)
-            .values(merged_into=survivor)
-            .execution_options(synchronize_session=False)
+    merged = {gone: resolve(target) for gone, target in sorted(plan.merged.items())}
+    if merged:
+        pairs = [{"b_gone": gone, "b_survivor": survivor} for gone, survivor in merged.items()]
+        # Stories merged into a story merged now point at its survivor directly.
+        connection.execute(
+            update(_STORIES)
+            .where(_STORIES.c.merged_into == bindparam("b_gone"))
+            .values(merged_into=bindparam("b_survivor")),
+            pairs,
         )
-        session.execute(
-            update(Story)
-            .where(Story.id == gone)
-            .values(merged_into=survivor)
-            .execution_options(synchronize_session=False)
+        connection.execute(
+            update(_STORIES)
+            .where(_STORIES.c.id == bindparam("b_gone"))
+            .values(merged_into=bindparam("b_survivor")),
+            pairs,
         )
-        session.execute(delete(StoryTerm).where(StoryTerm.story_id == gone))
-        left = sum(1 for a, s in found.members.items() if s == gone)
-        record_change(session, "story.merged", gone, merged_into=survivor, articles=left)
+        _delete_postings(session, sorted(merged))
+    left = Counter(found.members.values())
+    for gone, survivor in merged.items():
+        record_change(session, "story.merged", gone, merged_into=survivor, articles=left[gone])
+    arrived = Counter(moved.values())
     for key, story_id in created.items():
-        size = sum(1 for t in moved.values() if t == story_id)
-        record_change(session, "story.split", story_id, split_from=plan.splits[key], articles=size)
-    for story_id in sorted(touched - set(plan.merged)):
-        _rebuild(session, story_id, found, story_config, new=story_id in created.values())
+        record_change(
+            session,
+            "story.split",
+            story_id,
+            split_from=plan.splits[key],
+            articles=arrived[story_id],
+        )
+    rebuilt = sorted(touched - set(merged))
+    _rebuild(session, rebuilt, found, story_config, new=set(created.values()))
+    for story_id in rebuilt:
         if story_id not in created.values():
             record_change(session, "story.updated", story_id, method="refine")
     for article_id in sorted(moved):
@@ -131,75 +146,96 @@ def apply_plan(
 
 
 def _rebuild(
-    session: Session, story_id: int, found: WindowRead, config: StoryConfig, *, new: bool
+    session: Session, story_ids: list[int], found: WindowRead, config: StoryConfig, *, new: set[int]
 ) -> None:
-    """A story's row, profile and postings recomputed from its members as they are now."""
-    rows = sorted(
-        session.execute(select(*ARTICLE_COLUMNS).where(Article.story_id == story_id)).all(),
-        key=lambda r: r.id,
-    )
+    """The stories' rows, profiles and postings recomputed from their members as they are now
+    (``new``: stories just created, whose headline and language are set too)."""
+    members: dict[int, list[ArticleRow]] = defaultdict(list)
+    for start in range(0, len(story_ids), DEFAULT_TERM_CHUNK):
+        chunk = story_ids[start : start + DEFAULT_TERM_CHUNK]
+        for row in session.execute(
+            select(*ARTICLE_COLUMNS).where(Article.story_id.in_(chunk)).order_by(Article.id)
+        ):
+            members[row.story_id].append(row)  # type: ignore[arg-type]
+    profiles = {
+        p.story_id: p
+        for start in range(0, len(story_ids), DEFAULT_TERM_CHUNK)
+        for p in session.scalars(
+            select(StoryProfile).where(
+                StoryProfile.story_id.in_(story_ids[start : start + DEFAULT_TERM_CHUNK])
+            )
+        )
+    }
+    _delete_postings(session, story_ids)
+    postings: list[dict[str, object]] = []
+    updates: dict[bool, list[dict[str, object]]] = {False: [], True: []}
+    for story_id in story_ids:
+        rows = members[story_id]
+        values, centroid, phrases, outlets = _state(session, rows, found, config)
+        if story_id in new:
+            earliest = min(rows, key=lambda r: (reported_at(r) is None, reported_at(r), r.id))
+            values["b_headline"] = earliest.title
+            values["b_language"] = _most_common(r.language for r in rows)
+        updates[story_id in new].append({"b_id": story_id, **values})
+        profile = profiles.get(story_id)
+        if profile is None:
+            profile = StoryProfile(story_id=story_id)
+            session.add(profile)
+        profile.centroid = centroid
+        profile.phrases = phrases
+        profile.outlets = outlets
+        seen: set[str] = set()
+        for term, weight in posting_terms(centroid).items():
+            if term[:TERM_CHARS] not in seen:  # two long terms may share their stored form
+                seen.add(term[:TERM_CHARS])
+                postings.append({"story_id": story_id, "term": term[:TERM_CHARS], "weight": weight})
+    columns = ("first_published_at", "last_published_at", "article_count", "outlet_count")
+    for is_new, rows_of in updates.items():
+        if not rows_of:
+            continue
+        names = (*columns, "keywords", *(("headline", "language") if is_new else ()))
+        session.connection().execute(
+            update(_STORIES)
+            .where(_STORIES.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in names}),
+            rows_of,
+        )
+    if postings:
+        session.connection().execute(insert(StoryTerm), postings)
+
+
+def _state(
+    session: Session, rows: list[ArticleRow], found: WindowRead, config: StoryConfig
+) -> tuple[dict[str, object], Vector, dict[str, int], list[str]]:
+    """A story's row values (as ``b_*`` parameters), centroid, phrases and outlets."""
     member_ids = {r.id for r in rows}
-    state = StoryState(story_id, {}, None, None)
+    state = StoryState(0, {}, None, None)
     total: Vector = {}
     outlets: set[str] = set()
-    earliest: tuple[datetime, int, str | None] | None = None
     for row in rows:
         doc = doc_of(row)
         copy = row.duplicate_of is not None and row.duplicate_of in member_ids
-        phrases = [] if copy else _phrases(doc)
-        count_article(state, doc, phrases)
+        count_article(state, doc, [] if copy else _phrases(doc))
         if doc.outlet:
             outlets.add(doc.outlet)
         if not copy:
             vec = found.vector(row.id) or _vector(session, doc, config)
             for term, weight in vec.items():
                 total[term] = total.get(term, 0.0) + weight
-        if doc.published_at is not None and (
-            earliest is None or (doc.published_at, row.id) < earliest[:2]
-        ):
-            earliest = (doc.published_at, row.id, doc.title)
-    centroid = top_terms(total, config.centroid_terms)
     values: dict[str, object] = {
-        "first_published_at": state.first_published_at,
-        "last_published_at": state.last_published_at,
-        "article_count": state.article_count,
-        "outlet_count": len(outlets),
-        "keywords": top_phrases(state.phrases, DEFAULT_KEYWORDS),
+        "b_first_published_at": state.first_published_at,
+        "b_last_published_at": state.last_published_at,
+        "b_article_count": state.article_count,
+        "b_outlet_count": len(outlets),
+        "b_keywords": top_phrases(state.phrases, DEFAULT_KEYWORDS),
     }
-    if new:
-        values["headline"] = earliest[2] if earliest else (rows[0].title if rows else None)
-        values["language"] = _most_common(r.language for r in rows)
-    session.execute(
-        update(Story)
-        .where(Story.id == story_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    profile = session.get(StoryProfile, story_id)
-    if profile is None:
-        profile = StoryProfile(story_id=story_id)
-        session.add(profile)
-    profile.centroid = centroid
-    profile.phrases = dict(state.phrases)
-    profile.outlets = sorted(outlets)
-    session.execute(delete(StoryTerm).where(StoryTerm.story_id == story_id))
-    postings = [
-        {"story_id": story_id, "term": t[:TERM_CHARS], "weight": w}
-        for t, w in posting_terms(centroid).items()
-    ]
-    if postings:
-        session.execute(insert(StoryTerm), _distinct_terms(postings))
+    return values, top_terms(total, config.centroid_terms), dict(state.phrases), sorted(outlets)
 
 
-def _distinct_terms(rows: Sequence[Mapping[str, object]]) -> list[Mapping[str, object]]:
-    # Two long terms may share their stored (cut) form: one posting each.
-    seen: set[object] = set()
-    out = []
-    for row in rows:
-        if row["term"] not in seen:
-            seen.add(row["term"])
-            out.append(row)
-    return out
+def _delete_postings(session: Session, story_ids: list[int]) -> None:
+    for start in range(0, len(story_ids), DEFAULT_TERM_CHUNK):
+        chunk = story_ids[start : start + DEFAULT_TERM_CHUNK]
+        session.execute(delete(StoryTerm).where(StoryTerm.story_id.in_(chunk)))
 
 
 def _phrases(doc: StoryDoc) -> list[str]:
