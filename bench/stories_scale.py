@@ -11,7 +11,7 @@ Usage::
 
 For each size a fresh database is migrated and bulk-loaded with that many articles spread over
 30 days, already assigned: their stories, centroids (``story_terms``), MinHash sketches and LSH
-bands of the originals, and term statistics — the rows ``assign_story`` would have written.
+bands of the originals, and term statistics — the rows the story step would have written.
 On Postgres the load uses COPY with the tables' keys, indexes and foreign keys dropped and built
 again afterwards (then ``VACUUM ANALYZE``); it runs in a child process, so the peak RSS printed
 is the probe's. ``--postgres`` starts a throw-away server (tests/support/services.py) with a
@@ -21,9 +21,9 @@ loaded``, to compare two versions on one state, or draw other articles with ``--
 
 Then ``--probe`` new articles (half continuing a recent story, a tenth syndicated copies, the
 rest new events) are assigned, once per ``--batches`` value: ``1`` is one transaction per
-article (``assign_story``, the reference), ``32`` is 32 per transaction (``assign_stories``,
-as the worker's task takes a backlog). Printed: the time per article (median, p99; in a batch,
-the batch's time over its size, and the whole batch's time), statements per article (a cursor
+article (``assign_stories(session, [id])``, the reference), ``32`` is 32 per transaction
+(``assign_stories``, as the worker's task takes a backlog). Printed: the time per article
+(median, p99; in a batch, the batch's time over its size, and the whole batch's time), statements per article (a cursor
 listener), the median per outcome (one per transaction only), the garbage collector's pauses and the
 process's peak RSS (the bench freezes the objects it starts with, as a worker process does);
 with ``--statements``, also the costliest statements' time and rows per article.
@@ -485,7 +485,9 @@ class Probe:
     def report(self, reference: Probe | None) -> None:
         per_article = [t / self.batch for t in self.batches]
         median = statistics.median(per_article)
-        label = "assign_story" if self.batch == 1 else f"assign_stories, {self.batch} per batch"
+        label = (
+            "one per transaction" if self.batch == 1 else f"assign_stories, {self.batch} per batch"
+        )
         if self.drain is not None:
             label = f"backlog drain, {self.batch} per batch, {self.drain}"
         versus = ""
