@@ -23,9 +23,9 @@ Then ``--probe`` new articles (half continuing a recent story, a tenth syndicate
 rest new events) are assigned, once per ``--batches`` value: ``1`` is one transaction per
 article (``assign_stories(session, [id])``, the reference), ``32`` is 32 per transaction
 (``assign_stories``, as the worker's task takes a backlog). Printed: the time per article
-(median, p99; in a batch, the batch's time over its size, and the whole batch's time), statements per article (a cursor
-listener), the median per outcome (one per transaction only), the garbage collector's pauses and the
-process's peak RSS (the bench freezes the objects it starts with, as a worker process does);
+(median, p99; in a batch, the batch's time over its size, and the whole batch's time),
+statements per article (a cursor listener), the median per outcome (one per transaction
+only), the garbage collector's pauses and the process's peak RSS (the bench freezes the objects it starts with, as a worker process does);
 with ``--statements``, also the costliest statements' time and rows per article.
 Before the probes, ``--warm`` articles (default 3200) are assigned untimed in batches of 32,
 as a worker that has been running would have: its caches (stems, the document counts it
