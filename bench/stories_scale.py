@@ -26,7 +26,8 @@ article (``assign_stories(session, [id])``, the reference), ``32`` is 32 per tra
 (median, p99; in a batch, the batch's time over its size, and the whole batch's time),
 statements per article (a cursor listener), the median per outcome (one per transaction
 only), the garbage collector's pauses and the process's peak RSS (the bench freezes the
-objects it starts with, as a worker process does); with ``--statements``, also the costliest statements' time and rows per article.
+objects it starts with, as a worker process does); with ``--statements``, also the costliest
+statements' time and rows per article.
 Before the probes, ``--warm`` articles (default 3200) are assigned untimed in batches of 32,
 as a worker that has been running would have: its caches (stems, the document counts it
 keeps between batches, ``worker/stories/sql_terms.py``) are warm, not empty.
