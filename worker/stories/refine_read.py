@@ -115,10 +115,9 @@ def read_window(
         total += count
         found.stories[story_id] = (first, story_id)
     # Terms as flat arrays (an article's are a slice): a window of 20,000 articles holds
-    # millions of them, far less memory than as dicts.
-    vocabulary: dict[str, int] = {}
-    column = vocabulary.setdefault
-    columns, counts, proper = array("q"), array("d"), array("b")
+    # millions of them, far less memory than as dicts; filled by C-level extends and maps.
+    every: list[str] = []  # each article's terms in turn (indexed once, after the loop)
+    counts, proper = array("d"), array("b")
     indptr, ids, stories, sizes, days = [0], [], [], [], []
     originals: list[tuple[int, int | None]] = []
     for row in _articles_of(session, found.stories):
@@ -126,10 +125,10 @@ def read_window(
         originals.append((row.id, row.duplicate_of))
         doc = doc_of(row)
         terms = extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
-        columns.extend(column(t, len(vocabulary)) for t in terms.counts)
+        every.extend(terms.counts)
         counts.extend(terms.counts.values())
-        proper.extend(t in terms.proper for t in terms.counts)
-        indptr.append(len(columns))
+        proper.extend(map(terms.proper.__contains__, terms.counts))
+        indptr.append(len(every))
         ids.append(row.id)
         stories.append(row.story_id)
         sizes.append(len(terms.counts))
@@ -138,10 +137,13 @@ def read_window(
     in_window = set(ids)
     copies = {a: o for a, o in originals if o is not None and o in in_window}
     found.copies = copies
-    found.terms = list(vocabulary)
-    n_docs, df = term_counts(session, set(vocabulary))
+    found.terms = list(dict.fromkeys(every))
+    index = {term: i for i, term in enumerate(found.terms)}
+    columns = np.fromiter(map(index.__getitem__, every), dtype=np.int64, count=len(every))
+    del every
+    n_docs, df = term_counts(session, set(index))
     matrix = _weigh(
-        np.frombuffer(columns, dtype=np.int64),
+        columns,
         np.frombuffer(counts, dtype=np.float64),
         np.frombuffer(proper, dtype=np.int8).astype(bool),
         np.array(indptr, dtype=np.int64),
