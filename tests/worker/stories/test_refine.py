@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Article, Change, Story
+from models import Article, Change, Story, make_engine, session_factory
 from models import session_scope as scope
 from models.story_state import StoryProfile, StoryTerm
 from tests.worker.stories.test_step import add_article, run, seed_filler
@@ -314,3 +314,48 @@ def test_a_refinement_killed_halfway_leaves_the_stories_as_they_were(
         )
     assert last_change(sessions) == before
     assert refine(sessions).moved == 1  # and the next run does the work
+
+
+def test_beat_runs_the_refine_task_on_the_stories_queue() -> None:
+    from worker.celery_app import app, celery_config
+    from worker.config import Settings
+    from worker.tasks import refine_stories as task
+
+    config = celery_config(Settings(refine_interval_s=120))
+    entries = {e["task"]: e for e in config["beat_schedule"].values()}
+    assert entries["worker.tasks.refine_stories"]["schedule"] == 120
+    assert config["task_routes"]["worker.tasks.refine_stories"] == {"queue": "stories"}
+    assert task.name in app.tasks
+
+
+def test_the_task_refines_the_configured_window(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from tests.support.services import migrate
+    from worker import runtime as runtime_module
+    from worker.config import Settings
+    from worker.tasks import refine_stories as task
+
+    migrate(sqlite_url)
+
+    def refine_within(hours: float) -> int:
+        settings = Settings(database_url=sqlite_url, refine_window_hours=hours)
+        rt = runtime_module.build_runtime(settings)
+        monkeypatch.setattr(runtime_module, "_runtime", rt)
+        monkeypatch.setattr(runtime_module, "_pid", os.getpid())
+        try:
+            return int(task())
+        finally:
+            rt.close()
+
+    engine = make_engine(sqlite_url)
+    sessions = session_factory(engine)
+    # Two reports of one event in two stories, 30 h apart.
+    alone(sessions, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, 0.0, "wire.example")
+    alone(sessions, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, 30.0, "local.example")
+    engine.dispose()
+    assert refine_within(24) == 0  # the first story is outside the window
+    assert refine_within(48) == 1  # inside: merged, one article moved
+    assert refine_within(48) == 0  # nothing left to correct
