@@ -42,6 +42,7 @@ import scipy.sparse as sp  # type: ignore[import-untyped]
 from worker.stories.scoring import (
     DEFAULT_LENGTH_TERMS,
     DEFAULT_NEAR_TIME_PRIOR,
+    DEFAULT_SPARSE_PER_DAY,
     DEFAULT_TIME_SCALE,
 )
 from worker.stories.vectors import Vector
@@ -77,6 +78,7 @@ class RefineConfig:
     floor: float = DEFAULT_PAIR_FLOOR
     time_scale_days: float = DEFAULT_TIME_SCALE.total_seconds() / 86400
     near_prior: float = DEFAULT_NEAR_TIME_PRIOR
+    sparse_per_day: float = DEFAULT_SPARSE_PER_DAY
     length_terms: float = DEFAULT_LENGTH_TERMS
 
 
@@ -151,13 +153,26 @@ def _pairs(window: Window, config: RefineConfig) -> tuple[np.ndarray, np.ndarray
     ratio = np.nan_to_num(gap) / config.time_scale_days
     # ``worker.stories.scoring.pair_scale``, for every pair at once.
     decay = np.where(dated, 1.0 / (1.0 + ratio**4), 1.0)
-    constant = config.length_terms * np.where(dated, config.near_prior, 1.0)
+    near = _near_prior(window.days, config)
+    constant = config.length_terms * np.where(dated, near, 1.0)
     shorter = np.minimum(window.terms[rows], window.terms[cols])
     sims = dots * decay * (1.0 + (constant / np.maximum(shorter, 1)) ** 2)
     together = window.stories[rows] == window.stories[cols]
     sims = sims + np.where(together, config.margin, 0.0)
     keep = sims > config.floor
     return rows[keep], cols[keep], sims[keep]
+
+
+def _near_prior(days: np.ndarray, config: RefineConfig) -> float:
+    """The near-in-time prior of this window: full when its dated articles are few per day,
+    fading to none in a dense stream (two headlines of the same hour among thousands a day
+    share the hour with every other event)."""
+    known = days[~np.isnan(days)]
+    if len(known) < 2:
+        return 1.0
+    per_day = len(known) / max(float(known.max() - known.min()), 1.0)
+    sparse = min(1.0, config.sparse_per_day / per_day)
+    return 1.0 + (config.near_prior - 1.0) * sparse
 
 
 def _matrix(vectors: Sequence[Mapping[str, float]]) -> sp.csr_matrix:

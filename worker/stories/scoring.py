@@ -29,7 +29,10 @@ are likelier one event than two of unknown dates, and that evidence matters wher
 are few. So for a dated pair the length constant is ``DEFAULT_NEAR_TIME_PRIOR`` times larger:
 two headlines of the same hour count ~13x, two long articles of the same day ~1.05x (a
 same-day article of another event with the same names stays apart), an undated pair as
-``length_factor`` says.
+``length_factor`` says. The evidence is worth that much only in a sparse stream: among
+thousands of articles a day, every event shares the hour with many others. So the
+refinement scales the prior down in proportion above ``DEFAULT_SPARSE_PER_DAY`` dated
+articles a day in its window (none is left in a worker's live window of a busy feed list).
 
 Measured on ECB+ and its dated / titles-only / headline-length variants (bench/, docs/stories.md).
 """
@@ -42,6 +45,9 @@ from datetime import timedelta
 DEFAULT_TIME_SCALE = timedelta(days=10)
 #: How much larger the length constant of a pair of dated texts is than an undated pair's.
 DEFAULT_NEAR_TIME_PRIOR = 2.5
+#: A stream of at most this many dated articles a day gets the full near-in-time prior; a
+#: denser one proportionally less (``pair_scale``'s ``near``).
+DEFAULT_SPARSE_PER_DAY = 100.0
 #: The length calibration's constant: a text of this many terms counts twice.
 DEFAULT_LENGTH_TERMS = 8.5
 
