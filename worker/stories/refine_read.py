@@ -23,17 +23,16 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
-from sqlalchemy import Row, func, select, text
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from models import Article, Story
-from models.story_state import TERM_CHARS, TermStat
 from worker.stories.assigner import StoryConfig
 from worker.stories.partition import (
     Window,
 )
 from worker.stories.sql import REPORTED_AT
-from worker.stories.sql_writes import text_array
+from worker.stories.sql_terms import read_term_counts
 from worker.stories.step import doc_of
 from worker.stories.text import extract_terms
 from worker.stories.vectors import Vector
@@ -41,13 +40,8 @@ from worker.stories.vectors import Vector
 log = logging.getLogger(__name__)
 
 
-#: Terms whose document counts one statement reads.
-DEFAULT_TERM_CHUNK = 2000
-# The counts of an array of terms, each looked up by the primary key (worker/stories/sql.py).
-_PG_TERM_COUNTS = text(
-    "SELECT s.term, s.df FROM unnest(CAST(CAST(:terms AS text) AS varchar[])) AS t(term)"
-    " JOIN term_stats AS s ON s.term = t.term"
-)
+#: Ids (of stories or articles) one statement reads or writes.
+DEFAULT_ID_CHUNK = 2000
 ARTICLE_COLUMNS = (
     Article.id,
     Article.story_id,
@@ -141,7 +135,7 @@ def read_window(
     index = {term: i for i, term in enumerate(found.terms)}
     columns = np.fromiter(map(index.__getitem__, every), dtype=np.int64, count=len(every))
     del every
-    n_docs, df = term_counts(session, set(index))
+    n_docs, df = read_term_counts(session, index)
     matrix = _weigh(
         columns,
         np.frombuffer(counts, dtype=np.float64),
@@ -195,26 +189,8 @@ def _weigh(
 def _articles_of(session: Session, story_ids: Iterable[int]) -> Iterator[ArticleRow]:
     """The articles of these stories (copies too), in id order per chunk of stories."""
     ids = sorted(story_ids)
-    for start in range(0, len(ids), DEFAULT_TERM_CHUNK):
-        chunk = ids[start : start + DEFAULT_TERM_CHUNK]
+    for start in range(0, len(ids), DEFAULT_ID_CHUNK):
+        chunk = ids[start : start + DEFAULT_ID_CHUNK]
         yield from session.execute(  # type: ignore[misc]
             select(*ARTICLE_COLUMNS).where(Article.story_id.in_(chunk)).order_by(Article.id)
         )
-
-
-def term_counts(session: Session, terms: set[str]) -> tuple[int, dict[str, int]]:
-    wanted = sorted({t[:TERM_CHARS] for t in terms} | {""})
-    df: dict[str, int] = {}
-    postgres = session.get_bind().dialect.name == "postgresql"
-    for start in range(0, len(wanted), DEFAULT_TERM_CHUNK):
-        chunk = wanted[start : start + DEFAULT_TERM_CHUNK]
-        if postgres:  # one array literal: psycopg would convert thousands of parameters
-            found = session.execute(_PG_TERM_COUNTS, {"terms": text_array(chunk)})
-        else:
-            found = session.execute(
-                select(TermStat.term, TermStat.df).where(TermStat.term.in_(chunk))
-            )
-        df.update((t, int(c)) for t, c in found)
-    n_docs = df.pop("", 0)
-    # A term longer than the stored key is counted under its cut form.
-    return n_docs, {t: df.get(t[:TERM_CHARS], 0) for t in terms}

@@ -30,13 +30,13 @@ from worker.stories.partition import (
 )
 from worker.stories.refine_read import (
     ARTICLE_COLUMNS,
-    DEFAULT_TERM_CHUNK,
+    DEFAULT_ID_CHUNK,
     ArticleRow,
     WindowRead,
-    term_counts,
 )
 from worker.stories.sql import reported_at
 from worker.stories.sql_profiles import DEFAULT_KEYWORDS
+from worker.stories.sql_terms import read_term_counts
 from worker.stories.step import doc_of
 from worker.stories.text import extract_terms, key_phrases
 from worker.stories.vectors import Vector, top_terms, weigh
@@ -53,16 +53,16 @@ _STORIES = cast(Table, Story.__table__)
 def changed_since(session: Session, found: WindowRead) -> bool:
     """Whether an article of the window changed story, or a story of it was merged."""
     ids = sorted(found.members)
-    for start in range(0, len(ids), DEFAULT_TERM_CHUNK):
-        chunk = ids[start : start + DEFAULT_TERM_CHUNK]
+    for start in range(0, len(ids), DEFAULT_ID_CHUNK):
+        chunk = ids[start : start + DEFAULT_ID_CHUNK]
         for article_id, story_id in session.execute(
             select(Article.id, Article.story_id).where(Article.id.in_(chunk))
         ):
             if found.members.get(article_id) != story_id:
                 return True
     stories = sorted(found.stories)
-    for start in range(0, len(stories), DEFAULT_TERM_CHUNK):
-        chunk = stories[start : start + DEFAULT_TERM_CHUNK]
+    for start in range(0, len(stories), DEFAULT_ID_CHUNK):
+        chunk = stories[start : start + DEFAULT_ID_CHUNK]
         merged = session.scalar(
             select(func.count())
             .select_from(Story)
@@ -151,18 +151,18 @@ def _rebuild(
     """The stories' rows, profiles and postings recomputed from their members as they are now
     (``new``: stories just created, whose headline and language are set too)."""
     members: dict[int, list[ArticleRow]] = defaultdict(list)
-    for start in range(0, len(story_ids), DEFAULT_TERM_CHUNK):
-        chunk = story_ids[start : start + DEFAULT_TERM_CHUNK]
+    for start in range(0, len(story_ids), DEFAULT_ID_CHUNK):
+        chunk = story_ids[start : start + DEFAULT_ID_CHUNK]
         for row in session.execute(
             select(*ARTICLE_COLUMNS).where(Article.story_id.in_(chunk)).order_by(Article.id)
         ):
             members[row.story_id].append(row)  # type: ignore[arg-type]
     profiles = {
         p.story_id: p
-        for start in range(0, len(story_ids), DEFAULT_TERM_CHUNK)
+        for start in range(0, len(story_ids), DEFAULT_ID_CHUNK)
         for p in session.scalars(
             select(StoryProfile).where(
-                StoryProfile.story_id.in_(story_ids[start : start + DEFAULT_TERM_CHUNK])
+                StoryProfile.story_id.in_(story_ids[start : start + DEFAULT_ID_CHUNK])
             )
         )
     }
@@ -233,8 +233,8 @@ def _state(
 
 
 def _delete_postings(session: Session, story_ids: list[int]) -> None:
-    for start in range(0, len(story_ids), DEFAULT_TERM_CHUNK):
-        chunk = story_ids[start : start + DEFAULT_TERM_CHUNK]
+    for start in range(0, len(story_ids), DEFAULT_ID_CHUNK):
+        chunk = story_ids[start : start + DEFAULT_ID_CHUNK]
         session.execute(delete(StoryTerm).where(StoryTerm.story_id.in_(chunk)))
 
 
@@ -244,7 +244,7 @@ def _phrases(doc: StoryDoc) -> list[str]:
 
 def _vector(session: Session, doc: StoryDoc, config: StoryConfig) -> Vector:
     terms = extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
-    n_docs, df = term_counts(session, set(terms.counts))
+    n_docs, df = read_term_counts(session, terms.counts)
     return weigh(
         terms, n_docs, df, proper_weight=config.proper_weight, number_weight=config.number_weight
     )

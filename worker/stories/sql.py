@@ -40,7 +40,7 @@ from worker.stories.index import (
 )
 from worker.stories.sql_profiles import StoryProfiles
 from worker.stories.sql_sketches import SketchIndex
-from worker.stories.sql_terms import _DOCUMENTS, TermCounts
+from worker.stories.sql_terms import DOCUMENTS_TERM, TermCounts
 
 # Articles this batch changed are left out: their held-back values decide (``find_by_hash``).
 # An article's time is when it was reported, as ``_doc`` dates it (COALESCE below): an undated
@@ -144,7 +144,7 @@ class SqlStoryIndex(StoryProfiles, SketchIndex, TermCounts):
         # article. Nothing else writes them while the batch holds the lock, and the batch's own
         # increments are counted on in memory from these.
         terms = {t[:TERM_CHARS] for f in found if f.terms is not None for t in f.terms.counts}
-        self._read_counts(terms | {_DOCUMENTS})
+        self._read_counts(terms | {DOCUMENTS_TERM})
         keys = sorted({k for f in found for k in f.keys})
         self._read_bands_ahead(keys)
 

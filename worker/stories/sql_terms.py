@@ -29,6 +29,7 @@ from typing import cast
 
 from sqlalchemy import Executable, Table, bindparam, select, text
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
 
 from models.story_state import TERM_CHARS, TermStat
 from worker.stories.sql_batch import BatchState
@@ -91,14 +92,11 @@ KEPT_COUNTS = KeptCounts()
 
 # --- term statistics in SQL (the IDF of layer 4) -------------------------------------------
 
-DEFAULT_MAX_CANDIDATES = 50
 #: Terms whose document counts one statement reads (a batch of 32 articles has ~4000):
 #: past ~5000 on the 100k bench store the planner stops probing the primary key per term.
 DEFAULT_TERM_CHUNK = 2000
-#: Keywords shown on a story.
-DEFAULT_KEYWORDS = 10
 # Row in term_stats that counts documents (no real term is empty).
-_DOCUMENTS = ""
+DOCUMENTS_TERM = ""
 
 _TERM_STATS = cast(Table, TermStat.__table__)
 
@@ -112,10 +110,9 @@ def _upsert_df() -> Executable:
 # Postgres: arrays as parameters — one statement text whatever their length, so psycopg
 # prepares it once (an expanding IN is a new text for every length).
 # A join with the unnested array, not ``term = ANY(:terms)``: for an array of a few thousand
-# terms the planner turns ANY into a sequential scan of the table (56 ms on the 100k bench
-# store), while the join probes the primary key per term (~3 us each: 11.6 ms for 4000; for
-# one article's ~130, 0.4 ms against 1.2 for ANY's bitmap scan). Past ~5000 terms the join
-# becomes a hash join over the table too: reads are cut into chunks of DEFAULT_TERM_CHUNK.
+# terms the planner turns ANY into a sequential scan of the table, while the join probes the
+# primary key per term (docs/stories.md, round five). Past ~5000 terms the join becomes a
+# hash join over the table too: reads are cut into chunks of DEFAULT_TERM_CHUNK.
 _PG_TERM_COUNTS = text(
     "SELECT s.term, s.df FROM unnest(CAST(CAST(:terms AS text) AS varchar[])) AS t(term)"
     " JOIN term_stats AS s ON s.term = t.term"
@@ -151,7 +148,7 @@ class TermCounts(BatchState):
                 self._df[term] = int(count)
 
     def count_document(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
-        wanted = sorted({t[:TERM_CHARS] for t in terms} | {_DOCUMENTS})
+        wanted = sorted({t[:TERM_CHARS] for t in terms} | {DOCUMENTS_TERM})
         if self._postgres:
             # The counts are read once per transaction and counted on here; the increments go
             # out with the other writes (the lock keeps them exact).
@@ -169,10 +166,32 @@ class TermCounts(BatchState):
                 select(TermStat.term, TermStat.df).where(TermStat.term.in_(wanted))
             ).all()
             counts = {term: int(count) for term, count in rows}
-        return counts.pop(_DOCUMENTS), counts
+        return counts.pop(DOCUMENTS_TERM), counts
 
     def _keep_counts(self) -> None:
         """At the end of a batch: keep the counts for the next one, with the token its writes
         left (Postgres)."""
         if self._df:
             KEPT_COUNTS.keep(self._df, self.session.execute(_PG_COUNTS_TOKEN).scalar())
+
+
+def read_term_counts(session: Session, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
+    """The documents counted and each term's document count (0: never seen), as stored:
+    ``DEFAULT_TERM_CHUNK`` terms per statement (on Postgres one array literal each: psycopg
+    would convert thousands of parameters one by one). A term longer than the stored key is
+    counted under its cut form."""
+    terms = set(terms)
+    wanted = sorted({t[:TERM_CHARS] for t in terms} | {DOCUMENTS_TERM})
+    df: dict[str, int] = {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for start in range(0, len(wanted), DEFAULT_TERM_CHUNK):
+        chunk = wanted[start : start + DEFAULT_TERM_CHUNK]
+        if postgres:
+            found = session.execute(_PG_TERM_COUNTS, {"terms": text_array(chunk)})
+        else:
+            found = session.execute(
+                select(TermStat.term, TermStat.df).where(TermStat.term.in_(chunk))
+            )
+        df.update((t, int(c)) for t, c in found)
+    n_docs = df.pop(DOCUMENTS_TERM, 0)
+    return n_docs, {t: df.get(t[:TERM_CHARS], 0) for t in terms}
