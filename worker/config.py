@@ -146,11 +146,11 @@ class Settings(BaseSettings):
 
     # --- stories -------------------------------------------------------------------------
     story_window_hours: float = Field(
-        336.0,
+        72.0,
         gt=0,
         le=8760,
-        description="Stories inactive for longer than this are not candidates (a bound on the "
-        "work: the time decay already keeps articles weeks apart in separate stories).",
+        description="Stories inactive for longer than this are not candidates of the online "
+        "step (a bound on its work; refinement joins later coverage to its story).",
     )
     story_batch: int = Field(
         32,
@@ -171,7 +171,7 @@ class Settings(BaseSettings):
         description="How often beat re-clusters the live window of stories (refinement).",
     )
     refine_window_hours: float = Field(
-        72.0,
+        168.0,
         gt=0,
         le=720,
         description="Refinement re-clusters the stories active within this long of the newest "

@@ -65,9 +65,10 @@ DEFAULT_JOIN_THRESHOLD = 0.35
 #: Cosine of two story centroids from which they are one story.
 DEFAULT_MERGE_THRESHOLD = 0.7
 #: A story is a candidate while its last article is at most this old (relative to the new one):
-#: a bound on the work, not a decision (the time decay decides; at 14 days it leaves a fifth
-#: of a similarity, which no text reaches the join threshold with).
-DEFAULT_WINDOW = timedelta(days=14)
+#: a bound on the online step's work (more live stories, more candidates to load and score).
+#: Coverage that arrives later opens a story of its own, and refinement, whose window is
+#: longer, merges it with its event's story.
+DEFAULT_WINDOW = timedelta(hours=72)
 #: The heaviest terms of an article used to look up candidate stories.
 DEFAULT_QUERY_TERMS = 20
 #: Phrases kept per story for its keywords.

@@ -125,6 +125,23 @@ def test_two_stories_of_one_event_are_merged_into_the_older(
     consistent(sessions)
 
 
+def test_coverage_days_after_the_event_joins_its_story_once_refined(
+    sessions: sessionmaker[Session],
+) -> None:
+    # The wire first, a follow-up four days later: past the online step's 72 h window it opens
+    # a story of its own; the refinement's week-long window joins the two.
+    seed_filler(sessions)
+    wire = add_article(sessions, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=0.0, site="wire.example")
+    late = add_article(sessions, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=96.0, site="l.example")
+    run(sessions, wire)
+    run(sessions, late)
+    assert story_of(sessions, late) != story_of(sessions, wire)
+
+    refine_stories(sessions, window=timedelta(hours=168))
+
+    assert story_of(sessions, late) == story_of(sessions, wire)
+
+
 def test_a_story_of_two_events_is_split_and_keeps_its_id_for_the_larger_part(
     sessions: sessionmaker[Session],
 ) -> None:
