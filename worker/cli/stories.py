@@ -70,6 +70,7 @@ def cluster(
                     run_id=run_id,
                     config=story_config(settings),
                     on_progress=advance,
+                    refine_max_articles=settings.refine_max_articles,
                 )
         except BaseException:
             finish_run(rt.sessions, run_id, status="failed")
