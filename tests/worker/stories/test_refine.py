@@ -142,6 +142,27 @@ def test_coverage_days_after_the_event_joins_its_story_once_refined(
     assert story_of(sessions, late) == story_of(sessions, wire)
 
 
+@pytest.mark.parametrize("limit", [4, 1000])
+def test_everything_refined_at_once_or_window_by_window(
+    sessions: sessionmaker[Session], limit: int
+) -> None:
+    # window=None: the whole timeline (the end of `storywire cluster`), in windows of at
+    # most `limit` articles overlapping by half when it does not fit in one.
+    seed_filler(sessions)
+    wire = alone(sessions, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, 0.0, "wire.example")
+    local = alone(sessions, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, 3.0, "local.example")
+    visit_a = alone(sessions, VISIT_A_TITLE, VISIT_A, 200.0, "daily.example")
+    visit_b = alone(sessions, VISIT_B_TITLE, VISIT_B, 203.0, "wire.example")
+
+    report = refine_stories(sessions, window=None, max_articles=limit)
+
+    assert report.merged == 2 and not report.conflict
+    assert story_of(sessions, wire) == story_of(sessions, local)
+    assert story_of(sessions, visit_a) == story_of(sessions, visit_b)
+    assert story_of(sessions, wire) != story_of(sessions, visit_a)
+    consistent(sessions)
+
+
 def test_a_story_of_two_events_is_split_and_keeps_its_id_for_the_larger_part(
     sessions: sessionmaker[Session],
 ) -> None:
