@@ -10,24 +10,29 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them:
-# install the project once with empty packages, then drop it and keep its dependencies.
-COPY pyproject.toml README.md ./
-RUN mkdir -p worker models \
-    && touch worker/__init__.py models/__init__.py \
-    && pip install . \
-    && pip uninstall -y storywire \
-    && rm -rf worker models build *.egg-info
+# Dependencies first, at the exact versions of requirements.lock (regenerated from
+# pyproject.toml with the pip-compile command at its top), so the image is reproducible and
+# a source change does not reinstall them.
+COPY requirements.lock ./
+RUN pip install --no-deps -r requirements.lock
 
+COPY pyproject.toml README.md ./
 COPY worker ./worker
 COPY models ./models
 COPY alembic ./alembic
-RUN pip install --no-deps . && rm -rf build *.egg-info
+# --no-deps: everything came from the lock file; `pip check` fails the build if the lock
+# no longer satisfies pyproject.toml.
+RUN pip install --no-deps . && rm -rf build *.egg-info && pip check
 
 # Celery refuses nothing as root, but a worker that parses untrusted pages has no need for it.
 RUN useradd --system --create-home --home-dir /home/storywire storywire \
     && mkdir -p "$STORYWIRE_DATA_DIR" \
     && chown storywire "$STORYWIRE_DATA_DIR"
 USER storywire
+
+# `storywire health --local`: database, migrations, broker, and this container's own beat and
+# worker heartbeats (docker-compose.yml narrows the checks for the worker and beat services).
+HEALTHCHECK --interval=60s --timeout=30s --start-period=60s --retries=3 \
+    CMD ["storywire", "health", "--local"]
 
 CMD ["storywire", "run"]

@@ -11,8 +11,10 @@ scoring), title and author accuracy, date accuracy, and speed (pages/s, ms/page)
 Storywire's extract_page and, measured in the same run on the same bytes, for plain
 ``trafilatura.extract`` with default settings. ``--rules`` adds what each boilerplate rule
 changes (``without`` snippets it removes, ``with`` snippets it wrongly removes). For the
-htmldate sets it prints the accuracy of our ``published_at`` (exact day, and within one day:
-we store UTC, gold is the local day), by date source, next to ``htmldate.find_date``.
+htmldate sets it prints the accuracy of our ``published_at`` -- exact day in the page's own
+offset (the gold is the publisher's day), in UTC, and within one day -- per subset, per half
+of a fixed URL-hash split (rules were tuned on ``tune`` only) and per date source, next to
+plain ``htmldate.find_date`` in fast and extensive mode.
 When the data folder is absent it says so and exits 0.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import collections
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -28,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +42,9 @@ import trafilatura
 from htmldate import find_date
 
 import worker.extract.page as page_module
-from worker.extract import ExtractionError, extract_page
+from worker.extract import ExtractionError, extract_page, warm_up
 from worker.extract.boilerplate import _PATTERNS
+from worker.logs import quiet_libraries
 
 _SPACE_RE = re.compile(r"\s+")
 
@@ -211,7 +215,8 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
         t_ref += time.perf_counter() - t0
         reference.add(ref_text, with_, without)
         t0 = time.perf_counter()
-        ref = trafilatura.bare_extraction(html, url=url, with_metadata=True)
+        # the same mode as extract_page (precision), the ceiling bench/pipeline.py uses
+        ref = trafilatura.bare_extraction(html, url=url, with_metadata=True, favor_precision=True)
         t_ref_meta += time.perf_counter() - t0
         ref_authors = [a.strip() for a in (ref.author or "").split(";") if a.strip()] if ref else []
         ref_day = date.fromisoformat(ref.date) if ref is not None and ref.date else None
@@ -239,21 +244,51 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
         f"  trafilatura with metadata {n / max(t_ref_meta, 1e-9):.1f} pages/s"
         f" ({1000 * t_ref_meta / max(1, n):.1f} ms/page)"
     )
+    print(f"extract_page / trafilatura with metadata: {t_ours / max(t_ref_meta, 1e-9):.2f}")
     if show_rules:
         print("boilerplate rules: without-snippets removed / with-snippets lost")
         for i, pattern in enumerate(_PATTERNS):
             print(f"  {rule_gain[i]:4d} / {rule_loss[i]:3d}  {pattern[:90]}")
 
 
+def _tuning_half(url: str) -> str:
+    """``tune`` or ``held-out``: a fixed split by URL hash, so rules are tuned on one half and
+    the other tells whether they hold on pages never looked at."""
+    return "tune" if hashlib.sha1(url.encode()).digest()[-1] % 2 == 0 else "held-out"
+
+
+@dataclass
+class DateScores:
+    exact: list[bool] = field(default_factory=list)  # day in the page's own offset
+    exact_utc: list[bool] = field(default_factory=list)  # day of the UTC value
+    near: list[bool] = field(default_factory=list)  # within one day
+
+    def add(self, got: datetime | None, want: date) -> None:
+        self.exact.append(got is not None and got.date() == want)
+        self.exact_utc.append(got is not None and got.astimezone(UTC).date() == want)
+        self.near.append(got is not None and abs(got.date() - want) <= timedelta(days=1))
+
+    def line(self) -> str:
+        utc = sum(self.exact_utc) / max(1, len(self.exact_utc))
+        near = sum(self.near) / max(1, len(self.near))
+        return f"exact day {_share(self.exact)}  (UTC day {utc:.3f}, within 1 day {near:.3f})"
+
+
 def _htmldate_eval(root: Path, limit: int) -> None:
+    """Publication dates on the htmldate sets: ours per subset, half and source, and plain
+    htmldate (extensive and fast; with its default ``original_date=False`` and with True)."""
     folder = root / "htmldate"
+    ours: dict[str, DateScores] = collections.defaultdict(DateScores)
+    by_source: dict[str, list[bool]] = collections.defaultdict(list)
+    refs: dict[str, dict[str, list[bool]]] = collections.defaultdict(
+        lambda: collections.defaultdict(list)
+    )
+    t_ours = t_ref = t_traf = 0.0
+    n = 0
     for name in ("eval_default.json", "eval_mediacloud_2020.json"):
+        subset = name.removeprefix("eval_").removesuffix(".json")
         gold_all: dict[str, dict[str, str]] = json.loads((folder / name).read_text("utf-8"))
-        items = list(gold_all.items())[: limit or None]
-        ours_exact = ours_near = ref_exact = ref_fast = n = 0
-        by_source: dict[str, list[bool]] = collections.defaultdict(list)
-        t_ours = t_ref = 0.0
-        for url, gold in items:
+        for url, gold in list(gold_all.items())[: limit or None]:
             path = next(
                 (p for p in (folder / "html").glob(f"*/{gold['file']}.gz") if p.is_file()), None
             )
@@ -265,35 +300,49 @@ def _htmldate_eval(root: Path, limit: int) -> None:
             t0 = time.perf_counter()
             try:
                 page = extract_page(html, url=url)
-                got = page.published_at.date() if page.published_at else None
-                source = page.published_source or "none"
+                got, source = page.published_at, page.published_source or "none"
             except ExtractionError as err:
                 got, source = None, f"error:{err.error_class}"
             t_ours += time.perf_counter() - t0
-            ours_exact += got == want
-            ours_near += got is not None and abs(got - want) <= timedelta(days=1)
-            by_source[source].append(got == want)
             t0 = time.perf_counter()
-            tree = lxml.html.fromstring(html)
-            ref = find_date(tree, url=url, extensive_search=True)
-            t_ref += time.perf_counter() - t0
-            ref_exact += ref == gold["date"]
-            ref_fast += (
-                find_date(lxml.html.fromstring(html), url=url, extensive_search=False)
-                == (gold["date"])
+            trafilatura.bare_extraction(html, url=url, with_metadata=True, favor_precision=True)
+            t_traf += time.perf_counter() - t0
+            for key in (subset, _tuning_half(url), "all"):
+                ours[key].add(got, want)
+            by_source[source].append(got is not None and got.date() == want)
+            for mode, kwargs in _HTMLDATE_MODES.items():
+                t0 = time.perf_counter()
+                found = find_date(lxml.html.fromstring(html), url=url, **kwargs)
+                t_ref += time.perf_counter() - t0
+                for key in (subset, "all"):
+                    refs[mode][key].append(found == gold["date"])
+    print(f"\n== htmldate sets: {n} pages (gold: the publisher's day) ==")
+    for key in ("default", "mediacloud_2020", "tune", "held-out", "all"):
+        print(f"storywire {key:16s} n={len(ours[key].exact):4d}  {ours[key].line()}")
+    ratio = t_ours / max(t_traf, 1e-9)
+    print(
+        f"  speed: extract_page {1000 * t_ours / max(1, n):.1f} ms/page, trafilatura with"
+        f" metadata {1000 * t_traf / max(1, n):.1f} ms/page (ratio {ratio:.2f});"
+        f" plain htmldate {1000 * t_ref / max(1, n * len(_HTMLDATE_MODES)):.1f} ms/page"
+    )
+    for mode in _HTMLDATE_MODES:
+        print(
+            f"htmldate {mode:26s}"
+            + "  ".join(
+                f"{key} {_share(refs[mode][key])}" for key in ("default", "mediacloud_2020", "all")
             )
-        print(f"\n== htmldate {name}: {n} pages ==")
-        print(
-            f"storywire published_at: exact day {ours_exact / max(1, n):.3f}"
-            f"  within 1 day {ours_near / max(1, n):.3f}"
-            f"  ({1000 * t_ours / max(1, n):.1f} ms/page, full extraction)"
         )
-        print(
-            f"htmldate.find_date extensive (ref): {ref_exact / max(1, n):.3f}"
-            f"  fast: {ref_fast / max(1, n):.3f}  ({1000 * t_ref / max(1, n):.1f} ms/page)"
-        )
-        for source, hits in sorted(by_source.items(), key=lambda kv: -len(kv[1])):
-            print(f"  source {source:16s} n={len(hits):4d}  correct {sum(hits) / len(hits):.3f}")
+    print("storywire by published_source (exact day):")
+    for source, hits in sorted(by_source.items(), key=lambda kv: -len(kv[1])):
+        print(f"  {source:16s} n={len(hits):4d}  correct {sum(hits) / len(hits):.3f}")
+
+
+_HTMLDATE_MODES: dict[str, dict[str, bool]] = {
+    "extensive": {"extensive_search": True},
+    "fast": {"extensive_search": False},
+    "extensive original_date": {"extensive_search": True, "original_date": True},
+    "fast original_date": {"extensive_search": False, "original_date": True},
+}
 
 
 def main() -> int:
@@ -306,7 +355,15 @@ def main() -> int:
     ap.add_argument(
         "--balanced", action="store_true", help="run trafilatura in balanced, not precision, mode"
     )
+    ap.add_argument(
+        "--cold", action="store_true", help="no warm_up() first (the worker warms at start-up)"
+    )
     args = ap.parse_args()
+    quiet_libraries()
+    if not args.cold:
+        t0 = time.perf_counter()
+        warm_up()
+        print(f"warm_up() (once per worker, before the fork): {time.perf_counter() - t0:.1f} s")
     if args.balanced:
         page_module.DEFAULT_FAVOR_PRECISION = False
     root = (args.data or _shared_data()) / "extraction"

@@ -1,6 +1,6 @@
 """Same-event clustering quality: ECB+ and the seed pair, ours against plain TF-IDF.
 
-Usage::
+Usage (the TF-IDF reference needs scikit-learn: ``pip install -e '.[bench]'``)::
 
     .venv/bin/python bench/stories_eval.py                 # ~3 minutes on 2 cores
     .venv/bin/python bench/stories_eval.py --cli-orders all   # the CLI run in all 4 orders

@@ -46,6 +46,7 @@ class RunKind(StrEnum):
     WORKER = "worker"  # one per worker process: everything it ingests on schedule
     FETCH = "fetch"  # one-off `storywire fetch`
     BACKFILL = "backfill"  # offline `storywire cluster`
+    BEAT = "beat"  # one per beat process: its heartbeat is the scheduler's last tick
 
 
 class Run(Base):
@@ -62,17 +63,22 @@ class Run(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     args: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     stats: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Long-running processes (worker, beat) stamp this periodically: a stale one is dead.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class Feed(Base):
     __tablename__ = "feeds"
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
-    url: Mapped[str] = mapped_column(Text, unique=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)  # never with user:password@
     host: Mapped[str] = mapped_column(String(255), index=True)
     title: Mapped[str | None] = mapped_column(Text)
     site_url: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
+    # HTTP Basic credentials, kept apart from the URL that changes, logs and exports show.
+    username: Mapped[str | None] = mapped_column(Text)
+    password: Mapped[str | None] = mapped_column(Text)
     # HTTP validators for the next conditional GET.
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
@@ -152,6 +158,9 @@ class Article(Base):
     published_source: Mapped[str | None] = mapped_column(String(16))
     modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     modified_source: Mapped[str | None] = mapped_column(String(16))
+    # Why a date the page (or else the feed) declared was refused: unreadable, no day, out of
+    # range or in the future ("jsonld datePublished '2999-01-01': in the future").
+    date_error: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(16))
     site_name: Mapped[str | None] = mapped_column(Text)
     image_url: Mapped[str | None] = mapped_column(Text)
@@ -191,7 +200,11 @@ class ArticleSource(Base):
     """
 
     __tablename__ = "article_sources"
-    __table_args__ = (UniqueConstraint("article_id", "feed_id"),)
+    __table_args__ = (
+        UniqueConstraint("article_id", "feed_id"),
+        # The oldest entry date of a feed, in one index lookup (worker/pipeline/dates.py).
+        Index("ix_article_sources_feed_id_published_at", "feed_id", "published_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     article_id: Mapped[int] = mapped_column(
@@ -208,6 +221,8 @@ class ArticleSource(Base):
     authors: Mapped[list[str]] = mapped_column(JSONType, default=list)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why a date this entry carried was refused ("published '-1': no year"), else NULL.
+    date_error: Mapped[str | None] = mapped_column(Text)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -18,11 +18,13 @@ from kombu.entity import Queue
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
 from worker.config import Settings, get_settings
+from worker.extract import warm_up
 
 QUEUES = ("feeds", "articles", "stories")
 #: How often the embedded (SQLite) broker is polled for new messages.
 DEFAULT_SQLITE_BROKER_POLL_S = 0.1
-#: Prune old changes, and sketches past the syndication window, this often.
+#: Prune old changes, sketches past the syndication window (and articles past their
+#: retention, when set) this often.
 DEFAULT_PRUNE_INTERVAL_S = 3600.0
 
 
@@ -40,6 +42,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "worker.tasks.sweep": {"queue": "feeds"},
             "worker.tasks.prune_changes": {"queue": "feeds"},
             "worker.tasks.prune_sketches": {"queue": "feeds"},
+            "worker.tasks.prune_articles": {"queue": "feeds"},
             "worker.tasks.fetch_feed": {"queue": "feeds"},
             "worker.tasks.fetch_article": {"queue": "articles"},
             "worker.tasks.assign_story": {"queue": "stories"},
@@ -75,6 +78,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "worker.tasks.refine_stories",
                 "schedule": settings.refine_interval_s,
             },
+            # A no-op unless STORYWIRE_ARTICLE_RETENTION_DAYS is set.
+            "prune-articles": {
+                "task": "worker.tasks.prune_articles",
+                "schedule": DEFAULT_PRUNE_INTERVAL_S,
+            },
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
     }
@@ -102,3 +110,12 @@ def freeze_startup_objects(**_kwargs: object) -> None:
 
 
 signals.worker_process_init.connect(freeze_startup_objects)
+
+
+def warm_up_extraction(**_kwargs: object) -> None:
+    """In the worker's main process, before the pool forks: the date parser's language data
+    is loaded once and shared by every child instead of loaded by each on its first pages."""
+    warm_up()
+
+
+signals.worker_init.connect(warm_up_extraction)

@@ -22,21 +22,36 @@ want to import Storywire runs the same query itself::
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    wait_exponential,
+    wait_random,
+)
 
 from models import Change, utcnow
 from worker.store.changes import NOTIFY_CHANNEL
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: Rows fetched per query.
 DEFAULT_PAGE_SIZE = 500
 #: Seconds between polls when following without NOTIFY (SQLite) or as a NOTIFY fallback.
 DEFAULT_POLL_INTERVAL_S = 1.0
+#: Longest pause between two attempts to reach the database again while following.
+DEFAULT_RECONNECT_MAX_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -83,23 +98,92 @@ def iter_changes(
     page_size: int = DEFAULT_PAGE_SIZE,
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
 ) -> Iterator[ChangeRecord]:
-    """Every change after ``since``; with ``follow``, keep waiting for more (never returns)."""
+    """Every change after ``since``; with ``follow``, keep waiting for more (never returns).
+
+    A follower rides out database restarts and failovers: a lost connection is retried with
+    back-off (up to ``DEFAULT_RECONNECT_MAX_WAIT_S`` between attempts, for as long as it
+    takes) and reading goes on after the last change yielded, so none is yielded twice and
+    none is skipped. Without ``follow`` the error is raised, as for any one-off query."""
     wanted = list(kinds or [])
-    cursor = since
-    waiter = _Waiter(engine, poll_interval_s) if follow else None
-    try:
+    if not follow:
+        cursor = since
         while True:
             page = read_page(engine, cursor, kinds=wanted, limit=page_size)
             yield from page
-            if page:
-                cursor = page[-1].id
-            if len(page) == page_size:
-                continue
-            if waiter is None:
+            if len(page) < page_size:
                 return
-            waiter.wait()
+            cursor = page[-1].id
+    follower = _Follower(engine, poll_interval_s)
+    cursor = since
+    try:
+        while True:
+            page = follower.reconnecting(partial(follower.read, cursor, wanted, page_size))
+            for change in page:
+                yield change
+                cursor = change.id
+            if len(page) < page_size:
+                follower.reconnecting(follower.wait)
     finally:
-        if waiter is not None:
+        follower.close()
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    pause = state.next_action.sleep if state.next_action else 0.0
+    reason = str(error).strip().split("\n", 1)[0] if error else "unknown error"
+    log.warning("change feed: database unreachable (%s); retrying in %.1f s", reason, pause)
+
+
+class _Follower:
+    """Reads pages and waits between them; after a lost connection, the next call starts
+    over with a new LISTEN connection (the pool replaces the reading one by itself)."""
+
+    def __init__(self, engine: Engine, interval_s: float) -> None:
+        self._engine = engine
+        self._interval_s = interval_s
+        self._waiter: _Waiter | None = None
+
+    def reconnecting(self, step: Callable[[], _T]) -> _T:
+        """``step()``, retried with back-off for as long as the database cannot be reached."""
+        retrying = Retrying(
+            retry=retry_if_exception(self._lost_connection),
+            # Jittered, so the followers of one database do not all come back at once.
+            wait=wait_exponential(multiplier=0.5, max=DEFAULT_RECONNECT_MAX_WAIT_S)
+            + wait_random(0, 0.5),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        return retrying(step)
+
+    def _lost_connection(self, exc: BaseException) -> bool:
+        if isinstance(exc, DBAPIError):  # a query or connect through SQLAlchemy
+            return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+        # The driver's own error, raised while waiting on the raw LISTEN connection.
+        dbapi = self._engine.dialect.loaded_dbapi
+        return isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError)
+
+    def read(self, cursor: int, kinds: list[str], limit: int) -> list[ChangeRecord]:
+        if self._waiter is None:
+            # Listening before reading: a change committed in between wakes the next wait.
+            self._waiter = _Waiter(self._engine, self._interval_s)
+        try:
+            return read_page(self._engine, cursor, kinds=kinds, limit=limit)
+        except Exception:
+            self.close()
+            raise
+
+    def wait(self) -> None:
+        if self._waiter is None:
+            self._waiter = _Waiter(self._engine, self._interval_s)
+        try:
+            self._waiter.wait()
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._waiter is not None:
+            waiter, self._waiter = self._waiter, None
             waiter.close()
 
 
@@ -115,10 +199,14 @@ class _Waiter:
         self._conn: Any = None
         if engine.dialect.name == "postgresql":
             raw = engine.raw_connection()
+            try:
+                raw.driver_connection.autocommit = True  # type: ignore[union-attr]
+                raw.driver_connection.execute(f"LISTEN {NOTIFY_CHANNEL}")  # type: ignore[union-attr]
+            except Exception:
+                raw.invalidate()
+                raise
             self._raw = raw
             self._conn = raw.driver_connection
-            self._conn.autocommit = True
-            self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
     def wait(self) -> None:
         if self._conn is None:
@@ -130,7 +218,10 @@ class _Waiter:
 
     def close(self) -> None:
         if self._conn is not None:
-            self._raw.close()
+            # Invalidated, not returned: a LISTENing connection must not go back to the
+            # pool, and after a lost connection there is nothing to return.
+            self._raw.invalidate()
+            self._conn = None
 
 
 def prune_changes(engine: Engine, older_than: timedelta) -> int:

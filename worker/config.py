@@ -16,35 +16,84 @@ Storywire runs on embedded defaults: a SQLite database and a SQLite-backed Celer
 
 from __future__ import annotations
 
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any, Literal, Self, get_args, get_origin
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import annotated_types
+from pydantic import AliasChoices, BeforeValidator, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATA_DIR = Path(".storywire")
 DEFAULT_USER_AGENT = "Storywire/0.1"
 DEFAULT_CONTACT_URL = "https://github.com/storywire/storywire"
+DEFAULT_METRICS_HOST = "127.0.0.1"
+DEFAULT_ENV_FILE = ".env"
+#: Suffix of a variable naming a file that holds a setting's value (Docker/Kubernetes secrets).
+FILE_SUFFIX = "_FILE"
+#: Database URL schemes Storywire runs on (the others lack a driver or the SQL it uses).
+DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql", "postgresql+psycopg")
+#: Redis URL schemes: Celery's broker and the per-host rate limit read redis(s)://; a unix://
+#: socket serves the rate limit of processes that share a machine with their Redis.
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+_DAY_S = 86_400
+_WEEK_S = 7 * _DAY_S
+_YEAR_S = 365 * _DAY_S
+# A header value: printable ASCII, so no setting can smuggle a line break into a request.
+_HEADER_TEXT = r"^[\x20-\x7e]+$"
+
+LogLevel = Annotated[
+    Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value),
+]
 
 
 class Settings(BaseSettings):
     """All configuration. Field docs are the reference table in the README."""
 
-    model_config = SettingsConfigDict(env_prefix="STORYWIRE_", extra="ignore")
+    # A `.env` file in the working directory is read too (the environment wins over it).
+    model_config = SettingsConfigDict(
+        env_prefix="STORYWIRE_",
+        extra="ignore",
+        env_file=DEFAULT_ENV_FILE,
+        env_file_encoding="utf-8",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: the variable itself, then NAME_FILE, then `.env`, then the default.
+        return (init_settings, env_settings, FileSecrets(settings_cls), dotenv_settings)
 
     # --- where things live -------------------------------------------------------------
     data_dir: Path = Field(
         DEFAULT_DATA_DIR,
+        json_schema_extra={"allowed": "a directory Storywire can create and write"},
         description="Directory for the embedded SQLite database, broker and beat schedule.",
     )
     database_url: str | None = Field(
         None,
         validation_alias=AliasChoices("DATABASE_URL", "STORYWIRE_DATABASE_URL"),
+        json_schema_extra={"allowed": "`sqlite:///PATH` or `postgresql://USER@HOST:PORT/DB`"},
         description="SQLAlchemy URL of the database. Default: SQLite file in the data dir.",
     )
     redis_url: str | None = Field(
         None,
         validation_alias=AliasChoices("REDIS_URL", "STORYWIRE_REDIS_URL"),
+        json_schema_extra={"allowed": "`redis://HOST:PORT/DB`, `rediss://…` or `unix:///PATH`"},
         description="Redis URL for the Celery broker and shared rate limits. Default: none "
         "(embedded SQLite broker, process-local rate limits).",
     )
@@ -54,30 +103,54 @@ class Settings(BaseSettings):
 
     # --- scheduling ----------------------------------------------------------------------
     dispatch_interval_s: float = Field(
-        30.0, description="How often beat looks for feeds that are due."
+        30.0, ge=1, le=3600, description="How often beat looks for feeds that are due."
     )
     dispatch_per_host: int = Field(
-        2, description="At most this many feeds of one host are dispatched per tick."
+        2,
+        ge=1,
+        le=10_000,
+        description="At most this many feeds of one host are dispatched per tick.",
     )
-    dispatch_batch: int = Field(500, description="At most this many feeds dispatched per tick.")
+    dispatch_batch: int = Field(
+        500, ge=1, le=100_000, description="At most this many feeds dispatched per tick."
+    )
     default_interval_s: int = Field(
-        900, description="Poll interval of a new feed, before it adapts to the feed's rhythm."
+        900,
+        ge=1,
+        le=_YEAR_S,
+        description="Poll interval of a new feed, before it adapts to the feed's rhythm.",
     )
-    min_interval_s: int = Field(300, description="Shortest adaptive poll interval.")
-    max_interval_s: int = Field(86_400, description="Longest adaptive poll interval.")
-    max_backoff_s: int = Field(86_400, description="Cap of the error back-off of a failing feed.")
+    min_interval_s: int = Field(
+        300, ge=1, le=_YEAR_S, description="Shortest adaptive poll interval."
+    )
+    max_interval_s: int = Field(
+        86_400,
+        ge=1,
+        le=_YEAR_S,
+        description="Longest adaptive poll interval (at least the shortest).",
+    )
+    max_backoff_s: int = Field(
+        86_400, ge=1, le=_YEAR_S, description="Cap of the error back-off of a failing feed."
+    )
     dispatch_lease_s: int = Field(
         600,
+        ge=1,
+        le=_WEEK_S,
         description="A dispatched feed is not dispatched again for this long; if its task is "
         "lost (killed worker, broker restart), it is polled again once the lease expires.",
     )
     outage_window_s: float = Field(
         300.0,
+        gt=0,
+        le=_DAY_S,
         description="Network failures (connect, DNS, timeout) seen within this window are "
         "compared across hosts to tell a local outage from a failing feed.",
     )
     outage_min_hosts: int = Field(
         3,
+        # One failing host is that host's problem, never proof of our own outage.
+        ge=2,
+        le=10_000,
         description="When this many distinct hosts failed at network level since the last "
         "fetch that got any answer, the network is ours to blame: no feed error is counted.",
     )
@@ -85,31 +158,52 @@ class Settings(BaseSettings):
     # --- fetching ------------------------------------------------------------------------
     user_agent: str = Field(
         DEFAULT_USER_AGENT,
+        min_length=1,
+        max_length=200,
+        pattern=_HEADER_TEXT,
+        json_schema_extra={"allowed": "1 to 200 printable ASCII characters"},
         description="Product token of the User-Agent; the contact URL is appended to it.",
     )
     contact_url: str | None = Field(
         DEFAULT_CONTACT_URL,
+        max_length=500,
+        json_schema_extra={
+            "allowed": "empty, or an http(s) or mailto: URL (at most 500 characters)"
+        },
         description="Where a site owner can reach whoever runs this worker, sent in the "
         "User-Agent as `(+URL)`. Empty: none.",
     )
-    connect_timeout_s: float = Field(10.0, description="TCP/TLS connect timeout.")
-    read_timeout_s: float = Field(20.0, description="Timeout between two reads.")
+    connect_timeout_s: float = Field(10.0, gt=0, le=300, description="TCP/TLS connect timeout.")
+    read_timeout_s: float = Field(20.0, gt=0, le=600, description="Timeout between two reads.")
     total_timeout_s: float = Field(
-        60.0, description="Deadline for a whole response, however slowly it trickles in."
+        60.0,
+        gt=0,
+        le=3600,
+        description="Deadline for a whole response, however slowly it trickles in.",
     )
     max_response_bytes: int = Field(
-        10 * 1024 * 1024, description="Cap on the decoded body of one response."
+        10 * 1024 * 1024,
+        ge=1024,
+        le=1024**3,
+        description="Cap on the decoded body of one response.",
     )
-    max_redirects: int = Field(5, description="Redirects followed per request.")
+    max_redirects: int = Field(5, ge=0, le=30, description="Redirects followed per request.")
     allow_private_networks: bool = Field(
         False,
         description="Allow loopback/private destinations (tests, intranet feeds). Off by default "
         "so feed URLs cannot reach internal services.",
     )
     obey_robots: bool = Field(True, description="Obey robots.txt for article pages.")
-    host_rate_per_s: float = Field(1.0, description="Requests per second per host, all workers.")
+    host_rate_per_s: float = Field(
+        1.0,
+        ge=0,
+        le=100_000,
+        description="Requests per second per host, all workers (0: no per-host rate).",
+    )
     rate_max_wait_s: float = Field(
         30.0,
+        gt=0,
+        le=3600,
         description="Longest a request waits for its host's turn; beyond it, the feed or "
         "article is deferred (no error counted) instead of holding a worker.",
     )
@@ -117,10 +211,13 @@ class Settings(BaseSettings):
         6 * 3600.0, gt=0, le=86_400, description="How long a fetched robots.txt is trusted."
     )
     max_entries_per_fetch: int = Field(
-        1_000, description="Entries taken from one feed fetch (the newest first)."
+        1_000, ge=1, le=100_000, description="Entries taken from one feed fetch (the newest first)."
     )
     max_field_chars: int = Field(
-        100_000, description="Cap on the length of any one text field taken from a feed entry."
+        100_000,
+        ge=1_000,
+        le=10_000_000,
+        description="Cap on the length of any one text field taken from a feed entry.",
     )
 
     strict_expat: bool = Field(
@@ -129,45 +226,61 @@ class Settings(BaseSettings):
     )
 
     # --- worker --------------------------------------------------------------------------
-    concurrency: int = Field(2, description="Worker processes started by `storywire run`.")
-    log_level: str = Field("INFO", description="Log level.")
+    concurrency: int = Field(
+        2, ge=1, le=256, description="Worker processes started by `storywire run`."
+    )
+    log_level: LogLevel = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log one JSON object per line.")
     stale_pending_after_s: int = Field(
-        900, description="A stub still pending after this long is re-enqueued by the sweeper."
+        900,
+        ge=1,
+        le=_WEEK_S,
+        description="A stub still pending after this long is re-enqueued by the sweeper.",
     )
     sweep_interval_s: float = Field(
-        300.0, description="How often beat runs the sweeper (stubs left pending by lost tasks)."
+        300.0,
+        ge=1,
+        le=_DAY_S,
+        description="How often beat runs the sweeper (stubs left pending by lost tasks).",
     )
 
     # --- consumers -----------------------------------------------------------------------
     changes_retention_days: float = Field(
-        30.0, description="Changes older than this are pruned (consumers must keep up)."
+        # Pruning runs on every worker: a value below a day is a typo that empties the feed
+        # consumers read, not a retention policy.
+        30.0,
+        ge=1,
+        le=36_500,
+        description="Changes older than this are pruned (consumers must keep up).",
     )
 
     # --- stories -------------------------------------------------------------------------
     story_window_hours: float = Field(
         72.0,
         gt=0,
-        le=8760,
+        le=8_760,
         description="Stories inactive for longer than this are not candidates of the online "
         "step (a bound on its work; refinement joins later coverage to its story).",
     )
     story_batch: int = Field(
         32,
         ge=1,
+        le=10_000,
         description="Articles waiting for a story that one task assigns in one transaction "
         "(the same results as one by one, with less database work per article).",
     )
     story_batches: int = Field(
         4,
         ge=1,
+        le=1_000,
         description="Batches of a story backlog that one task works off, one transaction "
         "each, while full ones are found; each next batch's features are computed while the "
         "one before is written.",
     )
     refine_interval_s: float = Field(
         600.0,
-        gt=0,
+        ge=1,
+        le=86_400,
         description="How often beat re-clusters the live window of stories (refinement).",
     )
     refine_window_hours: float = Field(
@@ -187,9 +300,106 @@ class Settings(BaseSettings):
     syndication_window_days: float = Field(
         30.0,
         gt=0,
+        le=3_650,
         description="MinHash sketches of articles older than this are pruned: a syndicated "
         "copy published later is no longer matched to them (an exact copy still is).",
     )
+
+    # --- operations --------------------------------------------------------------------
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65_535,
+        description="Serve Prometheus metrics at /metrics and health at /healthz on this port "
+        "(`storywire run`, `storywire worker`, `storywire metrics`). Unset: no server.",
+    )
+    metrics_host: str = Field(
+        DEFAULT_METRICS_HOST,
+        min_length=1,
+        max_length=253,
+        pattern=r"^[0-9A-Za-z.:\[\]_-]+$",
+        json_schema_extra={"allowed": "an IP address or host name (e.g. 0.0.0.0)"},
+        description="Address the metrics server listens on (0.0.0.0 in a container).",
+    )
+    metrics_top_domains: int = Field(
+        20,
+        ge=0,
+        le=1_000,
+        description="Hosts with their own series in the per-domain metrics (those with the "
+        "most feed entries); every other host is counted as `other`.",
+    )
+    http_proxy: str | None = Field(
+        None,
+        max_length=2_000,
+        json_schema_extra={"allowed": "empty, or `http://HOST:PORT`"},
+        description="Send every fetch through this HTTP proxy (http://host:port). The "
+        "destination check still applies to the target's address.",
+    )
+    article_retention_days: float | None = Field(
+        None,
+        gt=0,
+        le=36_500,
+        description="Delete articles discovered longer ago than this (hourly, with an "
+        "`article.deleted` change each). Unset: articles are kept forever.",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # set but empty: the embedded default, as if unset
+        check_database_url(value)
+        return value.strip()
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        check_redis_url(value)
+        return value.strip()
+
+    @field_validator("contact_url")
+    @classmethod
+    def _contact_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        scheme = value.split(":", 1)[0].lower() if ":" in value else ""
+        if scheme not in ("http", "https", "mailto") or not re.fullmatch(_HEADER_TEXT, value):
+            raise ValueError("must be empty, or an http(s) or mailto: URL in printable ASCII")
+        return value
+
+    @field_validator("http_proxy")
+    @classmethod
+    def _http_proxy(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            parts = urlsplit(value.strip())
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ValueError("not a proxy URL; use http://HOST:PORT") from None
+        if parts.scheme.lower() != "http" or not parts.hostname:
+            raise ValueError("use http://HOST:PORT (HTTPS targets are tunnelled through it)")
+        return value.strip()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        if not str(value).strip():
+            raise ValueError("must name a directory")
+        return value
+
+    @model_validator(mode="after")
+    def _intervals_in_order(self) -> Self:
+        if self.min_interval_s > self.max_interval_s:
+            raise ValueError(
+                f"STORYWIRE_MIN_INTERVAL_S ({self.min_interval_s}) is above "
+                f"STORYWIRE_MAX_INTERVAL_S ({self.max_interval_s}): the shortest poll interval "
+                "must not exceed the longest"
+            )
+        return self
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -217,6 +427,120 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when running without any server (no REDIS_URL)."""
         return not self.redis_url
+
+
+class FileSecrets(PydanticBaseSettingsSource):
+    """``DATABASE_URL_FILE=/run/secrets/db`` sets ``DATABASE_URL`` to that file's content
+    (without its trailing newline): secrets mounted as files stay out of the environment,
+    where any process listing can read them. Every setting has its ``*_FILE`` twin."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        for name in _env_names(field_name, field):
+            path = os.environ.get(name + FILE_SUFFIX)
+            if path:
+                # Keyed as the environment source keys it: by alias where the field has one.
+                key = name if isinstance(field.validation_alias, AliasChoices) else field_name
+                return _read_secret(name + FILE_SUFFIX, path), key, False
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                found[key] = value
+        return found
+
+
+def _env_names(field_name: str, field: FieldInfo) -> list[str]:
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [f"STORYWIRE_{field_name.upper()}"]
+
+
+def _read_secret(variable: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{variable}={path}: cannot read the file: {exc}") from exc
+
+
+def check_database_url(url: str) -> str:
+    """``url`` normalized for SQLAlchemy, or ``ValueError`` saying what is wrong with it.
+
+    Usage::
+
+        check_database_url("postgres://u@db/storywire")   # "postgresql+psycopg://u@db/storywire"
+        check_database_url("mysql://u@db/x")              # ValueError: ... not supported ...
+    """
+    expected = "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+    try:
+        parsed = make_url(normalize_database_url(url.strip()))
+    except ArgumentError:
+        raise ValueError(f"not a database URL; {expected}") from None
+    scheme = url.strip().split("://", 1)[0].lower()
+    if scheme not in DATABASE_SCHEMES and parsed.drivername != "sqlite+pysqlite":
+        raise ValueError(f"{scheme!r} databases are not supported; {expected}")
+    if parsed.get_backend_name() == "postgresql" and not parsed.host and not parsed.query:
+        raise ValueError(f"no host in the URL; {expected}")
+    return normalize_database_url(url.strip())
+
+
+def check_redis_url(url: str) -> str:
+    """``url`` if Celery and redis-py can both use it, else ``ValueError`` saying why."""
+    expected = "use redis://HOST:PORT/DB (rediss:// for TLS, unix:///PATH for a socket)"
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError(f"not a Redis URL; {expected}") from None
+    if parts.scheme.lower() not in REDIS_SCHEMES:
+        what = f"{parts.scheme!r} URLs are" if parts.scheme else "a URL without a scheme is"
+        raise ValueError(f"{what} not supported; {expected}")
+    if parts.scheme.lower() == "unix":
+        if not parts.path:
+            raise ValueError(f"no socket path in the URL; {expected}")
+    elif not parts.hostname:
+        raise ValueError(f"no host in the URL; {expected}")
+    return url.strip()
+
+
+def allowed(name: str) -> str:
+    """What the setting ``name`` (a field of :class:`Settings`) accepts, in words.
+
+    Usage::
+
+        allowed("concurrency")        # "an integer from 1 to 256"
+        allowed("connect_timeout_s")  # "a number above 0, at most 300"
+
+    The README's configuration table and the start-up error of a bad value both say this.
+    """
+    field = Settings.model_fields[name]
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get("allowed"), str):
+        return str(extra["allowed"])
+    if field.annotation is bool:
+        return "true or false (also 1/0, yes/no, on/off)"
+    if get_origin(field.annotation) is Literal:
+        return "one of " + ", ".join(get_args(field.annotation)) + " (any case)"
+    kind = "an integer" if field.annotation in (int, int | None) else "a number"
+    bounds: dict[str, Any] = {}
+    for item in field.metadata:
+        for key in ("ge", "gt", "le", "lt"):
+            if isinstance(item, getattr(annotated_types, key.title())):
+                bounds[key] = getattr(item, key)
+    if "ge" in bounds and "le" in bounds:
+        return f"{kind} from {_number(bounds['ge'])} to {_number(bounds['le'])}"
+    low = f"above {_number(bounds['gt'])}" if "gt" in bounds else None
+    if low is None and "ge" in bounds:
+        low = f"at least {_number(bounds['ge'])}"
+    high = f"at most {_number(bounds['le'])}" if "le" in bounds else None
+    return ", ".join([kind + (f" {low}" if low else ""), *([high] if high else [])])
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def normalize_database_url(url: str) -> str:

@@ -20,8 +20,10 @@ from worker.celery_app import app
 from worker.changefeed import prune_changes as prune_old_changes
 from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
+from worker.monitoring import metrics
 from worker.pipeline import RetryLater, assign_story_step, process_article, refresh_feed
 from worker.pipeline.story import refine_window, story_config
+from worker.retention import prune_articles as prune_old_articles
 from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
 from worker.store import Provenance
@@ -132,13 +134,14 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
 def assign_story(self: StorywireTask, article_id: int) -> int | None:
     structlog.contextvars.bind_contextvars(article_id=article_id)
     rt = self.runtime
-    outcome = assign_story_step(
-        rt.sessions,
-        article_id,
-        story_config(rt.settings),
-        batch=rt.settings.story_batch,
-        batches=rt.settings.story_batches,
-    )
+    with metrics.time_story_step():
+        outcome = assign_story_step(
+            rt.sessions,
+            article_id,
+            story_config(rt.settings),
+            batch=rt.settings.story_batch,
+            batches=rt.settings.story_batches,
+        )
     return outcome.story_id
 
 
@@ -227,3 +230,15 @@ def refine_stories(self: StorywireTask) -> int:
         conflict=report.conflict,
     )
     return report.moved
+
+
+@app.task(base=StorywireTask, bind=True)
+def prune_articles(self: StorywireTask) -> int:
+    """Delete articles older than ``STORYWIRE_ARTICLE_RETENTION_DAYS``, when it is set."""
+    days = self.runtime.settings.article_retention_days
+    if days is None:
+        return 0
+    removed = prune_old_articles(self.runtime.sessions, timedelta(days=days))
+    if removed:
+        log.info("pruned articles", count=removed)
+    return removed

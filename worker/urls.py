@@ -17,7 +17,7 @@ empty path so ``http://a.example`` and ``http://a.example/`` are one key.
 from __future__ import annotations
 
 import re
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from courlan.clean import decode_punycode, normalize_url
 
@@ -25,8 +25,13 @@ from courlan.clean import decode_punycode, normalize_url
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 #: Longest URL accepted; anything longer is junk or an attack on the index, not an article.
 DEFAULT_MAX_URL_CHARS = 4096
+#: Longest canonical URL in UTF-8 bytes: it is a unique key, and a PostgreSQL b-tree entry
+#: holds at most 2,704 bytes (percent-encoding can triple a URL's length on the way).
+DEFAULT_MAX_KEY_BYTES = 2048
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# "scheme://user:password@" anywhere in a text (an error message, a log line).
+_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s'\"<>]*@")
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))
 _TABS_NEWLINES = re.compile("[\t\n\r]")
 
@@ -36,7 +41,7 @@ def canonicalize(url: str) -> str:
 
     Lowercases scheme and host, drops the fragment, the default port and tracking
     parameters (``utm_*``, ``fbclid``, ``gclid``, ...), and sorts the query.
-    Raises ``ValueError`` for a non-http(s) or unparseable URL.
+    Raises ``ValueError`` for a non-http(s) or unparseable URL, or one too long to be a key.
     """
     parts = _split_http_url(url)
     # The fragment never reaches the server: drop it before courlan, which would keep it.
@@ -44,7 +49,10 @@ def canonicalize(url: str) -> str:
     out = urlsplit(normalized)
     # The authority is rebuilt here rather than taken from courlan, which lowercases the
     # password too and keeps ":80" after an IPv6 literal.
-    return urlunsplit((out.scheme, _netloc(parts), out.path or "/", out.query, ""))
+    canonical = urlunsplit((out.scheme, _netloc(parts), out.path or "/", out.query, ""))
+    if len(canonical.encode("utf-8", "surrogatepass")) > DEFAULT_MAX_KEY_BYTES:
+        raise ValueError(f"URL longer than {DEFAULT_MAX_KEY_BYTES} bytes once canonical")
+    return canonical
 
 
 def host_of(url: str) -> str:
@@ -59,6 +67,28 @@ def host_of(url: str) -> str:
     if not host:
         return ""
     return decode_punycode(host.lower()).rstrip(".")
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """``url`` without its ``user:password@``, and the username and password (decoded).
+
+    Usage::
+
+        split_credentials("https://me:p%40ss@news.example/feed")
+        # ("https://news.example/feed", "me", "p@ss")
+    """
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, None, None
+    username, colon, password = userinfo.partition(":")
+    plain = urlunsplit(parts._replace(netloc=hostport))
+    return plain, unquote(username) or None, unquote(password) if colon else None
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it removed (for logs, errors)."""
+    return _USERINFO_RE.sub(r"\1", text)
 
 
 def _netloc(parts: SplitResult) -> str:

@@ -15,7 +15,7 @@ they live up to one window longer than their date alone would let them; backfill
 The prune query reads the new index on ``added_at``; the index on ``published_at`` (0006)
 served only that query and goes. The ``added_at`` index alone is enough: a sketch's
 ``published_at`` is seldom later than its ``added_at`` (feed and page dates more than two days
-ahead are dropped, ``worker.extract.normalize.DEFAULT_MAX_FUTURE``), so the only rows the
+ahead are dropped, ``worker.text.dates.DEFAULT_MAX_FUTURE``), so the only rows the
 query reads past without deleting are the few future-dated ones.
 
 Revision ID: 0007

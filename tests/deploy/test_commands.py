@@ -25,6 +25,9 @@ def _deploy_commands() -> list[list[str]]:
     )
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     for service in compose["services"].values():
+        healthcheck = service.get("healthcheck", {}).get("test")
+        if healthcheck and healthcheck[0] == "CMD":
+            commands.append(shlex.join(healthcheck[1:]))
         command = service.get("command")
         if command is None:
             continue
@@ -42,7 +45,12 @@ def test_commands_found() -> None:
     found = {tuple(c[:3]) for c in _deploy_commands()}
     assert ("storywire", "db", "upgrade") in found
     assert ("storywire", "feeds", "import") in found
-    assert {c[:2] for c in found} >= {("storywire", "worker"), ("storywire", "beat")}
+    assert {c[:2] for c in found} >= {
+        ("storywire", "worker"),
+        ("storywire", "beat"),
+        ("storywire", "health"),
+        ("storywire", "metrics"),
+    }
 
 
 @pytest.mark.parametrize("argv", _deploy_commands(), ids=shlex.join)

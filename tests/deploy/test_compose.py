@@ -19,11 +19,16 @@ from worker.celery_app import QUEUES
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 APP_SERVICES = ("migrate", "worker", "beat")
+MONITORING = ("metrics", "flower")
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     """The file as docker-compose itself resolves it (anchors, defaults, paths)."""
+    return _config({})
+
+
+def _config(extra_env: dict[str, str]) -> dict[str, Any]:
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail(
@@ -31,7 +36,12 @@ def compose() -> dict[str, Any]:
             "docker-compose`; `bash .ci/run` does this).",
             pytrace=False,
         )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STORYWIRE_", "COMPOSE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STORYWIRE_", "COMPOSE_", "POSTGRES_", "FLOWER_"))
+    }
+    env.update(extra_env)
     result = subprocess.run(
         [binary, "-f", str(COMPOSE_FILE), "config"],
         cwd=REPO_ROOT,
@@ -53,7 +63,36 @@ def _command(service: dict[str, Any]) -> list[str]:
 
 
 def test_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"postgres", "redis", *APP_SERVICES}
+    assert set(compose["services"]) == {"postgres", "redis", *APP_SERVICES, *MONITORING}
+    profiled = {n for n, s in compose["services"].items() if s.get("profiles")}
+    assert profiled == set(MONITORING)
+    for name in MONITORING:
+        assert compose["services"][name]["profiles"] == ["monitoring"]
+
+
+def test_flower_watches_the_broker_and_workers_send_events(compose: dict[str, Any]) -> None:
+    flower = _command(compose["services"]["flower"])
+    assert "--broker=redis://redis:6379/0" in flower and "flower" in flower
+    assert "--events" in _command(compose["services"]["worker"])
+
+
+@pytest.mark.parametrize(
+    ("name", "checks"),
+    [("worker", "database,migrations,broker,worker"), ("beat", "database,beat")],
+)
+def test_worker_and_beat_have_their_own_healthcheck(
+    compose: dict[str, Any], name: str, checks: str
+) -> None:
+    test = compose["services"][name]["healthcheck"]["test"]
+    assert test == ["CMD", "storywire", "health", "--checks", checks, "--local"]
+
+
+def test_postgres_password_comes_from_the_environment() -> None:
+    config = _config({"POSTGRES_PASSWORD": "not-the-default"})
+    assert config["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] == "not-the-default"
+    for name in APP_SERVICES:
+        url = config["services"][name]["environment"]["DATABASE_URL"]
+        assert url == "postgresql://storywire:not-the-default@postgres:5432/storywire"
 
 
 @pytest.mark.parametrize("name", ["postgres", "redis"])

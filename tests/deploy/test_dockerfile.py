@@ -50,3 +50,41 @@ def test_copied_sources_exist_and_are_not_dockerignored() -> None:
     for source in sources:
         assert (REPO_ROOT / source).exists(), f"COPY {source}: missing from the checkout"
         assert not _ignored(source), f"COPY {source}: excluded by .dockerignore"
+
+
+def test_dependencies_come_from_the_lock_file() -> None:
+    steps = _instructions()
+    runs = [arg for op, arg in steps if op == "RUN"]
+    assert any("pip install --no-deps -r requirements.lock" in r for r in runs)
+    project_install = next(r for r in runs if re.search(r"pip install (--no-deps )?\.(\s|$)", r))
+    assert "--no-deps" in project_install and "pip check" in project_install
+    copies = [arg.split()[0] for op, arg in steps if op == "COPY"]
+    assert copies[0] == "requirements.lock"  # first: a source change keeps the layer
+
+
+def test_lock_file_pins_the_runtime_dependencies_only() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    pins = {}
+    for line in (REPO_ROOT / "requirements.lock").read_text().splitlines():
+        requirement = line.split("#", 1)[0].strip()
+        if requirement:
+            name, version = requirement.split("==")
+            pins[name.lower().replace("_", "-")] = version
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    for spec in project["dependencies"]:
+        requirement = Requirement(spec)
+        name = requirement.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is not in requirements.lock: regenerate it"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} vs {spec}"
+    # Benchmark-only and development packages stay out of the image.
+    for name in ("scikit-learn", "scipy", "pytest", "mypy", "ruff"):
+        assert name not in pins, name
+
+
+def test_healthcheck_runs_storywire_health() -> None:
+    checks = [arg for op, arg in _instructions() if op == "HEALTHCHECK"]
+    assert len(checks) == 1
+    assert checks[0].endswith('CMD ["storywire", "health", "--local"]')

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from models import Base
-from worker.config import Settings
+from worker.config import Settings, allowed
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 _PLAIN_NAMES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
@@ -17,6 +17,21 @@ _PLAIN_NAMES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
 def test_every_setting_is_documented(field: str) -> None:
     env = _PLAIN_NAMES.get(field, f"STORYWIRE_{field.upper()}")
     assert f"`{env}`" in README
+
+
+def _config_rows() -> dict[str, list[str]]:
+    section = README.split("| variable | default | allowed | meaning |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| `")]
+    return {cells[0].strip(" `"): [c.strip() for c in cells[1:]] for cells in rows}
+
+
+@pytest.mark.parametrize("field", sorted(Settings.model_fields))
+def test_every_setting_shows_what_it_allows(field: str) -> None:
+    # The same words the start-up error says for a value out of range (worker.config.allowed).
+    env = _PLAIN_NAMES.get(field, f"STORYWIRE_{field.upper()}")
+    row = _config_rows().get(env)
+    assert row is not None, f"{env} has no row in the configuration table"
+    assert row[1] == allowed(field)
 
 
 @pytest.mark.parametrize("table", sorted(Base.metadata.tables))

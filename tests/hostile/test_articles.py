@@ -230,3 +230,34 @@ def test_self_signed_tls_feed_is_recorded(
     assert record.feed.last_error_class == record.fetch.error_class == "tls"
     assert record.feed.status == "erroring" and record.articles == []
     assert self_signed.requests == []
+
+
+@pytest.mark.parametrize(
+    ("head", "reason"),
+    [
+        # dateutil read these as 2000-01-01, 2026-01-01 and 1999-01-01: plausible, and wrong
+        ('<script type="application/ld+json">{"@type": "NewsArticle", '
+         '"datePublished": "Sat, 01 Jan 0000 00:00:00 GMT"}</script>',
+         "jsonld datePublished 'Sat, 01 Jan 0000 00:00:00 GMT': year 0000 is out of range"),
+        ('<meta property="article:published_time" content="2026">',
+         "meta article:published_time '2026': no day"),
+        ('<meta name="date" content="99">', "meta date '99': no day"),
+        ('<meta property="article:published_time" content="1970-01-01T00:00:00Z">',
+         "meta article:published_time '1970-01-01T00:00:00Z': not after 1970"),
+        ('<meta property="article:published_time" content="2999-01-01T00:00:00Z">',
+         "meta article:published_time '2999-01-01T00:00:00Z': in the future"),
+    ],
+)  # fmt: skip
+def test_junk_page_dates_never_become_plausible_ones(
+    hostile_runtime: Runtime, http_server: LocalHTTPServer, head: str, reason: str
+) -> None:
+    rt = hostile_runtime
+    page = _page().replace("</title>", f"</title>{head}")
+    http_server.add("/page.html", page, content_type=HTML)
+    article_id = _stub(rt, http_server, http_server.url("/page.html"))  # the entry has no date
+    outcome = process_article(rt.sessions, rt.fetcher, rt.settings, article_id)
+    assert outcome.status == "ok"
+    article = _article(rt, article_id)
+    assert (article.published_at, article.published_source) == (None, None)
+    assert article.date_error is not None
+    assert reason in article.date_error

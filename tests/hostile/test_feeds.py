@@ -358,3 +358,32 @@ def test_entry_dates(
     (article,) = record.articles
     assert article.published_at == expected
     assert article.published_source == ("feed" if expected else None)
+
+
+@pytest.mark.parametrize(
+    ("date", "reason"),
+    [
+        # dateutil filled in what the text left out: today's month, a two-digit year 2000
+        ("-1", "no year"),
+        ("Sat, 01 Jan 0000", "year 0000 is out of range"),
+        ("Sat, 01 Jan 0000 00:00:00 GMT", "year 0000 is out of range"),
+        ("2026", "no day"),
+        ("Thu, 01 Jan 2099 00:00:00 GMT", "in the future"),
+        ("Thu, 01 Jan 1970 00:00:00 GMT", "not after 1970 (a zero timestamp or a placeholder)"),
+        ("sometime next week, probably", "not a date"),
+    ],
+)
+def test_junk_entry_dates_are_null_with_their_reason(
+    hostile_runtime: Runtime, http_server: LocalHTTPServer, date: str, reason: str
+) -> None:
+    doc = payloads.rss(payloads.item("Junk date", link="https://dates.example/j", date=date))
+    http_server.add("/junk-dates.xml", doc, content_type=RSS)
+    record = refresh_and_record(hostile_runtime, http_server.url("/junk-dates.xml"))
+    assert record.refresh.outcome in ("ok", "bozo")
+    (article,) = record.articles
+    (source,) = record.sources
+    assert (article.published_at, article.published_source) == (None, None)
+    assert source.published_at is None
+    expected = f"published {date!r}: {reason}"
+    assert source.date_error == expected
+    assert article.date_error == expected

@@ -33,6 +33,35 @@ def run_cli(args: list[str], env: Mapping[str, str], timeout: float = 120) -> st
     return done.stdout
 
 
+def run_storywire(
+    args: list[str], env: Mapping[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run one ``storywire`` command to completion, whatever its exit status; stdin empty
+    and stdout/stderr pipes (so not a terminal)."""
+    return subprocess.run(
+        [*STORYWIRE, *args],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_python(code: str, timeout: float = 120) -> str:
+    """Run ``code`` in a fresh interpreter from the checkout (nothing this test process has
+    imported or set counts); fail with its output if it fails; return its standard output."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, f"python -c failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
 class Process:
     """A background ``storywire`` (or ``program``) process whose output goes to a log file."""
 

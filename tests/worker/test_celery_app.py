@@ -9,6 +9,7 @@ import pytest
 from celery import signals
 
 import worker.celery_app  # noqa: F401  (connects the signal handlers)
+from tests.support.processes import run_python
 
 
 @pytest.fixture
@@ -28,3 +29,19 @@ def test_a_worker_process_freezes_the_objects_it_starts_with() -> None:
     made_later = [[] for _ in range(1000)]
     assert gc.get_freeze_count() == frozen
     del made_later
+
+
+def test_the_worker_loads_the_date_parsers_languages_before_it_forks() -> None:
+    # A fresh interpreter: what this test process already loaded must not count.
+    code = (
+        "from celery import signals\n"
+        "import worker.celery_app\n"
+        "from dateparser.languages.loader import LocaleDataLoader as L\n"
+        "before = len(L._loaded_locales)\n"
+        "signals.worker_init.send(sender=None)\n"
+        "print(before, len(L._loaded_locales))\n"
+    )
+    out = run_python(code).split()
+    before, after = int(out[0]), int(out[1])
+    assert before == 0
+    assert after > 100  # every language dateparser knows: none is loaded on a page later

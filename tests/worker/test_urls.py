@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.urls import canonicalize, host_of
+from worker.urls import canonicalize, host_of, redact_credentials, split_credentials
 
 
 @pytest.mark.parametrize(
@@ -87,3 +87,25 @@ def test_host_of(url: str, host: str) -> None:
 def test_host_of_matches_canonical_form() -> None:
     url = "HTTP://XN--BCHER-KVA.Example:80/a?utm_source=x"
     assert host_of(url) == host_of(canonicalize(url))
+
+
+def test_credentials_are_split_from_a_url_and_redacted_from_text() -> None:
+    assert split_credentials("https://me:p%40ss@news.example/feed") == (
+        "https://news.example/feed",
+        "me",
+        "p@ss",
+    )
+    assert split_credentials("https://tok@news.example/f") == (
+        "https://news.example/f",
+        "tok",
+        None,
+    )
+    assert split_credentials("https://news.example/f?mail=a@b") == (
+        "https://news.example/f?mail=a@b",
+        None,
+        None,
+    )
+    text = "invalid URL 'https://me:pw@news.example/x' (from http://a@b.example/) mailto:x@y"
+    assert redact_credentials(text) == (
+        "invalid URL 'https://news.example/x' (from http://b.example/) mailto:x@y"
+    )

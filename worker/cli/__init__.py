@@ -11,10 +11,11 @@ storywire extract FILE_OR_URL      what the pipeline would store for one page
 from __future__ import annotations
 
 from worker.cli.app import app
+from worker.cli.errors import run_cli
 
 
 def main() -> None:
-    app()
+    run_cli(app)
 
 
 __all__ = ["app", "main"]

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy import select
 
-from models import Feed, FeedStatus, RunKind, session_scope
-from worker.cli._context import console, fail, open_runtime
-from worker.pipeline.inline import InlineSummary, run_inline
-from worker.runs import finish_run, start_run
-from worker.runtime import Runtime
-from worker.store import add_feed, find_feed
+from worker.cli._context import console, emit_table, fail, open_runtime
+
+if TYPE_CHECKING:
+    from worker.pipeline.inline import InlineSummary
+    from worker.runtime import Runtime
 
 
 def fetch(
     refs: Annotated[
         list[str] | None,
-        typer.Argument(help="Feed ids or URLs (an unknown URL is registered first)."),
+        typer.Argument(
+            help="Feed ids or URLs (an unknown URL is registered first).", metavar="[FEED...]"
+        ),
     ] = None,
     all_feeds: Annotated[bool, typer.Option("--all", help="Every active feed.")] = False,
     inline: Annotated[
@@ -31,7 +29,16 @@ def fetch(
     """Fetch feeds now. Exits 0 when it ran, even if some feeds failed (see the summary)."""
     if not refs and not all_feeds:
         raise fail("name feeds to fetch, or use --all", code=2)
+    from sqlalchemy import select
+
+    from models import Feed, FeedStatus, RunKind, session_scope
+    from worker.cli.checks import check_broker
+    from worker.runs import finish_run, start_run
+    from worker.store import add_feed, find_feed
+
     rt = open_runtime()
+    if not inline:
+        check_broker(rt.settings)  # before a run is recorded that nothing could enqueue
     with session_scope(rt.sessions) as session:
         if all_feeds:
             feed_ids = list(
@@ -74,6 +81,16 @@ def fetch(
 
 
 def _run_inline_with_progress(rt: Runtime, feed_ids: list[int], run_id: int) -> InlineSummary:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from worker.pipeline.inline import run_inline
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -96,17 +113,20 @@ def _run_inline_with_progress(rt: Runtime, feed_ids: list[int], run_id: int) -> 
 
 
 def _print_summary(summary: InlineSummary) -> None:
-    table = Table("feeds", "failed feeds", "new articles", "extracted", "failed", "duplicates")
-    table.add_row(
-        str(summary.feeds),
-        str(summary.feeds_failed),
-        str(summary.new_articles),
-        str(summary.articles_ok),
-        str(summary.articles_failed),
-        str(summary.duplicates),
+    emit_table(
+        ["feeds", "failed feeds", "new articles", "extracted", "failed", "duplicates"],
+        [
+            [
+                str(summary.feeds),
+                str(summary.feeds_failed),
+                str(summary.new_articles),
+                str(summary.articles_ok),
+                str(summary.articles_failed),
+                str(summary.duplicates),
+            ]
+        ],
     )
-    console.print(table)
     for error in summary.errors[:50]:
-        console.print(f"[yellow]•[/yellow] {error}", highlight=False)
+        console.print(f"• {error}", markup=False, highlight=False)
     if len(summary.errors) > 50:
         console.print(f"… and {len(summary.errors) - 50} more (see `storywire feeds list`)")

@@ -9,24 +9,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy import select
 
-from models import Article, RunKind, Story, session_scope
-from worker.cli._context import console, err_console, fail, open_runtime, print_json
-from worker.config import Settings, get_settings, normalize_database_url
-from worker.migrations import upgrade
-from worker.pipeline.backfill import BackfillPlan, backfill, plan
-from worker.pipeline.story import story_config
-from worker.runs import finish_run, start_run
-from worker.runtime import build_runtime
-from worker.stories.step import reset_story_failures
+from worker.cli._context import JsonFlag, emit_table, err_console, fail, open_runtime, print_json
 
-stories_app = typer.Typer(help="Stories: one per real-world event.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from worker.pipeline.backfill import BackfillPlan
+
+stories_app = typer.Typer(
+    help="Stories: one per real-world event.", no_args_is_help=True, rich_markup_mode=None
+)
 
 #: Unusable input lines of ``storywire cluster`` shown one by one (the rest are counted).
 DEFAULT_ERRORS_SHOWN = 20
@@ -34,15 +28,21 @@ DEFAULT_ERRORS_SHOWN = 20
 
 def cluster(
     path: Annotated[
-        Path, typer.Argument(help="JSON lines: id, title, text, published_at?, url?, source?")
+        Path,
+        typer.Argument(
+            help="JSON lines: id, title, text, published_at?, url?, source?", metavar="FILE.jsonl"
+        ),
     ],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write results here (else stdout).")
+        Path | None,
+        typer.Option("--output", "-o", help="Write results here (else stdout).", metavar="FILE"),
     ] = None,
     database_url: Annotated[
         str | None,
         typer.Option(
-            "--database-url", help="Keep the result in this database (else a temporary one)."
+            "--database-url",
+            help="Keep the result in this database (else a temporary one).",
+            metavar="URL",
         ),
     ] = None,
 ) -> None:
@@ -50,13 +50,24 @@ def cluster(
 
     Prints one line per document: {"id", "story_id", "duplicate_of"}, in publication order.
     """
+    from models import RunKind
+    from worker.cli.checks import check_database
+    from worker.config import Settings, check_database_url, get_settings
+    from worker.migrations import upgrade
+    from worker.pipeline.backfill import backfill
+    from worker.pipeline.story import story_config
+    from worker.runs import finish_run, start_run
+    from worker.runtime import build_runtime
+
+    if database_url:
+        try:
+            database_url = check_database_url(database_url)
+        except ValueError as exc:
+            raise fail(f"--database-url: {exc}", code=2) from exc
+        check_database(database_url)
     found = _plan(path)
     with tempfile.TemporaryDirectory(prefix="storywire-cluster-") as tmp:
-        url = (
-            normalize_database_url(database_url)
-            if database_url
-            else f"sqlite:///{Path(tmp) / 'cluster.db'}"
-        )
+        url = database_url or f"sqlite:///{Path(tmp) / 'cluster.db'}"
         upgrade(url)
         settings: Settings = get_settings().model_copy(update={"database_url": url})
         rt = build_runtime(settings)
@@ -101,6 +112,8 @@ def cluster(
 def _plan(path: Path) -> BackfillPlan:
     """The file's documents in publication order; every unusable line is reported (the first
     ones) before exiting, so that nothing is clustered from a file with errors."""
+    from worker.pipeline.backfill import plan
+
     if not path.is_file():
         raise fail(f"{path}: no such file")
     with path.open("rb") as file:
@@ -123,20 +136,38 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
     if not err_console.is_terminal:
         yield lambda _n: None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = (TextColumn("stories"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("stories", total=total)
         yield lambda n: bar.advance(task, n)
 
 
+_STORY_FIELDS = ("id", "headline", "article_count", "outlet_count", "first_published_at",
+                 "last_published_at", "keywords", "language")  # fmt: skip
+
+
 @stories_app.command("list")
 def stories_list(
     since: Annotated[
-        datetime | None, typer.Option(help="Only stories with an article published since.")
+        datetime | None,
+        typer.Option(help="Only stories with an article published since.", metavar="DATE"),
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most N stories, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(help="At most N stories, newest first.", metavar="N")] = 20,
+    as_json: JsonFlag = False,
 ) -> None:
     """Live stories (merged ones left out), most recently active first."""
+    from sqlalchemy import select
+
+    from models import Story, session_scope
+
     rt = open_runtime()
     query = (
         select(Story)
@@ -146,23 +177,37 @@ def stories_list(
     )
     if since is not None:
         query = query.where(Story.last_published_at >= _aware(since))
-    table = Table("id", "articles", "outlets", "first", "last", "headline")
     with session_scope(rt.sessions) as session:
-        for story in session.scalars(query):
-            table.add_row(
+        stories = list(session.scalars(query))
+    if as_json:
+        print_json([{name: getattr(s, name) for name in _STORY_FIELDS} for s in stories])
+        return
+    emit_table(
+        ["id", "articles", "outlets", "first", "last", "headline"],
+        (
+            [
                 str(story.id),
                 str(story.article_count),
                 str(story.outlet_count),
                 _day(story.first_published_at),
                 _day(story.last_published_at),
                 story.headline or "",
-            )
-    console.print(table)
+            ]
+            for story in stories
+        ),
+    )
 
 
 @stories_app.command("show")
-def stories_show(story_id: int) -> None:
+def stories_show(
+    story_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False
+) -> None:
     """One story as JSON: its articles and outlets (a merged id shows the surviving story)."""
+    from sqlalchemy import select
+
+    from models import Article, Story, session_scope
+
+    del as_json  # accepted like on every show command; JSON is this command's only format
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
         story = session.get(Story, story_id)
@@ -207,7 +252,8 @@ def stories_show(story_id: int) -> None:
 @stories_app.command("retry")
 def stories_retry(
     article_ids: Annotated[
-        list[int] | None, typer.Argument(help="Articles whose story step failed.")
+        list[int] | None,
+        typer.Argument(help="Articles whose story step failed.", metavar="[ID...]"),
     ] = None,
     all_failed: Annotated[
         bool, typer.Option("--all", help="Every article whose story step failed.")
@@ -217,6 +263,9 @@ def stories_retry(
     the sweeper re-enqueues them and batches take them again."""
     if bool(article_ids) == all_failed:
         raise fail("give article ids or --all")
+    from models import session_scope
+    from worker.stories import reset_story_failures
+
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
         count = reset_story_failures(session, None if all_failed else article_ids)

@@ -9,11 +9,14 @@ Usage::
     page.published_at, page.published_source    # aware UTC, "jsonld" | "meta" | "url" | "text"
     page.authors, page.canonical_url, page.language
 
-No network, no file access: only the bytes given are read.
+No network, no file access: only the bytes given are read. A long-running process calls
+``warm_up()`` once at start-up (the worker does, before it forks its pool): it loads the
+date parser's language data that the first pages would otherwise wait for.
 """
 
 from __future__ import annotations
 
+from worker.extract.dates import warm_up
 from worker.extract.page import ExtractedPage, ExtractionError, extract_page
 
-__all__ = ["ExtractedPage", "ExtractionError", "extract_page"]
+__all__ = ["ExtractedPage", "ExtractionError", "extract_page", "warm_up"]

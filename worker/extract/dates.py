@@ -4,34 +4,67 @@ Usage::
 
     from worker.extract.dates import resolve_dates
 
-    dates = resolve_dates(meta, url=page_url, text_scan=trafilatura_date)
-    dates.published_at, dates.published_source   # e.g. (datetime(..., tzinfo=UTC), "jsonld")
+    dates = resolve_dates(meta, tree, url=page_url, scanned=htmldate_result)
+    dates.published_at, dates.published_source   # e.g. (datetime(..., +02:00), "jsonld")
+    dates.date_error     # "jsonld datePublished '2999-01-01': in the future", or None
 
-Order of trust, first hit wins: JSON-LD (``datePublished`` / ``dateModified``), meta tags
-(``article:published_time``, ``og:*``, ``itemprop``, Dublin Core, ...), the URL
-(``/2024/05/17/``, via htmldate), then htmldate's scan of the rest of the page (``text``: time
-elements, date-like classes, free text). The modification date has no URL or text step: a
-"latest date on the page" is more often a comment or a copyright year than an update.
-Dates are aware UTC, naive ones taken as UTC; dates before 1970 or in the future are dropped.
-(Measured and rejected: letting a URL date override a markup date more than 36 h away from it;
-it fixed pages whose JSON-LD carries an update as datePublished but broke as many others.)
+The rules, each measured on the htmldate evaluation set (``bench/extraction_eval.py``, figures
+in ``docs/extraction.md``):
+
+1. **The publisher's statement first**: the article's JSON-LD ``datePublished``, then meta
+   names (``article:published_time``, ``og:*``, ``itemprop``, Dublin Core, ...). A declared
+   date that is unreadable, has no day, is not after 1970 or lies in the future is refused,
+   its reason kept, and the next one is tried.
+2. **The publisher's offset**: a value in UTC takes the offset of the same moment written
+   again on the page in local time (``sailthru.date``, a second JSON-LD object, a ``<time>``),
+   so the day is the publisher's day. Only the offset changes, never the moment.
+3. **A page that shows its update as its date was republished then**: when the declared
+   modification falls on another day than the publication and the dates the page shows in
+   its body (htmldate's scan, markup left out) are that day, the modification is the date.
+4. **Without markup**: the URL's date (``/2024/05/17/``), then htmldate's scan of the page
+   (``text``; in its extensive mode, which reads free text in any language through
+   dateparser, as only then is it the page's one source). A scanned January 1st is
+   htmldate's stand-in for a bare year: refused.
+5. **Modification**: markup only (a "latest date on the page" is more often a comment or a
+   copyright year); one before the publication is a template error and dropped.
+
+Values keep the offset the page gave (UTC when none); the moment is what gets stored.
+Measured and rejected: a URL date overriding a markup date more than 36 h away from it;
+the feed's or the scan's date overriding markup; the day before/after in the URL replacing
+a UTC value's day (it is the same moment, the offset is unknown).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from copy import deepcopy
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import lxml.html
 from htmldate import find_date
+from lxml.html import HtmlElement
 
-from worker.extract.metadata import PageMetadata
-from worker.extract.normalize import parse_datetime, sane_datetime
+from worker.extract.metadata import DateText, PageMetadata
+from worker.text.dates import parse_date, read_date
 
 SOURCE_JSONLD = "jsonld"
 SOURCE_META = "meta"
 SOURCE_URL = "url"
 SOURCE_TEXT = "text"
+
+DEFAULT_MAX_OFFSET = timedelta(hours=14)
+"""Widest UTC offset in use (Line Islands, +14:00); a larger shift is not a time zone."""
+DEFAULT_MAX_DATE_ERROR_CHARS = 1_000
+"""``date_error`` is cut here: the first refusals say enough."""
+
+_QUARTER_HOUR = timedelta(minutes=15)
+# Given to htmldate for scans that must not read a date from the page's URL (that step came
+# first) nor look for one in a canonical link: a URL without a date.
+_NO_URL = "http://localhost/"
+# Bodies are scanned without what only machines read: their dates are the markup's, and the
+# point of the scan is what a reader sees.
+_HIDDEN = ".//script|.//style|.//template|.//noscript|.//meta"
 
 
 @dataclass(frozen=True)
@@ -40,31 +73,89 @@ class PageDates:
     published_source: str | None = None
     modified_at: datetime | None = None
     modified_source: str | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def date_error(self) -> str | None:
+        """Why declared dates were refused, one line (``None`` when none was)."""
+        return "; ".join(self.problems)[:DEFAULT_MAX_DATE_ERROR_CHARS] or None
+
+
+@dataclass(frozen=True)
+class _Dated:
+    value: datetime
+    source: str
 
 
 def resolve_dates(
-    meta: PageMetadata, *, url: str, text_scan: str | None, now: datetime | None = None
+    meta: PageMetadata,
+    tree: HtmlElement,
+    *,
+    url: str,
+    scanned: str | None,
+    now: datetime | None = None,
 ) -> PageDates:
-    """Pick published/modified dates. ``text_scan`` is htmldate's extensive result (string)."""
-    published: list[tuple[datetime | None, str]] = [
-        (meta.jsonld_published, SOURCE_JSONLD),
-        (meta.meta_published, SOURCE_META),
-    ]
-    published_at, published_source = _first(published, now)
-    if published_at is None:
-        for candidate_url in (url, meta.canonical_url):
-            published_at, published_source = _first([(url_date(candidate_url), SOURCE_URL)], now)
-            if published_at is not None:
-                break
-    if published_at is None:
-        published_at, published_source = _first([(parse_datetime(text_scan), SOURCE_TEXT)], now)
-    modified_at, modified_source = _first(
-        [(meta.jsonld_modified, SOURCE_JSONLD), (meta.meta_modified, SOURCE_META)], now
+    """Pick published/modified dates of the page ``tree`` fetched from ``url``.
+
+    ``scanned`` is :func:`scan_page`'s result when :func:`needs_scan` asked for it, the
+    ``text`` candidate; the tree is only read (copies are scanned).
+    """
+    now = now or datetime.now(UTC)
+    problems: list[str] = []
+    published = _first_readable(meta.published, now, problems)
+    modified = _first_readable(meta.modified, now, problems)
+    if published is None:
+        published = _guessed(meta, url=url, scanned=scanned, now=now, problems=problems)
+    else:
+        published = _Dated(
+            _with_publisher_offset(published.value, _spellings(meta)), published.source
+        )
+        if (
+            modified is not None
+            and modified.value.date() != published.value.date()
+            and modified.value > published.value
+            and _shown_day(tree) == modified.value.date()
+        ):
+            published = modified
+    if modified is not None and published is not None and modified.value < published.value:
+        modified = None  # an "update" before the publication is a template error
+    return PageDates(
+        published_at=published.value if published else None,
+        published_source=published.source if published else None,
+        modified_at=modified.value if modified else None,
+        modified_source=modified.source if modified else None,
+        problems=tuple(problems),
     )
-    if modified_at is not None and published_at is not None and modified_at < published_at:
-        # An "update" before the publication is a template error; keep the publication date.
-        modified_at, modified_source = None, None
-    return PageDates(published_at, published_source, modified_at, modified_source)
+
+
+def needs_scan(meta: PageMetadata, *, url: str, now: datetime | None = None) -> bool:
+    """Whether only a scan of the page can date it (no readable markup date, no URL date):
+    then htmldate's extensive scan is worth its cost."""
+    now = now or datetime.now(UTC)
+    if any(read_date(d.text, now=now).value is not None for d in meta.published):
+        return False
+    return all(url_date(candidate) is None for candidate in (url, meta.canonical_url))
+
+
+def scan_page(tree: HtmlElement, *, url: str, now: datetime | None = None) -> str | None:
+    """htmldate's extensive scan of the page (on its own copy): the ``text`` candidate."""
+    today = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+    found: str | None = find_date(
+        tree, url=url, extensive_search=True, original_date=True, max_date=today
+    )
+    return found
+
+
+def warm_up() -> None:
+    """Load what htmldate's free-text scan needs now, once, rather than on the first pages.
+
+    That scan hands date-like text to dateparser, which loads and compiles each language's
+    data the first time it tries it: 0.1-0.6 s per new language on the hot path, seconds in
+    all. Call it at worker start-up, before the pool forks, so every child shares the result.
+    """
+    # A date-like text no language knows: dateparser tries (and so loads) every one of them.
+    page = lxml.html.fromstring("<html><body><p>zzqx 12 qqq 2019</p></body></html>")
+    find_date(page, url=_NO_URL, extensive_search=True)
 
 
 def url_date(url: str | None) -> datetime | None:
@@ -78,14 +169,83 @@ def url_date(url: str | None) -> datetime | None:
         found = find_date(empty, url=url, extensive_search=False, original_date=True)
     except (ValueError, TypeError):
         return None
-    return parse_datetime(found)
+    return read_date(found).value
 
 
-def _first(
-    candidates: list[tuple[datetime | None, str]], now: datetime | None
-) -> tuple[datetime | None, str | None]:
-    for value, source in candidates:
-        sane = sane_datetime(value, now=now)
-        if sane is not None:
-            return sane, source
-    return None, None
+def _first_readable(
+    candidates: Iterable[DateText], now: datetime, problems: list[str]
+) -> _Dated | None:
+    for candidate in candidates:
+        reading = read_date(candidate.text, now=now)
+        if reading.value is not None:
+            return _Dated(reading.value, candidate.source)
+        problems.append(f"{candidate.source} {candidate.field} {reading.problem}")
+    return None
+
+
+def _guessed(
+    meta: PageMetadata,
+    *,
+    url: str,
+    scanned: str | None,
+    now: datetime,
+    problems: list[str],
+) -> _Dated | None:
+    for candidate in (url, meta.canonical_url):
+        found = url_date(candidate)
+        if found is not None and read_date(found.isoformat(), now=now).value is not None:
+            return _Dated(found, SOURCE_URL)
+    reading = read_date(scanned, now=now)
+    if reading.value is None:
+        if reading.problem:
+            problems.append(f"text {reading.problem}")
+        return None
+    if (reading.value.month, reading.value.day) == (1, 1):
+        problems.append(f"text {scanned!r}: January 1st stands for a bare year")
+        return None
+    return _Dated(reading.value, SOURCE_TEXT)
+
+
+def _shown_day(tree: HtmlElement) -> date | None:
+    """The day htmldate's fast scan finds in the page's body, markup left out."""
+    body = tree.find("body")
+    if body is None:
+        return None
+    copy = deepcopy(body)
+    for hidden in copy.xpath(_HIDDEN):
+        hidden.drop_tree()
+    for element in copy.xpath(".//*[@itemprop]"):
+        del element.attrib["itemprop"]
+    page = lxml.html.Element("html")
+    page.append(copy)
+    found = read_date(find_date(page, url=_NO_URL, extensive_search=False, original_date=True))
+    return found.value.date() if found.value else None
+
+
+def _spellings(meta: PageMetadata) -> list[str]:
+    return [d.text for d in (*meta.published, *meta.modified)] + list(meta.other_dates)
+
+
+def _with_publisher_offset(value: datetime, spellings: Iterable[str]) -> datetime:
+    """``value`` (UTC) in the offset of another spelling of the same moment on the page.
+
+    A spelling with an offset must be the same moment; one without (local time, as
+    ``sailthru.date`` writes it) must be a whole quarter-hour away, within the widest offset.
+    A value on the hour is left alone: too many unrelated times are on the hour too.
+    """
+    if value.utcoffset() != timedelta(0) or (value.minute, value.second) == (0, 0):
+        return value
+    wall = value.replace(tzinfo=None)
+    for text in spellings:
+        other = parse_date(text)
+        if other is None:
+            continue
+        if other.tzinfo is not None:
+            offset = other.utcoffset()
+            if offset and other == value:
+                return value.astimezone(other.tzinfo)
+            continue
+        shift = other - wall
+        if shift and abs(shift) <= DEFAULT_MAX_OFFSET and shift % _QUARTER_HOUR == timedelta(0):
+            return value.astimezone(timezone(shift))
+    return value

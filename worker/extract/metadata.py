@@ -6,11 +6,12 @@ Usage::
     from worker.extract.metadata import read_page_metadata
 
     meta = read_page_metadata(tree, url="https://example.com/news/1")
-    meta.jsonld_published, meta.meta_published, meta.canonical_url, meta.language
+    meta.published[0]          # DateText("jsonld", "datePublished", "2024-05-17T10:00:00+02:00")
+    meta.canonical_url, meta.language
 
-Only reads the tree (trafilatura works on its own copy afterwards). Date *strings* are parsed
-by :func:`worker.extract.normalize.parse_datetime` (dateutil); nothing here guesses dates from
-free text, that is htmldate's job.
+Only reads the tree (trafilatura works on its own copy afterwards). Dates stay *text* here, in
+order of trust: :mod:`worker.extract.dates` reads and checks them (and says why one was
+refused); nothing here guesses dates from free text, that is htmldate's job.
 """
 
 from __future__ import annotations
@@ -19,18 +20,19 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from courlan import extract_domain
 from lxml.html import HtmlElement
 
-from worker.extract.normalize import clean_authors, parse_datetime, squash_spaces
-from worker.feeds.sanitize import absolute_http_url
+from worker.text.normalize import clean_authors, squash_spaces
+from worker.text.sanitize import absolute_http_url
 
 DEFAULT_MAX_JSONLD_CHARS = 1_000_000
 """A JSON-LD block larger than this is skipped (nobody needs a megabyte of metadata)."""
+DEFAULT_MAX_DATE_TEXTS = 64
+"""Date texts kept per kind: a page with more is a listing, and the first ones decide."""
 
 # Meta names (property=, name=, itemprop=; compared lowercased) in order of trust.
 PUBLISHED_META = (
@@ -54,18 +56,34 @@ _ARTICLE_TYPES = frozenset(
         "ScholarlyArticle", "Report", "SocialMediaPosting", "Review", "VideoObject", "Blog",
     )
 )  # fmt: skip
+_JSONLD_DATE_KEYS = ("datePublished", "dateModified", "dateCreated", "uploadDate")
 _LANG_RE = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*$")
 
 
 @dataclass(frozen=True)
-class PageMetadata:
-    """What the page's markup declares about itself."""
+class DateText:
+    """A date as the markup spells it, and where: ``source`` is ``jsonld`` or ``meta``,
+    ``field`` the JSON-LD key or meta name."""
 
-    jsonld_published: datetime | None = None
-    jsonld_modified: datetime | None = None
+    source: str
+    field: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PageMetadata:
+    """What the page's markup declares about itself.
+
+    ``published`` and ``modified`` are the dates declared for the article, most trusted
+    first (the article-typed JSON-LD object, then meta names in :data:`PUBLISHED_META` /
+    :data:`MODIFIED_META` order); ``other_dates`` every further date the markup spells
+    (other JSON-LD objects, ``<time datetime>``), used to learn the publisher's UTC offset.
+    """
+
+    published: tuple[DateText, ...] = ()
+    modified: tuple[DateText, ...] = ()
+    other_dates: tuple[str, ...] = ()
     jsonld_authors: tuple[str, ...] = ()
-    meta_published: datetime | None = None
-    meta_modified: datetime | None = None
     canonical_url: str | None = None
     language: str | None = None
     site_name: str | None = None
@@ -75,13 +93,15 @@ class PageMetadata:
 def read_page_metadata(tree: HtmlElement, *, url: str) -> PageMetadata:
     """Collect JSON-LD and meta-tag metadata of the parsed page ``tree`` fetched from ``url``."""
     metas = _meta_values(tree)
-    published, modified, authors = _jsonld(tree)
+    best, others, authors = _jsonld(tree)
+    published = _dates(best, "datePublished") + _meta_dates(metas, PUBLISHED_META)
+    modified = _dates(best, "dateModified") + _meta_dates(metas, MODIFIED_META)
+    other_dates = others + [str(t.get("datetime")) for t in tree.iter("time") if t.get("datetime")]
     return PageMetadata(
-        jsonld_published=published,
-        jsonld_modified=modified,
+        published=published[:DEFAULT_MAX_DATE_TEXTS],
+        modified=modified[:DEFAULT_MAX_DATE_TEXTS],
+        other_dates=tuple(other_dates[:DEFAULT_MAX_DATE_TEXTS]),
         jsonld_authors=tuple(authors),
-        meta_published=_first_date(metas, PUBLISHED_META),
-        meta_modified=_first_date(metas, MODIFIED_META),
         canonical_url=_canonical(tree, metas, url),
         language=_language(tree, metas),
         site_name=_first_text(metas, ("og:site_name", "application-name", "twitter:site")),
@@ -112,13 +132,13 @@ def _meta_values(tree: HtmlElement) -> dict[str, list[str]]:
     return values
 
 
-def _first_date(metas: dict[str, list[str]], keys: tuple[str, ...]) -> datetime | None:
-    for key in keys:
-        for value in metas.get(key, ()):
-            parsed = parse_datetime(value)
-            if parsed is not None:
-                return parsed
-    return None
+def _meta_dates(metas: dict[str, list[str]], keys: tuple[str, ...]) -> tuple[DateText, ...]:
+    return tuple(DateText("meta", key, value) for key in keys for value in metas.get(key, ()))
+
+
+def _dates(obj: dict[str, Any] | None, key: str) -> tuple[DateText, ...]:
+    value = _scalar(obj.get(key)) if obj is not None else None
+    return (DateText("jsonld", key, value),) if value else ()
 
 
 def _first_text(metas: dict[str, list[str]], keys: tuple[str, ...]) -> str | None:
@@ -130,9 +150,11 @@ def _first_text(metas: dict[str, list[str]], keys: tuple[str, ...]) -> str | Non
     return None
 
 
-def _jsonld(tree: HtmlElement) -> tuple[datetime | None, datetime | None, list[str]]:
-    """datePublished / dateModified / author names, preferring article-typed objects."""
+def _jsonld(tree: HtmlElement) -> tuple[dict[str, Any] | None, list[str], list[str]]:
+    """The object that dates the page (article-typed preferred), the date texts of all the
+    others, and the author names of the one that dates the page."""
     best: tuple[int, dict[str, Any]] | None = None
+    dated: list[dict[str, Any]] = []
     for script in tree.xpath('//script[contains(translate(@type, "LDJSON", "ldjson"), "ld+json")]'):
         raw = script.text_content()
         if not raw or len(raw) > DEFAULT_MAX_JSONLD_CHARS:
@@ -142,19 +164,23 @@ def _jsonld(tree: HtmlElement) -> tuple[datetime | None, datetime | None, list[s
         except (ValueError, RecursionError):
             continue
         for obj in _walk(data):
+            if not any(key in obj for key in _JSONLD_DATE_KEYS):
+                continue
+            dated.append(obj)
             if "datePublished" not in obj and "dateModified" not in obj:
                 continue
             rank = 0 if _types(obj) & _ARTICLE_TYPES else 1
             if best is None or rank < best[0]:
                 best = (rank, obj)
     if best is None:
-        return None, None, []
-    obj = best[1]
-    return (
-        parse_datetime(_scalar(obj.get("datePublished"))),
-        parse_datetime(_scalar(obj.get("dateModified"))),
-        clean_authors(_author_names(obj.get("author"))),
-    )
+        return None, [], []
+    others = [
+        text
+        for obj in dated
+        for key in _JSONLD_DATE_KEYS
+        if obj is not best[1] and (text := _scalar(obj.get(key)))
+    ]
+    return best[1], others, clean_authors(_author_names(best[1].get("author")))
 
 
 def _walk(data: Any, depth: int = 0) -> Iterator[dict[str, Any]]:

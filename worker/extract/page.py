@@ -19,19 +19,19 @@ network: the page is parsed once, as a tree, from the bytes given.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import trafilatura
 from lxml.html import HtmlElement
 
 from worker.extract.boilerplate import drop_boilerplate
-from worker.extract.dates import resolve_dates
+from worker.extract.byline import read_byline
+from worker.extract.dates import needs_scan, resolve_dates, scan_page
 from worker.extract.decode import decode_html
 from worker.extract.metadata import read_page_metadata
-from worker.extract.normalize import clean_authors, squash_spaces, strip_control_chars
+from worker.text.normalize import clean_authors, squash_spaces, strip_control_chars
 
 DEFAULT_MAX_TEXT_CHARS = 500_000
 """Extracted text longer than this is cut (a book-length page is not an article)."""
@@ -43,18 +43,16 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xm
 _BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b",
                  b"RIFF", b"OggS", b"\x00\x00\x01\x00", b"ID3", b"wOFF", b"\x7fELF")  # fmt: skip
 
-# trafilatura logs every page it discards at WARNING/ERROR; we raise ExtractionError instead.
-logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
-logging.getLogger("htmldate").setLevel(logging.CRITICAL)
-
 
 @dataclass(frozen=True)
 class ExtractedPage:
     """The main text and metadata of an article page.
 
     ``text`` has one paragraph per block, separated by blank lines, without navigation,
-    newsletter, cookie or paywall boilerplate. Dates are aware UTC; ``*_source`` says where
-    each came from: ``jsonld``, ``meta``, ``url`` or ``text``.
+    newsletter, cookie or paywall boilerplate. Dates are aware, in the offset the page gave
+    (so their ``date()`` is the publisher's day; UTC when the page gave none); ``*_source``
+    says where each came from: ``jsonld``, ``meta``, ``url`` or ``text``. ``date_error`` says
+    why dates the page declared were refused (unreadable, no day, out of range, future).
     """
 
     title: str | None
@@ -64,6 +62,7 @@ class ExtractedPage:
     published_source: str | None = None
     modified_at: datetime | None = None
     modified_source: str | None = None
+    date_error: str | None = None
     language: str | None = None
     site_name: str | None = None
     image_url: str | None = None
@@ -96,10 +95,7 @@ def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> E
         raise ExtractionError("not_html", "body could not be parsed as HTML")
 
     meta = read_page_metadata(tree, url=url)
-    # htmldate's extensive scan is the costliest part of trafilatura's metadata pass; it only
-    # matters when JSON-LD, meta tags and the URL carry no publication date.
-    known = resolve_dates(meta, url=url, text_scan=None).published_at is not None
-    document = _trafilatura(tree, url, extensive_dates=not known)
+    document = _trafilatura(tree, url)
     if document is None or not document.text:
         raise ExtractionError("no_text", "no main text found on the page")
     paragraphs = drop_boilerplate(
@@ -109,21 +105,24 @@ def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> E
     if not body:
         raise ExtractionError("no_text", "only boilerplate found on the page")
 
-    dates = resolve_dates(meta, url=url, text_scan=document.date)
-    authors = clean_authors((document.author or "").split(";")) or list(meta.jsonld_authors)
+    byline = read_byline(tree)
+    scanned = scan_page(tree, url=url) if needs_scan(meta, url=url) else None
+    dates = resolve_dates(meta, tree, url=url, scanned=scanned)
+    authors = clean_authors((byline.author or "").split(";")) or list(meta.jsonld_authors)
     return ExtractedPage(
-        title=_clean(document.title),
+        title=_clean(byline.title),
         text=body[:DEFAULT_MAX_TEXT_CHARS],
         authors=authors,
         published_at=dates.published_at,
         published_source=dates.published_source,
         modified_at=dates.modified_at,
         modified_source=dates.modified_source,
+        date_error=dates.date_error,
         language=meta.language or _clean(document.language),
-        site_name=meta.site_name or _clean(document.sitename),
+        site_name=meta.site_name or _clean(byline.sitename),
         image_url=meta.image_url,
         canonical_url=meta.canonical_url,
-        description=_clean(document.description),
+        description=_clean(byline.description),
     )
 
 
@@ -136,21 +135,16 @@ def _refuse_non_html(data: bytes, content_type: str | None) -> None:
         raise ExtractionError("not_html", "binary content (file signature), not an HTML page")
 
 
-def _trafilatura(tree: HtmlElement, url: str, *, extensive_dates: bool = True) -> Any:
-    # trafilatura runs htmldate; its result is our "text" fallback.
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
+def _trafilatura(tree: HtmlElement, url: str) -> Any:
+    # The text only: the byline and dates are read apart (worker.extract.byline, .dates),
+    # without the metadata work Storywire has no use for.
     return trafilatura.bare_extraction(
         tree,
         url=url,
         favor_precision=DEFAULT_FAVOR_PRECISION,
         include_comments=False,
         include_tables=True,
-        with_metadata=True,
-        date_extraction_params={
-            "original_date": True,
-            "extensive_search": extensive_dates,
-            "max_date": today,
-        },
+        with_metadata=False,
     )
 
 

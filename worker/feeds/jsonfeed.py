@@ -19,20 +19,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from worker.extract.normalize import (
+from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed, dropped_urls_note
+from worker.text.dates import describe_problems, read_date
+from worker.text.normalize import (
     cap,
     clean_authors,
     html_to_text,
-    parse_datetime,
-    sane_datetime,
     strip_control_chars,
 )
-from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed
-from worker.feeds.sanitize import absolute_http_url, sanitize_html, text_to_html
+from worker.text.sanitize import absolute_http_url, sanitize_html, text_to_html
 
 _VERSION_PREFIX = "https://jsonfeed.org/version/"
 _JSON_TYPES = ("application/feed+json", "application/json")
 _MAX_URL_CHARS = 2_048
+_URL_KEYS = ("id", "url", "external_url")
 
 
 def looks_like_json(content: bytes, content_type: str | None) -> bool:
@@ -78,6 +78,12 @@ def parse_json_feed(
         for item in items
         if isinstance(item, dict)
     ]
+    dropped = dropped_urls_note(
+        [item.get(key) for item in items if isinstance(item, dict) for key in _URL_KEYS],
+        _MAX_URL_CHARS,
+    )
+    if dropped:
+        bozo, reason = True, dropped + (f"; {reason}" if reason else "")
     skipped = len(items) - len(entries)
     if skipped:
         bozo = True
@@ -147,6 +153,8 @@ def _entry(
         content = sanitize_html(cap(content_html, max_chars), base_url=link or base_url)
     else:
         content = text_to_html(cap(_str(item.get("content_text")), max_chars))
+    published = read_date(item.get("date_published"), now=now)
+    updated = read_date(item.get("date_modified"), now=now)
     return FeedEntry(
         guid=guid,
         link=link,
@@ -155,9 +163,10 @@ def _entry(
         ),
         summary=cap(html_to_text(cap(_str(item.get("summary")), max_chars)), max_chars),
         content=cap(content, max_chars),
-        published_at=sane_datetime(parse_datetime(_str(item.get("date_published"))), now=now),
-        updated_at=sane_datetime(parse_datetime(_str(item.get("date_modified"))), now=now),
+        published_at=published.utc,
+        updated_at=updated.utc,
         authors=_authors(item) or feed_authors,
+        date_error=describe_problems(("date_published", published), ("date_modified", updated)),
     )
 
 

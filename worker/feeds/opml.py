@@ -23,8 +23,8 @@ from email.utils import format_datetime
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from worker.extract.normalize import squash_spaces, strip_control_chars
-from worker.feeds.sanitize import absolute_http_url
+from worker.text.normalize import squash_spaces, strip_control_chars
+from worker.text.sanitize import absolute_http_url
 
 DEFAULT_OPML_TITLE = "Storywire feeds"
 _URL_ATTRS = ("xmlUrl", "xmlurl", "xmlURL", "XMLURL", "url")

@@ -22,25 +22,25 @@ import calendar
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
-from dateutil import parser as dateutil_parser
 
-from worker.extract.normalize import (
+from worker.feeds.jsonfeed import looks_like_json, parse_json_feed
+from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed, dropped_urls_note
+from worker.feeds.xmlsafety import neutralize_dtd
+from worker.text.dates import DateReading, describe_problems, read_date
+from worker.text.normalize import (
     cap,
     clean_authors,
     html_to_text,
     plain_text,
-    sane_datetime,
     strip_control_chars,
 )
-from worker.feeds.jsonfeed import looks_like_json, parse_json_feed
-from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed
-from worker.feeds.sanitize import absolute_http_url, sanitize_html, text_to_html
-from worker.feeds.xmlsafety import neutralize_dtd
+from worker.text.sanitize import absolute_http_url, sanitize_html, text_to_html
 
 DEFAULT_MAX_ENTRIES = 1_000
 """Entries kept from one document (the newest when dates allow); matches the settings default."""
@@ -50,8 +50,6 @@ DEFAULT_MAX_URL_CHARS = 2_048
 """Longer links or GUIDs are dropped (``None``), not cut: a cut URL or key is a wrong one."""
 DEFAULT_MAX_TTL_S = 7 * 86_400
 """A declared TTL beyond a week is treated as an error in the feed, not as a request."""
-DEFAULT_MAX_DATE_CHARS = 64
-"""Longest date text handed to dateutil (a date is short; anything longer is junk)."""
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _FEED_ROOTS = frozenset({"rss", "feed", "rdf", "channel", "rdf:rdf"})
@@ -116,13 +114,26 @@ def _parse_xml_feed(
         raise _not_usable(root, result, content_type)
 
     bozo, reason = _bozo(result)
+    # Atom declares text vs HTML; for RSS feedparser's "text/plain" is only a guess.
+    typed = version.startswith("atom")
+    taken = _newest_entries(
+        raw_entries,
+        url,
+        max_entries,
+        max_field_chars,
+        dc_date_is_published=version.startswith("rss"),
+        typed=typed,
+    )
+    dropped = dropped_urls_note(
+        [_raw(raw, key) for raw in taken.raw for key in ("link", "id")], DEFAULT_MAX_URL_CHARS
+    )
+    if dropped:
+        bozo, reason = True, dropped + (f"; {reason}" if reason else "")
     if dtd_removed:
         bozo = True
         reason = "internal DTD subset removed (entity declarations are not accepted)" + (
             f"; {reason}" if reason else ""
         )
-    # Atom declares text vs HTML; for RSS feedparser's "text/plain" is only a guess.
-    typed = version.startswith("atom")
     title = _plain(channel.get("title_detail"), channel.get("title"), max_field_chars, True, typed)
     site_url = absolute_http_url(channel.get("link"), url)
     description = _plain(
@@ -141,14 +152,7 @@ def _parse_xml_feed(
         site_url=site_url,
         description=description,
         ttl_s=_ttl_seconds(channel),
-        entries=_newest_entries(
-            raw_entries,
-            url,
-            max_entries,
-            max_field_chars,
-            dc_date_is_published=version.startswith("rss"),
-            typed=typed,
-        ),
+        entries=taken.entries,
         bozo=bozo,
         bozo_reason=cap(reason, 500),
     )
@@ -212,30 +216,43 @@ def _newest_entries(
     *,
     dc_date_is_published: bool,
     typed: bool,
-) -> list[FeedEntry]:
+) -> _Taken:
     now = datetime.now(UTC)
     dated = []
     for raw in raw_entries:
-        published = sane_datetime(_entry_date(raw, "published"), now=now)
-        updated = sane_datetime(_entry_date(raw, "updated"), now=now)
+        published_reading = _entry_date(raw, "published", now)
+        updated_reading = _entry_date(raw, "updated", now)
+        published, updated = published_reading.utc, updated_reading.utc
         if published is None and dc_date_is_published:
             # RSS items dated only by <dc:date> (feedparser files it as "updated"): in RSS
             # that element is the item's date, i.e. its publication.
             published = updated
-        dated.append((published, updated, raw))
-    if dated and all(p or u for p, u, _ in dated):
+        problems = describe_problems(("published", published_reading), ("updated", updated_reading))
+        dated.append((published, updated, problems, raw))
+    if dated and all(p or u for p, u, _, _ in dated):
         # sorted() is stable: entries with equal dates keep document order.
         dated.sort(key=lambda item: item[0] or item[1] or now, reverse=True)
-    return [
-        _entry(raw, published, updated, base_url, max_chars, typed)
-        for published, updated, raw in dated[: max(0, max_entries)]
-    ]
+    kept = dated[: max(0, max_entries)]
+    return _Taken(
+        [
+            _entry(raw, published, updated, problems, base_url, max_chars, typed)
+            for published, updated, problems, raw in kept
+        ],
+        [raw for _, _, _, raw in kept],
+    )
+
+
+@dataclass(frozen=True)
+class _Taken:
+    entries: list[FeedEntry]
+    raw: list[Mapping[str, Any]]  # what feedparser gave for each
 
 
 def _entry(
     raw: Mapping[str, Any],
     published: datetime | None,
     updated: datetime | None,
+    date_error: str | None,
     base_url: str,
     max_chars: int,
     typed: bool,
@@ -254,6 +271,7 @@ def _entry(
         published_at=published,
         updated_at=updated,
         authors=_authors(raw),
+        date_error=cap(date_error, DEFAULT_MAX_URL_CHARS),
     )
 
 
@@ -263,21 +281,14 @@ def _raw(entry: Mapping[str, Any], key: str) -> Any:
     return dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
 
 
-def _entry_date(entry: Mapping[str, Any], key: str) -> datetime | None:
-    """The entry's date: feedparser's parse, else dateutil on the raw text.
+def _entry_date(entry: Mapping[str, Any], key: str, now: datetime) -> DateReading:
+    """The entry's date, read strictly from its text, checked for plausibility.
 
-    feedparser gives up on some common spellings (an RFC 822 date with a weekday and no
-    zone); a date the publisher wrote should not be lost for that. Zone-less means UTC.
+    feedparser's own parse is the fallback for formats dateutil does not know; it is not
+    trusted with a text that leaves out the year or the day (it fills them in).
     """
     parsed = _struct_to_dt(_raw(entry, f"{key}_parsed"))
-    text = _raw(entry, key)
-    if parsed is not None or not isinstance(text, str) or not text.strip():
-        return parsed
-    try:
-        value = dateutil_parser.parse(text[:DEFAULT_MAX_DATE_CHARS])
-    except (ValueError, OverflowError, TypeError):
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return read_date(_raw(entry, key), now=now, fallback=parsed)
 
 
 def _struct_to_dt(value: Any) -> datetime | None:

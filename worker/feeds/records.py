@@ -12,7 +12,8 @@ class FeedEntry:
 
     ``link`` is absolute http(s) or ``None``; ``title``/``summary`` are plain text; ``content``
     is sanitized HTML (no scripts, no event handlers); dates are aware UTC or ``None`` (missing,
-    unparseable, before 1970 or more than two days ahead).
+    unparseable, before 1970 or more than two days ahead). ``date_error`` says why a date the
+    entry did carry was refused (``"published '-1': no year"``), else ``None``.
     """
 
     guid: str | None
@@ -23,6 +24,7 @@ class FeedEntry:
     published_at: datetime | None
     updated_at: datetime | None
     authors: list[str] = field(default_factory=list)
+    date_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,20 @@ class ParsedFeed:
     entries: list[FeedEntry]
     bozo: bool = False
     bozo_reason: str | None = None
+
+
+def dropped_urls_note(values: list[object], max_chars: int) -> str | None:
+    """Why some links or ids of the entries taken were dropped (they are longer than
+    ``max_chars``: a cut URL or key is a wrong one), for the fetch log; None if none was."""
+    # Distinct values: feedparser copies a permalink <guid> into the entry's link.
+    lengths = [len(v) for v in dict.fromkeys(values) if isinstance(v, str) and len(v) > max_chars]
+    if not lengths:
+        return None
+    count = "1 link or id" if len(lengths) == 1 else f"{len(lengths)} links or ids"
+    return (
+        f"{count} of more than {max_chars} characters dropped (longest: {max(lengths)}); "
+        "their entries are kept, keyed by what else they have"
+    )
 
 
 class FeedParseError(Exception):

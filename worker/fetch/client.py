@@ -59,6 +59,7 @@ from worker.fetch.robots import (
     origin_of,
 )
 from worker.fetch.transport import Deadline, DestinationRefused, GuardedTransport, deadline
+from worker.monitoring import metrics
 from worker.urls import host_of
 
 #: Accept header for feed requests.
@@ -117,6 +118,7 @@ class Fetcher:
             transport=GuardedTransport(
                 ssl_context=ssl_context,
                 allow_private_networks=settings.allow_private_networks,
+                proxy=settings.http_proxy,
             ),
             timeout=httpx.Timeout(
                 connect=settings.connect_timeout_s,
@@ -140,12 +142,16 @@ class Fetcher:
         last_modified: str | None = None,
         accept: str | None = None,
         check_robots: bool = False,
+        auth: tuple[str, str] | None = None,
     ) -> FetchResponse:
         """GET ``url``: a 2xx or 304 :class:`FetchResponse`, else a ``FetchError``.
 
         ``etag`` / ``last_modified`` make it a conditional GET (a 304 has no body).
         ``check_robots`` (article pages): refuse with ``RobotsDisallowed`` what the site's
         robots.txt disallows for our User-Agent, on the first URL and on every redirect hop.
+        ``auth``: HTTP Basic ``(username, password)``, sent to ``url``'s origin only (not to
+        a redirect elsewhere, as curl and browsers do); never part of a URL, so never in a
+        log line or an error message.
         """
         headers = {"Accept": accept or DEFAULT_ACCEPT}
         if etag:
@@ -154,7 +160,12 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         robots = check_robots and self._settings.obey_robots
         return self._get(
-            url, headers, cap=self._settings.max_response_bytes, robots=robots, truncate=False
+            url,
+            headers,
+            cap=self._settings.max_response_bytes,
+            robots=robots,
+            truncate=False,
+            auth=auth,
         )
 
     def close(self) -> None:
@@ -176,9 +187,17 @@ class Fetcher:
     # --- one request, hop by hop ---------------------------------------------------------
 
     def _get(
-        self, url: str, headers: dict[str, str], *, cap: int, robots: bool, truncate: bool
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        cap: int,
+        robots: bool,
+        truncate: bool,
+        auth: tuple[str, str] | None = None,
     ) -> FetchResponse:
         current = _check_url(url, url)
+        auth_origin = origin_of(current)
         seen = {current}
         chain: list[str] = []
         only_permanent = True
@@ -190,7 +209,8 @@ class Fetcher:
                     # robots.txt is fetched under its own deadline; ours is extended by it.
                     waited += self._check_robots(current, budget)
                 waited += self._wait_turn(current, budget)
-                response = self._send(current, headers)
+                same_origin = auth is not None and origin_of(current) == auth_origin
+                response = self._send(current, headers, auth if same_origin else None)
                 try:
                     location = _redirect_target(response)
                     if location is None:
@@ -225,9 +245,13 @@ class Fetcher:
             error_class="too_many_redirects",
         )
 
-    def _send(self, url: str, headers: dict[str, str]) -> httpx.Response:
+    def _send(
+        self, url: str, headers: dict[str, str], auth: tuple[str, str] | None = None
+    ) -> httpx.Response:
         try:
             request = self._client.build_request("GET", url, headers=headers)
+            if auth is not None:
+                return self._client.send(request, stream=True, auth=httpx.BasicAuth(*auth))
             return self._client.send(request, stream=True)
         except DestinationRefused as exc:
             raise BlockedDestination(str(exc), url=url) from None
@@ -293,10 +317,13 @@ class Fetcher:
         try:
             waited = self._limiter.acquire(host, min_interval_s=delay)
         except HostBusy as exc:
+            metrics.count_rate_deferral()
             raise TransientFetchError(
                 str(exc), url=url, error_class="rate_limited", retry_after=exc.wait_s
             ) from None
         budget.extend(waited)  # waiting our turn is not the server being slow
+        if waited > 0:
+            metrics.observe_rate_wait(waited)
         return waited
 
     def _check_robots(self, url: str, budget: Deadline) -> float:

@@ -140,8 +140,10 @@ class _DeadlineStream(httpcore.NetworkStream):
 class PinnedBackend(httpcore.NetworkBackend):
     """Resolve once, refuse non-public addresses (unless allowed), connect to the address."""
 
-    def __init__(self, *, allow_private_networks: bool) -> None:
+    def __init__(self, *, allow_private_networks: bool, trusted_hosts: Iterable[str] = ()) -> None:
         self._allow_private = allow_private_networks
+        # The configured proxy: the operator's own choice, on whatever network it lives.
+        self._trusted = frozenset(trusted_hosts)
         self._sockets = httpcore.SyncBackend()
 
     def connect_tcp(
@@ -152,19 +154,10 @@ class PinnedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        addresses = _resolve(host, port)
-        allowed: list[str] = []
-        refused: tuple[str, str] | None = None
-        for address in addresses:
-            parsed = parse_ip(address)
-            reason = "unparseable" if parsed is None else refusal_reason(parsed)
-            if reason is None or self._allow_private:
-                allowed.append(address)
-            elif refused is None:
-                refused = (address, reason)
-        if not allowed:
-            assert refused is not None
-            raise DestinationRefused(host, *refused)
+        if host in self._trusted:
+            allowed = _resolve(host, port)
+        else:
+            allowed = allowed_addresses(host, port, allow_private_networks=self._allow_private)
         error: Exception | None = None
         for address in allowed:  # like socket.create_connection: first one that answers
             try:
@@ -191,6 +184,27 @@ class PinnedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+def allowed_addresses(host: str, port: int, *, allow_private_networks: bool) -> list[str]:
+    """The addresses ``host`` resolves to that may be connected to, in the resolver's order.
+
+    Raises :class:`DestinationRefused` when the policy refuses every one of them, and
+    ``httpcore.ConnectError`` when the name does not resolve.
+    """
+    allowed: list[str] = []
+    refused: tuple[str, str] | None = None
+    for address in _resolve(host, port):
+        parsed = parse_ip(address)
+        reason = "unparseable" if parsed is None else refusal_reason(parsed)
+        if reason is None or allow_private_networks:
+            allowed.append(address)
+        elif refused is None:
+            refused = (address, reason)
+    if not allowed:
+        assert refused is not None
+        raise DestinationRefused(host, *refused)
+    return allowed
+
+
 def _resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -209,23 +223,42 @@ def _resolve(host: str, port: int) -> list[str]:
 class GuardedTransport(httpx.BaseTransport):
     """httpx transport over an httpcore pool that uses :class:`PinnedBackend`.
 
-    Proxies are deliberately not supported: through a proxy the address actually reached is
-    the proxy's choice, and the destination check would mean nothing.
+    ``proxy`` (opt-in, ``STORYWIRE_HTTP_PROXY``): every request goes through that HTTP proxy
+    (plain HTTP forwarded, HTTPS tunnelled with CONNECT, TLS still verified end to end). The
+    target's name is resolved and judged here before each request, as without a proxy; the
+    proxy resolves it again to connect, so a name whose answer changes in between (DNS
+    rebinding) is the proxy's to refuse: point it at a proxy that refuses internal addresses.
     """
 
-    def __init__(self, *, ssl_context: ssl.SSLContext, allow_private_networks: bool) -> None:
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext,
+        allow_private_networks: bool,
+        proxy: str | None = None,
+    ) -> None:
+        self._allow_private = allow_private_networks
+        self._proxied = proxy is not None
+        proxy_host = httpx.URL(proxy).host if proxy else None
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
+            proxy=httpcore.Proxy(proxy) if proxy else None,
             max_connections=DEFAULT_MAX_CONNECTIONS,
             max_keepalive_connections=DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
             keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY_S,
             http1=True,
             http2=False,
-            network_backend=PinnedBackend(allow_private_networks=allow_private_networks),
+            network_backend=PinnedBackend(
+                allow_private_networks=allow_private_networks,
+                trusted_hosts=[proxy_host] if proxy_host else [],
+            ),
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.SyncByteStream)
+        if self._proxied:
+            port = request.url.port or (443 if request.url.scheme == "https" else 80)
+            allowed_addresses(request.url.host, port, allow_private_networks=self._allow_private)
         core_request = httpcore.Request(
             method=request.method,
             url=httpcore.URL(

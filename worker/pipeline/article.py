@@ -7,12 +7,14 @@ reason recorded, and keeps the feed's fields, so nothing the feed gave us is los
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import lxml.html
 from lxml.etree import ParserError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, ArticleSource, ArticleStatus, session_scope, utcnow
@@ -28,6 +30,8 @@ from worker.fetch import (
     TransientFetchError,
 )
 from worker.health import note_fetch
+from worker.monitoring import metrics
+from worker.pipeline.dates import FeedDates, merge_dates
 from worker.store import NO_PROVENANCE, Provenance, record_change
 from worker.urls import host_of
 
@@ -35,10 +39,6 @@ from worker.urls import host_of
 DEFAULT_MAX_ATTEMPTS = 4
 #: error_class of a fetch refused by our own per-host rate limit (see worker.fetch.ratelimit).
 RATE_LIMITED = "rate_limited"
-#: Precedence of date sources: structured page metadata is the publisher's own statement;
-#: the feed's date is next (some feeds stamp the time the item was added); URL and text
-#: scans are guesses.
-_DATE_PRECEDENCE = ("jsonld", "meta", "feed", "url", "text")
 
 
 class RetryLater(Exception):
@@ -48,6 +48,7 @@ class RetryLater(Exception):
         super().__init__(f"article {article_id}: attempt {attempts}: {error}")
         self.attempts = attempts
         self.retry_after = error.retry_after
+        self.error_class = error.error_class
 
 
 @dataclass
@@ -62,6 +63,7 @@ class _Stub:
     url: str
     feed_title: str | None
     feed_text: str | None  # plain text the feed carried, the fallback
+    first_entry_at: datetime | None = None  # the oldest entry date its feed ever gave
 
 
 def process_article(
@@ -75,6 +77,50 @@ def process_article(
 
     Raises ``RetryLater`` on a transient failure with attempts left (the row records it).
     """
+    timer = _StageTimer()
+    try:
+        outcome = _process(sessions, fetcher, settings, article_id, provenance, timer)
+    except RetryLater as exc:
+        timer.report("deferred" if exc.error_class == RATE_LIMITED else "retry", exc.error_class)
+        raise
+    if outcome.status != "skipped":
+        timer.report(outcome.status, outcome.error_class)
+    return outcome
+
+
+class _StageTimer:
+    """Times the page fetch and the extraction of one article, for the metrics."""
+
+    def __init__(self) -> None:
+        self.host = ""
+        self._started = time.monotonic()
+        self._fetch_s: float | None = None
+
+    def start(self, url: str) -> None:
+        self.host, self._started = host_of(url), time.monotonic()
+
+    def fetched(self) -> None:
+        self._fetch_s = time.monotonic() - self._started
+
+    def extracted(self) -> None:
+        assert self._fetch_s is not None
+        metrics.observe_extraction(time.monotonic() - self._started - self._fetch_s)
+
+    def report(self, outcome: str, error_class: str | None) -> None:
+        seconds = self._fetch_s
+        if seconds is None and self.host and outcome not in ("deferred", "ok"):
+            seconds = time.monotonic() - self._started  # the fetch failed after this long
+        metrics.observe_page_fetch(outcome, error_class, seconds=seconds, host=self.host)
+
+
+def _process(
+    sessions: sessionmaker[Session],
+    fetcher: Fetcher,
+    settings: Settings,
+    article_id: int,
+    provenance: Provenance,
+    timer: _StageTimer,
+) -> ArticleOutcome:
     stub = _load_stub(sessions, article_id)
     if stub is None:
         return ArticleOutcome(article_id, "skipped")
@@ -85,11 +131,14 @@ def process_article(
             sessions, article_id, stub, ArticleStatus.OK, None, None, provenance
         )
 
+    timer.start(stub.url)
     try:
         response = fetcher.fetch(stub.url, accept=ACCEPT_HTML, check_robots=settings.obey_robots)
+        timer.fetched()
         page = extract_page(
             response.content, url=response.url, content_type=response.headers.get("content-type")
         )
+        timer.extracted()
     except RobotsDisallowed as exc:
         return _finish_from_feed(
             sessions, article_id, stub, ArticleStatus.BLOCKED, exc, None, provenance
@@ -114,7 +163,7 @@ def process_article(
             sessions, article_id, stub, ArticleStatus.FAILED, exc, status, provenance
         )
 
-    return _store_page(sessions, article_id, response, page, provenance)
+    return _store_page(sessions, article_id, response, page, stub, provenance)
 
 
 def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None:
@@ -122,18 +171,26 @@ def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None
         article = session.get(Article, article_id)
         if article is None or article.status != ArticleStatus.PENDING:
             return None
-        source = session.execute(
-            select(ArticleSource)
+        # With the first source, the oldest entry date of its feed (one indexed lookup on
+        # article_sources(feed_id, published_at)): a page date before it is not believed.
+        first_entry = (
+            select(func.min(ArticleSource.published_at))
+            .where(ArticleSource.feed_id == article.feed_id)
+            .scalar_subquery()
+        )
+        row = session.execute(
+            select(ArticleSource, first_entry)
             .where(ArticleSource.article_id == article_id)
             .order_by(ArticleSource.id)
             .limit(1)
-        ).scalar_one_or_none()
+        ).one_or_none()
+        source, first_entry_at = row if row is not None else (None, None)
         feed_text = None
         if source is not None:
             feed_text = (_html_to_text(source.content) if source.content else None) or (
                 source.summary
             )
-        return _Stub(article.url, article.title, feed_text)
+        return _Stub(article.url, article.title, feed_text, first_entry_at)
 
 
 def _our_outage(
@@ -187,28 +244,24 @@ def _store_page(
     article_id: int,
     response: FetchResponse,
     page: ExtractedPage,
+    stub: _Stub,
     provenance: Provenance,
 ) -> ArticleOutcome:
     with session_scope(sessions) as session:
         article = _locked(session, article_id)
         if article is None or article.status != ArticleStatus.PENDING:
             return ArticleOutcome(article_id, "skipped")
-        article.title = page.title or article.title
-        article.text = page.text
-        article.content_hash = content_hash(page.text) if page.text else None
-        article.authors = page.authors or article.authors
-        article.published_at, article.published_source = _pick_date(
-            (article.published_at, article.published_source),
-            (page.published_at, page.published_source),
+        fields = StubFields(
+            title=article.title,
+            summary=article.summary,
+            authors=list(article.authors),
+            published=(article.published_at, article.published_source),
+            modified=(article.modified_at, article.modified_source),
+            first_entry_at=stub.first_entry_at,
+            date_error=article.date_error,
         )
-        article.modified_at, article.modified_source = _pick_date(
-            (article.modified_at, article.modified_source),
-            (page.modified_at, page.modified_source),
-        )
-        article.summary = article.summary or page.description
-        article.language = page.language
-        article.site_name = page.site_name
-        article.image_url = page.image_url
+        for name, value in page_record(page, fields).items():
+            setattr(article, name, value)
         article.http_status = response.status_code
         article.status = ArticleStatus.OK
         article.error = article.error_class = None
@@ -216,6 +269,51 @@ def _store_page(
         _stamp(article, provenance)
         record_change(session, "article.updated", article_id, status="ok")
     return ArticleOutcome(article_id, "ok")
+
+
+#: Longest ``articles.date_error`` kept.
+DEFAULT_DATE_ERROR_CHARS = 2000
+
+
+@dataclass
+class StubFields:
+    """What the feed said about an article, before its page was read."""
+
+    title: str | None = None
+    summary: str | None = None
+    authors: list[str] = field(default_factory=list)
+    published: tuple[datetime | None, str | None] = (None, None)
+    modified: tuple[datetime | None, str | None] = (None, None)
+    first_entry_at: datetime | None = None  # the oldest entry date its feed ever gave
+    date_error: str | None = None  # why the feed's own dates were refused
+
+
+def page_record(page: ExtractedPage, stub: StubFields) -> dict[str, Any]:
+    """The article columns an extracted page sets, merged with the feed's (``stub``): what
+    the pipeline stores, and what ``storywire extract`` prints."""
+    feed = FeedDates(
+        stub.published[0] if stub.published[1] == "feed" else None,
+        stub.modified[0] if stub.modified[1] == "feed" else None,
+        stub.first_entry_at,
+    )
+    dates = merge_dates(feed, page)
+    # The page's refusals replace the feed's; with none, what the feed's were stays.
+    refused = [*dates.problems, *([page.date_error] if page.date_error else [])]
+    return {
+        "title": page.title or stub.title,
+        "text": page.text,
+        "content_hash": content_hash(page.text) if page.text else None,
+        "authors": page.authors or stub.authors,
+        "published_at": dates.published_at,
+        "published_source": dates.published_source,
+        "modified_at": dates.modified_at,
+        "modified_source": dates.modified_source,
+        "date_error": "; ".join(refused)[:DEFAULT_DATE_ERROR_CHARS] or stub.date_error,
+        "summary": stub.summary or page.description,
+        "language": page.language,
+        "site_name": page.site_name,
+        "image_url": page.image_url,
+    }
 
 
 def _locked(session: Session, article_id: int) -> Article | None:
@@ -227,18 +325,6 @@ def _locked(session: Session, article_id: int) -> Article | None:
 def _stamp(article: Article, provenance: Provenance) -> None:
     article.task_id = provenance.task_id or article.task_id
     article.run_id = article.run_id or provenance.run_id
-
-
-def _pick_date(
-    *candidates: tuple[datetime | None, str | None],
-) -> tuple[datetime | None, str | None]:
-    present = [(d, s) for d, s in candidates if d is not None]
-    if not present:
-        return None, None
-    return min(
-        present,
-        key=lambda c: _DATE_PRECEDENCE.index(c[1]) if c[1] in _DATE_PRECEDENCE else 99,
-    )
 
 
 def _html_to_text(html: str) -> str | None:

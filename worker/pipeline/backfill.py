@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +40,10 @@ from worker.urls import canonicalize, host_of
 DEFAULT_STORE_BATCH = 500
 #: Articles whose results one statement reads back.
 DEFAULT_READ_CHUNK = 10_000
+#: Publication dates accepted: far enough from the ends of Python's calendar that the story
+#: step's windows (a year at most) never step past them.
+DEFAULT_EARLIEST_DATE = datetime(1000, 1, 1, tzinfo=UTC)
+DEFAULT_LATEST_DATE = datetime(3000, 1, 1, tzinfo=UTC)
 
 
 class BackfillError(ValueError):
@@ -61,26 +66,72 @@ class BackfillDoc:
 
     @classmethod
     def from_json(cls, record: Any, line: int) -> BackfillDoc:
-        if not isinstance(record, Mapping) or not _usable_id(record.get("id")):
-            raise BackfillError(line, 'an object with an "id" (a string or a number) is required')
-        title, text = record.get("title") or "", record.get("text") or ""
-        if not isinstance(title, str) or not isinstance(text, str) or not (title or text):
-            raise BackfillError(line, '"title" and/or "text" strings are required')
-        for optional in ("url", "source"):
-            if record.get(optional) is not None and not isinstance(record[optional], str):
-                raise BackfillError(line, f'"{optional}" must be a string')
-        return cls(
-            id=str(record["id"]),
-            title=title,
-            text=text,
-            published_at=_date(record.get("published_at"), line),
-            url=record.get("url") or None,
-            source=record.get("source") or None,
-        )
+        """The document a decoded JSON line describes (see :func:`parse_document`)."""
+        return _checked_document(record, line)
 
     def contents(self) -> tuple[object, ...]:
         """What the document says besides its id."""
         return (self.title, self.text, self.published_at, self.url, self.source)
+
+
+def parse_document(line: bytes, number: int) -> BackfillDoc:
+    """Input line ``number`` as a document, or a :class:`BackfillError` saying why not.
+
+    Every check of an input line is here, before anything is stored: what passes can be
+    stored by every database Storywire runs on (no NUL, no lone surrogate, a date within
+    years 1000-2999 in UTC), so a file is stored whole or not at all."""
+    try:
+        decoded = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BackfillError(number, f"not UTF-8: {exc}") from exc
+    try:
+        record = json.loads(decoded, parse_constant=_not_a_json_constant)
+    except json.JSONDecodeError as exc:
+        raise BackfillError(number, f"not JSON: {exc}") from exc
+    except RecursionError:
+        raise BackfillError(number, "not JSON this reader accepts: nested too deeply") from None
+    except ValueError as exc:  # a number of more digits than Python converts
+        raise BackfillError(number, f"not JSON this reader accepts: {exc}") from None
+    return _checked_document(record, number)
+
+
+def _checked_document(record: Any, line: int) -> BackfillDoc:
+    if not isinstance(record, Mapping) or not _usable_id(record.get("id")):
+        raise BackfillError(line, 'an object with an "id" (a string or a number) is required')
+    title, text = record.get("title") or "", record.get("text") or ""
+    if not isinstance(title, str) or not isinstance(text, str) or not (title or text):
+        raise BackfillError(line, '"title" and/or "text" strings are required')
+    for optional in ("url", "source"):
+        if record.get(optional) is not None and not isinstance(record[optional], str):
+            raise BackfillError(line, f'"{optional}" must be a string')
+    for name in ("id", "title", "text", "url", "source", "published_at"):
+        if isinstance(record.get(name), str):
+            _check_storable(name, record[name], line)
+    return BackfillDoc(
+        id=str(record["id"]),
+        title=title,
+        text=text,
+        published_at=_date(record.get("published_at"), line),
+        url=record.get("url") or None,
+        source=record.get("source") or None,
+    )
+
+
+def _not_a_json_constant(name: str) -> None:
+    # Python's reader takes NaN and Infinity, which JSON does not have.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _check_storable(name: str, value: str, line: int) -> None:
+    if "\x00" in value:
+        raise BackfillError(line, f'"{name}" contains a NUL character, which no database stores')
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start : exc.end].encode("unicode_escape").decode("ascii")
+        raise BackfillError(
+            line, f'"{name}" contains a lone surrogate ({bad}), which is not a character'
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -95,7 +146,7 @@ class BackfillPlan:
         """The documents of ``file`` (the one planned), read one at a time in order."""
         for offset, number in self.lines:
             file.seek(offset)
-            yield BackfillDoc.from_json(json.loads(file.readline().decode("utf-8")), number)
+            yield parse_document(file.readline(), number)
 
 
 def plan(file: BinaryIO) -> BackfillPlan:
@@ -115,7 +166,7 @@ def plan(file: BinaryIO) -> BackfillPlan:
         if not line.strip():
             continue
         try:
-            doc = _parse(line, number)
+            doc = parse_document(line, number)
             digest = hashlib.sha256(repr(doc.contents()).encode()).digest()
             seen = first.setdefault(doc.id, (number, digest))
             if seen[1] != digest:
@@ -129,15 +180,6 @@ def plan(file: BinaryIO) -> BackfillPlan:
     return BackfillPlan([found[i] for i in _publication_order(dates)], errors)
 
 
-def _parse(line: bytes, number: int) -> BackfillDoc:
-    try:
-        return BackfillDoc.from_json(json.loads(line.decode("utf-8")), number)
-    except UnicodeDecodeError as exc:
-        raise BackfillError(number, f"not UTF-8: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise BackfillError(number, f"not JSON: {exc}") from exc
-
-
 @dataclass(frozen=True)
 class BackfillResult:
     id: str
@@ -148,7 +190,9 @@ class BackfillResult:
 def _usable_id(value: Any) -> bool:
     if isinstance(value, bool):  # JSON true/false: a number to Python, not an id
         return False
-    return isinstance(value, int | float) or (isinstance(value, str) and value.strip() != "")
+    if isinstance(value, float):
+        return math.isfinite(value)  # 1e999 reads as infinity: not one document's key
+    return isinstance(value, int) or (isinstance(value, str) and value.strip() != "")
 
 
 def _date(value: Any, line: int) -> datetime | None:
@@ -158,7 +202,17 @@ def _date(value: Any, line: int) -> datetime | None:
         parsed = dateparser.isoparse(str(value))
     except (ValueError, OverflowError) as exc:
         raise BackfillError(line, f"published_at {value!r} is not an ISO 8601 date") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        utc = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:
+        utc = None  # past year 9999 or before year 1 once in UTC
+    if utc is None or not DEFAULT_EARLIEST_DATE <= utc < DEFAULT_LATEST_DATE:
+        raise BackfillError(
+            line,
+            f"published_at {value!r} is out of range: years "
+            f"{DEFAULT_EARLIEST_DATE.year}-{DEFAULT_LATEST_DATE.year - 1} (UTC) are accepted",
+        )
+    return utc
 
 
 def publication_order(docs: Sequence[BackfillDoc]) -> list[BackfillDoc]:
@@ -298,6 +352,7 @@ __all__ = [
     "BackfillPlan",
     "BackfillResult",
     "backfill",
+    "parse_document",
     "plan",
     "publication_order",
 ]

@@ -25,10 +25,18 @@ from worker.config import Settings
 from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from worker.fetch import ACCEPT_FEED, Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
 from worker.health import note_fetch
+from worker.monitoring import metrics
 from worker.pipeline.article import RATE_LIMITED
 from worker.scheduler import adaptive_interval, backoff_delay, publisher_floor_s
-from worker.store import NO_PROVENANCE, Provenance, SourceFields, record_change, upsert_article_stub
-from worker.urls import canonicalize, host_of
+from worker.store import (
+    NO_PROVENANCE,
+    Provenance,
+    SourceFields,
+    feed_auth,
+    record_change,
+    upsert_article_stub,
+)
+from worker.urls import canonicalize, host_of, redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +82,9 @@ def refresh_feed(
         if feed is None or feed.status in (FeedStatus.GONE, FeedStatus.DISABLED):
             return FeedRefresh(feed_id, "skipped")
         url, etag, last_modified = feed.url, feed.etag, feed.last_modified
+        auth = feed_auth(feed)
 
-    fetched = _fetch_and_parse(fetcher, settings, url, etag, last_modified)
+    fetched = _fetch_and_parse(fetcher, settings, url, etag, last_modified, auth)
 
     # Its own short transaction: network health is advisory, and a row shared by every feed
     # of a host must not stay locked while a big feed's entries are stored.
@@ -95,17 +104,26 @@ def refresh_feed(
         feed = session.get(Feed, feed_id, with_for_update=True)
         if feed is None:  # removed while we were fetching
             return FeedRefresh(feed_id, "skipped")
-        return _store(session, feed, fetched, settings, provenance, local_outage=ours)
+        refresh = _store(session, feed, fetched, settings, provenance, local_outage=ours)
+    metrics.observe_feed_fetch(
+        refresh.outcome, refresh.error_class, seconds=fetched.duration_ms / 1000, host=host_of(url)
+    )
+    return refresh
 
 
 def _fetch_and_parse(
-    fetcher: Fetcher, settings: Settings, url: str, etag: str | None, last_modified: str | None
+    fetcher: Fetcher,
+    settings: Settings,
+    url: str,
+    etag: str | None,
+    last_modified: str | None,
+    auth: tuple[str, str] | None,
 ) -> _Fetched:
     started = time.monotonic()
     result = _Fetched()
     try:
         result.response = fetcher.fetch(
-            url, etag=etag, last_modified=last_modified, accept=ACCEPT_FEED
+            url, etag=etag, last_modified=last_modified, accept=ACCEPT_FEED, auth=auth
         )
         if not result.response.not_modified:
             result.parsed = parse_feed(
@@ -189,6 +207,8 @@ def _record_fetch(
     else:
         assert parsed is not None
         refresh.outcome = "bozo" if parsed.bozo else "ok"
+        if parsed.bozo:  # usable, but the fetch log says what was wrong with it
+            refresh.error = parsed.bozo_reason or "malformed"
         refresh.entries_seen = len(parsed.entries)
         refresh.new_article_ids = _store_entries(session, feed, parsed.entries, provenance)
         _update_metadata(feed, parsed)
@@ -218,6 +238,7 @@ def _store_entries(
                 # appeared, the best publication date it gives.
                 published_at=entry.published_at or entry.updated_at,
                 updated_at=entry.updated_at,
+                date_error=entry.date_error,
             ),
             provenance=provenance,
         )
@@ -297,6 +318,8 @@ def _follow_permanent_redirect(feed: Feed, response: FetchResponse) -> None:
         # rather than break the unique URL (a person can remove the old one).
         taken = session.execute(select(Feed.id).where(Feed.url == new_url)).first()
         if taken is None:
+            if host_of(new_url) != feed.host:  # credentials are for the host they were given for
+                feed.username, feed.password = None, None
             feed.url = new_url
             feed.host = host_of(new_url)  # the per-host dispatch cap follows the move
             feed.redirect_url, feed.redirect_count = None, 0
@@ -313,7 +336,7 @@ def _record_deferral(
     assert isinstance(error, TransientFetchError)
     refresh.outcome = "deferred"
     refresh.error_class = error.error_class
-    refresh.error = str(error)[:2000]
+    refresh.error = redact_credentials(str(error))[:2000]
     feed.next_check_at = now + _seconds(error.retry_after or settings.dispatch_interval_s)
 
 
@@ -329,7 +352,7 @@ def _record_error(
     error_class = getattr(error, "error_class", None) or f"internal:{type(error).__name__}"
     refresh.outcome = "gone" if isinstance(error, Gone) else "error"
     refresh.error_class = str(error_class)[:64]
-    refresh.error = str(error)[:2000] or type(error).__name__
+    refresh.error = redact_credentials(str(error))[:2000] or type(error).__name__
     feed.last_error = refresh.error
     feed.last_error_class = refresh.error_class
     if local_outage:

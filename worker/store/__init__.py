@@ -6,7 +6,14 @@ so a fact and its ``changes`` row always commit (or roll back) together.
 
 from worker.store.articles import NO_PROVENANCE, Provenance, SourceFields, upsert_article_stub
 from worker.store.changes import record_change
-from worker.store.feeds import add_feed, find_feed, remove_feed
+from worker.store.feeds import (
+    add_feed,
+    disable_feed,
+    enable_feed,
+    feed_auth,
+    find_feed,
+    remove_feed,
+)
 from worker.store.upsert import insert_ignore
 
 __all__ = [
@@ -14,6 +21,9 @@ __all__ = [
     "Provenance",
     "SourceFields",
     "add_feed",
+    "disable_feed",
+    "enable_feed",
+    "feed_auth",
     "find_feed",
     "insert_ignore",
     "record_change",

@@ -36,6 +36,8 @@ class SourceFields:
     authors: list[str] = field(default_factory=list)
     published_at: datetime | None = None
     updated_at: datetime | None = None
+    #: Why a date the entry carried was refused (see worker.text.dates), else ``None``.
+    date_error: str | None = None
 
 
 def upsert_article_stub(
@@ -68,6 +70,7 @@ def upsert_article_stub(
             "published_source": "feed" if source.published_at else None,
             "modified_at": source.updated_at,
             "modified_source": "feed" if source.updated_at else None,
+            "date_error": source.date_error,
             "status": ArticleStatus.PENDING,
             "attempts": 0,
             "discovered_at": now,
@@ -91,6 +94,7 @@ def upsert_article_stub(
             "authors": list(source.authors),
             "published_at": source.published_at,
             "updated_at": source.updated_at,
+            "date_error": source.date_error,
             "first_seen_at": now,
         },
         ["article_id", "feed_id"],

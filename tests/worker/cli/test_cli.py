@@ -36,8 +36,11 @@ def test_fetch_inline_runs_the_whole_pipeline(cli: CliRunner, http_server: Local
     feeds = serve_site(http_server)
     http_server.add("/dead.xml", "no", status=500, content_type="text/plain")
     out = ok(cli, "fetch", "--inline", feeds["world"], feeds["local"], http_server.url("/dead.xml"))
-    # feeds, failed feeds, new articles, extracted, failed, duplicates
-    assert "│ 3     │ 1            │ 4            │ 4         │ 0      │ 0" in out, out
+    # Piped (not a terminal): tab-separated, a header line then the row.
+    assert (
+        "feeds\tfailed feeds\tnew articles\textracted\tfailed\tduplicates\n3\t1\t4\t4\t0\t0\n"
+        in out
+    )
     assert "dead.xml" not in out or "feed" in out
 
     listing = ok(cli, "articles", "list")
@@ -48,7 +51,7 @@ def test_fetch_inline_runs_the_whole_pipeline(cli: CliRunner, http_server: Local
     assert article["title"] in {s.title for s in STORIES}
 
     again = ok(cli, "fetch", "--inline", "--all")
-    assert "│ 3     │ 1            │ 0            │ 0         │ 0      │ 0" in again, again
+    assert "\n3\t1\t0\t0\t0\t0\n" in again, again
 
 
 def test_fetch_needs_feeds_or_all(cli: CliRunner) -> None:
@@ -65,5 +68,31 @@ def test_extract_prints_what_would_be_stored(cli: CliRunner, tmp_path: Path) -> 
     assert record["authors"] == [story.author]
     assert record["published_source"] == "jsonld"
     assert story.paragraphs[1] in record["text"]
-    assert record["canonical_url"] == "https://daily.example/news/a3.html"
+    # The article's key is the URL as linked, canonicalized, as the pipeline stores it (the
+    # page's own rel=canonical is not the key).
+    assert record["canonical_url"] == "https://daily.example/a3"
+    assert record["url"] == "https://daily.example/a3"
     assert len(record["content_hash"]) == 64
+
+
+def test_extract_prints_dates_as_stored_and_why_one_was_refused(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    story = STORIES[2]
+    html = page_html(story, "https://daily.example/a3").replace(
+        "</title>",
+        '</title><meta property="article:published_time" content="2026-03-02T10:30:00+02:00">'
+        '<meta property="article:modified_time" content="2999-01-01T00:00:00Z">',
+    )
+    html = html.replace('"datePublished"', '"dateCreated"')  # only the meta dates the page
+    page = tmp_path / "page.html"
+    page.write_text(html)
+    record = json.loads(ok(cli, "extract", str(page), "--url", "https://daily.example/a3"))
+    assert (record["published_at"], record["published_source"]) == (
+        "2026-03-02T08:30:00+00:00",
+        "meta",
+    )
+    assert record["modified_at"] is None
+    assert record["date_error"] == (
+        "meta article:modified_time '2999-01-01T00:00:00Z': in the future"
+    )

@@ -12,7 +12,7 @@ from worker.cli import app
 
 def _row(output: str, needle: str) -> list[str]:
     (line,) = [line for line in output.splitlines() if needle in line]
-    return [cell.strip() for cell in line.strip("│┃ ").split("│")]
+    return line.split("\t")
 
 
 def test_list_and_log_show_the_trace(cli: CliRunner, http_server: LocalHTTPServer) -> None:

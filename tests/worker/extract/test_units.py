@@ -6,16 +6,14 @@ import contextlib
 import socket
 import threading
 import time
-from datetime import UTC, datetime
 
 import lxml.html
 import pytest
 
 from worker.extract import ExtractionError, extract_page
 from worker.extract.boilerplate import drop_boilerplate, is_boilerplate
-from worker.extract.dates import resolve_dates, url_date
 from worker.extract.decode import decode_html
-from worker.extract.metadata import PageMetadata, read_page_metadata
+from worker.extract.metadata import DateText, read_page_metadata
 
 BODY = "".join(
     f"<p>Paragraph {i} of a plain test article about the canal locks, which reopened after a "
@@ -64,7 +62,8 @@ def test_jsonld_prefers_article_object_and_reads_graph() -> None:
        "author": {"@type": "Person", "name": "By Lee Chan"}}]</script>
       <script type="application/ld+json">{ broken json </script>"""
     meta = read_page_metadata(lxml.html.fromstring(_page(head)), url="https://x.example.com/a")
-    assert meta.jsonld_published == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert meta.published[0] == DateText("jsonld", "datePublished", "2024-01-02T03:04:05Z")
+    assert "1999-01-01" in meta.other_dates  # kept only to learn the publisher's offset
     assert meta.jsonld_authors == ("Lee Chan",)
 
 
@@ -81,35 +80,6 @@ def test_jsonld_prefers_article_object_and_reads_graph() -> None:
 def test_canonical_sanity(href: str, page_url: str, expected: str | None) -> None:
     tree = lxml.html.fromstring(_page(f'<link rel="canonical" href="{href}">'))
     assert read_page_metadata(tree, url=page_url).canonical_url == expected
-
-
-def test_date_order_and_sources() -> None:
-    jsonld = datetime(2024, 5, 1, tzinfo=UTC)
-    meta_date = datetime(2024, 5, 2, tzinfo=UTC)
-    both = PageMetadata(jsonld_published=jsonld, meta_published=meta_date)
-    url = "https://n.example.com/2024/05/03/story"
-    assert resolve_dates(both, url=url, text_scan="2024-05-04").published_source == "jsonld"
-    only_meta = PageMetadata(meta_published=meta_date)
-    assert resolve_dates(only_meta, url=url, text_scan=None).published_source == "meta"
-    by_url = resolve_dates(PageMetadata(), url=url, text_scan="2024-05-04")
-    assert (by_url.published_at, by_url.published_source) == (
-        datetime(2024, 5, 3, tzinfo=UTC),
-        "url",
-    )
-    by_text = resolve_dates(PageMetadata(), url="https://n.example.com/s", text_scan="2024-05-04")
-    assert by_text.published_source == "text"
-    future = PageMetadata(jsonld_published=datetime(2099, 1, 1, tzinfo=UTC))
-    assert resolve_dates(future, url="https://n.example.com/s", text_scan=None).published_at is None
-    backwards = PageMetadata(
-        jsonld_published=jsonld, jsonld_modified=datetime(2020, 1, 1, tzinfo=UTC)
-    )
-    assert resolve_dates(backwards, url=url, text_scan=None).modified_at is None
-
-
-def test_url_date() -> None:
-    assert url_date("https://n.example.com/2023/11/05/x/") == datetime(2023, 11, 5, tzinfo=UTC)
-    assert url_date("https://n.example.com/about") is None
-    assert url_date(None) is None
 
 
 def test_boilerplate_rules_are_short_and_precise() -> None:

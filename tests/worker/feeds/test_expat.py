@@ -38,12 +38,14 @@ def test_strict_worker_refuses_to_start_on_an_old_expat(
     # The machine's own Expat may be new: the old version is the fault we simulate.
     from typer.testing import CliRunner
 
-    from worker.cli import app, service
+    from worker.cli import app
     from worker.config import get_settings
+    from worker.feeds import expat
 
-    real = service.check_expat
+    # The CLI imports the check when a worker starts (not at import: --help stays fast).
+    real = expat.check_expat
     monkeypatch.setattr(
-        service, "check_expat", lambda *, strict: real(strict=strict, version=(2, 5, 0))
+        expat, "check_expat", lambda *, strict: real(strict=strict, version=(2, 5, 0))
     )
     monkeypatch.setenv("STORYWIRE_STRICT_EXPAT", "1")
     get_settings.cache_clear()

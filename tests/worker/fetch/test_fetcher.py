@@ -435,3 +435,17 @@ def test_tls_verification_cannot_be_disabled(settings: Settings) -> None:
     context.verify_mode = ssl.CERT_NONE
     with pytest.raises(ValueError, match="TLS verification"):
         Fetcher(settings, ssl_context=context)
+
+
+def test_basic_auth_goes_to_the_feed_origin_only(server: LocalHTTPServer, fetcher: Fetcher) -> None:
+    # Same server, two origins: 127.0.0.1 (the feed's) and localhost (somewhere else).
+    other = server.url("/elsewhere").replace("127.0.0.1", "localhost")
+    server.add("/private", status=302, headers={"Location": "/moved"})
+    server.add("/moved", status=302, headers={"Location": other})
+    server.add("/elsewhere", "<rss/>")
+    response = fetcher.fetch(server.url("/private"), auth=("reader", "p@ss"))
+    assert response.content == b"<rss/>"
+    sent = [server.requests_to(path)[0].headers.get("authorization") for path in
+            ("/private", "/moved", "/elsewhere")]  # fmt: skip
+    assert sent == ["Basic cmVhZGVyOnBAc3M=", "Basic cmVhZGVyOnBAc3M=", None]
+    assert "p@ss" not in repr(response)

@@ -212,3 +212,44 @@ def test_our_own_outage_costs_an_article_no_attempt(runtime: Runtime) -> None:
     assert raised.value.attempts == 0
     with session_scope(runtime.sessions) as s:
         assert s.get(Article, article_id).attempts == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("db", ["sqlite_url", "pg_url"])
+def test_a_page_date_before_the_feeds_first_entry_gives_way_to_the_feed(
+    db: str, request: pytest.FixtureRequest, tmp_path: Path, http_server: LocalHTTPServer
+) -> None:
+    import dataclasses
+    from datetime import UTC, datetime
+
+    url = request.getfixturevalue(db)
+    migrate(url)
+    rt = build_runtime(make_settings(tmp_path, url))
+    try:
+        older, newer = STORIES[0], STORIES[1]
+        older = dataclasses.replace(older, published=datetime(2026, 1, 1, 9, tzinfo=UTC))
+        newer = dataclasses.replace(newer, published=datetime(2026, 3, 2, 9, tzinfo=UTC))
+        # The newer entry's page claims 2015: an archive's or a template's date.
+        stale = dataclasses.replace(newer, published=datetime(2015, 6, 1, 9, tzinfo=UTC))
+        http_server.add("/old.html", page_html(older, http_server.url("/old.html")))
+        http_server.add("/new.html", page_html(stale, http_server.url("/new.html")))
+        items = [(newer, http_server.url("/new.html")), (older, http_server.url("/old.html"))]
+        http_server.add("/f.xml", rss("F", items), content_type="application/rss+xml")
+        ids = _ingest_feed(rt, http_server.url("/f.xml"))
+        for article_id in ids:
+            process_article(rt.sessions, rt.fetcher, rt.settings, article_id)
+        with session_scope(rt.sessions) as s:
+            stored = {a.title: a for a in s.scalars(select(Article))}
+        old_article, new_article = stored[older.title], stored[newer.title]
+        assert (old_article.published_at, old_article.published_source) == (
+            older.published,
+            "jsonld",
+        )
+        assert (new_article.published_at, new_article.published_source) == (
+            newer.published,
+            "feed",
+        )
+        assert new_article.date_error == (
+            "jsonld 2015-06-01T09:00:00+00:00: before the feed's first entry (2026-01-01)"
+        )
+    finally:
+        rt.close()

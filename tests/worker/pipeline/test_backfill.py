@@ -33,6 +33,14 @@ BAD_LINES = [
     (b'{"id": "b", "text": "x", "url": 7}', '"url" must be a string'),
     (b'{"id": "b", "text": "x", "source": ["x"]}', '"source" must be a string'),
     (b'{"id": "b", "text": "x", "published_at": "soon"}', "published_at 'soon' is not"),
+    # What a database cannot store, or Python cannot read or compute with:
+    (b'{"id": "b", "text": "x\\u0000y"}', '"text" contains a NUL character'),
+    (b'{"id": "b", "title": "\\ud800", "text": "x"}', '"title" contains a lone surrogate'),
+    (b'{"id": "b", "text": "x", "published_at": "2999-12-31T23:00:00-14:00"}', "published_at"),
+    (b'{"id": 1e400, "text": "x"}', 'an object with an "id"'),
+    (b'{"id": "b", "text": "x", "n": Infinity}', "not JSON this reader accepts"),
+    (b'{"id": "b", "text": "x", "n": ' + b"1" * 4500 + b"}", "not JSON this reader accepts"),
+    (b"[" * 50_000, "not JSON this reader accepts: nested too deeply"),
 ]
 
 

@@ -1,15 +1,11 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
-from worker.extract.normalize import (
+from worker.text.normalize import (
     clean_authors,
     html_to_text,
-    parse_datetime,
     plain_text,
-    sane_datetime,
     strip_control_chars,
 )
 
@@ -53,24 +49,3 @@ def test_plain_text_keeps_angle_brackets() -> None:
 
 def test_strip_control_chars_keeps_whitespace() -> None:
     assert strip_control_chars("a\tb\nc\rd\x00e\x1ff\ud800") == "a\tb\nc\rdef"
-
-
-def test_parse_datetime() -> None:
-    assert parse_datetime("2024-05-17T10:00:00+02:00") == datetime(2024, 5, 17, 8, tzinfo=UTC)
-    assert parse_datetime("2024-05-17T10:00:00") == datetime(2024, 5, 17, 10, tzinfo=UTC)
-    assert parse_datetime("2024-05-17") == datetime(2024, 5, 17, tzinfo=UTC)
-    assert parse_datetime("Fri, 17 May 2024 18:00:00 GMT") == datetime(2024, 5, 17, 18, tzinfo=UTC)
-    assert parse_datetime("17 May 2024 12:00 CET") == datetime(2024, 5, 17, 12, tzinfo=UTC)
-    assert parse_datetime("May 17") is None  # no year: not silently "this year"
-    assert parse_datetime("soon") is None
-    assert parse_datetime("") is None
-    assert parse_datetime("9999-99-99") is None
-
-
-def test_sane_datetime_bounds() -> None:
-    now = datetime(2024, 6, 1, tzinfo=UTC)
-    assert sane_datetime(datetime(2099, 1, 1, tzinfo=UTC), now=now) is None
-    assert sane_datetime(datetime(1969, 12, 31, tzinfo=UTC), now=now) is None
-    assert sane_datetime(now + timedelta(days=1), now=now) == now + timedelta(days=1)
-    assert sane_datetime(datetime(2024, 1, 1), now=now) == datetime(2024, 1, 1, tzinfo=UTC)
-    assert sane_datetime(None) is None

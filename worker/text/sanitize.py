@@ -2,7 +2,7 @@
 
 Usage::
 
-    from worker.feeds.sanitize import sanitize_html, text_to_html
+    from worker.text.sanitize import sanitize_html, text_to_html
 
     sanitize_html('<p onclick="x()">Hi<script>evil()</script><a href="/a">a</a></p>',
                   base_url="https://example.com/feed")
@@ -22,7 +22,7 @@ import lxml.etree
 import lxml.html
 from lxml_html_clean import Cleaner
 
-from worker.extract.normalize import strip_control_chars
+from worker.text.normalize import strip_control_chars
 
 _CLEANER = Cleaner(
     scripts=True,

@@ -2,14 +2,12 @@
 
 Usage::
 
-    from worker.extract.normalize import clean_authors, html_to_text, parse_datetime
+    from worker.text.normalize import clean_authors, html_to_text
 
     clean_authors(["By Jane Doe and John Roe", "Staff", "desk@example.com"])
     # ['Jane Doe', 'John Roe']
     html_to_text("<p>Fish &amp; <b>chips</b></p><p>Second</p>")
     # 'Fish & chips\\n\\nSecond'
-    parse_datetime("2024-05-17T10:00:00+02:00")
-    # datetime(2024, 5, 17, 8, 0, tzinfo=UTC)
 
 Every function here is total: bad input gives ``None`` / an empty value, never an exception,
 because its input comes straight from arbitrary servers.
@@ -19,21 +17,17 @@ from __future__ import annotations
 
 import html
 import re
-import warnings
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
 
 import lxml.etree
 import lxml.html
-from dateutil import parser as dateutil_parser
 
-DEFAULT_MAX_FUTURE = timedelta(days=2)
-"""Dates further in the future than this (from now) are treated as wrong, not as news."""
-DEFAULT_MIN_DATE = datetime(1970, 1, 1, tzinfo=UTC)
-"""Dates before this are treated as wrong (zero timestamps, ``0001-01-01`` placeholders)."""
 DEFAULT_MAX_AUTHOR_CHARS = 100
 """A 'name' longer than this is a sentence that landed in an author field."""
+DEFAULT_MAX_AUTHORS = 50
+"""Names kept from one byline, in order: beyond this it is a contributor list or junk."""
 
+_MAX_BYLINE_CHARS = DEFAULT_MAX_AUTHORS * (DEFAULT_MAX_AUTHOR_CHARS + 10)
 # C0 controls except tab/newline/carriage return, DEL, and lone surrogates: XML forbids
 # the former, PostgreSQL text refuses NUL, and surrogates cannot be encoded as UTF-8.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -159,64 +153,6 @@ def _lxml_text(fragment: str) -> str:
     return str(root.text_content())
 
 
-def parse_datetime(value: str | None) -> datetime | None:
-    """An aware UTC datetime from an ISO 8601 / RFC 3339 / common textual date, else ``None``.
-
-    Naive values are taken as UTC. A string without a year (``"May 5"``) is refused rather
-    than silently dated this year.
-    """
-    if not value or not isinstance(value, str):
-        return None
-    value = value.strip()[:100]
-    if not value:
-        return None
-    parsed: datetime | None = None
-    try:
-        parsed = dateutil_parser.isoparse(value)
-    except (ValueError, OverflowError):
-        # A sentinel default year exposes strings that carry no year of their own.
-        sentinel = datetime(1, 1, 1)
-        try:
-            with warnings.catch_warnings():
-                # "CET"-style names: dateutil warns (and may raise one day); we read them as UTC.
-                warnings.simplefilter("ignore", dateutil_parser.UnknownTimezoneWarning)
-                parsed = dateutil_parser.parse(value, default=sentinel)
-        except (ValueError, OverflowError, TypeError, LookupError):
-            return None
-        if parsed.year == 1:
-            return None
-    return to_utc(parsed)
-
-
-def to_utc(value: datetime) -> datetime | None:
-    """``value`` as aware UTC (naive means UTC); ``None`` when the offset is unusable."""
-    try:
-        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
-
-
-def sane_datetime(
-    value: datetime | None,
-    *,
-    now: datetime | None = None,
-    max_future: timedelta = DEFAULT_MAX_FUTURE,
-    min_date: datetime = DEFAULT_MIN_DATE,
-) -> datetime | None:
-    """``value`` when it lies in ``[min_date, now + max_future]``, else ``None``."""
-    if value is None:
-        return None
-    value = to_utc(value)
-    if value is None:
-        return None
-    now = now or datetime.now(UTC)
-    if value < min_date or value > now + max_future:
-        return None
-    return value
-
-
 def clean_authors(raw: Iterable[str | None] | str | None) -> list[str]:
     """Clean person names from author strings: split lists, drop bylines' "By", roles,
     e-mail addresses and URLs; keep order, drop duplicates (case-insensitive)."""
@@ -228,17 +164,22 @@ def clean_authors(raw: Iterable[str | None] | str | None) -> list[str]:
     for item in items:
         if not item or not isinstance(item, str):
             continue
-        item = strip_control_chars(item)
+        if len(names) >= DEFAULT_MAX_AUTHORS:
+            break
+        # Enough text for every name still wanted; the part cut in two is dropped below.
+        cut = len(item) > _MAX_BYLINE_CHARS
+        item = strip_control_chars(item[:_MAX_BYLINE_CHARS])
         paren = _PAREN_NAME_RE.match(item.strip())
         if paren:  # RSS style "jane@example.com (Jane Doe)"
             item = paren.group(1)
         item = _URL_RE.sub(" ", _EMAIL_RE.sub(" ", item))
-        for part in _AUTHOR_SPLIT_RE.split(item):
+        parts = _AUTHOR_SPLIT_RE.split(item)
+        for part in parts[:-1] if cut else parts:
             name = _clean_name(part)
             if name and name.casefold() not in seen:
                 seen.add(name.casefold())
                 names.append(name)
-    return names
+    return names[:DEFAULT_MAX_AUTHORS]
 
 
 def _clean_name(part: str) -> str | None:
