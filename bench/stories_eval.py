@@ -5,6 +5,7 @@ Usage (the TF-IDF reference needs scikit-learn: ``pip install -e '.[bench]'``)::
     .venv/bin/python bench/stories_eval.py                 # ~3 minutes on 2 cores
     .venv/bin/python bench/stories_eval.py --cli-orders all   # the CLI run in all 4 orders
     .venv/bin/python bench/stories_eval.py --labelled SET.jsonl   # any labelled set instead
+    .venv/bin/python bench/stories_eval.py --cli-only      # only the `storywire cluster` runs
 
 Prints B-cubed precision / recall / F1 and pairwise F1 on ECB+ (982 articles, 86 events in 43
 topics; each topic holds two different events of the same kind) for
@@ -15,9 +16,12 @@ topics; each topic holds two different events of the same kind) for
   ``story_id`` is scored against the gold events, overall and on each topic half (odd / even
   topics), with the CLI run's wall time per article. ECB+ has no dates, so its lines carry no
   ``published_at`` and go in file order; the seed-pair lines are dated and come last;
-- ours in memory: ``worker.stories.assign`` on ``InMemoryStoryIndex`` with the shipped
-  ``DEFAULT_CONFIG`` (all layers: exact and syndicated copies, then same-event matching), one
-  article at a time — the same assigner without the database, fast enough to sweep;
+- the dev variants of ``stories_devsets.py`` (dated, titles only, headline length, and their
+  dated forms) through ``storywire cluster`` too, against the plain TF-IDF single pass at its
+  best threshold in hindsight (with a 3-day window on the dated ones), all and per topic half;
+- the online pass alone, in memory: ``worker.stories.assign`` on ``InMemoryStoryIndex`` with
+  the shipped ``DEFAULT_CONFIG`` (all layers: exact and syndicated copies, then same-event
+  matching), one article at a time — the same assigner without the database, fast enough to sweep;
 - the reference: plain TF-IDF cosine, single pass against cluster centroids, IDF fitted on the
   whole corpus beforehand (which favours it), at its best threshold found in this run;
 - a threshold sweep of ours, and the topic-halves check: tune the join threshold on the odd
@@ -56,13 +60,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import REPO_ROOT, shared_data
+from stories_devsets import VARIANTS, variant
 
 from worker.stories import DEFAULT_CONFIG, InMemoryStoryIndex, StoryConfig, StoryDoc, assign
 
 SHUFFLE_SEEDS = (0, 1, 2)
 THRESHOLDS = (0.25, 0.275, 0.3, 0.325, 0.35, 0.375, 0.4, 0.45)
 ORACLE_THRESHOLDS = (0.2, 0.25, 0.3, 0.35)
-REFERENCE_THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+REFERENCE_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+#: The reference's time window on dated sets (the issue's: a plain single pass, 3 days).
+REFERENCE_WINDOW_DAYS = 3.0
 
 Doc = dict[str, str]
 Order = list[int]
@@ -176,8 +183,12 @@ def first_stories(
     return FirstStories(labels, missed, len(opened), alarms, len(order) - len(opened))
 
 
-def run_reference(docs: Sequence[Doc], order: Order, threshold: float) -> dict[str, int]:
-    """Plain TF-IDF cosine, single pass against centroids (IDF fitted on all docs first)."""
+def run_reference(
+    docs: Sequence[Doc], order: Order, threshold: float, days: Sequence[float] | None = None
+) -> dict[str, int]:
+    """Plain TF-IDF cosine, single pass against centroids (IDF fitted on all docs first);
+    with ``days`` (each doc's publication day), a story takes no article more than
+    ``REFERENCE_WINDOW_DAYS`` after its last one."""
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -186,19 +197,26 @@ def run_reference(docs: Sequence[Doc], order: Order, threshold: float) -> dict[s
     )
     dense = matrix.toarray().astype(np.float32)
     sums: list[np.ndarray] = []
+    last: list[float] = []
     centroids = np.zeros((0, dense.shape[1]), dtype=np.float32)
     labels: dict[str, int] = {}
     for i in order:
         x = dense[i]
         if len(sums):
             scores = centroids @ x
+            if days is not None:
+                stale = days[i] - np.array(last) > REFERENCE_WINDOW_DAYS
+                scores = np.where(stale, -1.0, scores)
             best = int(scores.argmax())
             if scores[best] >= threshold:
                 sums[best] = sums[best] + x
                 centroids[best] = sums[best] / np.linalg.norm(sums[best])
                 labels[docs[i]["doc_id"]] = best
+                if days is not None:
+                    last[best] = max(last[best], days[i])
                 continue
         sums.append(x.copy())
+        last.append(days[i] if days is not None else 0.0)
         centroids = np.vstack([centroids, x[None, :]])
         labels[docs[i]["doc_id"]] = len(sums) - 1
     return labels
@@ -319,11 +337,63 @@ def cli_eval(data: Path, docs: Sequence[Doc], orders: Sequence[str]) -> None:
         print_scores("cluster CLI", scores)
 
 
-def ecb_plus(data: Path, cli_orders: Sequence[str]) -> None:
+def variants_eval(docs: Sequence[Doc]) -> None:
+    """Each dev variant of ECB+ (``stories_devsets.py``) through ``storywire cluster``, against
+    the plain TF-IDF single pass at its best threshold in hindsight (3-day window if dated)."""
+    print("\nDev variants through `storywire cluster` (bench/stories_devsets.py), B-cubed F1")
+    print("(all / odd topics / even topics) against the reference single pass at its best")
+    print("threshold in hindsight (3-day window on dated variants):")
+    for name in VARIANTS:
+        records = variant(docs, name)
+        gold = {str(r["id"]): str(r["event"]) for r in records}
+        topic = {str(r["id"]): int(str(r["topic"])) for r in records}
+        lines = [{k: v for k, v in r.items() if k not in ("event", "topic")} for r in records]
+        out, ms = run_cli(lines)
+        pred = {i: out[i]["story_id"] for i in gold}
+        ours = _thirds(pred, gold, topic)
+        rows: list[Doc] = [
+            {"doc_id": str(r["id"]), "title": str(r["title"]), "text": str(r["text"])}
+            for r in records
+        ]
+        days = (
+            [datetime.fromisoformat(str(r["published_at"])).timestamp() / 86400 for r in records]
+            if name.startswith("dated")
+            else None
+        )
+        best = max(
+            (
+                (t, _thirds(run_reference(rows, list(range(len(rows))), t, days), gold, topic))
+                for t in REFERENCE_THRESHOLDS
+            ),
+            key=lambda found: found[1][0],
+        )
+        print(
+            f"  {name:<16} ours {ours[0]:.3f} ({ours[1]:.3f} / {ours[2]:.3f})"
+            f"   reference @ {best[0]} {best[1][0]:.3f} ({best[1][1]:.3f} / {best[1][2]:.3f})"
+            f"   ({ms:.1f} ms/article wall)"
+        )
+
+
+def _thirds(
+    pred: Mapping[str, Hashable], gold: Mapping[str, str], topic: Mapping[str, int]
+) -> tuple[float, float, float]:
+    """B-cubed F1 on all items, on the odd topics and on the even ones."""
+    out = []
+    for keep in (lambda t: True, lambda t: t % 2 == 1, lambda t: t % 2 == 0):
+        ids = [i for i in gold if keep(topic[i])]
+        out.append(bcubed({i: pred[i] for i in ids}, {i: gold[i] for i in ids})[2])
+    return out[0], out[1], out[2]
+
+
+def ecb_plus(data: Path, cli_orders: Sequence[str], cli_only: bool = False) -> None:
     path = data / "clustering/ecbplus/docs.jsonl"
     docs: list[Doc] = [json.loads(line) for line in path.open(encoding="utf-8")]
     print(f"ECB+: {len(docs)} articles, {len({d['event_cluster'] for d in docs})} events")
     cli_eval(data, docs, cli_orders)
+    variants_eval(docs)
+    if cli_only:
+        return
+    print("\nThe online pass alone (no refinement), in memory:")
 
     times: list[float] = []
 
@@ -475,6 +545,11 @@ def main() -> int:
         help="orders run through `storywire cluster`: the file order, or it and 3 shuffles",
     )
     parser.add_argument(
+        "--cli-only",
+        action="store_true",
+        help="only what runs through `storywire cluster` (the headline and the dev variants)",
+    )
+    parser.add_argument(
         "--labelled",
         type=Path,
         help='score this labelled set instead (cluster input lines, each with an "event")',
@@ -489,8 +564,9 @@ def main() -> int:
     cli_orders = ["file order"]
     if args.cli_orders == "all":
         cli_orders += [f"shuffle {seed}" for seed in SHUFFLE_SEEDS]
-    ecb_plus(data, cli_orders)
-    seed_pair(data)
+    ecb_plus(data, cli_orders, args.cli_only)
+    if not args.cli_only:
+        seed_pair(data)
     return 0
 
 

@@ -11,7 +11,7 @@ Usage::
 
 For each size a fresh database is migrated and bulk-loaded with that many articles spread over
 30 days, already assigned: their stories, centroids (``story_terms``), MinHash sketches and LSH
-bands of the originals, and term statistics — the rows ``assign_story`` would have written.
+bands of the originals, and term statistics — the rows the story step would have written.
 On Postgres the load uses COPY with the tables' keys, indexes and foreign keys dropped and built
 again afterwards (then ``VACUUM ANALYZE``); it runs in a child process, so the peak RSS printed
 is the probe's. ``--postgres`` starts a throw-away server (tests/support/services.py) with a
@@ -21,15 +21,16 @@ loaded``, to compare two versions on one state, or draw other articles with ``--
 
 Then ``--probe`` new articles (half continuing a recent story, a tenth syndicated copies, the
 rest new events) are assigned, once per ``--batches`` value: ``1`` is one transaction per
-article (``assign_story``, the reference), ``32`` is 32 per transaction (``assign_stories``,
-as the worker's task takes a backlog). Printed: the time per article (median, p99; in a batch,
-the batch's time over its size, and the whole batch's time), statements per article (a cursor
-listener), the median per outcome (one per transaction only), the garbage collector's pauses and the
-process's peak RSS (the bench freezes the objects it starts with, as a worker process does);
-with ``--statements``, also the costliest statements' time and rows per article.
+article (``assign_stories(session, [id])``, the reference), ``32`` is 32 per transaction
+(``assign_stories``, as the worker's task takes a backlog). Printed: the time per article
+(median, p99; in a batch, the batch's time over its size, and the whole batch's time),
+statements per article (a cursor listener), the median per outcome (one per transaction
+only), the garbage collector's pauses and the process's peak RSS (the bench freezes the
+objects it starts with, as a worker process does); with ``--statements``, also the costliest
+statements' time and rows per article.
 Before the probes, ``--warm`` articles (default 3200) are assigned untimed in batches of 32,
 as a worker that has been running would have: its caches (stems, the document counts it
-keeps between batches, ``worker/stories/counts.py``) are warm, not empty.
+keeps between batches, ``worker/stories/sql_terms.py``) are warm, not empty.
 Goal (issue 3): median <= 5 ms, p99 <= 50 ms, flat as the store grows; RSS <= 1 GB at 1M.
 
 Texts are synthetic (a Zipf vocabulary of invented words; each event has its own names and
@@ -62,14 +63,14 @@ from _common import peak_rss_mb
 from sqlalchemy import event, insert, inspect, text
 
 from models import Article, ArticleStatus, Base, Story, make_engine, session_factory, session_scope
-from models.stories_index import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
+from models.story_state import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
 from worker.celery_app import freeze_startup_objects
 from worker.dedupe.minhash import band_keys, sketch
 from worker.migrations import upgrade
 from worker.pipeline.story import drain_backlog
 from worker.stories.assigner import DEFAULT_CONFIG
 from worker.stories.index import posting_terms
-from worker.stories.store import assign_stories
+from worker.stories.step import assign_stories
 from worker.stories.text import extract_terms
 from worker.stories.vectors import top_terms, weigh
 
@@ -485,7 +486,9 @@ class Probe:
     def report(self, reference: Probe | None) -> None:
         per_article = [t / self.batch for t in self.batches]
         median = statistics.median(per_article)
-        label = "assign_story" if self.batch == 1 else f"assign_stories, {self.batch} per batch"
+        label = (
+            "one per transaction" if self.batch == 1 else f"assign_stories, {self.batch} per batch"
+        )
         if self.drain is not None:
             label = f"backlog drain, {self.batch} per batch, {self.drain}"
         versus = ""

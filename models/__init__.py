@@ -1,6 +1,6 @@
 """Storywire's database models (SQLAlchemy 2, typed) and session factory."""
 
-import models.stories_index  # noqa: F401  (registers the story-index tables)
+import models.story_state  # noqa: F401  (registers the story-index tables)
 from models.base import Base
 from models.db import make_engine, session_factory, session_scope
 from models.health import HostHealth

@@ -61,6 +61,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "worker.tasks.fetch_feed": {"queue": "feeds"},
             "worker.tasks.fetch_article": {"queue": "articles"},
             "worker.tasks.assign_story": {"queue": "stories"},
+            "worker.tasks.refine_stories": {"queue": "stories"},
         },
         # At-least-once: ack after the task ran, requeue if the worker process dies mid-task;
         # every write is an idempotent upsert, so a redelivery cannot duplicate anything.
@@ -87,6 +88,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "prune-sketches": {
                 "task": "worker.tasks.prune_sketches",
                 "schedule": DEFAULT_PRUNE_INTERVAL_S,
+            },
+            "refine-stories": {
+                "task": "worker.tasks.refine_stories",
+                "schedule": settings.refine_interval_s,
             },
             # A no-op unless STORYWIRE_ARTICLE_RETENTION_DAYS is set.
             "prune-articles": {

@@ -259,7 +259,8 @@ class Settings(BaseSettings):
         72.0,
         gt=0,
         le=8_760,
-        description="Stories inactive for longer than this are not candidates.",
+        description="Stories inactive for longer than this are not candidates of the online "
+        "step (a bound on its work; refinement joins later coverage to its story).",
     )
     story_batch: int = Field(
         32,
@@ -275,6 +276,26 @@ class Settings(BaseSettings):
         description="Batches of a story backlog that one task works off, one transaction "
         "each, while full ones are found; each next batch's features are computed while the "
         "one before is written.",
+    )
+    refine_interval_s: float = Field(
+        600.0,
+        ge=1,
+        le=86_400,
+        description="How often beat re-clusters the live window of stories (refinement).",
+    )
+    refine_window_hours: float = Field(
+        168.0,
+        gt=0,
+        le=720,
+        description="Refinement re-clusters the stories active within this long of the newest "
+        "article.",
+    )
+    refine_max_articles: int = Field(
+        20_000,
+        ge=100,
+        le=200_000,
+        description="At most this many articles (whole stories, most recently active first) "
+        "per refinement: bounds its time and memory.",
     )
     syndication_window_days: float = Field(
         30.0,

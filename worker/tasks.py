@@ -21,9 +21,14 @@ from worker.changefeed import prune_changes as prune_old_changes
 from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
 from worker.monitoring import metrics
-from worker.pipeline import RetryLater, StoryStepBusy, process_article, refresh_feed
-from worker.pipeline import assign_story as assign_story_step
-from worker.pipeline.story import story_config
+from worker.pipeline import (
+    RetryLater,
+    StoryStepBusy,
+    assign_story_step,
+    process_article,
+    refresh_feed,
+)
+from worker.pipeline.story import refine_window, story_config
 from worker.retention import prune_articles as prune_old_articles
 from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
@@ -227,6 +232,24 @@ def prune_sketches(self: StorywireTask) -> int:
     if removed:
         log.info("pruned sketches", count=removed)
     return removed
+
+
+@app.task(base=StorywireTask, bind=True)
+def refine_stories(self: StorywireTask) -> int:
+    """Re-cluster the live window of stories and correct the stored ones (merges, splits,
+    moved articles); how many articles changed story (the churn)."""
+    rt = self.runtime
+    report = refine_window(rt.sessions, rt.settings)
+    log.info(
+        "stories refined",
+        articles=report.articles,
+        stories=report.stories,
+        moved=report.moved,
+        split=report.split,
+        merged=report.merged,
+        conflict=report.conflict,
+    )
+    return report.moved
 
 
 @app.task(base=StorywireTask, bind=True)

@@ -22,7 +22,7 @@ down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Percent of each term_stats page filled by inserts (models.stories_index.TermStat).
+#: Percent of each term_stats page filled by inserts (models.story_state.TermStat).
 FILLFACTOR = 70
 
 

@@ -30,7 +30,7 @@ depends_on: str | Sequence[str] | None = None
 
 #: Postings per story (worker.stories.index.DEFAULT_POSTING_TERMS when this was written).
 POSTING_TERMS = 30
-#: models.stories_index.TERM_CHARS: postings hold terms cut to this length.
+#: models.story_state.TERM_CHARS: postings hold terms cut to this length.
 TERM_CHARS = 64
 #: Stories read per statement.
 BATCH = 1000

@@ -24,7 +24,7 @@ from models import Article, FeedFetch, session_scope
 from tests.crash.conftest import change_counts
 from tests.crash.site import article, page_html, serve_articles
 from tests.support.httpserver import LocalHTTPServer
-from worker.pipeline import RetryLater, assign_story, process_article, refresh_feed
+from worker.pipeline import RetryLater, assign_story_step, process_article, refresh_feed
 from worker.pipeline import article as article_pipeline
 from worker.runtime import Runtime
 from worker.store import add_feed
@@ -163,7 +163,7 @@ def test_story_step_twice_at_once(any_runtime: Runtime, http_server: LocalHTTPSe
 
     for _ in range(2):  # the same pair of deliveries, twice over
         for article_id in ids:
-            _twice_at_once(partial(assign_story, rt.sessions, article_id))
+            _twice_at_once(partial(assign_story_step, rt.sessions, article_id))
 
     assert change_counts(rt.engine, "article.duplicate") == (1, 1)
     with session_scope(rt.sessions) as s:

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from models import Article, session_scope, utcnow
 from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
-from tests.worker.stories.test_store import add_article
+from tests.worker.stories.test_step import add_article
 from worker import runtime as runtime_module
 from worker import tasks
 from worker.runtime import Runtime, build_runtime

@@ -81,6 +81,7 @@ def cluster(
                     run_id=run_id,
                     config=story_config(settings),
                     on_progress=advance,
+                    refine_max_articles=settings.refine_max_articles,
                 )
         except BaseException:
             finish_run(rt.sessions, run_id, status="failed")
@@ -263,7 +264,7 @@ def stories_retry(
     if bool(article_ids) == all_failed:
         raise fail("give article ids or --all")
     from models import session_scope
-    from worker.stories.store import reset_story_failures
+    from worker.stories import reset_story_failures
 
     rt = open_runtime()
     with session_scope(rt.sessions) as session:

@@ -2,12 +2,12 @@
 
 refresh_feed(sessions, fetcher, settings, feed_id)   -> FeedRefresh (new article ids)
 process_article(sessions, fetcher, settings, id)     -> ArticleOutcome (or RetryLater)
-assign_story(sessions, article_id)                   -> StoryOutcome
+assign_story_step(sessions, article_id)              -> StoryOutcome
 """
 
 from worker.pipeline.article import ArticleOutcome, RetryLater, process_article
 from worker.pipeline.feed import FeedRefresh, refresh_feed
-from worker.pipeline.story import StoryOutcome, StoryStepBusy, assign_story
+from worker.pipeline.story import StoryOutcome, StoryStepBusy, assign_story_step
 
 __all__ = [
     "ArticleOutcome",
@@ -15,7 +15,7 @@ __all__ = [
     "RetryLater",
     "StoryOutcome",
     "StoryStepBusy",
-    "assign_story",
+    "assign_story_step",
     "process_article",
     "refresh_feed",
 ]

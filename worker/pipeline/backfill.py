@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, ArticleStatus, session_scope, utcnow
 from worker.dedupe import content_hash
-from worker.pipeline.story import DEFAULT_BACKFILL_BATCH, assign_batch
+from worker.pipeline.story import DEFAULT_BACKFILL_BATCH, assign_backfill_batch
 from worker.store import record_change
-from worker.stories import DEFAULT_CONFIG, StoryConfig
+from worker.stories import DEFAULT_CONFIG, StoryConfig, refine_stories
 from worker.urls import canonicalize, host_of
 
 #: Documents stored per transaction.
@@ -237,9 +237,12 @@ def backfill(
     run_id: int | None = None,
     config: StoryConfig = DEFAULT_CONFIG,
     on_progress: Callable[[int], None] | None = None,
+    refine_max_articles: int | None = None,
 ) -> list[BackfillResult]:
     """Store the documents as articles and assign their stories in the order given: the
-    publication order (``BackfillPlan.docs``, or ``publication_order`` of a list).
+    publication order (``BackfillPlan.docs``, or ``publication_order`` of a list); then
+    refine them all, as beat refines a live worker's window (``refine_stories`` with no
+    window: the whole timeline, windows of at most ``refine_max_articles``; None: the default).
 
     ``docs`` is read once, ``DEFAULT_STORE_BATCH`` documents per transaction; only their ids
     are kept."""
@@ -255,11 +258,12 @@ def backfill(
         following = article_ids[start + DEFAULT_BACKFILL_BATCH : start + 2 * DEFAULT_BACKFILL_BATCH]
         # In order, as one by one would (tested); the next chunk's features are computed
         # while this one is written.
-        _, prepared = assign_batch(
+        _, prepared = assign_backfill_batch(
             sessions, chunk_ids, config, prepared=prepared, following=following
         )
         if on_progress:
             on_progress(len(chunk_ids))
+    refine_stories(sessions, window=None, max_articles=refine_max_articles, story_config=config)
     assigned = _assigned(sessions, article_ids)
     first: dict[int, str] = {}  # the id of the document that stored each article row
     for aid, doc_id in zip(article_ids, ids, strict=True):

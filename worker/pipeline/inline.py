@@ -33,7 +33,7 @@ from sqlalchemy import func, select, update
 from models import Article, ArticleStatus, Feed, session_scope
 from worker.pipeline.article import RetryLater, process_article
 from worker.pipeline.feed import FeedRefresh, refresh_feed
-from worker.pipeline.story import assign_story, drain_backlog, story_config
+from worker.pipeline.story import assign_story_step, drain_backlog, story_config
 from worker.runtime import Runtime
 from worker.store import Provenance
 from worker.urls import host_of
@@ -276,7 +276,7 @@ class _Run:
         config = story_config(self.rt.settings)
         for article_id in _waiting_for_story(self.rt, self.articles):
             try:
-                assign_story(
+                assign_story_step(
                     self.rt.sessions,
                     article_id,
                     config,

@@ -1,7 +1,7 @@
 """The story step: exact copy → syndicated copy → same event → new story.
 
-A thin wrapper over ``worker.stories.store`` (the layers and their state live in
-``worker/stories/``) that owns the transaction. Serialized: the story-step lock is taken
+A thin wrapper over ``worker.stories`` (the layers and their state live there) that owns the
+transactions, batches and failures. Serialized: the story-step lock is taken
 first, so two workers never open two stories for one event at the same moment.
 
 The worker's task assigns in batches: with its article, the other articles waiting for a story
@@ -22,15 +22,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, session_scope
 from worker.config import Settings
-from worker.stories import DEFAULT_CONFIG, StoryConfig
-from worker.stories.assigner import Assignment
-from worker.stories.index import StoryDoc
-from worker.stories.store import (
+from worker.stories import (
+    DEFAULT_CONFIG,
+    Assignment,
     Prepared,
+    RefineReport,
+    StoryConfig,
+    StoryDoc,
     assign_stories,
     lock_story_step,
     prepare_features,
     record_story_failure,
+    refine_stories,
     try_lock_story_step,
     unassigned_articles,
     waiting_docs,
@@ -53,7 +56,7 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceErro
 
 
 class StoryStepBusy(Exception):
-    """Another worker holds the story-step lock (``assign_story(..., wait=False)``)."""
+    """Another worker holds the story-step lock (``assign_story_step(..., wait=False)``)."""
 
 
 @dataclass
@@ -70,7 +73,7 @@ def story_config(settings: Settings) -> StoryConfig:
     return DEFAULT_CONFIG.with_(window=timedelta(hours=settings.story_window_hours))
 
 
-def assign_story(
+def assign_story_step(
     sessions: sessionmaker[Session],
     article_id: int,
     config: StoryConfig = DEFAULT_CONFIG,
@@ -217,6 +220,17 @@ def _assign_preparing(
     return dict(zip(ids, done, strict=True)), upcoming
 
 
+def refine_window(sessions: sessionmaker[Session], settings: Settings) -> RefineReport:
+    """Refine the live window: the stories active within ``settings.refine_window_hours`` of
+    the newest article, at most ``settings.refine_max_articles`` articles (beat's task)."""
+    return refine_stories(
+        sessions,
+        window=timedelta(hours=settings.refine_window_hours),
+        max_articles=settings.refine_max_articles,
+        story_config=story_config(settings),
+    )
+
+
 def story_error(exc: BaseException) -> str:
     """What ``articles.story_error`` says about a failure: the class, then the message."""
     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -233,7 +247,7 @@ def _record_failure(sessions: sessionmaker[Session], article_id: int, exc: Excep
         log.exception("could not record the story failure of article %s", article_id)
 
 
-def assign_batch(
+def assign_backfill_batch(
     sessions: sessionmaker[Session],
     article_ids: Sequence[int],
     config: StoryConfig = DEFAULT_CONFIG,

@@ -15,7 +15,9 @@ candidate stories come from the index's term -> story postings, never from a sca
    edited) of the earliest matching article; a copy joins its original's story and does not
    move the story's centroid (it adds no new words, only weight);
 4. cosine of the TF-IDF vector (title x2, proper nouns and numbers x3) with each candidate story's
-   centroid, times a mild time kernel; the best >= ``join_threshold`` wins, else a new story.
+   centroid, times the time decay (``worker.stories.scoring``: 1 inside the story's span, half
+   a week away) and the length calibration (a headline-only text is judged on the scale of a
+   full one); the best >= ``join_threshold`` wins, else a new story.
    After a join, a story whose centroid now matches another's (cosine >= ``merge_threshold``)
    is merged into the older one.
 
@@ -40,6 +42,12 @@ from worker.dedupe.minhash import (
     sketch_normalized,
 )
 from worker.stories.index import ArticleRef, StoryDoc, StoryIndex, StoryState
+from worker.stories.scoring import (
+    DEFAULT_LENGTH_TERMS,
+    DEFAULT_TIME_SCALE,
+    length_factor,
+    time_decay,
+)
 from worker.stories.text import DEFAULT_TITLE_WEIGHT, Terms, extract_terms, key_phrases
 from worker.stories.vectors import (
     DEFAULT_CENTROID_TERMS,
@@ -56,11 +64,11 @@ from worker.stories.vectors import (
 DEFAULT_JOIN_THRESHOLD = 0.35
 #: Cosine of two story centroids from which they are one story.
 DEFAULT_MERGE_THRESHOLD = 0.7
-#: A story is a candidate while its last article is at most this old (relative to the new one).
+#: A story is a candidate while its last article is at most this old (relative to the new one):
+#: a bound on the online step's work (more live stories, more candidates to load and score).
+#: Coverage that arrives later opens a story of its own, and refinement, whose window is
+#: longer, merges it with its event's story.
 DEFAULT_WINDOW = timedelta(hours=72)
-#: At the far edge of the window a similarity counts this much less (linear in between): events
-#: are local in time, but a follow-up a day later is still the same story.
-DEFAULT_TIME_PENALTY = 0.25
 #: The heaviest terms of an article used to look up candidate stories.
 DEFAULT_QUERY_TERMS = 20
 #: Phrases kept per story for its keywords.
@@ -74,7 +82,8 @@ class StoryConfig:
     join_threshold: float = DEFAULT_JOIN_THRESHOLD
     merge_threshold: float = DEFAULT_MERGE_THRESHOLD
     window: timedelta = DEFAULT_WINDOW
-    time_penalty: float = DEFAULT_TIME_PENALTY
+    time_scale: timedelta = DEFAULT_TIME_SCALE
+    length_terms: float = DEFAULT_LENGTH_TERMS
     title_weight: float = DEFAULT_TITLE_WEIGHT
     proper_weight: float = DEFAULT_PROPER_WEIGHT
     number_weight: float = DEFAULT_NUMBER_WEIGHT
@@ -129,7 +138,9 @@ def features(
     ``with_terms``: extract its terms too (layer 4 needs them unless the article is a copy;
     a batch reads their document counts ahead). ``with_phrases``: and its key phrases (a
     story's keywords; computed ahead only when it costs no time under the story-step lock)."""
-    text = doc.text or ""
+    # Only a page's extracted text is compared for copies: a failed page keeps the feed's
+    # summary, and two unrelated ones may share a generic one ("Read more...").
+    text = (doc.text or "") if doc.extracted else ""
     # Normalized once: layer 2 hashes it, layer 3 shingles it.
     normalized = normalize_text(text)
     sk = sketch_normalized(normalized) if normalized else None
@@ -201,8 +212,11 @@ def assign(
     chosen: StoryState | None = None
     chosen_score = 0.0
     candidates = index.candidate_stories(query, active_since)
+    # A short text (a title and a feed summary) is judged on the scale of full texts.
+    scale = length_factor(len(terms.counts), config.length_terms)
     for story in candidates:
-        score = similarity(vec, story.centroid) * _time_factor(doc.published_at, story, config)
+        time = _time_factor(doc.published_at, story, config)
+        score = similarity(vec, story.centroid) * scale * time
         if score > chosen_score:
             chosen, chosen_score = story, score
     phrases = f.phrases if f.phrases is not None else _phrases(doc)
@@ -290,7 +304,7 @@ def _time_factor(when: datetime | None, story: StoryState, config: StoryConfig) 
     if story.first_published_at <= when <= story.last_published_at:
         return 1.0
     gap = max(when - story.last_published_at, story.first_published_at - when)
-    return 1.0 - config.time_penalty * min(gap / config.window, 1.0)
+    return time_decay(gap, config.time_scale)
 
 
 def _merge_matching(

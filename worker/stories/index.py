@@ -44,6 +44,9 @@ class StoryDoc:
     published_at: datetime | None = None  # UTC; None = unknown (no time kernel, no window)
     language: str | None = None
     outlet: str | None = None  # site name or host, for the story's distinct-outlet count
+    # Whether ``text`` is the page's extracted text. False: only what the feed said (a failed
+    # or blocked page), which the copy layers skip, as a feed's summary says nothing of a page.
+    extracted: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ Deletes run in batches of ``batch_size`` articles, each in its own short transac
 first run on a big store neither holds one huge transaction nor blocks the story step for
 long. Idempotent: a second run finds nothing to delete.
 
-No story-step lock (``worker.stories.store.STORY_LOCK_KEY``) is taken, on purpose: pruning
+No story-step lock (``worker.stories.step.STORY_LOCK_KEY``) is taken, on purpose: pruning
 only deletes rows the story step never writes again (an article is sketched once, when it is
 assigned), and the story step never updates a sketch, so the two cannot deadlock or corrupt
 anything. The only race is a story step reading a sketch a batch is deleting: it then sees the
@@ -44,7 +44,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import session_scope, utcnow
-from models.stories_index import ArticleBand, ArticleSketch
+from models.story_state import ArticleBand, ArticleSketch
 
 #: Articles whose sketch is deleted per transaction (32 band rows each).
 DEFAULT_PRUNE_BATCH = 1000

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from models import Article, Run, make_engine, session_factory, session_scope
 from tests.support.services import migrate
 from tests.worker.cli.conftest import ok
-from tests.worker.stories.test_store import add_article
+from tests.worker.stories.test_step import add_article
 from worker.cli import app
 from worker.config import get_settings
 

@@ -15,7 +15,7 @@ from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
 from worker.dedupe import content_hash
 from worker.fetch import Fetcher
-from worker.pipeline import RetryLater, assign_story, process_article, refresh_feed
+from worker.pipeline import RetryLater, assign_story_step, process_article, refresh_feed
 from worker.pipeline.inline import run_inline
 from worker.runtime import Runtime, build_runtime
 from worker.store import add_feed
@@ -99,8 +99,8 @@ def test_same_text_at_two_urls_is_marked_duplicate(
         assert dup.duplicate_of == original.id
         assert original.duplicate_of is None
     # The story step is idempotent: running it again changes nothing.
-    assert assign_story(runtime.sessions, dup.id).duplicate_of == original.id
-    assert assign_story(runtime.sessions, original.id).duplicate_of is None
+    assert assign_story_step(runtime.sessions, dup.id).duplicate_of == original.id
+    assert assign_story_step(runtime.sessions, original.id).duplicate_of is None
 
 
 def test_our_own_rate_limit_defers_without_spending_attempts(
@@ -180,7 +180,7 @@ def test_an_older_copy_arriving_late_becomes_the_original(runtime: Runtime) -> N
             s.add(article)
             s.flush()
             ids[key] = article.id
-        assign_story(runtime.sessions, ids[key])
+        assign_story_step(runtime.sessions, ids[key])
     with session_scope(runtime.sessions) as s:
         dup = {k: s.get(Article, i).duplicate_of for k, i in ids.items()}  # type: ignore[union-attr]
     assert dup == {"a": None, "b": ids["a"], "c": ids["a"]}

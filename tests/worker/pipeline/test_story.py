@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from models import Article, Change, session_scope
 from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
-from tests.worker.stories.test_store import add_article
+from tests.worker.stories.test_step import add_article
 from tests.worker.stories.texts import (
     BRIDGE_LOCAL,
     BRIDGE_LOCAL_TITLE,
@@ -23,11 +23,10 @@ from tests.worker.stories.texts import (
     STRIKE,
     STRIKE_TITLE,
 )
-from worker.pipeline import StoryStepBusy, assign_story
+from worker.pipeline import StoryStepBusy, assign_story_step
 from worker.pipeline import story as story_module
 from worker.runtime import Runtime, build_runtime
-from worker.stories import assigner
-from worker.stories.store import lock_story_step
+from worker.stories import assigner, lock_story_step
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -64,7 +63,7 @@ def fail_on(monkeypatch: pytest.MonkeyPatch, bad: int, error: Exception) -> None
             raise error
         return real(index, doc, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("worker.stories.store.assign", assign)
+    monkeypatch.setattr("worker.stories.step.assign", assign)
 
 
 def story_of(rt: Runtime, article_id: int) -> int | None:
@@ -80,7 +79,7 @@ def test_a_task_assigns_the_backlog_oldest_report_first(backend: Runtime) -> Non
     local = extracted(backend, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=2)
     strike = extracted(backend, STRIKE_TITLE, STRIKE, hours=3)
     wire = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=1)
-    outcome = assign_story(backend.sessions, strike, batch=8)
+    outcome = assign_story_step(backend.sessions, strike, batch=8)
     assert outcome.method == "new" and outcome.story_id == story_of(backend, strike)
     assert story_of(backend, local) == story_of(backend, wire) is not None
     with session_scope(backend.sessions) as s:
@@ -89,14 +88,14 @@ def test_a_task_assigns_the_backlog_oldest_report_first(backend: Runtime) -> Non
         ).all()
     assert [p["article_id"] for p in created] == [wire, strike]  # wire before local joined it
     # Their own tasks, delivered later, find them done.
-    assert assign_story(backend.sessions, local, batch=8).method == "done"
+    assert assign_story_step(backend.sessions, local, batch=8).method == "done"
 
 
 def test_a_batch_takes_at_most_its_size(backend: Runtime) -> None:
     first = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=1)
     second = extracted(backend, STRIKE_TITLE, STRIKE, hours=2)
     third = extracted(backend, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=3)
-    assign_story(backend.sessions, third, batch=2)  # its own article and the oldest other
+    assign_story_step(backend.sessions, third, batch=2)  # its own article and the oldest other
     assert story_of(backend, first) is not None and story_of(backend, third) is not None
     assert story_of(backend, second) is None
 
@@ -105,13 +104,13 @@ def test_a_task_works_off_full_batches_of_the_backlog(backend: Runtime) -> None:
     texts = [(BRIDGE_WIRE_TITLE, BRIDGE_WIRE), (STRIKE_TITLE, STRIKE)] * 4
     waiting = [extracted(backend, t, x, hours=h) for h, (t, x) in enumerate(texts, start=1)]
     # Batches of 2, up to 3 of them: its own article and the oldest, then two full batches.
-    assign_story(backend.sessions, waiting[-1], batch=2, batches=3)
+    assign_story_step(backend.sessions, waiting[-1], batch=2, batches=3)
     assigned = [a for a in waiting if story_of(backend, a) is not None]
     assert assigned == [*waiting[:5], waiting[-1]]
     # The same stories as one at a time: one per text.
     assert len({story_of(backend, a) for a in assigned}) == 2
     # A batch that is not full ends the drain: nothing more is waiting.
-    assign_story(backend.sessions, waiting[6], batch=2, batches=10)
+    assign_story_step(backend.sessions, waiting[6], batch=2, batches=10)
     assert [a for a in waiting if story_of(backend, a) is None] == []
 
 
@@ -124,7 +123,7 @@ def test_a_failing_backlog_batch_ends_the_drain_not_the_task(
     )
     fail_on(monkeypatch, bad, RuntimeError("a bug on one text"))
     with caplog.at_level(logging.WARNING):
-        outcome = assign_story(backend.sessions, own, batch=2, batches=2)
+        outcome = assign_story_step(backend.sessions, own, batch=2, batches=2)
     # Its own batch (with the oldest) is done; the backlog batch after it rolled back whole.
     assert outcome.method == "new" and story_of(backend, oldest) is not None
     assert story_of(backend, next_one) is None and story_of(backend, bad) is None
@@ -140,17 +139,17 @@ def test_an_article_that_fails_holds_up_only_its_own_task(
     bad = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
     good = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=2)
     fail_on(monkeypatch, bad, RuntimeError("a bug on this one text"))
-    assert assign_story(backend.sessions, good, batch=8).method == "new"
+    assert assign_story_step(backend.sessions, good, batch=8).method == "new"
     assert story_of(backend, good) is not None and story_of(backend, bad) is None
     assert failures(backend, bad) == (None, 0)  # a failed batch is not the article's failure
     with pytest.raises(RuntimeError, match="this one text"):
-        assign_story(backend.sessions, bad, batch=8)
+        assign_story_step(backend.sessions, bad, batch=8)
     with session_scope(backend.sessions) as s:  # nothing of the failed batches was written
         assert len(s.scalars(select(Change.id).where(Change.kind == "story.created")).all()) == 1
     # Failed alone: on its row, in a transaction of its own.
     assert failures(backend, bad) == ("RuntimeError: a bug on this one text", 1)
     with pytest.raises(RuntimeError):
-        assign_story(backend.sessions, bad, batch=8)  # its task, redelivered or swept
+        assign_story_step(backend.sessions, bad, batch=8)  # its task, redelivered or swept
     assert failures(backend, bad) == ("RuntimeError: a bug on this one text", 2)
 
     # A restarted worker (a runtime of its own; no state in memory): later batches leave the
@@ -161,14 +160,14 @@ def test_an_article_that_fails_holds_up_only_its_own_task(
         other = extracted(restarted, BRIDGE_WIRE_TITLE, BRIDGE_WIRE + "\n\nUpdate.", hours=4)
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="worker.pipeline.story"):
-            assign_story(restarted.sessions, other, batch=8)
+            assign_story_step(restarted.sessions, other, batch=8)
         assert "story batch failed" not in caplog.text
         assert story_of(restarted, later) is not None and story_of(restarted, bad) is None
     finally:
         restarted.close()
 
-    monkeypatch.setattr("worker.stories.store.assign", assigner.assign)  # fixed (a new release)
-    assert assign_story(backend.sessions, bad, batch=8).method == "new"  # alone, once more
+    monkeypatch.setattr("worker.stories.step.assign", assigner.assign)  # fixed (a new release)
+    assert assign_story_step(backend.sessions, bad, batch=8).method == "new"  # alone, once more
     # Assigned: the error goes, the count stays as the record of what it took.
     assert failures(backend, bad) == (None, 2)
 
@@ -180,12 +179,12 @@ def test_a_failed_article_is_cleared_when_a_batch_assigns_it_as_an_original(
     original = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
     fail_on(monkeypatch, original, ValueError("bad data"))
     with pytest.raises(ValueError, match="bad data"):
-        assign_story(backend.sessions, original, batch=8)
-    monkeypatch.setattr("worker.stories.store.assign", assigner.assign)
+        assign_story_step(backend.sessions, original, batch=8)
+    monkeypatch.setattr("worker.stories.step.assign", assigner.assign)
     copy = add_article(
         backend.sessions, STRIKE_TITLE, STRIKE, hours=2, site="copy.example", duplicate_of=original
     )
-    assert assign_story(backend.sessions, copy, batch=8).method == "exact"
+    assert assign_story_step(backend.sessions, copy, batch=8).method == "exact"
     assert story_of(backend, original) == story_of(backend, copy) is not None
     assert failures(backend, original) == (None, 1)
 
@@ -196,9 +195,9 @@ def test_a_database_error_is_not_counted(backend: Runtime, monkeypatch: pytest.M
     article = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
     fail_on(monkeypatch, article, OperationalError("SELECT 1", {}, Exception("server closed")))
     with pytest.raises(OperationalError):
-        assign_story(backend.sessions, article, batch=8)
+        assign_story_step(backend.sessions, article, batch=8)
     with pytest.raises(OperationalError):
-        assign_story(backend.sessions, article)
+        assign_story_step(backend.sessions, article)
     assert failures(backend, article) == (None, 0)
 
 
@@ -208,14 +207,14 @@ def test_a_long_error_is_cut_and_a_bare_one_named(
     article = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
     fail_on(monkeypatch, article, RuntimeError("x" * 10_000))
     with pytest.raises(RuntimeError):
-        assign_story(backend.sessions, article)
+        assign_story_step(backend.sessions, article)
     error, attempts = failures(backend, article)
     assert attempts == 1 and error is not None
     assert error.startswith("RuntimeError: xxx")
     assert len(error) == story_module.DEFAULT_STORY_ERROR_CHARS
     fail_on(monkeypatch, article, KeyError())
     with pytest.raises(KeyError):
-        assign_story(backend.sessions, article)
+        assign_story_step(backend.sessions, article)
     assert failures(backend, article) == ("KeyError", 2)
 
 
@@ -233,7 +232,7 @@ def test_a_failure_that_cannot_be_recorded_still_raises_the_original(
         caplog.at_level(logging.ERROR, logger="worker.pipeline.story"),
         pytest.raises(RuntimeError, match="the original"),
     ):
-        assign_story(backend.sessions, article, batch=8)
+        assign_story_step(backend.sessions, article, batch=8)
     assert "could not record the story failure" in caplog.text
     assert failures(backend, article) == (None, 0)
 
@@ -243,7 +242,7 @@ def test_a_task_finding_its_article_done_takes_neither_lock_nor_batch(
 ) -> None:
     first = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=1)
     second = extracted(backend, STRIKE_TITLE, STRIKE, hours=2)
-    assign_story(backend.sessions, first, batch=8)  # takes the other one along
+    assign_story_step(backend.sessions, first, batch=8)  # takes the other one along
     statements: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -251,7 +250,7 @@ def test_a_task_finding_its_article_done_takes_neither_lock_nor_batch(
 
     event.listen(backend.engine, "before_cursor_execute", seen)
     try:
-        outcome = assign_story(backend.sessions, second, batch=8)
+        outcome = assign_story_step(backend.sessions, second, batch=8)
     finally:
         event.remove(backend.engine, "before_cursor_execute", seen)
     assert (outcome.method, outcome.story_id) == ("done", story_of(backend, second))
@@ -268,9 +267,9 @@ def test_a_task_that_must_not_wait_is_told_the_story_step_is_busy(
     with session_scope(rt.sessions) as holder:
         lock_story_step(holder)  # another worker in the middle of a batch
         with pytest.raises(StoryStepBusy):
-            assign_story(rt.sessions, article, batch=8, wait=False)
+            assign_story_step(rt.sessions, article, batch=8, wait=False)
     assert story_of(rt, article) is None  # nothing done, nothing recorded against it
     assert failures(rt, article) == (None, 0)
     # Once the lock is free, the same call assigns it.
-    assert assign_story(rt.sessions, article, batch=8, wait=False).method == "new"
+    assert assign_story_step(rt.sessions, article, batch=8, wait=False).method == "new"
     rt.close()

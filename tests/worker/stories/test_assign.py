@@ -187,12 +187,46 @@ def test_visit_pair_is_one_story_and_the_same_day_strike_is_not(strike_first: bo
     assert strike.story_id != visit_a.story_id
 
 
-def test_stories_outside_the_time_window_are_not_candidates() -> None:
+def test_a_story_weeks_old_is_not_joined() -> None:
     s = Stream()
     first = s.add(BRIDGE_WIRE_TITLE, BRIDGE_WIRE)
-    much_later = s.add(BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=24 * 10)
+    much_later = s.add(BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=24 * 12)
     assert much_later.new_story
     assert much_later.story_id != first.story_id
+
+
+def test_a_follow_up_days_later_within_the_window_counts_nearly_in_full() -> None:
+    # The decay is flat over the days an event is covered (the linear kernel took 21% at 60 h).
+    s_soon, s_late = Stream(), Stream()
+    s_soon.add(BRIDGE_WIRE_TITLE, BRIDGE_WIRE)
+    s_late.add(BRIDGE_WIRE_TITLE, BRIDGE_WIRE)
+    soon = s_soon.add(BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=1)
+    late = s_late.add(BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=60)
+    assert late.score > 0.99 * soon.score
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        # Below the join threshold without the length calibration (0.25 and 0.33).
+        "Bridge collapse leaves two missing",
+        "Divers search river after bridge gives way",
+    ],
+)
+def test_a_headline_without_text_joins_its_story(title: str) -> None:
+    # A failed or paywalled page keeps only its headline: judged on the scale of full texts.
+    s = Stream()
+    first = s.add(BRIDGE_WIRE_TITLE, BRIDGE_WIRE)
+    s.add(BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=1)
+    headline = s.add(title, "", hours=2)
+    assert headline.story_id == first.story_id
+
+
+def test_a_headline_of_another_event_stays_apart() -> None:
+    s = Stream()
+    bridge = s.add(BRIDGE_WIRE_TITLE, BRIDGE_WIRE)
+    other = s.add("Dock workers strike at Marrow Bay harbour over pay", "", hours=2)
+    assert other.story_id != bridge.story_id
 
 
 def test_time_kernel_lowers_the_score_of_an_older_story() -> None:

@@ -1,7 +1,7 @@
 """A batch of story steps in one transaction writes exactly what one transaction per article does.
 
 On Postgres a batch holds its writes back and answers its reads from the tables plus what it
-holds (``worker/stories/deferred.py``); these tests replay one stream of articles into two
+holds (``worker/stories/sql_writes.py``); these tests replay one stream of articles into two
 databases, one step per transaction in the first and in batches of several sizes in the
 second, and compare every row the story step writes.
 """
@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, Change, Story, make_engine, session_factory
 from models import session_scope as scope
-from models.stories_index import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
+from models.story_state import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
 from tests.support.services import PostgresServer, migrate
 from tests.worker.dedupe.test_minhash import syndicated_copy
-from tests.worker.stories.test_store import T0, add_article
+from tests.worker.stories.test_step import T0, add_article
 from tests.worker.stories.texts import (
     BRIDGE_LOCAL,
     BRIDGE_LOCAL_TITLE,
@@ -45,8 +45,8 @@ from worker.dedupe import content_hash
 from worker.stories import DEFAULT_CONFIG, StoryConfig
 from worker.stories.index import StoryDoc, StoryState
 from worker.stories.sql import SqlStoryIndex
-from worker.stories.sql import _overlapped as _overlapped  # a private helper, tested alone
-from worker.stories.store import (
+from worker.stories.sql_batch import _overlapped as _overlapped  # a private helper, tested alone
+from worker.stories.step import (
     Prepared,
     assign_stories,
     prepare_features,

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, utcnow
 from models import session_scope as scope
-from models.stories_index import ArticleBand, ArticleSketch
+from models.story_state import ArticleBand, ArticleSketch
 from tests.support.services import migrate
 from tests.worker.dedupe.test_minhash import syndicated_copy
-from tests.worker.stories.test_store import T0, add_article, run
+from tests.worker.stories.test_step import T0, add_article, run
 from tests.worker.stories.texts import (
     BRIDGE_WIRE,
     BRIDGE_WIRE_TITLE,

@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import TextClause
 
 from models import Article, Change, Story
-from models.stories_index import ArticleSketch, StoryProfile
+from models.story_state import ArticleSketch, StoryProfile
 from models.types import utcnow
 
 _SKETCHES = cast(Table, ArticleSketch.__table__)

@@ -1,6 +1,6 @@
 """Document counts kept between story batches: used while valid, dropped once anyone else writes.
 
-The counts a worker keeps (``worker.stories.counts``) are a copy of ``term_stats``; these tests
+The counts a worker keeps (``worker.stories.sql_terms``) are a copy of ``term_stats``; these tests
 change the table behind the worker's back — another writer, a batch that rolled back — and
 check that the next batch takes the table's counts, not the copy's.
 """
@@ -14,11 +14,11 @@ from sqlalchemy import Engine, event, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import session_scope as scope
-from models.stories_index import TermStat
-from tests.worker.stories.test_store import add_article
+from models.story_state import TermStat
+from tests.worker.stories.test_step import add_article
 from tests.worker.stories.texts import BRIDGE_LOCAL, BRIDGE_WIRE, STRIKE, VISIT_A
-from worker.stories.counts import KEPT_COUNTS, KeptCounts
-from worker.stories.store import assign_stories
+from worker.stories.sql_terms import KEPT_COUNTS, KeptCounts
+from worker.stories.step import assign_stories
 
 # The stem of ``bridge``: in both bridge texts, not in STRIKE or VISIT_A; each batch below
 # reads and writes its count.

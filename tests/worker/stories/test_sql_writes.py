@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from models import make_engine
-from worker.stories.deferred import DeferredWrites, float_array, int_array, text_array
+from worker.stories.sql_writes import DeferredWrites, float_array, int_array, text_array
 
 AWKWARD_TEXTS = [
     "plain",

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, ArticleStatus, Change, Story, make_engine, session_factory
 from models import session_scope as scope
-from models.stories_index import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
+from models.story_state import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
 from tests.support.services import migrate
 from tests.worker.dedupe.test_minhash import syndicated_copy
 from tests.worker.stories.texts import (
@@ -31,7 +31,7 @@ from tests.worker.stories.texts import (
 from worker.dedupe import content_hash
 from worker.stories import DEFAULT_CONFIG, InMemoryStoryIndex, StoryDoc, assign
 from worker.stories.index import DEFAULT_POSTING_TERMS, posting_terms
-from worker.stories.store import assign_story
+from worker.stories.step import assign_stories
 from worker.stories.text import DEFAULT_TERM_TEXT_CHARS
 
 T0 = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
@@ -66,7 +66,7 @@ def add_article(
 
 def run(sessions: sessionmaker[Session], article_id: int) -> tuple[int, int | None, str]:
     with scope(sessions) as s:
-        result = assign_story(s, article_id)
+        result = assign_stories(s, [article_id])[0]
         assert result is not None
         return result.story_id, result.duplicate_of, result.method
 
@@ -175,8 +175,8 @@ def test_pending_or_missing_article_is_not_assigned(sessions: sessionmaker[Sessi
         s.flush()
         pending = s.scalar(select(Article.id))
         assert pending is not None
-        assert assign_story(s, pending) is None
-        assert assign_story(s, 999_999) is None
+        assert assign_stories(s, [pending])[0] is None
+        assert assign_stories(s, [999_999])[0] is None
 
 
 def test_state_survives_a_restart(db_url: str) -> None:
@@ -218,13 +218,13 @@ def test_merge_repoints_articles_and_writes_the_outbox(sessions: sessionmaker[Se
     for title, text in FILLER:
         article_id = add_article(sessions, title, text, hours=-48)
         with scope(sessions) as s:
-            assign_story(s, article_id, config)
+            assign_stories(s, [article_id], config)[0]
     ids = [add_article(sessions, None, h, hours=i) for i, h in enumerate(halves)]
     ids.append(add_article(sessions, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=2))
     results = []
     for article_id in ids:
         with scope(sessions) as s:
-            result = assign_story(s, article_id, config)
+            result = assign_stories(s, [article_id], config)[0]
             assert result is not None
             results.append(result)
     a, b, c = results
@@ -273,7 +273,7 @@ def test_postings_mirror_each_live_centroid(sessions: sessionmaker[Session]) -> 
     ]
     for hours, (title, text) in enumerate(texts):
         with scope(sessions) as s:
-            assert assign_story(s, add_article(sessions, title, text, hours=hours), config)
+            assert assign_stories(s, [add_article(sessions, title, text, hours=hours)], config)[0]
     with scope(sessions) as s:
         stories = {st.id: st.merged_into for st in s.scalars(select(Story))}
         centroids = dict(s.execute(select(StoryProfile.story_id, StoryProfile.centroid)).all())
@@ -309,7 +309,7 @@ def test_concurrent_workers_open_one_story_for_one_event(pg_url: str) -> None:
                 with scope(sessions) as s:
                     s.connection()  # the transaction is open before the race starts
                     barrier.wait(timeout=30)
-                    assign_story(s, article_id)
+                    assign_stories(s, [article_id])[0]
             except BaseException as exc:  # reported below, in the test's thread
                 errors.append(exc)
 
@@ -333,3 +333,35 @@ def test_concurrent_workers_open_one_story_for_one_event(pg_url: str) -> None:
             assert len(created) == len(FILLER) + 1
     finally:
         engine.dispose()
+
+
+def failed_page(sessions: sessionmaker[Session], title: str, summary: str, hours: float) -> int:
+    """An article whose page failed: the feed's summary is its text (as the article step
+    stores it), hashed as any text."""
+    article_id = add_article(sessions, title, summary, hours=hours, site="feed.example")
+    with scope(sessions) as s:
+        article = s.get(Article, article_id)
+        assert article is not None
+        article.status = ArticleStatus.FAILED
+    return article_id
+
+
+def test_failed_pages_with_the_same_generic_summary_are_not_copies(
+    sessions: sessionmaker[Session],
+) -> None:
+    seed_filler(sessions)
+    first = failed_page(sessions, BRIDGE_WIRE_TITLE, "Read more…", 0.0)
+    second = failed_page(sessions, STRIKE_TITLE, "Read more…", 1.0)
+    _, _, _ = run(sessions, first)
+    story, original, method = run(sessions, second)
+    assert original is None and method != "exact"
+    assert story != run(sessions, first)[0]
+    with scope(sessions) as s:
+        assert s.scalar(select(func.count()).select_from(ArticleSketch)) == len(FILLER)
+
+
+def test_an_extracted_page_is_not_a_copy_of_a_failed_one(sessions: sessionmaker[Session]) -> None:
+    failed = failed_page(sessions, STRIKE_TITLE, BRIDGE_WIRE, 0.0)
+    run(sessions, failed)
+    extracted = add_article(sessions, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=1.0)
+    assert run(sessions, extracted)[1] is None

@@ -129,7 +129,7 @@ class TermStat(Base):
 class TermStatsVersion(Base):
     """One row: a token that changes whenever ``term_stats`` does (Postgres: a statement
     trigger, alembic 0010), so a worker can tell whether document counts it kept from its
-    last batch are still the table's (``worker.stories.store``)."""
+    last batch are still the table's (``worker.stories.step``)."""
 
     __tablename__ = "term_stats_version"
 

@@ -1,9 +1,9 @@
-"""The story step on the database: ``assign_story(session, article_id)``.
+"""The story step on the database: ``assign_stories(session, article_ids)``.
 
 Usage (inside the caller's transaction; it commits or rolls back everything together)::
 
     with session_scope(sessions) as session:
-        result = assign_story(session, article_id)   # None when there is nothing to assign
+        result = assign_stories(session, [article_id])[0]   # None: nothing to assign
         result.story_id, result.duplicate_of, result.new_story, result.merged
 
     with session_scope(sessions) as session:     # several, in this order, in one transaction
@@ -11,13 +11,13 @@ Usage (inside the caller's transaction; it commits or rolls back everything toge
 
 A batch gives exactly the assignments (and rows) that one transaction per article would: each
 article sees what the ones before it wrote. On Postgres those writes are held back in memory
-(``worker.stories.deferred``) and go out as one statement at the end, and the reads of the
+(``worker.stories.sql_writes``) and go out as one statement at the end, and the reads of the
 batch answer from the database plus what is held back. The batch saves the round trips and the
 per-statement work that a story step is mostly made of (figures in docs/stories.md).
 
 It reads the article row, runs layers 2-4 (``worker.stories.assigner.assign``) against
 ``SqlStoryIndex`` — the same code path as the in-memory index, with its state in the tables of
-``models/stories_index.py`` — sets ``articles.story_id`` / ``duplicate_of``, creates or updates
+``models/story_state.py`` — sets ``articles.story_id`` / ``duplicate_of``, creates or updates
 the ``stories`` row, and writes the outbox rows ``story.created``, ``story.updated``,
 ``story.merged`` and ``article.updated`` in the same transaction.
 
@@ -72,6 +72,7 @@ _WAITING_DOCS = select(
     Article.language,
     Article.site_name,
     Article.canonical_url,
+    Article.status,
 ).where(
     Article.id.in_(bindparam("ids", expanding=True)),
     Article.story_id.is_(None),
@@ -109,13 +110,6 @@ def try_lock_story_step(session: Session) -> bool:
     return True
 
 
-def assign_story(
-    session: Session, article_id: int, config: StoryConfig = DEFAULT_CONFIG
-) -> Assignment | None:
-    """Assign an extracted article to a story; None if it is missing or not extracted yet."""
-    return assign_stories(session, [article_id], config)[0]
-
-
 def assign_stories(
     session: Session,
     article_ids: Sequence[int],
@@ -124,7 +118,8 @@ def assign_stories(
     prepared: Mapping[int, Prepared] | None = None,
     meanwhile: Callable[[], object] | None = None,
 ) -> list[Assignment | None]:
-    """``assign_story`` for each article, in the order given, in the caller's transaction.
+    """Assign these extracted articles to stories, in the order given, in the caller's
+    transaction; for each its ``Assignment``, or None when it is missing or not extracted yet.
 
     ``prepared``: features computed earlier with the same ``config`` (``prepare_features``),
     used for an article whose title, text and language are still the ones they were computed
@@ -142,7 +137,7 @@ def assign_stories(
         # text step marked (it joins its original's story).
         waiting = article.story_id is None and article.status != ArticleStatus.PENDING
         if waiting and article.duplicate_of is None:
-            doc = _doc(article)
+            doc = doc_of(article)
             found = _still_valid(prepared.get(article.id) if prepared else None, doc)
             if found is None and batch_reads:
                 found = features(doc, config, with_terms=True)
@@ -184,15 +179,20 @@ def waiting_docs(session: Session, article_ids: Sequence[int]) -> list[StoryDoc]
     if not article_ids:
         return []
     rows = {r.id: r for r in session.execute(_WAITING_DOCS, {"ids": list(article_ids)})}
-    return [_doc(rows[i]) for i in article_ids if i in rows]
+    return [doc_of(rows[i]) for i in article_ids if i in rows]
 
 
 def _still_valid(prepared: Prepared | None, doc: StoryDoc) -> Features | None:
-    # Features depend on the title, the text and the language only.
+    # Features depend on the title, the text, the language and whether the text was extracted.
     if prepared is None:
         return None
     was, found = prepared
-    same = was.title == doc.title and was.text == doc.text and was.language == doc.language
+    same = (
+        was.title == doc.title
+        and was.text == doc.text
+        and was.language == doc.language
+        and was.extracted == doc.extracted
+    )
     return found if same else None
 
 
@@ -266,10 +266,10 @@ def _assign(
         if original is not None and original.story_id is None:
             _assign(index, original, config)
         if original is not None and original.story_id is not None:
-            result = index.join_copy(_doc(article), original)
+            result = index.join_copy(doc_of(article), original)
             _record(index, article, result)
             return result
-    doc, found = ahead if ahead is not None else (_doc(article), None)
+    doc, found = ahead if ahead is not None else (doc_of(article), None)
     result = assign(index, doc, config, found)
     _record(index, article, result)
     return result
@@ -299,8 +299,12 @@ class _DocFields(Dated, Protocol):
     @property
     def canonical_url(self) -> str: ...
 
+    @property
+    def status(self) -> str: ...
 
-def _doc(article: _DocFields) -> StoryDoc:
+
+def doc_of(article: _DocFields) -> StoryDoc:
+    """The story step's view of an article row (or a row of its columns)."""
     return StoryDoc(
         id=article.id,
         title=article.title,
@@ -308,6 +312,8 @@ def _doc(article: _DocFields) -> StoryDoc:
         published_at=reported_at(article),
         language=article.language,
         outlet=article.site_name or host_of(article.canonical_url) or None,
+        # A failed or blocked page keeps what the feed said: not compared for copies.
+        extracted=article.status == ArticleStatus.OK and bool(article.text),
     )
 
 
