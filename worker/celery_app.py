@@ -31,8 +31,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
-        # Redis redelivers a message not acked within this window: longer than any task.
-        "broker_transport_options": {"visibility_timeout": 3600} if settings.redis_url else {},
+        # Redis redelivers a message not acked within this window (its worker died): longer
+        # than any task may run (the hard time limit) and than the longest retry countdown.
+        "broker_transport_options": (
+            {"visibility_timeout": settings.broker_visibility_timeout_s}
+            if settings.redis_url
+            else {}
+        ),
         "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
         "task_default_queue": "feeds",
         "task_routes": {
@@ -49,6 +54,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # What one page may cost: interrupted (soft), then its process killed (hard) and the
+        # try counted as unfinished (worker/pipeline/article.py); a process that grew past the
+        # memory cap is replaced after its task, so one bloated page does not stay resident.
+        "task_soft_time_limit": settings.task_soft_time_limit_s,
+        "task_time_limit": settings.task_time_limit_s,
+        "worker_max_memory_per_child": settings.max_memory_per_child_mb * 1024,  # KiB
         "task_ignore_result": True,
         "result_backend": None,
         "task_serializer": "json",

@@ -19,7 +19,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".storywire")
@@ -138,6 +138,51 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(
         300.0, description="How often beat runs the sweeper (stubs left pending by lost tasks)."
     )
+    task_soft_time_limit_s: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        description="A task still running after this long is interrupted (an article page "
+        "is retried, and counted as unfinished).",
+    )
+    task_time_limit_s: float = Field(
+        360.0,
+        ge=1,
+        le=86_400,
+        description="A task still running after this long has its worker process killed "
+        "and replaced. Longer than the soft limit.",
+    )
+    max_memory_per_child_mb: int = Field(
+        500,
+        ge=64,
+        le=1_048_576,
+        description="A worker process whose resident memory exceeds this after a task is "
+        "replaced by a fresh one.",
+    )
+    max_unfinished_tries: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="An article page whose last tries all killed their worker or ran past "
+        "the time limit this many times is failed with the reason, not tried again.",
+    )
+    broker_visibility_timeout_s: float = Field(
+        3600.0,
+        ge=1,
+        le=604_800,
+        description="Redis redelivers a task not acknowledged within this time (its worker "
+        "died mid-task). Longer than the hard time limit and the longest retry delay.",
+    )
+    run_heartbeat_s: float = Field(
+        30.0, ge=1, le=3600, description="How often a worker stamps its run's heartbeat_at."
+    )
+    run_lost_after_s: float = Field(
+        300.0,
+        ge=2,
+        le=604_800,
+        description="A running run whose heartbeat is older than this is marked lost by "
+        "the sweeper (its worker was killed).",
+    )
 
     # --- consumers -----------------------------------------------------------------------
     changes_retention_days: float = Field(
@@ -167,6 +212,20 @@ class Settings(BaseSettings):
         description="MinHash sketches of articles older than this are pruned: a syndicated "
         "copy published later is no longer matched to them (an exact copy still is).",
     )
+
+    @model_validator(mode="after")
+    def _limits_in_order(self) -> Settings:
+        # A hard limit at or below the soft one would kill a task before it can clean up; a
+        # run that beats less often than it is declared lost would be lost while alive.
+        if self.task_time_limit_s <= self.task_soft_time_limit_s:
+            raise ValueError(
+                "STORYWIRE_TASK_TIME_LIMIT_S must be greater than STORYWIRE_TASK_SOFT_TIME_LIMIT_S"
+            )
+        if self.run_lost_after_s <= 2 * self.run_heartbeat_s:
+            raise ValueError(
+                "STORYWIRE_RUN_LOST_AFTER_S must be more than twice STORYWIRE_RUN_HEARTBEAT_S"
+            )
+        return self
 
     @property
     def sqlalchemy_url(self) -> str:

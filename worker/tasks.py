@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import setup_logging
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -22,6 +23,7 @@ from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
 from worker.pipeline import RetryLater, process_article, refresh_feed
 from worker.pipeline import assign_story as assign_story_step
+from worker.pipeline.article import note_time_limit
 from worker.pipeline.story import story_config
 from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
@@ -119,6 +121,12 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
         outcome = process_article(
             rt.sessions, rt.fetcher, rt.settings, article_id, self.provenance(run_id)
         )
+    except SoftTimeLimitExceeded:
+        # The try stays counted as unfinished, so the tries are bounded however soon they
+        # come: the retry goes to the back of the queue at once.
+        note_time_limit(rt.sessions, article_id, rt.settings.task_soft_time_limit_s)
+        log.warning("article fetch ran past the time limit, will be retried")
+        raise self.retry(countdown=0) from None
     except RetryLater as exc:
         countdown = max(exc.retry_after or 0, DEFAULT_ARTICLE_RETRY_BASE_S * exc.attempts)
         log.info("article fetch will be retried", attempts=exc.attempts, countdown=countdown)

@@ -57,11 +57,31 @@ class ArticleOutcome:
     error_class: str | None = None
 
 
+#: error_class of a page given up because its tries kept killing their worker (out of memory).
+WORKER_LOST = "worker_lost"
+#: error_class of a page whose try ran past the task's soft time limit.
+TIME_LIMIT = "time_limit"
+
+
+class Unfinished(Exception):
+    """The last tries of a page never ended: it is failed rather than tried again forever."""
+
+    def __init__(self, tries: int, last_error_class: str | None) -> None:
+        cause = "ran past the time limit" if last_error_class == TIME_LIMIT else "was killed"
+        super().__init__(
+            f"given up after {tries} tries that never finished (the worker {cause} each "
+            "time: out of memory, time limit)"
+        )
+        self.error_class = TIME_LIMIT if last_error_class == TIME_LIMIT else WORKER_LOST
+
+
 @dataclass
 class _Stub:
     url: str
     feed_title: str | None
     feed_text: str | None  # plain text the feed carried, the fallback
+    unfinished_tries: int = 0  # tries before this one that never ended
+    last_error_class: str | None = None
 
 
 def process_article(
@@ -74,10 +94,18 @@ def process_article(
     """Fetch, extract and store one pending article. Idempotent: a processed one is skipped.
 
     Raises ``RetryLater`` on a transient failure with attempts left (the row records it).
+    Each try is counted on the row before the page is fetched and cleared when it ends, so a
+    try that killed its worker is counted too: after ``settings.max_unfinished_tries`` of
+    them in a row the page is failed (``worker_lost`` or ``time_limit``), not tried again.
     """
-    stub = _load_stub(sessions, article_id)
+    stub = _start_try(sessions, article_id)
     if stub is None:
         return ArticleOutcome(article_id, "skipped")
+    if stub.unfinished_tries >= settings.max_unfinished_tries:
+        error = Unfinished(stub.unfinished_tries, stub.last_error_class)
+        return _finish_from_feed(
+            sessions, article_id, stub, ArticleStatus.FAILED, error, None, provenance
+        )
 
     if not stub.url.startswith(("http://", "https://")):
         # A link-less entry: the feed's own text is all there is.
@@ -98,9 +126,11 @@ def process_article(
         if exc.error_class == RATE_LIMITED:
             # Our own politeness queue is full for this host: not the page's fault, so it
             # costs no attempt.
+            _end_try(sessions, article_id)
             raise RetryLater(article_id, 0, exc) from exc
         if _our_outage(sessions, settings, stub.url, exc):
             # Our own network is down (many hosts failing at once): not the page's fault.
+            _end_try(sessions, article_id)
             raise RetryLater(article_id, 0, exc) from exc
         attempts = _count_attempt(sessions, article_id, exc)
         if attempts < DEFAULT_MAX_ATTEMPTS:
@@ -108,20 +138,36 @@ def process_article(
         return _finish_from_feed(
             sessions, article_id, stub, ArticleStatus.FAILED, exc, None, provenance
         )
-    except (FetchError, ExtractionError) as exc:
-        status = getattr(exc, "status_code", None)
+    except FetchError as exc:
         return _finish_from_feed(
-            sessions, article_id, stub, ArticleStatus.FAILED, exc, status, provenance
+            sessions, article_id, stub, ArticleStatus.FAILED, exc, exc.status_code, provenance
+        )
+    except ExtractionError as exc:  # the page came (its status is kept) but is no article
+        return _finish_from_feed(
+            sessions, article_id, stub, ArticleStatus.FAILED, exc, response.status_code, provenance
         )
 
     return _store_page(sessions, article_id, response, page, provenance)
 
 
-def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None:
+def note_time_limit(sessions: sessionmaker[Session], article_id: int, limit_s: float) -> None:
+    """Record on a pending article that its try ran past the soft time limit (the try stays
+    counted as unfinished: the task retries it, and gives up once the limit is reached)."""
     with session_scope(sessions) as session:
-        article = session.get(Article, article_id)
+        article = _locked(session, article_id)
+        if article is not None and article.status == ArticleStatus.PENDING:
+            article.error_class = TIME_LIMIT
+            article.error = f"fetching and extracting the page took longer than {limit_s:g} s"
+
+
+def _start_try(sessions: sessionmaker[Session], article_id: int) -> _Stub | None:
+    """The pending article's stub, its try counted (committed) before any risky work."""
+    with session_scope(sessions) as session:
+        article = _locked(session, article_id)
         if article is None or article.status != ArticleStatus.PENDING:
             return None
+        unfinished, last_error_class = article.unfinished_tries, article.error_class
+        article.unfinished_tries = unfinished + 1
         source = session.execute(
             select(ArticleSource)
             .where(ArticleSource.article_id == article_id)
@@ -133,7 +179,14 @@ def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None
             feed_text = (_html_to_text(source.content) if source.content else None) or (
                 source.summary
             )
-        return _Stub(article.url, article.title, feed_text)
+        return _Stub(article.url, article.title, feed_text, unfinished, last_error_class)
+
+
+def _end_try(sessions: sessionmaker[Session], article_id: int) -> None:
+    with session_scope(sessions) as session:
+        article = _locked(session, article_id)
+        if article is not None:
+            article.unfinished_tries = 0
 
 
 def _our_outage(
@@ -148,6 +201,7 @@ def _count_attempt(sessions: sessionmaker[Session], article_id: int, error: Fetc
         article = _locked(session, article_id)
         assert article is not None
         article.attempts += 1
+        article.unfinished_tries = 0
         article.error_class = error.error_class
         article.error = str(error)[:2000]
         article.http_status = error.status_code
@@ -169,6 +223,7 @@ def _finish_from_feed(
         if article is None or article.status != ArticleStatus.PENDING:
             return ArticleOutcome(article_id, "skipped")
         article.status = status
+        article.unfinished_tries = 0
         article.text = stub.feed_text
         article.content_hash = content_hash(stub.feed_text) if stub.feed_text else None
         article.error_class = str(error_class) if error_class else None
@@ -211,6 +266,7 @@ def _store_page(
         article.image_url = page.image_url
         article.http_status = response.status_code
         article.status = ArticleStatus.OK
+        article.unfinished_tries = 0
         article.error = article.error_class = None
         article.fetched_at = utcnow()
         _stamp(article, provenance)
