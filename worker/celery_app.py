@@ -11,6 +11,7 @@ Usage::
 from __future__ import annotations
 
 import gc
+import signal
 from typing import Any
 
 from celery import Celery, signals
@@ -107,4 +108,16 @@ def freeze_startup_objects(**_kwargs: object) -> None:
     gc.freeze()
 
 
+def leave_sigterm_to_the_main_process(**_kwargs: object) -> None:
+    """Pool processes ignore SIGTERM: stopping is the main process's job.
+
+    Why: systemd, ``timeout`` and ``docker stop`` signal the whole process group. A pool
+    process killed by that SIGTERM while it waited for work held the pool's queue lock, and
+    the main process, in its warm shutdown, then waited for that lock forever. Ignoring it,
+    a pool process finishes its task and exits when the main process closes the pool (its
+    hard time limit still kills it: SIGKILL follows the SIGTERM)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 signals.worker_process_init.connect(freeze_startup_objects)
+signals.worker_process_init.connect(leave_sigterm_to_the_main_process)
