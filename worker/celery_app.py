@@ -18,6 +18,7 @@ from celery import Celery, signals
 from kombu.entity import Queue
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
+import worker.lifecycle  # noqa: F401  (connects the handlers that keep the worker's run)
 from worker.config import Settings, get_settings
 
 QUEUES = ("feeds", "articles", "stories")

@@ -25,6 +25,7 @@ from worker.pipeline import RetryLater, process_article, refresh_feed
 from worker.pipeline import assign_story as assign_story_step
 from worker.pipeline.article import note_time_limit
 from worker.pipeline.story import story_config
+from worker.runs import close_runs, finish_if_done
 from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
 from worker.store import Provenance
@@ -110,6 +111,7 @@ def fetch_feed(self: StorywireTask, feed_id: int, run_id: int | None = None) -> 
         new=len(refresh.new_article_ids),
         error_class=refresh.error_class,
     )
+    _finish_run_if_done(rt, run_id)
     return len(refresh.new_article_ids)
 
 
@@ -132,13 +134,15 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
         log.info("article fetch will be retried", attempts=exc.attempts, countdown=countdown)
         raise self.retry(countdown=min(countdown, 600)) from exc
     if outcome.status != "skipped":
-        assign_story.delay(article_id)
+        assign_story.delay(article_id, run_id)
+    else:
+        _finish_run_if_done(rt, run_id)
     log.info("article processed", status=outcome.status, error_class=outcome.error_class)
     return outcome.status
 
 
 @app.task(base=StorywireTask, bind=True)
-def assign_story(self: StorywireTask, article_id: int) -> int | None:
+def assign_story(self: StorywireTask, article_id: int, run_id: int | None = None) -> int | None:
     structlog.contextvars.bind_contextvars(article_id=article_id)
     rt = self.runtime
     outcome = assign_story_step(
@@ -148,14 +152,24 @@ def assign_story(self: StorywireTask, article_id: int) -> int | None:
         batch=rt.settings.story_batch,
         batches=rt.settings.story_batches,
     )
+    _finish_run_if_done(rt, run_id)
     return outcome.story_id
+
+
+def _finish_run_if_done(rt: Runtime, run_id: int | None) -> None:
+    # A one-off `storywire fetch` has no process of its own to close its run: the task that
+    # completes its work does (the sweeper too, should that task be lost).
+    if run_id is not None and finish_if_done(rt.sessions, run_id):
+        log.info("run finished", run_id=run_id)
 
 
 @app.task(base=StorywireTask, bind=True)
 def sweep(self: StorywireTask) -> int:
     """Re-enqueue work lost with a task (killed worker, broker restart): stubs still pending,
     and extracted articles still without a story (but not those whose story step has failed
-    ``DEFAULT_MAX_STORY_ATTEMPTS`` times: another try would fail the same way)."""
+    ``DEFAULT_MAX_STORY_ATTEMPTS`` times: another try would fail the same way). Then close
+    runs: those whose process stopped beating are lost, queued fetches whose work is done
+    finished."""
     rt = self.runtime
     stale_before = utcnow() - timedelta(seconds=rt.settings.stale_pending_after_s)
     pending = _claim_stale(rt, Article.status == ArticleStatus.PENDING, stale_before)
@@ -172,6 +186,9 @@ def sweep(self: StorywireTask) -> int:
         fetch_article.delay(article_id)
     for article_id in unassigned:
         assign_story.delay(article_id)
+    closed = close_runs(rt.sessions, lost_after=timedelta(seconds=rt.settings.run_lost_after_s))
+    if closed["lost"] or closed["finished"]:
+        log.info("runs closed", **closed)
     return len(pending) + len(unassigned)
 
 
