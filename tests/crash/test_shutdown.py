@@ -14,7 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from models import Run, make_engine
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.processes import Process, run_cli, storywire_env, wait_for
 
@@ -70,3 +72,8 @@ def test_sigterm_to_the_process_group_stops_the_embedded_worker(
     log = proc.output()
     assert "Warm shutdown" in log
     assert "exited with 'signal 15" not in log  # no pool process was killed by the signal
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'storywire.db'}")
+    with engine.connect() as conn:
+        runs = conn.execute(select(Run.kind, Run.status)).all()
+    engine.dispose()
+    assert [tuple(r) for r in runs] == [("worker", "finished")]  # one run, closed on the way out

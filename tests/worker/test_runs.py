@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -157,3 +161,33 @@ def test_an_inline_fetch_is_finished_by_its_own_process(rt: Runtime) -> None:
     assert not finish_if_done(rt.sessions, run_id)
     assert close_runs(rt.sessions, lost_after=LOST_AFTER) == {"lost": [], "finished": []}
     assert _run(rt, run_id).status == "running"
+
+
+def test_a_process_forked_while_its_run_beats_can_use_the_database(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # The worker forks its pool processes while its run beats: a fork that caught the beat
+    # inside SQLite left the child a copy of a mutex nobody would release (it hung for good).
+    migrate(sqlite_url)
+    rt = build_runtime(make_settings(tmp_path, sqlite_url))
+    run_id = start_run(rt.sessions, RunKind.WORKER, beating=True)
+    rt.close()
+    path = sqlite_url.removeprefix("sqlite:///")
+    with Heartbeat(sqlite_url, run_id, every_s=0.002):  # beats nearly all the time
+        for _ in range(40):
+            pid = os.fork()
+            if pid == 0:  # the child: one query, or SIGALRM kills it; never back to pytest
+                code = 1
+                try:
+                    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # not pytest-timeout's
+                    signal.alarm(30)
+                    with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+                        conn.execute("SELECT count(*) FROM runs").fetchone()
+                    code = 0
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            if status != 0:
+                break
+    assert not os.WIFSIGNALED(status), "a forked process hung on its first query"
+    assert status == 0
