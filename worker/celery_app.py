@@ -16,14 +16,14 @@ from typing import Any
 
 from celery import Celery, signals
 from kombu.entity import Queue
-from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
-import worker.lifecycle  # noqa: F401  (connects the handlers that keep the worker's run)
+# Imported for what they register: the embedded broker's transport (named in broker_url),
+# and the handlers that keep the worker's run.
+import worker.broker
+import worker.lifecycle  # noqa: F401
 from worker.config import Settings, get_settings
 
 QUEUES = ("feeds", "articles", "stories")
-#: How often the embedded (SQLite) broker is polled for new messages.
-DEFAULT_SQLITE_BROKER_POLL_S = 0.1
 #: Prune old changes, and sketches past the syndication window, this often.
 DEFAULT_PRUNE_INTERVAL_S = 3600.0
 
@@ -87,11 +87,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
     }
 
-
-# The embedded SQLite broker is polled, once a second by default: that caps a worker at about
-# one task per second per queue. kombu's SQLAlchemy transport hands every transport option to
-# create_engine (which rejects "polling_interval"), so the interval is set on the class.
-SQLAlchemyTransport.polling_interval = DEFAULT_SQLITE_BROKER_POLL_S
 
 app = Celery("storywire", include=["worker.tasks"])
 # Read lazily, on first use of the configuration: the CLI sets up the environment first.

@@ -244,10 +244,13 @@ class Settings(BaseSettings):
 
     @property
     def broker_url(self) -> str:
-        """Celery broker: Redis when configured, else kombu's SQLAlchemy transport on SQLite."""
+        """Celery broker: Redis when configured, else kombu's SQLAlchemy transport on SQLite
+        (made safe for processes starting together: ``worker.broker``)."""
         if self.redis_url:
             return self.redis_url
-        return f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+        from worker.broker import embedded_broker_url  # kombu: imported only when needed
+
+        return embedded_broker_url(self.data_dir / "broker.db")
 
     @property
     def embedded(self) -> bool:

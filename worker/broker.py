@@ -1,0 +1,71 @@
+"""The embedded broker: kombu's SQLAlchemy transport on a SQLite file, safe to start from
+several processes at once.
+
+Usage::
+
+    broker_url = embedded_broker_url(data_dir / "broker.db")   # "storywire-sqla+sqlite:///…"
+
+kombu's transport creates its tables and each queue's row on first use, guarded by a lock
+that only serializes the threads of one process. A worker and a beat started together (a
+Procfile under honcho, ``docker-compose up``) both find a queue missing and both insert
+it: the second failed with ``UNIQUE constraint failed: kombu_queue.name`` (or, earlier, with
+``table kombu_queue already exists``) and its process died. Here the loser of either race
+takes what the winner created.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kombu.transport import TRANSPORT_ALIASES
+from kombu.transport.sqlalchemy import Channel as SQLAlchemyChannel
+from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+#: How often the embedded broker is polled for new messages (kombu's default, once a second,
+#: caps a worker at about one task per second per queue).
+DEFAULT_POLL_S = 0.1
+#: The transport's name in broker URLs.
+TRANSPORT_NAME = "storywire-sqla"
+# Tables and indexes kombu creates: a process losing every race still gets through.
+_CREATE_ATTEMPTS = 8
+
+
+class Channel(SQLAlchemyChannel):
+    def _open(self) -> Any:
+        for _ in range(_CREATE_ATTEMPTS - 1):
+            try:
+                return super()._open()  # type: ignore[no-untyped-call]
+            except OperationalError as exc:
+                if "already exists" not in str(exc):
+                    raise
+                # Another process created a table between our check and our CREATE: the
+                # next check sees it (each try gets further, there are only so many).
+        return super()._open()  # type: ignore[no-untyped-call]
+
+    def _get_or_create(self, queue: str) -> Any:
+        try:
+            return super()._get_or_create(queue)  # type: ignore[no-untyped-call]
+        except IntegrityError:
+            # Another process inserted this queue between our read and our insert: theirs.
+            self.session.rollback()
+            found = self.session.query(self.queue_cls).filter(self.queue_cls.name == queue).first()
+            if found is None:
+                raise
+            return found
+
+
+class Transport(SQLAlchemyTransport):
+    Channel = Channel
+    # kombu hands every transport option to create_engine (which rejects
+    # "polling_interval"), so the interval is set on the class.
+    polling_interval = DEFAULT_POLL_S
+
+
+TRANSPORT_ALIASES[TRANSPORT_NAME] = f"{__name__}:Transport"
+
+
+def embedded_broker_url(path: Path) -> str:
+    """The broker URL of a SQLite file through this transport."""
+    return f"{TRANSPORT_NAME}+sqlite:///{path.resolve()}"
