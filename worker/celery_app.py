@@ -24,6 +24,8 @@ import worker.lifecycle  # noqa: F401
 from worker.config import Settings, get_settings
 
 QUEUES = ("feeds", "articles", "stories")
+#: Longest pause between two looks for messages of dead workers to redeliver (Redis).
+DEFAULT_RESTORE_INTERVAL_S = 10.0
 #: Prune old changes, and sketches past the syndication window, this often.
 DEFAULT_PRUNE_INTERVAL_S = 3600.0
 
@@ -33,13 +35,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
-        # Redis redelivers a message not acked within this window (its worker died): longer
-        # than any task may run (the hard time limit) and than the longest retry countdown.
-        "broker_transport_options": (
-            {"visibility_timeout": settings.broker_visibility_timeout_s}
-            if settings.redis_url
-            else {}
-        ),
+        "broker_transport_options": _redis_options(settings) if settings.redis_url else {},
         "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
         "task_default_queue": "feeds",
         "task_routes": {
@@ -85,6 +81,19 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             },
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
+    }
+
+
+def _redis_options(settings: Settings) -> dict[str, Any]:
+    visibility = settings.broker_visibility_timeout_s
+    return {
+        # Redis redelivers a message not acked within this window (its worker died): longer
+        # than any task may run (the hard time limit) and than the longest retry countdown.
+        "visibility_timeout": visibility,
+        # kombu looks for such messages every interval x throttle seconds (100 s by
+        # default): a tenth of the timeout at most, so a short one is honoured too.
+        "unacked_restore_interval": max(1.0, min(DEFAULT_RESTORE_INTERVAL_S, visibility / 10)),
+        "unacked_restore_throttle": 1,
     }
 
 
