@@ -67,12 +67,14 @@ class Unfinished(Exception):
     """The last tries of a page never ended: it is failed rather than tried again forever."""
 
     def __init__(self, tries: int, last_error_class: str | None) -> None:
-        cause = "ran past the time limit" if last_error_class == TIME_LIMIT else "was killed"
-        super().__init__(
-            f"given up after {tries} tries that never finished (the worker {cause} each "
-            "time: out of memory, time limit)"
+        timed_out = last_error_class == TIME_LIMIT
+        cause = (
+            "the last one ran past the task's time limit"
+            if timed_out
+            else "the worker process died during each (out of memory, or its hard time limit)"
         )
-        self.error_class = TIME_LIMIT if last_error_class == TIME_LIMIT else WORKER_LOST
+        super().__init__(f"given up after {tries} tries that never finished: {cause}")
+        self.error_class = TIME_LIMIT if timed_out else WORKER_LOST
 
 
 @dataclass
