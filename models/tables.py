@@ -56,14 +56,16 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running|finished|failed
+    # running | finished | failed | lost (its worker stopped beating: killed, host gone)
+    status: Mapped[str] = mapped_column(String(16), default="running")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
     args: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     stats: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    # Long-running processes (worker, beat) stamp this periodically: a stale one is dead.
+    # Last sign of life of a running run: long-running processes (a worker, the beat, an
+    # inline fetch) stamp it periodically; a stale one means its process is gone.
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
@@ -176,6 +178,9 @@ class Article(Base):
     error: Mapped[str | None] = mapped_column(Text)
     error_class: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Tries of the page that started and never ended (the worker was killed or hit its time
+    # limit mid-page), counted before each try so that a crash is counted too.
+    unfinished_tries: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
     discovered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

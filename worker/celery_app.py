@@ -10,30 +10,29 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
-import sqlite3
-from pathlib import Path
+import signal
 from typing import Any
 
 from celery import Celery, signals
 from kombu.entity import Queue
-from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
+# Imported for what they register: the embedded broker's transport (named in broker_url),
+# and the handlers that keep the worker's run.
+import worker.broker
+import worker.lifecycle
 from worker.config import Settings, get_settings
 from worker.extract import warm_up
 
 QUEUES = ("feeds", "articles", "stories")
-#: How often the embedded (SQLite) broker is polled for new messages.
-DEFAULT_SQLITE_BROKER_POLL_S = 0.1
-#: How long a process waits for another one holding the embedded broker's file lock.
-DEFAULT_BROKER_BUSY_TIMEOUT_S = 30.0
 #: Messages a worker process holds ready on the embedded broker. That broker is polled
-#: (``DEFAULT_SQLITE_BROKER_POLL_S``): holding one (Redis' setting, so that other workers
+#: (``worker.broker.DEFAULT_POLL_S``): holding one (Redis' setting, so that other workers
 #: can take the rest) left a process idle for up to a poll after each task. One machine
 #: consumes it, so there is nobody else to leave messages to.
 DEFAULT_EMBEDDED_PREFETCH = 4
+#: Longest pause between two looks for messages of dead workers to redeliver (Redis).
+DEFAULT_RESTORE_INTERVAL_S = 10.0
 #: Prune old changes, sketches past the syndication window (and articles past their
 #: retention, when set) this often.
 DEFAULT_PRUNE_INTERVAL_S = 3600.0
@@ -44,11 +43,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
-        # Redis redelivers a message not acked within this window: longer than any task.
         "broker_transport_options": (
-            {"visibility_timeout": 3600}
+            _redis_options(settings)
             if settings.redis_url
-            else {"creator": functools.partial(_broker_connection, settings.broker_path)}
+            else {"creator": functools.partial(worker.broker.connect, settings.broker_path)}
         ),
         "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
         "task_default_queue": "feeds",
@@ -68,6 +66,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1 if settings.redis_url else DEFAULT_EMBEDDED_PREFETCH,
+        # What one page may cost: interrupted (soft), then its process killed (hard) and the
+        # try counted as unfinished (worker/pipeline/article.py); a process that grew past the
+        # memory cap is replaced after its task, so one bloated page does not stay resident.
+        "task_soft_time_limit": settings.task_soft_time_limit_s,
+        "task_time_limit": settings.task_time_limit_s,
+        "worker_max_memory_per_child": settings.max_memory_per_child_mb * 1024,  # KiB
         "task_ignore_result": True,
         "result_backend": None,
         "task_serializer": "json",
@@ -103,27 +107,18 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _broker_connection(path: Path) -> sqlite3.Connection:
-    """A connection to the embedded broker's file, for kombu's SQLAlchemy transport.
+def _redis_options(settings: Settings) -> dict[str, Any]:
+    visibility = settings.broker_visibility_timeout_s
+    return {
+        # Redis redelivers a message not acked within this window (its worker died): longer
+        # than any task may run (the hard time limit) and than the longest retry countdown.
+        "visibility_timeout": visibility,
+        # kombu looks for such messages every interval x throttle seconds (100 s by
+        # default): a tenth of the timeout at most, so a short one is honoured too.
+        "unacked_restore_interval": max(1.0, min(DEFAULT_RESTORE_INTERVAL_S, visibility / 10)),
+        "unacked_restore_throttle": 1,
+    }
 
-    Why: kombu opens it with SQLite's defaults, a rollback journal synced to disk at every
-    commit, in which each poll (a write transaction) and each publish wait for one another:
-    publishing a message took ~40 ms of a worker process on a busy machine. In WAL mode,
-    synced at checkpoints only (a message lost to a power cut is swept up like a lost task),
-    they no longer block each other's reads."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=DEFAULT_BROKER_BUSY_TIMEOUT_S, check_same_thread=False)
-    # Switching needs a moment alone with the file; once switched it stays so for everyone.
-    with contextlib.suppress(sqlite3.OperationalError):
-        conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    return conn
-
-
-# The embedded SQLite broker is polled, once a second by default: that caps a worker at about
-# one task per second per queue. kombu's SQLAlchemy transport hands every transport option to
-# create_engine (which rejects "polling_interval"), so the interval is set on the class.
-SQLAlchemyTransport.polling_interval = DEFAULT_SQLITE_BROKER_POLL_S
 
 app = Celery("storywire", include=["worker.tasks"])
 # Read lazily, on first use of the configuration: the CLI sets up the environment first.
@@ -141,7 +136,19 @@ def freeze_startup_objects(**_kwargs: object) -> None:
     gc.freeze()
 
 
+def leave_sigterm_to_the_main_process(**_kwargs: object) -> None:
+    """Pool processes ignore SIGTERM: stopping is the main process's job.
+
+    Why: systemd, ``timeout`` and ``docker stop`` signal the whole process group. A pool
+    process killed by that SIGTERM while it waited for work held the pool's queue lock, and
+    the main process, in its warm shutdown, then waited for that lock forever. Ignoring it,
+    a pool process finishes its task and exits when the main process closes the pool (its
+    hard time limit still kills it: SIGKILL follows the SIGTERM)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 signals.worker_process_init.connect(freeze_startup_objects)
+signals.worker_process_init.connect(leave_sigterm_to_the_main_process)
 
 
 def warm_up_extraction(**_kwargs: object) -> None:

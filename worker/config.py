@@ -243,6 +243,51 @@ class Settings(BaseSettings):
         le=_DAY_S,
         description="How often beat runs the sweeper (stubs left pending by lost tasks).",
     )
+    task_soft_time_limit_s: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        description="A task still running after this long is interrupted (an article page "
+        "is retried, and counted as unfinished).",
+    )
+    task_time_limit_s: float = Field(
+        360.0,
+        ge=1,
+        le=86_400,
+        description="A task still running after this long has its worker process killed "
+        "and replaced. Longer than the soft limit.",
+    )
+    max_memory_per_child_mb: int = Field(
+        500,
+        ge=64,
+        le=1_048_576,
+        description="A worker process whose resident memory exceeds this after a task is "
+        "replaced by a fresh one.",
+    )
+    max_unfinished_tries: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="An article page whose last tries all killed their worker or ran past "
+        "the time limit this many times is failed with the reason, not tried again.",
+    )
+    broker_visibility_timeout_s: float = Field(
+        3600.0,
+        ge=1,
+        le=604_800,
+        description="Redis redelivers a task not acknowledged within this time (its worker "
+        "died mid-task). Longer than the hard time limit and the longest retry delay.",
+    )
+    run_heartbeat_s: float = Field(
+        30.0, ge=1, le=3600, description="How often a worker stamps its run's heartbeat_at."
+    )
+    run_lost_after_s: float = Field(
+        300.0,
+        ge=2,
+        le=604_800,
+        description="A running run whose heartbeat is older than this is marked lost by "
+        "the sweeper (its worker was killed).",
+    )
 
     # --- consumers -----------------------------------------------------------------------
     changes_retention_days: float = Field(
@@ -392,12 +437,22 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _intervals_in_order(self) -> Self:
+    def _settings_in_order(self) -> Self:
         if self.min_interval_s > self.max_interval_s:
             raise ValueError(
                 f"STORYWIRE_MIN_INTERVAL_S ({self.min_interval_s}) is above "
                 f"STORYWIRE_MAX_INTERVAL_S ({self.max_interval_s}): the shortest poll interval "
                 "must not exceed the longest"
+            )
+        # A hard limit at or below the soft one would kill a task before it can clean up; a
+        # run that beats less often than it is declared lost would be lost while alive.
+        if self.task_time_limit_s <= self.task_soft_time_limit_s:
+            raise ValueError(
+                "STORYWIRE_TASK_TIME_LIMIT_S must be greater than STORYWIRE_TASK_SOFT_TIME_LIMIT_S"
+            )
+        if self.run_lost_after_s <= 2 * self.run_heartbeat_s:
+            raise ValueError(
+                "STORYWIRE_RUN_LOST_AFTER_S must be more than twice STORYWIRE_RUN_HEARTBEAT_S"
             )
         return self
 
@@ -418,10 +473,13 @@ class Settings(BaseSettings):
 
     @property
     def broker_url(self) -> str:
-        """Celery broker: Redis when configured, else kombu's SQLAlchemy transport on SQLite."""
+        """Celery broker: Redis when configured, else kombu's SQLAlchemy transport on SQLite
+        (made safe for processes starting together: ``worker.broker``)."""
         if self.redis_url:
             return self.redis_url
-        return f"sqla+sqlite:///{self.broker_path}"
+        from worker.broker import embedded_broker_url  # kombu: imported only when needed
+
+        return embedded_broker_url(self.broker_path)
 
     @property
     def broker_path(self) -> Path:

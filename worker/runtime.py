@@ -27,10 +27,11 @@ class Runtime:
     _worker_run_id: int | None = None
 
     def worker_run_id(self) -> int:
-        """This process's "worker" run, created on first use: scheduled work is attributed
-        to it (a one-off fetch passes its own run id instead)."""
+        """The worker's run, which scheduled work is attributed to (a one-off fetch passes
+        its own run id instead): the one the worker's main process opened before forking
+        this one (``worker.lifecycle``), else one of this process's own, on first use."""
         if self._worker_run_id is None:
-            self._worker_run_id = start_run(self.sessions, RunKind.WORKER)
+            self._worker_run_id = _inherited_run_id or start_run(self.sessions, RunKind.WORKER)
         return self._worker_run_id
 
     def close(self) -> None:
@@ -40,6 +41,13 @@ class Runtime:
 
 _runtime: Runtime | None = None
 _pid: int | None = None
+_inherited_run_id: int | None = None
+
+
+def adopt_worker_run(run_id: int | None) -> None:
+    """Attribute this process's work, and that of the processes it forks, to ``run_id``."""
+    global _inherited_run_id
+    _inherited_run_id = run_id
 
 
 def build_runtime(settings: Settings) -> Runtime:

@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import setup_logging
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -28,8 +29,10 @@ from worker.pipeline import (
     process_article,
     refresh_feed,
 )
+from worker.pipeline.article import note_time_limit
 from worker.pipeline.story import refine_window, story_config
 from worker.retention import prune_articles as prune_old_articles
+from worker.runs import close_runs, finish_if_done
 from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
 from worker.store import Provenance
@@ -124,6 +127,7 @@ def fetch_feed(self: StorywireTask, feed_id: int, run_id: int | None = None) -> 
         new=len(refresh.new_article_ids),
         error_class=refresh.error_class,
     )
+    _finish_run_if_done(rt, run_id)
     return len(refresh.new_article_ids)
 
 
@@ -135,18 +139,26 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
         outcome = process_article(
             rt.sessions, rt.fetcher, rt.settings, article_id, self.provenance(run_id)
         )
+    except SoftTimeLimitExceeded:
+        # The try stays counted as unfinished, so the tries are bounded however soon they
+        # come: the retry goes to the back of the queue at once.
+        note_time_limit(rt.sessions, article_id, rt.settings.task_soft_time_limit_s)
+        log.warning("article fetch ran past the time limit, will be retried")
+        raise self.retry(countdown=0) from None
     except RetryLater as exc:
         countdown = max(exc.retry_after or 0, DEFAULT_ARTICLE_RETRY_BASE_S * exc.attempts)
         log.info("article fetch will be retried", attempts=exc.attempts, countdown=countdown)
         raise self.retry(countdown=min(countdown, 600)) from exc
     if outcome.status != "skipped":
-        assign_story.apply_async((article_id,), countdown=DEFAULT_STORY_DELAY_S)
+        assign_story.apply_async((article_id, run_id), countdown=DEFAULT_STORY_DELAY_S)
+    else:
+        _finish_run_if_done(rt, run_id)
     log.info("article processed", status=outcome.status, error_class=outcome.error_class)
     return outcome.status
 
 
 @app.task(base=StorywireTask, bind=True)
-def assign_story(self: StorywireTask, article_id: int) -> int | None:
+def assign_story(self: StorywireTask, article_id: int, run_id: int | None = None) -> int | None:
     structlog.contextvars.bind_contextvars(article_id=article_id)
     rt = self.runtime
     busy = self.request.retries or 0
@@ -162,14 +174,24 @@ def assign_story(self: StorywireTask, article_id: int) -> int | None:
             )
     except StoryStepBusy as exc:
         raise self.retry(countdown=DEFAULT_STORY_DELAY_S, max_retries=None) from exc
+    _finish_run_if_done(rt, run_id)
     return outcome.story_id
+
+
+def _finish_run_if_done(rt: Runtime, run_id: int | None) -> None:
+    # A one-off `storywire fetch` has no process of its own to close its run: the task that
+    # completes its work does (the sweeper too, should that task be lost).
+    if run_id is not None and finish_if_done(rt.sessions, run_id):
+        log.info("run finished", run_id=run_id)
 
 
 @app.task(base=StorywireTask, bind=True)
 def sweep(self: StorywireTask) -> int:
     """Re-enqueue work lost with a task (killed worker, broker restart): stubs still pending,
     and extracted articles still without a story (but not those whose story step has failed
-    ``DEFAULT_MAX_STORY_ATTEMPTS`` times: another try would fail the same way)."""
+    ``DEFAULT_MAX_STORY_ATTEMPTS`` times: another try would fail the same way). Then close
+    runs: those whose process stopped beating are lost, queued fetches whose work is done
+    finished."""
     rt = self.runtime
     stale_before = utcnow() - timedelta(seconds=rt.settings.stale_pending_after_s)
     pending = _claim_stale(rt, Article.status == ArticleStatus.PENDING, stale_before)
@@ -186,6 +208,9 @@ def sweep(self: StorywireTask) -> int:
         fetch_article.delay(article_id)
     for article_id in unassigned:
         assign_story.delay(article_id)
+    closed = close_runs(rt.sessions, lost_after=timedelta(seconds=rt.settings.run_lost_after_s))
+    if closed["lost"] or closed["finished"]:
+        log.info("runs closed", **closed)
     return len(pending) + len(unassigned)
 
 

@@ -13,7 +13,7 @@ feed ever gave" in one lookup: a page date before it is not believed (worker/pip
 Plain nullable ADD COLUMNs and a CREATE INDEX: no table rewrite on either dialect.
 
 Revision ID: 0014
-Revises: 0015
+Revises: 0012
 Create Date: 2026-12-06
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0015"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -121,6 +121,9 @@ PAGE_CASES = [
         "<script>alert('xss')</script><img src=x onerror='alert(1)'>"
         "<p onclick='alert(2)'>Handlers stripped.</p>")), "ok", http_status=200,
         page_text=True),
+    # Under the size cap, yet 1.6 GB and 83 s to parse: refused from a count of its tags.
+    PageCase("link-farm", _add(payloads.link_farm(), content_type=HTML), "failed",
+             "too_complex", 200, max_mb=120.0, max_s=60.0),
     PageCase("gzip-page-control", _add(gzip.compress(_page().encode()), content_type=HTML,
              headers={"Content-Encoding": "gzip"}), "ok", http_status=200, page_text=True),
 ]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,11 @@ from worker.config import Settings
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
     gc.unfreeze()
+    # worker_process_init also makes a pool process ignore SIGTERM: restored after the test,
+    # else every process the rest of the suite starts inherits the ignored signal.
+    sigterm = signal.getsignal(signal.SIGTERM)
     yield
+    signal.signal(signal.SIGTERM, sigterm)
     gc.unfreeze()  # the rest of the suite runs with a normal collector
 
 
@@ -71,4 +76,10 @@ def test_the_embedded_broker_is_a_wal_file_and_its_workers_hold_a_few_messages(
 def test_a_redis_broker_keeps_one_message_per_worker_process(tmp_path: Path) -> None:
     config = celery_config(Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0"))
     assert config["worker_prefetch_multiplier"] == 1
-    assert config["broker_transport_options"] == {"visibility_timeout": 3600}
+    assert config["broker_transport_options"]["visibility_timeout"] == 3600
+
+
+@pytest.mark.usefixtures("unfrozen")
+def test_a_pool_process_leaves_sigterm_to_the_main_process() -> None:
+    signals.worker_process_init.send(sender=None)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN

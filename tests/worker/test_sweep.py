@@ -59,3 +59,24 @@ def test_sweep_gives_up_on_articles_past_the_max_story_attempts(
     assert tasks.sweep() == 2
     assert sorted(enqueued) == sorted([fresh, failing])
     assert hopeless not in enqueued and beyond not in enqueued
+
+
+def test_a_swept_article_is_not_swept_again_at_the_next_tick(
+    worker: tuple[Runtime, list[int]],
+) -> None:
+    # The sweeper touches what it re-enqueues: the next tick (a sweep interval later, well
+    # before the stale-pending time) must not enqueue the same rows again.
+    rt, enqueued = worker
+    unassigned = waiting(rt, 1, 0)
+    pending = waiting(rt, 2, 0)
+    with session_scope(rt.sessions) as s:
+        s.execute(update(Article).where(Article.id == pending).values(status="pending"))
+        s.execute(
+            update(Article)
+            .where(Article.id == pending)
+            .values(updated_at=utcnow() - timedelta(hours=1))
+        )
+    assert tasks.sweep() == 2
+    assert sorted(enqueued) == sorted([unassigned, pending])
+    assert tasks.sweep() == 0
+    assert len(enqueued) == 2

@@ -53,7 +53,7 @@ def fetch(
 
     from models import Feed, FeedStatus, RunKind, session_scope
     from worker.cli.checks import check_broker
-    from worker.runs import finish_run, start_run
+    from worker.runs import Heartbeat, finish_run, start_run
     from worker.store import add_feed, find_feed
 
     rt = open_runtime()
@@ -80,11 +80,16 @@ def fetch(
                     except ValueError as exc:
                         raise fail(f"{ref}: {exc}") from exc
                 feed_ids.append(feed.id)
-    run_id = start_run(rt.sessions, RunKind.FETCH, args={"feeds": feed_ids, "inline": inline})
+    args = {"feeds": feed_ids, "inline": inline}
+    # An inline run is this process's: it beats while it works. A queued one is finished by
+    # the task that completes its work (or the sweeper).
+    run_id = start_run(rt.sessions, RunKind.FETCH, args=args, beating=inline)
     console.print(f"run {run_id}")
     if inline:
+        every_s = rt.settings.run_heartbeat_s
         try:
-            summary = _run_inline_with_progress(rt, feed_ids, run_id, concurrency)
+            with Heartbeat(rt.settings.sqlalchemy_url, run_id, every_s=every_s):
+                summary = _run_inline_with_progress(rt, feed_ids, run_id, concurrency)
         except BaseException:
             finish_run(rt.sessions, run_id, status="failed")
             raise
@@ -92,12 +97,24 @@ def fetch(
         _print_summary(summary)
         rt.close()
         return
+    _enqueue(rt, feed_ids, run_id)
+    console.print(f"follow it with: storywire runs show {run_id}")
+
+
+def _enqueue(rt: Runtime, feed_ids: list[int], run_id: int) -> None:
+    from worker.runs import finish_run
     from worker.tasks import fetch_feed
 
-    for feed_id in feed_ids:
-        result = fetch_feed.delay(feed_id, run_id)
+    for done, feed_id in enumerate(feed_ids):
+        try:
+            result = fetch_feed.delay(feed_id, run_id)
+        except Exception as exc:
+            # The broker is unreachable: the run will not happen (its sent tasks may still).
+            error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            finish_run(rt.sessions, run_id, status="failed", stats={"enqueued": done,
+                       "error": error[:500]})  # fmt: skip
+            raise fail(f"run {run_id} failed: could not enqueue feed {feed_id}: {error}") from None
         console.print(f"feed {feed_id}: task {result.id}")
-    console.print(f"follow it with: storywire runs show {run_id}")
 
 
 def _run_inline_with_progress(

@@ -125,7 +125,7 @@ def run(
     mode = "embedded (SQLite, no server)" if current.embedded else "Redis broker"
     console.print(f"storywire: database {current.sqlalchemy_url.split('@')[-1]}, {mode}")
     _serve_metrics(current, port=current.metrics_port, shared=True)
-    install_worker_hooks(current, queues=ALL_QUEUES)
+    install_worker_hooks()
     install_beat_hooks(current)
     argv = _worker_argv(ALL_QUEUES, concurrency or current.concurrency, current, events)
     _celery([*argv[:1], "--beat", *argv[1:], *(extra or [])])
@@ -142,7 +142,7 @@ def worker(
 
     current = _service_settings()
     _serve_metrics(current, port=current.metrics_port, shared=True)
-    install_worker_hooks(current, queues=queues)
+    install_worker_hooks()
     argv = _worker_argv(queues, concurrency or current.concurrency, current, events)
     _celery([*argv, *(extra or [])])
 

@@ -28,10 +28,9 @@ from worker.config import Settings
 from worker.migrations import head_revision
 from worker.monitoring import queries
 from worker.monitoring.heartbeat import (
-    DEFAULT_HEARTBEAT_INTERVAL_S,
-    STALE_AFTER_INTERVALS,
     beat_stale_before,
     worker_stale_before,
+    worker_stale_window_s,
 )
 
 #: The checks, in the order they are run and printed.
@@ -143,10 +142,12 @@ def _beat(engine: Engine, settings: Settings, now: datetime, host: str | None) -
     return Check("beat", True, f"last tick {_age(age)} ago")
 
 
-def _worker(engine: Engine, _settings: Settings, now: datetime, host: str | None) -> Check:
-    alive = queries.alive_runs(engine, RunKind.WORKER, worker_stale_before(now), host=host)
+def _worker(engine: Engine, settings: Settings, now: datetime, host: str | None) -> Check:
+    alive = queries.alive_runs(
+        engine, RunKind.WORKER, worker_stale_before(now, settings), host=host
+    )
     if not alive:
-        window = f"{DEFAULT_HEARTBEAT_INTERVAL_S * STALE_AFTER_INTERVALS:.0f} s"
+        window = f"{worker_stale_window_s(settings):.0f} s"
         return Check("worker", False, f"no worker heartbeat in the last {window}: none is running")
     hosts = sorted({f"{r['host']}:{r['pid']}" for r in alive})
     return Check("worker", True, f"{len(alive)} alive ({', '.join(hosts[:5])})")

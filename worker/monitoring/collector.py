@@ -99,7 +99,7 @@ class DeploymentCollector(Collector):
                     max(0.0, (now - beat).total_seconds()),
                 )
             )
-        alive = queries.alive_runs(engine, RunKind.WORKER, worker_stale_before(now))
+        alive = queries.alive_runs(engine, RunKind.WORKER, worker_stale_before(now, self._settings))
         alive_help = "Worker processes with a fresh heartbeat."
         found.append(_gauge("storywire_workers_alive", alive_help, len(alive)))
         return found

@@ -2,12 +2,13 @@
 
 Usage (the CLI does this before it starts Celery)::
 
-    install_worker_hooks(settings)   # storywire run / worker
+    install_worker_hooks()           # storywire run / worker
     install_beat_hooks(settings)     # storywire run / beat
 
 A worker's main process owns a ``runs`` row of kind ``worker`` and stamps its
-``heartbeat_at`` every ``DEFAULT_HEARTBEAT_INTERVAL_S`` from a thread (alive even while
-every pool child is busy with a long task); a clean shutdown finishes the run. The beat
+``heartbeat_at`` every ``STORYWIRE_RUN_HEARTBEAT_S`` from a thread (``worker.lifecycle``;
+alive even while every pool child is busy with a long task); a clean shutdown finishes the
+run. The beat
 stamps its own run (kind ``beat``) each time it sends ``dispatch_due_feeds``: the stamp's age
 is the age of the scheduler's last tick. A stamp older than a few intervals is a dead process.
 """
@@ -16,9 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine, update
 from sqlalchemy.pool import NullPool
@@ -26,76 +25,36 @@ from sqlalchemy.pool import NullPool
 from models import Run, RunKind, make_engine, session_factory, utcnow
 from worker.config import Settings
 from worker.monitoring import metrics
-from worker.runs import finish_run, start_run
+from worker.runs import start_run
 
 log = logging.getLogger(__name__)
 
-#: How often a worker stamps its run.
-DEFAULT_HEARTBEAT_INTERVAL_S = 30.0
 #: A worker whose stamp is older than this many intervals is taken for dead.
 STALE_AFTER_INTERVALS = 3
 #: Task whose sending is the beat's tick.
 TICK_TASK = "worker.tasks.dispatch_due_feeds"
 
 
-def worker_stale_before(now: datetime) -> datetime:
+def worker_stale_window_s(settings: Settings) -> float:
+    """A worker whose heartbeat is older than this is taken for dead."""
+    return settings.run_heartbeat_s * STALE_AFTER_INTERVALS
+
+
+def worker_stale_before(now: datetime, settings: Settings) -> datetime:
     """Heartbeats older than this are dead workers."""
-    return now - timedelta(seconds=DEFAULT_HEARTBEAT_INTERVAL_S * STALE_AFTER_INTERVALS)
+    return now - timedelta(seconds=worker_stale_window_s(settings))
 
 
 def beat_stale_before(now: datetime, settings: Settings) -> datetime:
     """A last tick older than this means the beat is dead (a few of its intervals, and never
     less than a worker's margin, so a slow tick is not a death)."""
-    interval = max(settings.dispatch_interval_s, DEFAULT_HEARTBEAT_INTERVAL_S)
+    interval = max(settings.dispatch_interval_s, settings.run_heartbeat_s)
     return now - timedelta(seconds=interval * STALE_AFTER_INTERVALS)
 
 
 def stamp(engine: Engine, run_id: int) -> None:
     with engine.begin() as conn:
         conn.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow()))
-
-
-class WorkerHeartbeat:
-    """The worker main process's run and the thread that stamps it."""
-
-    def __init__(self, settings: Settings, *, interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S):
-        self._settings = settings
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._engine: Engine | None = None
-        self.run_id: int | None = None
-
-    def start(self, args: dict[str, Any]) -> None:
-        self._engine = _engine(self._settings)
-        self.run_id = start_run(session_factory(self._engine), RunKind.WORKER, args=args)
-        self._beat()
-        self._thread = threading.Thread(target=self._loop, name="storywire-heartbeat", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self._interval_s)
-        if self._engine is not None and self.run_id is not None:
-            try:
-                finish_run(session_factory(self._engine), self.run_id)
-            except Exception:
-                log.warning("could not finish worker run %s", self.run_id, exc_info=True)
-            self._engine.dispose()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            self._beat()
-
-    def _beat(self) -> None:
-        assert self._engine is not None
-        assert self.run_id is not None
-        try:
-            stamp(self._engine, self.run_id)
-        except Exception as exc:
-            # The database is away: health says so itself; the next stamp may succeed.
-            log.warning("heartbeat not recorded: %s", exc)
 
 
 class BeatTicks:
@@ -127,24 +86,15 @@ def _engine(settings: Settings) -> Engine:
     return make_engine(settings.sqlalchemy_url, poolclass=NullPool)
 
 
-def install_worker_hooks(settings: Settings, *, queues: str) -> None:
-    """Heartbeat of the worker's main process; metrics bookkeeping of its pool children."""
+def install_worker_hooks() -> None:
+    """Metrics bookkeeping of the worker's pool children (the worker's run and its heartbeat
+    are ``worker.lifecycle``'s)."""
     from celery import signals
-
-    heartbeat = WorkerHeartbeat(settings)
-
-    def on_ready(**_: object) -> None:
-        heartbeat.start({"queues": queues.split(","), "role": "main"})
-
-    def on_shutdown(**_: object) -> None:
-        heartbeat.stop()
 
     def on_child_exit(pid: int | None = None, **_: object) -> None:
         metrics.mark_process_dead(pid or os.getpid())
 
     # weak=False: the receivers are closures that nothing else keeps alive.
-    signals.worker_ready.connect(on_ready, weak=False)
-    signals.worker_shutdown.connect(on_shutdown, weak=False)
     signals.worker_process_shutdown.connect(on_child_exit, weak=False)
 
 

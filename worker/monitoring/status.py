@@ -37,7 +37,7 @@ def take_snapshot(settings: Settings, *, now: datetime | None = None) -> dict[st
             "stories": _part(lambda: queries.recent_counts(engine, now)["stories"]),
             "changes": _part(lambda: _changes(engine, now)),
             "beat": _part(lambda: _beat(engine, now)),
-            "workers": _part(lambda: _workers(engine, now)),
+            "workers": _part(lambda: _workers(engine, settings, now)),
             "runs": _part(lambda: queries.last_runs(engine, DEFAULT_RUNS_SHOWN)),
         }
     finally:
@@ -83,8 +83,8 @@ def _beat(engine: Any, now: datetime) -> dict[str, Any]:
     return {"last_tick_at": last, "age_s": _age(now, last) if last else None}
 
 
-def _workers(engine: Any, now: datetime) -> list[dict[str, Any]]:
-    alive = queries.alive_runs(engine, RunKind.WORKER, worker_stale_before(now))
+def _workers(engine: Any, settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    alive = queries.alive_runs(engine, RunKind.WORKER, worker_stale_before(now, settings))
     return [
         {"run_id": r["id"], "host": r["host"], "pid": r["pid"], "heartbeat_at": r["heartbeat_at"]}
         for r in alive

@@ -71,6 +71,8 @@ _STUB = (
         Article.run_id,
         Article.task_id,
         Article.date_error,
+        Article.unfinished_tries,
+        Article.error_class,
         ArticleSource.content,
         ArticleSource.summary.label("source_summary"),
         _FIRST_ENTRY_AT.label("first_entry_at"),
@@ -98,6 +100,26 @@ class ArticleOutcome:
     error_class: str | None = None
 
 
+#: error_class of a page given up because its tries kept killing their worker (out of memory).
+WORKER_LOST = "worker_lost"
+#: error_class of a page whose try ran past the task's soft time limit.
+TIME_LIMIT = "time_limit"
+
+
+class Unfinished(Exception):
+    """The last tries of a page never ended: it is failed rather than tried again forever."""
+
+    def __init__(self, tries: int, last_error_class: str | None) -> None:
+        timed_out = last_error_class == TIME_LIMIT
+        cause = (
+            "the last one ran past the task's time limit"
+            if timed_out
+            else "the worker process died during each (out of memory, or its hard time limit)"
+        )
+        super().__init__(f"given up after {tries} tries that never finished: {cause}")
+        self.error_class = TIME_LIMIT if timed_out else WORKER_LOST
+
+
 @dataclass
 class _Stub:
     """What the feed said, read in one statement before the page is fetched: its fields
@@ -115,6 +137,8 @@ class _Stub:
     source_summary: str | None
     first_entry_at: datetime | None  # the oldest entry date its feed ever gave
     date_error: str | None  # why the feed's own dates were refused
+    unfinished_tries: int = 0  # tries before this one that never ended
+    last_error_class: str | None = None
 
     def fields(self) -> StubFields:
         return StubFields(
@@ -144,6 +168,9 @@ def process_article(
     """Fetch, extract and store one pending article. Idempotent: a processed one is skipped.
 
     Raises ``RetryLater`` on a transient failure with attempts left (the row records it).
+    Each try is counted on the row before the page is fetched and cleared when it ends, so a
+    try that killed its worker is counted too: after ``settings.max_unfinished_tries`` of
+    them in a row the page is failed (``worker_lost`` or ``time_limit``), not tried again.
     """
     timer = _StageTimer()
     try:
@@ -189,9 +216,14 @@ def _process(
     provenance: Provenance,
     timer: _StageTimer,
 ) -> ArticleOutcome:
-    stub = _load_stub(sessions, article_id)
+    stub = _start_try(sessions, article_id)
     if stub is None:
         return ArticleOutcome(article_id, "skipped")
+    if stub.unfinished_tries >= settings.max_unfinished_tries:
+        error = Unfinished(stub.unfinished_tries, stub.last_error_class)
+        return _finish_from_feed(
+            sessions, article_id, stub, ArticleStatus.FAILED, error, None, provenance
+        )
 
     if not stub.url.startswith(("http://", "https://")):
         # A link-less entry: the feed's own text is all there is.
@@ -215,9 +247,11 @@ def _process(
         if exc.error_class == RATE_LIMITED:
             # Our own politeness queue is full for this host: not the page's fault, so it
             # costs no attempt.
+            _end_try(sessions, article_id)
             raise RetryLater(article_id, 0, exc) from exc
         if _our_outage(sessions, settings, stub.url, exc):
             # Our own network is down (many hosts failing at once): not the page's fault.
+            _end_try(sessions, article_id)
             raise RetryLater(article_id, 0, exc) from exc
         attempts = _count_attempt(sessions, article_id, exc)
         if attempts < DEFAULT_MAX_ATTEMPTS:
@@ -225,20 +259,41 @@ def _process(
         return _finish_from_feed(
             sessions, article_id, stub, ArticleStatus.FAILED, exc, None, provenance
         )
-    except (FetchError, ExtractionError) as exc:
-        status = getattr(exc, "status_code", None)
+    except FetchError as exc:
         return _finish_from_feed(
-            sessions, article_id, stub, ArticleStatus.FAILED, exc, status, provenance
+            sessions, article_id, stub, ArticleStatus.FAILED, exc, exc.status_code, provenance
+        )
+    except ExtractionError as exc:  # the page came (its status is kept) but is no article
+        return _finish_from_feed(
+            sessions, article_id, stub, ArticleStatus.FAILED, exc, response.status_code, provenance
         )
 
     return _store_page(sessions, article_id, stub, response, page, provenance)
 
 
-def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None:
+def note_time_limit(sessions: sessionmaker[Session], article_id: int, limit_s: float) -> None:
+    """Record on a pending article that its try ran past the soft time limit (the try stays
+    counted as unfinished: the task retries it, and gives up once the limit is reached)."""
+    with session_scope(sessions) as session:
+        article = _locked(session, article_id)
+        if article is not None and article.status == ArticleStatus.PENDING:
+            article.error_class = TIME_LIMIT
+            article.error = f"fetching and extracting the page took longer than {limit_s:g} s"
+
+
+def _start_try(sessions: sessionmaker[Session], article_id: int) -> _Stub | None:
+    """The pending article's stub (its feed's fields, in one statement), with its try counted
+    and committed before any risky work: a try that kills its worker is counted too."""
     with session_scope(sessions) as session:
         row = session.execute(_STUB, {"id": article_id}).first()
-    if row is None or row.status != ArticleStatus.PENDING:
-        return None
+        if row is None or row.status != ArticleStatus.PENDING:
+            return None
+        session.execute(
+            update(Article)
+            .where(Article.id == article_id)
+            .values(unfinished_tries=Article.unfinished_tries + 1)
+            .execution_options(synchronize_session=False)
+        )
     return _Stub(
         url=row.url,
         title=row.title,
@@ -252,7 +307,19 @@ def _load_stub(sessions: sessionmaker[Session], article_id: int) -> _Stub | None
         source_summary=row.source_summary,
         first_entry_at=row.first_entry_at,
         date_error=row.date_error,
+        unfinished_tries=row.unfinished_tries,
+        last_error_class=row.error_class,
     )
+
+
+def _end_try(sessions: sessionmaker[Session], article_id: int) -> None:
+    with session_scope(sessions) as session:
+        session.execute(
+            update(Article)
+            .where(Article.id == article_id)
+            .values(unfinished_tries=0)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _our_outage(
@@ -267,6 +334,7 @@ def _count_attempt(sessions: sessionmaker[Session], article_id: int, error: Fetc
         article = _locked(session, article_id)
         assert article is not None
         article.attempts += 1
+        article.unfinished_tries = 0
         article.error_class = error.error_class
         article.error = str(error)[:2000]
         article.http_status = error.status_code
@@ -385,6 +453,7 @@ def _finish(
         .where(Article.id == article_id, Article.status == ArticleStatus.PENDING)
         .values(
             fetched_at=utcnow(),
+            unfinished_tries=0,
             task_id=provenance.task_id or stub.task_id,
             run_id=stub.run_id or provenance.run_id,
             **values,

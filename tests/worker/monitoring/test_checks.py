@@ -14,7 +14,8 @@ from models import Run, RunKind, make_engine, session_factory, utcnow
 from tests.support.services import RedisServer, free_port, migrate
 from worker.cli import app
 from worker.config import get_settings
-from worker.monitoring.heartbeat import BeatTicks, WorkerHeartbeat
+from worker.lifecycle import close_worker_run, open_worker_run
+from worker.monitoring.heartbeat import BeatTicks
 from worker.runs import start_run
 
 
@@ -137,14 +138,13 @@ def test_embedded_defaults_before_anything_ran() -> None:
 
 def test_heartbeats_are_what_the_checks_read(deployment: str) -> None:
     settings = get_settings()
-    heartbeat = WorkerHeartbeat(settings, interval_s=3600)
-    heartbeat.start({"queues": ["feeds"]})
+    open_worker_run()  # what a worker's main process does at worker_init
     BeatTicks(settings).tick()
     try:
         code, checks = _health()
         assert code == 0, checks
     finally:
-        heartbeat.stop()
+        close_worker_run()
     code, checks = _health()
     assert not checks["worker"][0]  # a clean stop finishes the run: no longer alive
     engine = make_engine(deployment)

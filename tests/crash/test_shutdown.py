@@ -1,0 +1,79 @@
+"""Stopping the embedded worker the way service managers do: SIGTERM to its process group.
+
+systemd, ``timeout`` and ``docker stop`` signal every process of the group, the pool
+processes and the embedded beat as well as the main process. The worker must still shut
+down: here it used to hang in its warm shutdown for good (a pool process killed by the
+signal held the pool's queue lock).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from models import Run, make_engine
+from tests.support.httpserver import LocalHTTPServer
+from tests.support.processes import Process, run_cli, storywire_env, wait_for
+
+pytestmark = pytest.mark.slow
+
+#: Far beyond the 30 s a service manager waits before SIGKILL: the test waits for the exit,
+#: it does not time it.
+EXIT_DEADLINE_S = 120
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":  # fields: state, ppid, pgrp, ...
+            members.append(int(entry.name))
+    return members
+
+
+def test_sigterm_to_the_process_group_stops_the_embedded_worker(
+    tmp_path: Path, http_server: LocalHTTPServer
+) -> None:
+    from tests.e2e.site import serve_site
+
+    feeds = serve_site(http_server)
+    env = storywire_env(
+        STORYWIRE_DATA_DIR=str(tmp_path / "data"),
+        STORYWIRE_ALLOW_PRIVATE_NETWORKS="1",
+        STORYWIRE_DISPATCH_INTERVAL_S="1",
+        STORYWIRE_HOST_RATE_PER_S="50",
+    )
+    run_cli(["feeds", "add", *feeds.values()], env)
+    proc = Process(["run", "--concurrency", "2"], env, tmp_path / "run.log")
+    pgid = proc.popen.pid  # start_new_session: the group is the command's own (setsid)
+    try:
+        wait_for(lambda: "ready" in proc.output() and len(_group_members(pgid)) >= 3,
+                 timeout=120, what="the worker, its pool and beat", processes=(proc,))  # fmt: skip
+        os.killpg(pgid, signal.SIGTERM)  # what `kill -TERM -- -PID` does
+        try:
+            code = proc.popen.wait(EXIT_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            log = proc.output()[-3000:]
+            pytest.fail(f"still running {EXIT_DEADLINE_S} s after SIGTERM:\n{log}")
+        assert code == 0, proc.output()[-3000:]
+        wait_for(lambda: _group_members(pgid) == [], timeout=30, what="no process left")
+    finally:
+        proc.stop()
+    log = proc.output()
+    assert "Warm shutdown" in log
+    assert "exited with 'signal 15" not in log  # no pool process was killed by the signal
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'storywire.db'}")
+    with engine.connect() as conn:
+        runs = conn.execute(select(Run.kind, Run.status)).all()
+    engine.dispose()
+    assert [tuple(r) for r in runs] == [("worker", "finished")]  # one run, closed on the way out
