@@ -139,17 +139,40 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])  # closed again: nothing listens there
 
 
-def test_a_fetch_that_cannot_enqueue_fails(
+def test_a_fetch_whose_broker_is_down_records_no_run(
     tmp_path: Path, http_server: LocalHTTPServer, engine: Engine
 ) -> None:
     env = _env(tmp_path, f"redis://127.0.0.1:{_closed_port()}/0")
     feeds = serve_site(http_server)
     done = subprocess.run([*STORYWIRE, "fetch", feeds["world"]], env=env, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr  # checked before a run is recorded
+    assert "Traceback" not in done.stderr
+    assert "cannot reach Redis" in done.stderr
+    assert not [r for r in _runs(engine).values() if r.kind == "fetch"]
+
+
+def test_a_fetch_that_cannot_enqueue_fails(
+    tmp_path: Path, http_server: LocalHTTPServer, engine: Engine, redis_server: RedisServer
+) -> None:
+    # A Redis that answers (the start-up check passes) but refuses every write: a replica of
+    # a primary that is not there is read-only.
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.execute_command("REPLICAOF", "127.0.0.1", str(_closed_port()))
+    try:
+        env = _env(tmp_path, redis_server.url)
+        feeds = serve_site(http_server)
+        done = subprocess.run([*STORYWIRE, "fetch", feeds["world"]], env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        client.execute_command("REPLICAOF", "NO", "ONE")
+        client.close()
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "could not enqueue" in done.stderr
     (run,) = _runs(engine).values()
     assert (run.kind, run.status) == ("fetch", "failed")
     assert run.finished_at is not None
-    assert run.stats["enqueued"] == 0 and "Connection refused" in run.stats["error"]
+    assert run.stats["enqueued"] == 0 and "read only" in run.stats["error"].lower()
