@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
-import socket
 import sqlite3
 import threading
 import time
@@ -169,13 +168,10 @@ def test_redis_limiter_spaces_requests(redis_url: str) -> None:
 
 
 def test_redis_unreachable_falls_back_to_local(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, dead_port: int
 ) -> None:
     monkeypatch.setattr(ratelimit, "_last_fallback_warning", 0.0)
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    limiter = HostRateLimiter(RATE, redis_url=f"redis://127.0.0.1:{port}/0")
+    limiter = HostRateLimiter(RATE, redis_url=f"redis://127.0.0.1:{dead_port}/0")
     host = f"fallback-{time.monotonic_ns()}.test"
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="worker.fetch.ratelimit"):

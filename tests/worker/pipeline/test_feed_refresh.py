@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -338,21 +337,15 @@ def test_a_failing_feed_backs_off_up_to_the_cap_and_is_never_dropped(
     assert _due_in(feed) <= feed.check_interval_s + 5
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_when_every_host_fails_at_once_it_is_our_network(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Runtime, http_server: LocalHTTPServer, dead_port: int
 ) -> None:
     # 127.0.0.2..7 are loopback addresses nothing listens on: distinct hosts whose connect
     # is refused, as every host would be with our network down.
     http_server.add("/ok.xml", RSS_ONE.format(ttl="", port=http_server.port),
                     content_type="application/rss+xml")  # fmt: skip
     healthy = _add(runtime, http_server.url("/ok.xml"))
-    port = _closed_port()
+    port = dead_port
     dead = [_add(runtime, f"http://127.0.0.{i}:{port}/feed.xml") for i in range(2, 8)]
     assert runtime.settings.outage_min_hosts == 3
 
@@ -378,20 +371,20 @@ def test_when_every_host_fails_at_once_it_is_our_network(
 
 
 def test_one_dead_host_with_many_feeds_is_not_an_outage(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Runtime, http_server: LocalHTTPServer, dead_port: int
 ) -> None:
-    port = _closed_port()
+    port = dead_port
     feed_ids = [_add(runtime, f"http://127.0.0.9:{port}/feed{i}.xml") for i in range(6)]
     assert {_refresh(runtime, f).outcome for f in feed_ids} == {"error"}
     assert {_feed(runtime, f).consecutive_errors for f in feed_ids} == {1}
 
 
 def test_http_errors_prove_the_network_works(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Runtime, http_server: LocalHTTPServer, dead_port: int
 ) -> None:
     # A 404 from one host is an answer: the connect failures after it are counted.
     http_server.add("/missing.xml", "no", status=404, content_type="text/plain")
-    port = _closed_port()
+    port = dead_port
     dead = [_add(runtime, f"http://127.0.0.{i}:{port}/f.xml") for i in range(2, 4)]
     missing = _add(runtime, http_server.url("/missing.xml"))
     assert _refresh(runtime, dead[0]).outcome == "error"
