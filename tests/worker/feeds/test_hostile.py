@@ -8,7 +8,6 @@ content must appear nowhere, and a listening socket that must see no connection.
 from __future__ import annotations
 
 import json
-import socket
 import tracemalloc
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.httpserver import ConnectionTrap
 from worker.feeds import FeedParseError, parse_feed
 from worker.feeds.xmlsafety import neutralize_dtd
 
@@ -50,37 +50,10 @@ def secret_file(tmp_path: Path) -> Path:
     return path
 
 
-class _Listener:
-    """A listening TCP socket on 127.0.0.1 that nobody accepts from: a connection attempt
-    completes in the kernel's backlog during the connect() call, so afterwards a
-    non-blocking accept() finds it, however slow the machine (no waiting for a thread)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.setblocking(False)
-        self.port = self.sock.getsockname()[1]
-
-    def connections(self) -> int:
-        count = 0
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except BlockingIOError:
-                return count
-            conn.close()
-            count += 1
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture
-def listener() -> Iterator[_Listener]:
-    lis = _Listener()
-    yield lis
-    lis.close()
+def listener() -> Iterator[ConnectionTrap]:
+    with ConnectionTrap() as trap:
+        yield trap
 
 
 def _variants(doc: str) -> list[bytes]:
@@ -103,7 +76,7 @@ def test_xxe_parameter_entity_file_is_never_read(secret_file: Path) -> None:
         assert SECRET not in _parse_everything(data)
 
 
-def test_xxe_network_and_external_dtd_never_connect(listener: _Listener) -> None:
+def test_xxe_network_and_external_dtd_never_connect(listener: ConnectionTrap) -> None:
     base = f"http://127.0.0.1:{listener.port}"
     docs = [
         _rss("&x;", f'<!DOCTYPE rss [\n<!ENTITY x SYSTEM "{base}/x">\n]>\n'),
