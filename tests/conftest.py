@@ -14,6 +14,7 @@ Migrate a database with ``tests.support.services.migrate(url)``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +34,12 @@ _S = TypeVar("_S", RedisServer, PostgresServer)
 
 # Environment a developer's shell may carry that would point tests at a real deployment.
 _ENV_TO_CLEAR = ("DATABASE_URL", "REDIS_URL", "STORYWIRE_DATABASE_URL", "STORYWIRE_REDIS_URL")
+
+# Nor may the terminal the tests were started from shape what they read: piped CLI output
+# takes its width from COLUMNS (read once, when worker.cli is imported), and the commands
+# the tests start inherit this environment. Gone before any test module imports the CLI.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(autouse=True)
