@@ -77,17 +77,29 @@ def test_unreachable_redis_for_fetch_records_no_run(tmp_path: Path, dead_port: i
     assert "fetch" not in listing.stdout  # no run left behind that nothing could enqueue
 
 
-@pytest.mark.parametrize(
-    ("variable", "value", "says"),
-    [
-        ("STORYWIRE_CONCURRENCY", "abc", "is not an integer; allowed: an integer from 1 to 256"),
-        ("STORYWIRE_LOG_LEVEL", "loud", "allowed: one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
-        ("REDIS_URL", "http://cache.example/0", "'http' URLs are not supported"),
-    ],
-)
-def test_bad_setting(tmp_path: Path, variable: str, value: str, says: str) -> None:
+BAD_SETTINGS = [
+    ("STORYWIRE_CONCURRENCY", "abc", "is not an integer; allowed: an integer from 1 to 256"),
+    ("STORYWIRE_LOG_LEVEL", "loud", "allowed: one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ("REDIS_URL", "http://cache.example/0", "'http' URLs are not supported"),
+]
+
+
+def test_bad_setting(tmp_path: Path) -> None:
+    # The real command once (a process costs a second of CPU); every message in-process below.
+    variable, value, says = BAD_SETTINGS[0]
     line = one_error_line(run_storywire(["feeds", "list"], _env(tmp_path, **{variable: value})))
     assert line.startswith(f"error: {variable}") and says in line
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), BAD_SETTINGS)
+def test_bad_setting_says_what_is_allowed(
+    variable: str, value: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    (message,) = explain(raised.value)
+    assert message.startswith(variable) and says in message
 
 
 @pytest.mark.parametrize(
