@@ -66,5 +66,5 @@ def _wait_for_stubs(ingest: Ingest) -> None:
             return int(conn.execute(select(func.count()).select_from(Article)).scalar_one())
 
     assert ingest.worker is not None
-    wait_for(lambda: stubs() > 0, timeout=60, what="first stubs", processes=(ingest.worker,),
+    wait_for(lambda: stubs() > 0, timeout=180, what="first stubs", processes=(ingest.worker,),
              interval=0.05)  # fmt: skip

@@ -40,12 +40,12 @@ def test_consumer_process_ends_with_the_database_contents(
             with engine.connect() as conn:
                 return int(conn.execute(done).scalar_one()) >= 4
 
-        wait_for(processed, timeout=120, what="4 processed articles", processes=(worker, beat))
+        wait_for(processed, timeout=240, what="4 processed articles", processes=(worker, beat))
     finally:
         beat.stop()
         worker.stop()
     stop.touch()
-    assert consumer.wait(timeout=30) == 0
+    assert consumer.wait(timeout=120) == 0
 
     changes = [json.loads(line) for line in out.read_text().splitlines()]
     ids = [c["id"] for c in changes]

@@ -29,7 +29,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def scrape(port: int) -> Samples:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as response:
         text = response.read().decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -50,7 +50,7 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 
 def healthz(port: int) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=120) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -84,7 +84,7 @@ def test_metrics_move_during_a_real_ingest(tmp_path: Path, http_server: LocalHTT
     proc = Process(["run", "--concurrency", "2"], env, tmp_path / "run.log")
     engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'storywire.db'}")
     try:
-        wait_for(lambda: _answers(port), timeout=120, what="/healthz", processes=(proc,))
+        wait_for(lambda: _answers(port), timeout=180, what="/healthz", processes=(proc,))
         run_cli(["feeds", "add", feeds["world"], feeds["local"]], env)
         wait_for(
             lambda: _assigned(engine) == 4,
@@ -95,7 +95,7 @@ def test_metrics_move_during_a_real_ingest(tmp_path: Path, http_server: LocalHTT
         # A step's histogram is observed just after its commit: wait for the last one.
         wait_for(
             lambda: total(scrape(port), "storywire_story_step_seconds_count") >= 4,
-            timeout=60,
+            timeout=180,
             what="the story steps' histogram",
             processes=(proc,),
         )
@@ -182,7 +182,8 @@ def test_worker_and_beat_heartbeats_make_health_green(
         assert data_dir.is_dir()
         assert health_code("--checks", "worker", "--local") == 0
     finally:
-        worker.stop()
+        # Time to stop cleanly however busy the machine (a SIGKILL would leave the run open).
+        worker.stop(timeout=120)
         beat.stop()
     # A cleanly stopped worker finishes its run: no worker is alive any more.
     assert health_code("--checks", "worker") == 1

@@ -105,7 +105,7 @@ def test_changes_and_export_under_a_read_only_role(
     try:
         wait_for(
             lambda: follower.poll() is not None or len(out.read_text().splitlines()) == 2,
-            timeout=60,
+            timeout=180,
             what="the read-only follower to print the changes",
         )
         assert follower.poll() is None, follower.stderr.read() if follower.stderr else ""
