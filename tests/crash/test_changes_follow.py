@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from models import Change, make_engine, session_factory, session_scope
-from tests.support.processes import STORYWIRE, storywire_env, wait_for
+from tests.support.processes import STORYWIRE, end, storywire_env, wait_for
 from tests.support.services import PostgresServer, migrate
 from worker.changefeed import iter_changes
 from worker.store import record_change
@@ -91,8 +91,7 @@ def test_changes_follow_survives_postgres_restarts(
         assert "database unreachable" in err_path.read_text()  # it did lose the connection
         assert "Traceback" not in err_path.read_text()
     finally:
-        follower.terminate()
-        follower.wait(30)
+        end(follower)
 
 
 def test_iter_changes_follow_survives_postgres_restarts(

@@ -144,5 +144,7 @@ def test_procfile_under_honcho(tmp_path: Path, http_server: LocalHTTPServer) -> 
     try:
         _ingest_and_check(engine, http_server, (honcho,))
     finally:
-        honcho.stop()
+        # honcho stops worker and beat itself (SIGKILL after its own 5 s): killed before it
+        # has, it would leave them running, in sessions of their own.
+        honcho.stop(timeout=120)
         engine.dispose()
