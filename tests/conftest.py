@@ -5,6 +5,7 @@
 - ``pg_url`` (function): a fresh empty Postgres database, dropped afterwards.
 - ``sqlite_url`` (function): a SQLite file in the test's tmp_path.
 - ``http_server`` (function): a started :class:`LocalHTTPServer`.
+- ``dead_port`` (function): a port that refuses connections for the whole test.
 - ``_isolated_settings`` (autouse): fresh settings with the data dir in tmp_path and no
   DATABASE_URL / REDIS_URL from the caller's environment.
 
@@ -13,6 +14,7 @@ Migrate a database with ``tests.support.services.migrate(url)``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -20,13 +22,24 @@ from typing import TypeVar
 import pytest
 
 from tests.support.httpserver import LocalHTTPServer
-from tests.support.services import PostgresServer, RedisServer, ServiceUnavailable
+from tests.support.services import (
+    PostgresServer,
+    RedisServer,
+    ServiceUnavailable,
+    refused_port,
+)
 from worker.config import get_settings
 
 _S = TypeVar("_S", RedisServer, PostgresServer)
 
 # Environment a developer's shell may carry that would point tests at a real deployment.
 _ENV_TO_CLEAR = ("DATABASE_URL", "REDIS_URL", "STORYWIRE_DATABASE_URL", "STORYWIRE_REDIS_URL")
+
+# Nor may the terminal the tests were started from shape what they read: piped CLI output
+# takes its width from COLUMNS (read once, when worker.cli is imported), and the commands
+# the tests start inherit this environment. Gone before any test module imports the CLI.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(autouse=True)
@@ -78,6 +91,14 @@ def sqlite_url(tmp_path: Path) -> str:
 def http_server() -> Iterator[LocalHTTPServer]:
     with LocalHTTPServer() as server:
         yield server
+
+
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    """A port on which 127.0.0.0/8 refuses connections, and nobody else can listen, until
+    the test ends (a port merely found free could be taken by the time it is used)."""
+    with refused_port() as port:
+        yield port
 
 
 def _start(kind: type[_S]) -> _S:

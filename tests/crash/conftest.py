@@ -166,7 +166,7 @@ class Ingest:
         except OperationalError:
             return 0
 
-    def wait_progress(self, at_least: int, timeout: float = 90, *, sweep: bool = False) -> None:
+    def wait_progress(self, at_least: int, timeout: float = 300, *, sweep: bool = False) -> None:
         """Wait until ``at_least`` articles are processed; ``sweep``: ask for sweeps meanwhile."""
         deadline = time.monotonic() + timeout
         next_sweep = 0.0
@@ -195,7 +195,7 @@ class Ingest:
         with contextlib.suppress(Exception):  # the broker may be restarting right now
             self._client.send_task("worker.tasks.sweep", queue="feeds")
 
-    def finish(self, timeout: float = 120) -> None:
+    def finish(self, timeout: float = 300) -> None:
         """Keep a worker running until every article is processed, sweeping meanwhile."""
         if self.worker is None or not self.worker.alive():
             self.start_worker()

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from models import Change, make_engine, session_factory, session_scope
-from tests.support.processes import STORYWIRE, storywire_env, wait_for
+from tests.support.processes import STORYWIRE, end, storywire_env, wait_for
 from tests.support.services import PostgresServer, migrate
 from worker.changefeed import iter_changes
 from worker.store import record_change
@@ -82,17 +82,16 @@ def test_changes_follow_survives_postgres_restarts(
             assert follower.poll() is None, err_path.read_text()
             return len(printed()) >= len(all_ids(pg_engine))
 
-        wait_for(caught_up, timeout=60, what="the follower to print the first changes")
+        wait_for(caught_up, timeout=180, what="the follower to print the first changes")
         for outage in outages(postgres_server, pg_engine):
             write_changes(pg_engine, BATCH)  # written once the server is back
-            wait_for(caught_up, timeout=120, what=f"the follower to catch up after a {outage}")
+            wait_for(caught_up, timeout=240, what=f"the follower to catch up after a {outage}")
         assert printed() == all_ids(pg_engine)  # each once, in order, none skipped
         assert len(printed()) == 3 * BATCH
         assert "database unreachable" in err_path.read_text()  # it did lose the connection
         assert "Traceback" not in err_path.read_text()
     finally:
-        follower.terminate()
-        follower.wait(30)
+        end(follower)
 
 
 def test_iter_changes_follow_survives_postgres_restarts(
@@ -121,10 +120,10 @@ def test_iter_changes_follow_survives_postgres_restarts(
         return len(seen) >= len(all_ids(pg_engine))
 
     try:
-        wait_for(caught_up, timeout=60, what="the first changes")
+        wait_for(caught_up, timeout=180, what="the first changes")
         for outage in outages(postgres_server, pg_engine):
             write_changes(pg_engine, BATCH)
-            wait_for(caught_up, timeout=120, what=f"the changes after a {outage}")
+            wait_for(caught_up, timeout=240, what=f"the changes after a {outage}")
         assert seen == all_ids(pg_engine)
         assert len(seen) == 3 * BATCH
     finally:

@@ -30,7 +30,8 @@ def test_redis_and_postgres_restart_mid_run(
     postgres_server: PostgresServer,
     pg_url: str,
 ) -> None:
-    ingest = Ingest.prepare(tmp_path, http_server, redis_server.url, pg_url)
+    # 160 articles: each outage lands with work in flight and more still to come.
+    ingest = Ingest.prepare(tmp_path, http_server, redis_server.url, pg_url, feeds=4, per_feed=40)
     try:
         ingest.start_beat()
         worker = ingest.start_worker()

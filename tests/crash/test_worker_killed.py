@@ -1,7 +1,7 @@
 """SIGKILL the whole worker at random points of a real ingest, restart it: nothing is lost,
 nothing is stored twice, every outbox fact is written once.
 
-Real processes on Redis + PostgreSQL, a few hundred articles from the local server. The
+Real processes on Redis + PostgreSQL, 160 articles from the local server. The
 worker (main process and its pool children) is killed three times: while feeds are being
 refreshed, and twice while articles are being fetched. What a killed task had not committed
 is rolled back by PostgreSQL; its message stays unacknowledged in Redis (redelivered only
@@ -31,7 +31,7 @@ def test_worker_killed_at_random_points(
 ) -> None:
     seed = random.randrange(1_000_000)
     rng = random.Random(seed)
-    ingest = Ingest.prepare(tmp_path, http_server, redis_server.url, pg_url)
+    ingest = Ingest.prepare(tmp_path, http_server, redis_server.url, pg_url, feeds=4, per_feed=40)
     ingest.log.append(f"seed {seed}")
     try:
         ingest.start_beat()
@@ -41,7 +41,7 @@ def test_worker_killed_at_random_points(
         time.sleep(rng.uniform(0.0, 0.5))
         ingest.kill_worker()
         # 2 and 3: at random moments of the article phase.
-        for low, high in ((20, 90), (120, 200)):
+        for low, high in ((20, 60), (80, 130)):
             ingest.start_worker()
             ingest.wait_progress(ingest.progress() + rng.randint(1, 10))
             ingest.wait_progress(min(rng.randint(low, high), ingest.articles - 20))
@@ -66,5 +66,5 @@ def _wait_for_stubs(ingest: Ingest) -> None:
             return int(conn.execute(select(func.count()).select_from(Article)).scalar_one())
 
     assert ingest.worker is not None
-    wait_for(lambda: stubs() > 0, timeout=60, what="first stubs", processes=(ingest.worker,),
+    wait_for(lambda: stubs() > 0, timeout=180, what="first stubs", processes=(ingest.worker,),
              interval=0.05)  # fmt: skip

@@ -15,7 +15,7 @@ from models import Article, Story, make_engine
 from tests.e2e.site import serve_site
 from tests.e2e.test_pipeline_e2e import server_env
 from tests.support.httpserver import LocalHTTPServer
-from tests.support.processes import Process, run_cli, wait_for
+from tests.support.processes import Process, end, run_cli, wait_for
 from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -29,23 +29,26 @@ def test_consumer_process_ends_with_the_database_contents(
     out, stop = tmp_path / "changes.jsonl", tmp_path / "stop"
     # Started before anything is ingested: it sees the feed fill up live.
     consumer = subprocess.Popen([sys.executable, str(CONSUMER), pg_url, str(out), str(stop)])
-    run_cli(["feeds", "add", *serve_site(http_server).values()], env)
-    worker = Process(["worker", "--concurrency", "2"], env, tmp_path / "worker.log")
-    beat = Process(["beat"], env, tmp_path / "beat.log")
-    engine = make_engine(pg_url)
     try:
-        done = select(func.count()).select_from(Article).where(Article.status != "pending")
+        run_cli(["feeds", "add", *serve_site(http_server).values()], env)
+        worker = Process(["worker", "--concurrency", "2"], env, tmp_path / "worker.log")
+        beat = Process(["beat"], env, tmp_path / "beat.log")
+        engine = make_engine(pg_url)
+        try:
+            done = select(func.count()).select_from(Article).where(Article.status != "pending")
 
-        def processed() -> bool:
-            with engine.connect() as conn:
-                return int(conn.execute(done).scalar_one()) >= 4
+            def processed() -> bool:
+                with engine.connect() as conn:
+                    return int(conn.execute(done).scalar_one()) >= 4
 
-        wait_for(processed, timeout=120, what="4 processed articles", processes=(worker, beat))
+            wait_for(processed, timeout=240, what="4 processed articles", processes=(worker, beat))
+        finally:
+            beat.stop()
+            worker.stop()
+        stop.touch()
+        assert consumer.wait(timeout=120) == 0
     finally:
-        beat.stop()
-        worker.stop()
-    stop.touch()
-    assert consumer.wait(timeout=30) == 0
+        end(consumer)  # a test that failed above leaves no consumer running
 
     changes = [json.loads(line) for line in out.read_text().splitlines()]
     ids = [c["id"] for c in changes]

@@ -51,7 +51,7 @@ def _count(engine: Engine, stmt: object) -> int:
 def _ingest_and_check(engine: Engine, server: LocalHTTPServer, procs: tuple[Process, ...]) -> None:
     done = select(func.count()).select_from(Article).where(Article.status != "pending")
     wait_for(
-        lambda: _count(engine, done) >= 4, timeout=120, what="4 processed articles", processes=procs
+        lambda: _count(engine, done) >= 4, timeout=240, what="4 processed articles", processes=procs
     )
 
     with engine.connect() as conn:
@@ -77,7 +77,7 @@ def _ingest_and_check(engine: Engine, server: LocalHTTPServer, procs: tuple[Proc
     with engine.begin() as conn:
         conn.execute(update(Feed).values(next_check_at=utcnow()))
     fetches = select(func.count()).select_from(FeedFetch)
-    wait_for(lambda: _count(engine, fetches) >= 4, timeout=60, what="second poll", processes=procs)
+    wait_for(lambda: _count(engine, fetches) >= 4, timeout=180, what="second poll", processes=procs)
     with engine.connect() as conn:
         outcomes = conn.execute(select(FeedFetch.outcome).order_by(FeedFetch.id)).scalars().all()
     assert outcomes[2:] == ["not_modified", "not_modified"]
@@ -144,5 +144,7 @@ def test_procfile_under_honcho(tmp_path: Path, http_server: LocalHTTPServer) -> 
     try:
         _ingest_and_check(engine, http_server, (honcho,))
     finally:
-        honcho.stop()
+        # honcho stops worker and beat itself (SIGKILL after its own 5 s): killed before it
+        # has, it would leave them running, in sessions of their own.
+        honcho.stop(timeout=120)
         engine.dispose()

@@ -3,7 +3,7 @@
 Each page is linked from a small feed whose entry carries a summary. Whatever the page
 does, the article row ends with a clear record (status, error class, HTTP status,
 attempts) and, when the page is unusable, keeps the feed's own text: nothing the feed gave
-is lost. Memory and time stay bounded.
+is lost. Memory stays bounded; time is bench/hostile.py's to print (it depends on load).
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ class PageCase:
     retry: bool = False  # a transient failure: RetryLater, one attempt counted
     page_text: bool = False  # the page's text was stored (else the feed's)
     max_mb: float = 40.0
-    max_s: float = 8.0
 
 
 def _add(body: bytes | str, **kwargs: object) -> Serve:
@@ -105,7 +104,7 @@ PAGE_CASES = [
     PageCase("gone-410", _add("gone", status=410, content_type="text/plain"), "failed", "gone",
              410),
     PageCase("slow-trickle", _handle(lambda: handlers.trickle(10_000, every_s=0.1)), "pending",
-             "timeout", retry=True, max_s=5.0),
+             "timeout", retry=True),
     PageCase("unavailable-503", _add("later", status=503, content_type="text/plain",
              headers={"Retry-After": "120"}), "pending", "http_503", 503, retry=True),
     PageCase("robots-disallow", _robots(b"User-agent: *\nDisallow: /page.html\n"), "blocked",
@@ -184,7 +183,6 @@ def test_hostile_page(
                 assert bad not in (article.text or "")
         else:
             assert article.text == FEED_TEXT  # the feed's text is kept, nothing lost
-    assert usage.seconds < case.max_s, f"took {usage.seconds:.1f} s"
     assert usage.peak_mb < case.max_mb, f"peak +{usage.peak_mb:.0f} MB"
 
     # Delivered again (a redelivered or swept task): a final result is never redone.

@@ -1,9 +1,10 @@
 """Hostile feeds through ``refresh_feed``, served by the real local server: one case each.
 
 Every case checks the RECORD the worker leaves (feed row, fetch log, articles), that
-nothing is lost or stored twice (a second refresh adds nothing), and that time and memory
-stay bounded. What the fetch layer and the parser do in isolation is proven in
-tests/worker/fetch and tests/worker/feeds; here it is the same thing end to end.
+nothing is lost or stored twice (a second refresh adds nothing), and that memory stays
+bounded. Time is not asserted (it depends on the machine's load): bench/hostile.py prints
+each case's time next to a plain feed's. What the fetch layer and the parser do in isolation
+is proven in tests/worker/fetch and tests/worker/feeds; here it is the same thing end to end.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ class FeedCase:
     status_code: int | None = 200
     check: Check | None = None
     max_mb: float = 40.0
-    max_s: float = 8.0
 
 
 def _route(path: str, body: bytes | str, **kwargs: object) -> Serve:
@@ -161,7 +161,7 @@ FEED_CASES = [
     FeedCase("redirect-chain-over-cap", _redirect_chain, "error", "too_many_redirects",
              status_code=None),
     FeedCase("slow-trickle", _handler("/trickle.xml", lambda s: handlers.trickle(
-        10_000, every_s=0.1)), "error", "timeout", status_code=None, max_s=5.0),
+        10_000, every_s=0.1)), "error", "timeout", status_code=None),
     FeedCase("no-headers", _handler("/bare.xml", lambda s: handlers.raw(
         b"HTTP/1.0 200 OK\r\n\r\n" + payloads.plain_feed(s.url("")).encode())), "ok",
         articles=2),
@@ -194,7 +194,7 @@ FEED_CASES = [
         check=_usable_text),
     FeedCase("fifty-thousand-entries", _route("/many.xml", payloads.fifty_thousand_entries(),
              content_type=RSS), "ok", articles=1000, check=_capped_entries,
-             max_mb=150.0, max_s=30.0),
+             max_mb=150.0),
     FeedCase("five-mb-description", _route("/big-field.xml", payloads.huge_description(),
              content_type=RSS), "ok", articles=1, check=_capped_field, max_mb=80.0),
     FeedCase("script-and-onerror", _route("/scripted.xml", payloads.scripted_content(),
@@ -234,7 +234,6 @@ def test_hostile_feed(
         assert record.feed.next_check_at > fetch.started_at  # still scheduled, never dropped
 
     # Bounded.
-    assert record.usage.seconds < case.max_s, f"took {record.usage.seconds:.1f} s"
     assert record.usage.peak_mb < case.max_mb, f"peak +{record.usage.peak_mb:.0f} MB"
     if case.check:
         case.check(record, http_server)

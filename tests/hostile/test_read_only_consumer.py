@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from models import Article, ArticleStatus, Change, make_engine, session_factory, session_scope
-from tests.support.processes import STORYWIRE, run_storywire, storywire_env, wait_for
+from tests.support.processes import STORYWIRE, end, run_storywire, storywire_env, wait_for
 from tests.support.services import alembic_config, migrate
 from worker.store import add_feed, record_change
 
@@ -105,13 +105,12 @@ def test_changes_and_export_under_a_read_only_role(
     try:
         wait_for(
             lambda: follower.poll() is not None or len(out.read_text().splitlines()) == 2,
-            timeout=60,
+            timeout=180,
             what="the read-only follower to print the changes",
         )
         assert follower.poll() is None, follower.stderr.read() if follower.stderr else ""
     finally:
-        follower.terminate()
-        follower.wait(30)
+        end(follower)
 
 
 def test_changes_on_a_database_behind_the_code(

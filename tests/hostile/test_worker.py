@@ -132,9 +132,9 @@ def test_worker_survives_the_hostile_web(
     fetched = select(func.count(func.distinct(FeedFetch.feed_id)))
     pending = select(func.count()).select_from(Article).where(Article.status == "pending")
     try:
-        wait_for(lambda: count(fetched) == len(expected), timeout=120,
+        wait_for(lambda: count(fetched) == len(expected), timeout=240,
                  what="one fetch of every feed", processes=(proc,))  # fmt: skip
-        wait_for(lambda: count(pending) == 0, timeout=120, what="no article pending",
+        wait_for(lambda: count(pending) == 0, timeout=240, what="no article pending",
                  processes=(proc,))  # fmt: skip
         assert proc.alive()
         children = _children(proc.popen.pid)

@@ -7,10 +7,15 @@ Usage::
         server.add_handler("/slow", lambda req: ...)   # full control over the socket
         url = server.url("/feed.xml")
         server.requests  # every request seen: (method, path, headers)
+
+    with ConnectionTrap() as trap:        # a port that must never be connected to
+        code_that_must_not_connect(f"http://127.0.0.1:{trap.port}/")
+        assert trap.connections() == 0
 """
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -151,3 +156,40 @@ class LocalHTTPServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class ConnectionTrap:
+    """A listening socket on 127.0.0.1 that nobody accepts from.
+
+    A TCP connect to it completes in the kernel's backlog before ``connect()`` returns, so
+    once the code under test has returned, :meth:`connections` (a non-blocking accept of
+    whatever is queued) has seen every attempt: no thread, no waiting, however busy the
+    machine.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self._sock.setblocking(False)
+        self.port = int(self._sock.getsockname()[1])
+
+    def connections(self) -> int:
+        """How many connections were made since the last call."""
+        count = 0
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except BlockingIOError:
+                return count
+            conn.close()
+            count += 1
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> ConnectionTrap:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 STORYWIRE = [sys.executable, "-m", "worker"]
 
@@ -94,10 +96,25 @@ class Process:
             except subprocess.TimeoutExpired:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(10)
+        # Whatever of its group outlived it (a pool child the main process left behind)
+        # must not outlive the test.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
         self._log.close()
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def end(popen: subprocess.Popen[Any], timeout: float = 60) -> None:
+    """SIGTERM, and SIGKILL if it is still there after ``timeout``: never left running."""
+    if popen.poll() is None:
+        popen.terminate()
+        try:
+            popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(10)
 
 
 def wait_for(

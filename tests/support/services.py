@@ -32,10 +32,12 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -45,9 +47,14 @@ import redis
 from alembic import command
 from alembic.config import Config
 from psycopg import sql
+from sqlalchemy.engine import URL, make_url
 
-#: Seconds to wait for a server to accept connections after it was started.
-DEFAULT_START_TIMEOUT_S = 30.0
+#: Seconds to wait for a server to accept connections after it was started (only fails a
+#: start that hangs: a busy machine can take many seconds to start PostgreSQL).
+DEFAULT_START_TIMEOUT_S = 120.0
+#: Starts tried on fresh ports when the port found free was taken before the server bound it
+#: (other tests and programs on the machine pick ports too).
+DEFAULT_PORT_ATTEMPTS = 5
 #: Seconds to wait for a server to exit after it was asked to stop.
 DEFAULT_STOP_TIMEOUT_S = 15.0
 #: The checkout's root: the Alembic configuration lives in its pyproject.toml.
@@ -60,6 +67,10 @@ FALLBACK_PG_USER = "storywire-pg"
 # Servers still running are stopped when the interpreter exits, even if a fixture's
 # teardown never ran (an interrupted session), so no orphan keeps a port or a temp dir.
 _RUNNING: set[_Server] = set()
+# Migrated template databases by server (or "sqlite"): see migrate().
+_TEMPLATES: dict[tuple[str, ...], str] = {}
+# What redis-server and PostgreSQL log when their port is someone else's.
+_PORT_TAKEN = "Address already in use"
 
 
 class ServiceUnavailable(RuntimeError):
@@ -67,15 +78,107 @@ class ServiceUnavailable(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Right now only: anyone may take it before the caller binds it. A server started on it
+    must be ready to start again on another one (see ``RedisServer.start``); a port that
+    must refuse connections is :func:`refused_port`'s.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A TCP port on which every loopback address refuses connections, inside the block.
+
+    The port is bound on all addresses (no SO_REUSEADDR) but not listening: nobody else can
+    listen on it or get it as a client port meanwhile, as they could on a port that was only
+    found free.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("0.0.0.0", 0))
+        yield int(sock.getsockname()[1])
+
+
 def migrate(url: str, revision: str = "head") -> None:
-    """Run ``alembic upgrade`` to ``revision`` on ``url``, as ``storywire db upgrade`` would."""
+    """Run ``alembic upgrade`` to ``revision`` on ``url``, as ``storywire db upgrade`` would.
+
+    An empty database upgraded to head becomes instead a copy of a template that alembic
+    upgraded once for the session (``CREATE DATABASE ... TEMPLATE`` on PostgreSQL, SQLite's
+    backup API): the same schema and version row, without replaying every migration for each
+    of the hundreds of tests that need a database. Anything else runs alembic.
+    """
+    if revision == "head" and _copy_of_template(url):
+        return
     command.upgrade(alembic_config(url), revision)
+
+
+def _copy_of_template(url: str) -> bool:
+    """Make the empty database at ``url`` a copy of the migrated template; False when it is
+    not empty (or in use, or of another kind) and alembic must run."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        if not parsed.database or (path.exists() and path.stat().st_size > 0):
+            return False
+        template = _template(("sqlite",), _sqlite_template)
+        with (
+            contextlib.closing(sqlite3.connect(template)) as source,
+            contextlib.closing(sqlite3.connect(path)) as target,
+        ):
+            source.backup(target)
+        return True
+    if parsed.get_backend_name() != "postgresql" or not parsed.database:
+        return False
+    key = ("postgresql", parsed.host or "", str(parsed.port or ""), parsed.username or "")
+    connect = {"host": parsed.host, "port": parsed.port, "user": parsed.username,
+               "password": parsed.password, "connect_timeout": 30}  # fmt: skip
+    with psycopg.connect(dbname=parsed.database, **connect) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
+            "'information_schema')"
+        ).fetchone()
+    if tables is None or tables[0]:
+        return False
+    template = _template(key, lambda name: _postgres_template(parsed, connect, name))
+    with psycopg.connect(dbname="postgres", autocommit=True, **connect) as admin:
+        users = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (parsed.database,)
+        ).fetchone()
+        if users is None or users[0]:
+            return False  # someone holds a connection to it: leave it be
+        name = sql.Identifier(parsed.database)
+        admin.execute(sql.SQL("DROP DATABASE {}").format(name))
+        # FILE_COPY: copies the few files of a small database at once, where PostgreSQL
+        # 15's default (WAL_LOG) writes every block to the WAL, ten times slower here.
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                name, sql.Identifier(template)
+            )
+        )
+    return True
+
+
+def _template(key: tuple[str, ...], make: Callable[[str], str]) -> str:
+    if key not in _TEMPLATES:
+        _TEMPLATES[key] = make(f"storywire_template_{uuid.uuid4().hex[:12]}")
+    return _TEMPLATES[key]
+
+
+def _sqlite_template(name: str) -> str:
+    path = Path(tempfile.mkdtemp(prefix="storywire-template-")) / f"{name}.db"
+    command.upgrade(alembic_config(f"sqlite:///{path}"), "head")
+    atexit.register(shutil.rmtree, path.parent, True)
+    return str(path)
+
+
+def _postgres_template(parsed: URL, connect: dict[str, Any], name: str) -> str:
+    with psycopg.connect(dbname="postgres", autocommit=True, **connect) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    command.upgrade(alembic_config(parsed.set(database=name).render_as_string(False)), "head")
+    return name
 
 
 def alembic_config(url: str) -> Config:
@@ -92,6 +195,10 @@ class _Server:
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
+        # A port we found free may be taken before the server binds it: then the first
+        # start moves to another one. A caller's port, or the port of a server that has
+        # run (its clients know the URL), is kept.
+        self._may_move = port is None
         self.workdir = Path(tempfile.mkdtemp(prefix=f"storywire-{self.name}-"))
         self.running = False
 
@@ -153,6 +260,18 @@ class RedisServer(_Server):
     def start(self) -> None:
         if self.running:
             return
+        for _ in range(DEFAULT_PORT_ATTEMPTS):
+            if self._start_once():
+                self._may_move = False
+                return
+            self.port = free_port()  # taken since we found it free: another one
+        raise ServiceUnavailable(
+            f"redis-server found every port taken ({DEFAULT_PORT_ATTEMPTS} tries):\n"
+            + self._log_tail(self._log)
+        )
+
+    def _start_once(self) -> bool:
+        """Start and wait for PING; False when the port was taken and may be changed."""
         args = [
             self.binary,
             "--port", str(self.port),
@@ -164,6 +283,7 @@ class RedisServer(_Server):
             "--daemonize", "no",
             "--logfile", str(self._log),
         ]  # fmt: skip
+        self._log.unlink(missing_ok=True)
         self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         self.running = True
         _RUNNING.add(self)
@@ -173,13 +293,15 @@ class RedisServer(_Server):
             while True:
                 if self._proc.poll() is not None:
                     self._forget()
+                    log = self._log_tail(self._log)
+                    if self._may_move and _PORT_TAKEN in log:
+                        return False
                     raise ServiceUnavailable(
-                        f"redis-server exited with {self._proc.returncode}:\n"
-                        + self._log_tail(self._log)
+                        f"redis-server exited with {self._proc.returncode}:\n" + log
                     )
                 with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
                     if client.ping():
-                        return
+                        return True
                 if time.monotonic() > deadline:
                     self.stop()
                     raise ServiceUnavailable(
@@ -260,17 +382,28 @@ class PostgresServer(_Server):
     def start(self) -> None:
         if self.running:
             return
-        result = self._run(
-            [self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self._log), "-w",
-             "-t", str(int(DEFAULT_START_TIMEOUT_S)), "start"],
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise ServiceUnavailable(
-                f"pg_ctl start failed ({result.returncode}): {result.stdout}\n"
-                + self._log_tail(self._log)
-            )
-        self.running = True
-        _RUNNING.add(self)
+        for _ in range(DEFAULT_PORT_ATTEMPTS):
+            result = self._run(
+                [self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self._log), "-w",
+                 "-t", str(int(DEFAULT_START_TIMEOUT_S)), "start"],
+            )  # fmt: skip
+            if result.returncode == 0:
+                self._may_move = False
+                self.running = True
+                _RUNNING.add(self)
+                return
+            log = self._log_tail(self._log)
+            if not (self._may_move and _PORT_TAKEN in log):
+                raise ServiceUnavailable(
+                    f"pg_ctl start failed ({result.returncode}): {result.stdout}\n" + log
+                )
+            self.port = free_port()  # taken since we found it free: another one
+            self._write_conf({"port": str(self.port)})
+            self._log.unlink(missing_ok=True)  # so the next clash is not read from this one
+        raise ServiceUnavailable(
+            f"PostgreSQL found every port taken ({DEFAULT_PORT_ATTEMPTS} tries):\n"
+            + self._log_tail(self._log)
+        )
 
     def stop(self) -> None:
         if not self.running:
@@ -325,6 +458,10 @@ class PostgresServer(_Server):
             "max_connections": "200",
             "log_min_messages": "warning",
         }
+        self._write_conf(settings)
+
+    def _write_conf(self, settings: dict[str, str]) -> None:
+        # Appended: the last line naming a setting wins (a port moved after a clash).
         with (self.datadir / "postgresql.conf").open("a") as conf:
             conf.write("\n# storywire tests\n")
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())

@@ -35,8 +35,11 @@ def test_a_worker_process_freezes_the_objects_it_starts_with() -> None:
     frozen = gc.get_freeze_count()
     assert frozen > 10_000  # the imported modules' objects, at least
     # Objects made later stay in the collector's generations: only what existed is frozen.
+    # (The count may fall meanwhile: other threads of this process, the test server's or
+    # pytest-xdist's, may free frozen objects; it can only grow by freezing again.)
     made_later = [[] for _ in range(1000)]
-    assert gc.get_freeze_count() == frozen
+    assert gc.get_freeze_count() <= frozen
+    assert any(obj is made_later for obj in gc.get_objects())  # not the permanent generation
     del made_later
 
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from models import make_engine, session_factory, session_scope
 from tests.support.services import migrate
@@ -102,21 +102,28 @@ def test_concurrent_writers_and_a_reader_see_every_row_once(pg_engine: Engine) -
 
 
 def test_follow_wakes_up_on_notify(pg_engine: Engine) -> None:
+    # The poll interval is an hour: within the test's deadline only NOTIFY can wake the
+    # follower, so how fast the machine is does not matter. The change is committed once the
+    # follower has read the (empty) feed after starting to LISTEN: the read could not see it.
+    consumer_reads = threading.Event()
     got: list[str] = []
-    stream = iter_changes(pg_engine, follow=True, poll_interval_s=30)
+    stream = iter_changes(pg_engine, follow=True, poll_interval_s=3600)
+
+    @event.listens_for(pg_engine, "after_cursor_execute")
+    def _read(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if threading.current_thread() is consumer and "FROM changes" in statement:
+            consumer_reads.set()
 
     def consume() -> None:
         got.append(next(stream).kind)
 
-    consumer = threading.Thread(target=consume)
+    consumer = threading.Thread(target=consume, daemon=True)  # a hung follower fails, no more
     consumer.start()
-    time.sleep(0.5)  # the consumer is now waiting on LISTEN, up to 30 s
-    started = time.monotonic()
+    assert consumer_reads.wait(120), "the follower never read the change feed"
     with session_scope(session_factory(pg_engine)) as s:
         record_change(s, "test.notify", 1)
-    consumer.join(10)
-    assert got == ["test.notify"]
-    assert time.monotonic() - started < 5  # woken by NOTIFY, not by the 30 s poll
+    consumer.join(120)
+    assert got == ["test.notify"], "the follower slept through the NOTIFY"
     stream.close()
 
 

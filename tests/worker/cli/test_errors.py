@@ -15,7 +15,6 @@ import pytest
 from pydantic import ValidationError
 
 from tests.support.processes import run_storywire, storywire_env
-from tests.support.services import free_port
 from worker.cli.errors import explain
 from worker.config import Settings
 
@@ -34,8 +33,8 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_unreachable_database_host(tmp_path: Path) -> None:
-    url = f"postgresql://reader:s3cret@127.0.0.1:{free_port()}/news"
+def test_unreachable_database_host(tmp_path: Path, dead_port: int) -> None:
+    url = f"postgresql://reader:s3cret@127.0.0.1:{dead_port}/news"
     line = one_error_line(run_storywire(["feeds", "list"], _env(tmp_path, DATABASE_URL=url)))
     assert "cannot connect to the database" in line and "DATABASE_URL" in line
     assert f"127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}" in line
@@ -62,14 +61,14 @@ def test_bad_database_url_option(tmp_path: Path) -> None:
     assert "--database-url: 'mysql' databases are not supported" in one_error_line(done)
 
 
-def test_unreachable_redis_for_the_worker(tmp_path: Path) -> None:
-    env = _env(tmp_path, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+def test_unreachable_redis_for_the_worker(tmp_path: Path, dead_port: int) -> None:
+    env = _env(tmp_path, REDIS_URL=f"redis://127.0.0.1:{dead_port}/0")
     line = one_error_line(run_storywire(["worker"], env))  # after 10 s of trying
     assert "cannot reach Redis at 127.0.0.1:" in line and "check REDIS_URL" in line
 
 
-def test_unreachable_redis_for_fetch_records_no_run(tmp_path: Path) -> None:
-    env = _env(tmp_path, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+def test_unreachable_redis_for_fetch_records_no_run(tmp_path: Path, dead_port: int) -> None:
+    env = _env(tmp_path, REDIS_URL=f"redis://127.0.0.1:{dead_port}/0")
     line = one_error_line(run_storywire(["fetch", "--all"], env))
     assert "cannot reach Redis at 127.0.0.1:" in line and "check REDIS_URL" in line
     del env["REDIS_URL"]
@@ -78,17 +77,29 @@ def test_unreachable_redis_for_fetch_records_no_run(tmp_path: Path) -> None:
     assert "fetch" not in listing.stdout  # no run left behind that nothing could enqueue
 
 
-@pytest.mark.parametrize(
-    ("variable", "value", "says"),
-    [
-        ("STORYWIRE_CONCURRENCY", "abc", "is not an integer; allowed: an integer from 1 to 256"),
-        ("STORYWIRE_LOG_LEVEL", "loud", "allowed: one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
-        ("REDIS_URL", "http://cache.example/0", "'http' URLs are not supported"),
-    ],
-)
-def test_bad_setting(tmp_path: Path, variable: str, value: str, says: str) -> None:
+BAD_SETTINGS = [
+    ("STORYWIRE_CONCURRENCY", "abc", "is not an integer; allowed: an integer from 1 to 256"),
+    ("STORYWIRE_LOG_LEVEL", "loud", "allowed: one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ("REDIS_URL", "http://cache.example/0", "'http' URLs are not supported"),
+]
+
+
+def test_bad_setting(tmp_path: Path) -> None:
+    # The real command once (a process costs a second of CPU); every message in-process below.
+    variable, value, says = BAD_SETTINGS[0]
     line = one_error_line(run_storywire(["feeds", "list"], _env(tmp_path, **{variable: value})))
     assert line.startswith(f"error: {variable}") and says in line
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), BAD_SETTINGS)
+def test_bad_setting_says_what_is_allowed(
+    variable: str, value: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    (message,) = explain(raised.value)
+    assert message.startswith(variable) and says in message
 
 
 @pytest.mark.parametrize(

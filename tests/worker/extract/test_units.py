@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 
 import lxml.html
 import pytest
 
+from tests.support.httpserver import ConnectionTrap
 from worker.extract import ExtractionError, extract_page
 from worker.extract.boilerplate import drop_boilerplate, is_boilerplate
 from worker.extract.decode import decode_html
@@ -107,38 +105,14 @@ def test_boilerplate_rules_are_short_and_precise() -> None:
 
 def test_extract_page_never_touches_the_network() -> None:
     # htmldate downloads any *string* that looks like a URL; extract_page must not let it.
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(4)
-    server.settimeout(0.2)
-    port = server.getsockname()[1]
-    hits: list[int] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            hits.append(1)
-            conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
+    with ConnectionTrap() as trap:
         for body in (
-            f"http://127.0.0.1:{port}/".encode(),
-            f"<p>http://127.0.0.1:{port}/x</p>".encode(),
+            f"http://127.0.0.1:{trap.port}/".encode(),
+            f"<p>http://127.0.0.1:{trap.port}/x</p>".encode(),
         ):
             with contextlib.suppress(ExtractionError):
-                extract_page(body, url=f"http://127.0.0.1:{port}/page")
-        time.sleep(0.3)
-    finally:
-        stop.set()
-        thread.join(2)
-        server.close()
-    assert hits == []
+                extract_page(body, url=f"http://127.0.0.1:{trap.port}/page")
+        assert trap.connections() == 0
 
 
 def test_extraction_error_classes() -> None:

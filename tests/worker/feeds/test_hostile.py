@@ -8,9 +8,6 @@ content must appear nowhere, and a listening socket that must see no connection.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 import tracemalloc
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -18,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.httpserver import ConnectionTrap
 from worker.feeds import FeedParseError, parse_feed
 from worker.feeds.xmlsafety import neutralize_dtd
 
@@ -52,40 +50,10 @@ def secret_file(tmp_path: Path) -> Path:
     return path
 
 
-class _Listener:
-    """A TCP socket on 127.0.0.1 that counts connections (nothing may connect)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
-
-
 @pytest.fixture
-def listener() -> Iterator[_Listener]:
-    lis = _Listener()
-    yield lis
-    lis.close()
+def listener() -> Iterator[ConnectionTrap]:
+    with ConnectionTrap() as trap:
+        yield trap
 
 
 def _variants(doc: str) -> list[bytes]:
@@ -108,7 +76,7 @@ def test_xxe_parameter_entity_file_is_never_read(secret_file: Path) -> None:
         assert SECRET not in _parse_everything(data)
 
 
-def test_xxe_network_and_external_dtd_never_connect(listener: _Listener) -> None:
+def test_xxe_network_and_external_dtd_never_connect(listener: ConnectionTrap) -> None:
     base = f"http://127.0.0.1:{listener.port}"
     docs = [
         _rss("&x;", f'<!DOCTYPE rss [\n<!ENTITY x SYSTEM "{base}/x">\n]>\n'),
@@ -118,45 +86,49 @@ def test_xxe_network_and_external_dtd_never_connect(listener: _Listener) -> None
     for doc in docs:
         for data in _variants(doc):
             _parse_everything(data)
-    time.sleep(0.3)  # let any connection attempt reach the accept loop
-    assert listener.connections == 0
+    assert listener.connections() == 0
 
 
-def _bounded(data: bytes, *, seconds: float, megabytes: float) -> str:
+def _bounded(data: bytes, *, megabytes: float) -> str:
+    """Parse ``data``; its peak Python memory must stay under ``megabytes``.
+
+    Memory, not time: an expanded bomb costs its size whatever the machine's load. (The time
+    of these documents is in bench/feeds_parse.py's figures.)
+    """
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         out = _parse_everything(data)
     finally:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    elapsed = time.perf_counter() - started
-    assert elapsed < seconds, f"took {elapsed:.1f} s"
     assert peak < megabytes * 1e6, f"peak {peak / 1e6:.0f} MB"
     return out
 
 
-def test_billion_laughs_is_quick_and_small() -> None:
+def test_billion_laughs_is_small() -> None:
     entities = '<!ENTITY lol "lol">\n' + "".join(
         f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n'
         for i in range(1, 10)
     )
     for data in _variants(_rss("&lol9;", f"<!DOCTYPE rss [\n{entities}]>\n")):
-        out = _bounded(data, seconds=5, megabytes=50)
+        out = _bounded(data, megabytes=50)
         assert "lollollol" not in out
 
 
-def test_quadratic_blowup_is_quick_and_small() -> None:
+def test_quadratic_blowup_is_small() -> None:
     # Without the DTD neutralizer feedparser's loose parser builds a 1 GB string from this
-    # (measured: 100 s, 5 GB peak).
+    # (measured: 100 s, 5 GB peak). First under tracemalloc, on a smaller bomb (250 MB if it
+    # were expanded), so that a regression fails here, on memory, before the big one runs.
     doctype = '<!DOCTYPE rss [\n<!ENTITY a "' + "x" * 50_000 + '">\n]>\n'
+    out = _bounded(_rss("&a;" * 5_000, doctype).encode(), megabytes=50)
+    assert "x" * 1_000 not in out
     for data in _variants(_rss("&a;" * 20_000, doctype)):
-        started = time.perf_counter()
+        safe, changed = neutralize_dtd(data)
+        assert changed
+        assert b"x" * 1_000 not in safe
         out = _parse_everything(data)
-        assert time.perf_counter() - started < 10
         assert "x" * 1_000 not in out
-    # Memory under tracemalloc (slow, so on a smaller bomb: 250 MB if it were expanded).
-    _bounded(_rss("&a;" * 5_000, doctype).encode(), seconds=30, megabytes=50)
+        assert len(out) < len(data)  # nothing was expanded into the result
 
 
 def test_entity_declaration_hidden_in_prolog_comment_is_removed() -> None:
@@ -216,11 +188,9 @@ def test_huge_description_is_capped() -> None:
         + "word " * 1_000_000
         + "</description></item>"
     )
-    started = time.perf_counter()
     feed = parse_feed(
         _rss("Big", items=items).encode(), url="https://b.example.com/", max_field_chars=10_000
     )
-    assert time.perf_counter() - started < 20
     summary = feed.entries[0].summary or ""
     assert 0 < len(summary) <= 10_000
 

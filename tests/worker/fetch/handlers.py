@@ -1,10 +1,14 @@
 """Handlers for LocalHTTPServer that misbehave on purpose (raw socket control).
 
-Each factory returns a ``Handler``: ``server.add_handler("/path", trickle(...))``.
+Each factory returns a ``Handler``: ``server.add_handler("/path", trickle(...))``. Those
+taking ``hung_up`` set that event when the client closed the connection before the handler
+had sent everything: the evidence that the client gave up (a deadline, a cap), observed on
+the server's side whatever the machine's speed.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler
@@ -62,7 +66,13 @@ def stream(
     return handle
 
 
-def trickle(total_bytes: int, *, every_s: float, headers_too: bool = False) -> Handler:
+def trickle(
+    total_bytes: int,
+    *,
+    every_s: float,
+    headers_too: bool = False,
+    hung_up: threading.Event | None = None,
+) -> Handler:
     """One byte every ``every_s`` seconds: of the body, or of the headers too."""
 
     def handle(req: BaseHTTPRequestHandler) -> None:
@@ -72,14 +82,41 @@ def trickle(total_bytes: int, *, every_s: float, headers_too: bool = False) -> H
             payload = prefix + b"x" * total_bytes
         else:
             if not _write(req, prefix):
+                _note(hung_up)
                 return
             payload = b"x" * total_bytes
         for i in range(len(payload)):
             time.sleep(every_s)
             if not _write(req, payload[i : i + 1]):
+                _note(hung_up)
                 return
 
     return handle
+
+
+def endless(
+    prefix: bytes, filler: bytes, *, hung_up: threading.Event, limit_bytes: int = 1 << 30
+) -> Handler:
+    """``prefix``, then ``filler`` again and again until the client hangs up (or, so that a
+    broken client cannot keep the server busy for good, ``limit_bytes`` were sent)."""
+
+    def handle(req: BaseHTTPRequestHandler) -> None:
+        req.close_connection = True
+        sent = 0
+        data = prefix
+        while sent < limit_bytes:
+            if not _write(req, data):
+                hung_up.set()
+                return
+            sent += len(data)
+            data = filler
+
+    return handle
+
+
+def _note(hung_up: threading.Event | None) -> None:
+    if hung_up is not None:
+        hung_up.set()
 
 
 def sleep_then(seconds: float, body: bytes = b"late") -> Handler:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-import socket
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -29,7 +29,9 @@ LAST_MODIFIED = "Mon, 06 May 2024 10:00:00 GMT"
 
 def test_get_returns_content_and_metadata(server: LocalHTTPServer, fetcher: Fetcher) -> None:
     server.add("/page", "<p>hello</p>", content_type="text/html; charset=ISO-8859-1")
+    started = time.monotonic()
     response = fetcher.fetch(server.url("/page"))
+    outside_ms = (time.monotonic() - started) * 1000
     assert response.status_code == 200
     assert response.content == b"<p>hello</p>"
     assert response.url == response.requested_url == server.url("/page")
@@ -38,7 +40,8 @@ def test_get_returns_content_and_metadata(server: LocalHTTPServer, fetcher: Fetc
     assert response.headers["CONTENT-TYPE"].startswith("text/html")
     assert response.permanent_redirect is None
     assert not response.not_modified
-    assert 0 <= response.elapsed_ms < 5000
+    # The fetch's own time: within the call's, however long a busy machine made that.
+    assert 0 <= response.elapsed_ms <= round(outside_ms) + 1
 
 
 def test_sends_user_agent_accept_and_encodings(server: LocalHTTPServer, settings: Settings) -> None:
@@ -259,7 +262,8 @@ def test_503_retry_after_http_date(server: LocalHTTPServer, fetcher: Fetcher) ->
     with pytest.raises(TransientFetchError) as info:
         fetcher.fetch(server.url("/x"))
     assert info.value.retry_after is not None
-    assert 590 <= info.value.retry_after <= 600
+    # Less the time between writing the date and reading the answer: minutes on a busy box.
+    assert 480 <= info.value.retry_after <= 600
 
 
 def test_retry_after_is_clamped(server: LocalHTTPServer, settings: Settings) -> None:
@@ -317,12 +321,9 @@ def test_plain_403_is_not_a_challenge(server: LocalHTTPServer, fetcher: Fetcher)
 # --- network failures ----------------------------------------------------------------------
 
 
-def test_connection_refused_is_transient(fetcher: Fetcher) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # nothing listens on it
+def test_connection_refused_is_transient(fetcher: Fetcher, dead_port: int) -> None:
     with pytest.raises(TransientFetchError) as info:
-        fetcher.fetch(f"http://127.0.0.1:{port}/")
+        fetcher.fetch(f"http://127.0.0.1:{dead_port}/")
     assert info.value.error_class == "connect"
     assert info.value.status_code is None
 

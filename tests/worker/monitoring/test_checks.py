@@ -11,7 +11,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from models import Run, RunKind, make_engine, session_factory, utcnow
-from tests.support.services import RedisServer, free_port, migrate
+from tests.support.services import RedisServer, migrate
 from worker.cli import app
 from worker.config import get_settings
 from worker.lifecycle import close_worker_run, open_worker_run
@@ -68,8 +68,10 @@ def test_green(deployment: str) -> None:
     assert "storywire@" not in plain.output or ":***@" in plain.output  # no password shown
 
 
-def test_database_unreachable(deployment: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://nobody:secret@127.0.0.1:{free_port()}/x")
+def test_database_unreachable(
+    deployment: str, monkeypatch: pytest.MonkeyPatch, dead_port: int
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://nobody:secret@127.0.0.1:{dead_port}/x")
     code, checks = _health()
     assert code == 1
     assert not checks["database"][0] and "unreachable" in checks["database"][1]
@@ -94,9 +96,11 @@ def test_migrations_behind(
     )
 
 
-def test_broker_unreachable(deployment: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broker_unreachable(
+    deployment: str, monkeypatch: pytest.MonkeyPatch, dead_port: int
+) -> None:
     _alive(deployment)
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{dead_port}/0")
     code, checks = _health()
     assert code == 1
     assert [name for name, (ok, _) in checks.items() if not ok] == ["broker"]

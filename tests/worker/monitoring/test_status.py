@@ -7,7 +7,6 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.services import free_port
 from tests.worker.cli.conftest import ok
 from worker.config import get_settings
 
@@ -42,9 +41,11 @@ def test_status_json_and_screen(cli: CliRunner) -> None:
     assert lines["workers"] == "none alive"
 
 
-def test_a_broken_part_leaves_the_rest(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_broken_part_leaves_the_rest(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, dead_port: int
+) -> None:
     ok(cli, "feeds", "add", "--no-check", "https://a.example/rss")
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{dead_port}/0")
     get_settings.cache_clear()
     snapshot = json.loads(ok(cli, "status", "--json"))
     assert set(snapshot["queues"]) == {"error"}
