@@ -75,10 +75,10 @@ def connect(path: Path) -> sqlite3.Connection:
     """A connection to the embedded broker's file, for kombu's SQLAlchemy transport.
 
     Why: kombu opens it with SQLite's defaults, a rollback journal synced to disk at every
-    commit, in which each poll (a write transaction) and each publish wait for one another:
-    publishing a message took ~40 ms of a worker process on a busy machine. In WAL mode,
-    synced at checkpoints only (a message lost to a power cut is swept up like a lost task),
-    they no longer block each other's reads."""
+    commit, in which each poll (a write transaction) and each publish wait for one another
+    and for the disk (docs/throughput.md has the cost). In WAL mode, synced at checkpoints
+    only (a message lost to a power cut is swept up like a lost task), they no longer block
+    each other's reads."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=DEFAULT_BUSY_TIMEOUT_S, check_same_thread=False)
     # Switching needs a moment alone with the file; once switched it stays so for everyone.

@@ -129,10 +129,10 @@ def freeze_startup_objects(**_kwargs: object) -> None:
     """Move the objects a worker process starts with (modules, classes, the ORM's mappings:
     ~180k, inherited from the parent at fork) out of the garbage collector's sight.
 
-    Why: they live as long as the process, yet every full collection walks them all: 130-150 ms
-    once every few hundred articles of the story step at 1M stored articles, against ~15 ms
-    frozen (docs/stories.md, round seven). No ``gc.collect()`` first: in a forked child it
-    would write to every inherited object's header and unshare their memory pages."""
+    Why: they live as long as the process, yet every full collection walks them all, a pause
+    of the story step many times longer than one article's (figures: docs/stories.md, garbage
+    collection). No ``gc.collect()`` first: in a forked child it would write to every
+    inherited object's header and unshare their memory pages."""
     gc.freeze()
 
 

@@ -54,9 +54,8 @@ _PG_RETURN_STORY_IDS = text(
 )
 # Each posting's story checked by its primary key (the LATERAL ... OFFSET 0 keeps the planner
 # from turning it into a hash join over every story in the window: it cannot tell how few
-# postings the rare query terms have, and that hash grows with the stories in the window; see
-# docs/stories.md, round two). The stories this batch changed
-# pass whatever their stored time: the batch knows their new one and checks it itself.
+# postings the rare query terms have, and that hash grows with the stories in the window;
+# docs/stories.md has the plans). The stories this batch changed pass whatever their stored time: the batch knows their new one and checks it itself.
 _PG_POSTINGS = text(
     "SELECT t.story_id, t.term, t.weight FROM story_terms AS t"
     " CROSS JOIN LATERAL (SELECT 1 FROM stories AS s WHERE s.id = t.story_id"
