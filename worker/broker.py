@@ -68,9 +68,6 @@ class Transport(SQLAlchemyTransport):
     polling_interval = DEFAULT_POLL_S
 
 
-TRANSPORT_ALIASES[TRANSPORT_NAME] = f"{__name__}:Transport"
-
-
 def connect(path: Path) -> sqlite3.Connection:
     """A connection to the embedded broker's file, for kombu's SQLAlchemy transport.
 
@@ -89,5 +86,11 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def embedded_broker_url(path: Path) -> str:
-    """The broker URL of a SQLite file through this transport."""
+    """The broker URL of a SQLite file through this transport.
+
+    Registers the transport's name with kombu on the way (an entry in kombu's table of
+    transports, the same each time): done here, where the URL naming it is made, rather than
+    as a side effect of importing this module. Every process that connects to the embedded
+    broker builds its URL first (``worker.celery_app.celery_config``)."""
+    TRANSPORT_ALIASES[TRANSPORT_NAME] = f"{__name__}:Transport"
     return f"{TRANSPORT_NAME}+sqlite:///{path.resolve()}"

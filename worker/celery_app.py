@@ -33,15 +33,12 @@ QUEUES = ("feeds", "articles", "stories")
 DEFAULT_EMBEDDED_PREFETCH = 4
 #: Longest pause between two looks for messages of dead workers to redeliver (Redis).
 DEFAULT_RESTORE_INTERVAL_S = 10.0
-#: Prune old changes, sketches past the syndication window (and articles past their
-#: retention, when set) this often.
-DEFAULT_PRUNE_INTERVAL_S = 3600.0
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from Storywire's settings."""
     return {
-        "broker_url": settings.broker_url,
+        "broker_url": settings.redis_url or worker.broker.embedded_broker_url(settings.broker_path),
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": (
             _redis_options(settings)
@@ -87,11 +84,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "sweep": {"task": "worker.tasks.sweep", "schedule": settings.sweep_interval_s},
             "prune-changes": {
                 "task": "worker.tasks.prune_changes",
-                "schedule": DEFAULT_PRUNE_INTERVAL_S,
+                "schedule": settings.prune_interval_s,
             },
             "prune-sketches": {
                 "task": "worker.tasks.prune_sketches",
-                "schedule": DEFAULT_PRUNE_INTERVAL_S,
+                "schedule": settings.prune_interval_s,
             },
             "refine-stories": {
                 "task": "worker.tasks.refine_stories",
@@ -100,7 +97,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             # A no-op unless STORYWIRE_ARTICLE_RETENTION_DAYS is set.
             "prune-articles": {
                 "task": "worker.tasks.prune_articles",
-                "schedule": DEFAULT_PRUNE_INTERVAL_S,
+                "schedule": settings.prune_interval_s,
             },
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),

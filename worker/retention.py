@@ -19,7 +19,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Article, session_scope, utcnow
+from models import Article, ChangeKind, session_scope, utcnow
 from worker.store import record_change
 
 #: Articles deleted per transaction.
@@ -49,7 +49,7 @@ def prune_articles(
             if not rows:
                 break
             for article_id, url in rows:
-                record_change(session, "article.deleted", article_id, canonical_url=url)
+                record_change(session, ChangeKind.ARTICLE_DELETED, article_id, canonical_url=url)
             ids = [article_id for article_id, _ in rows]
             session.execute(
                 delete(Article)

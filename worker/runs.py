@@ -40,8 +40,10 @@ from models import (
     Feed,
     FeedFetch,
     FeedStatus,
+    FetchOutcome,
     Run,
     RunKind,
+    RunStatus,
     make_engine,
     session_factory,
     session_scope,
@@ -49,8 +51,6 @@ from models import (
 )
 
 log = logging.getLogger(__name__)
-
-RUNNING, FINISHED, FAILED, LOST = "running", "finished", "failed", "lost"
 
 # A fork while a beat is inside the database driver hands the child a copy of a lock held by
 # a thread that does not exist there (SQLite's own mutexes): the child's first query waits
@@ -77,7 +77,7 @@ def start_run(
         now = utcnow()
         run = Run(
             kind=kind,
-            status=RUNNING,
+            status=RunStatus.RUNNING,
             started_at=now,
             heartbeat_at=now if beating else None,
             host=socket.gethostname(),
@@ -94,7 +94,7 @@ def finish_run(
     sessions: sessionmaker[Session],
     run_id: int,
     *,
-    status: str = FINISHED,
+    status: RunStatus = RunStatus.FINISHED,
     stats: dict[str, Any] | None = None,
 ) -> None:
     with session_scope(sessions) as session:
@@ -110,7 +110,7 @@ def beat(sessions: sessionmaker[Session], run_id: int) -> None:
     with session_scope(sessions) as session:
         session.execute(
             update(Run)
-            .where(Run.id == run_id, Run.status == RUNNING)
+            .where(Run.id == run_id, Run.status == RunStatus.RUNNING)
             .values(heartbeat_at=utcnow())
             .execution_options(synchronize_session=False)
         )
@@ -164,7 +164,7 @@ def close_runs(
     ``lost``, queued fetches whose work is done ``finished``. Returns the ids of each."""
     cutoff = (now or utcnow()) - lost_after
     stale = and_(
-        Run.status == RUNNING,
+        Run.status == RunStatus.RUNNING,
         or_(
             Run.heartbeat_at < cutoff,
             # A worker run without any heartbeat was started by a version that never beat.
@@ -177,13 +177,18 @@ def close_runs(
             session.execute(
                 update(Run)
                 .where(Run.id.in_(lost), stale)
-                .values(status=LOST, finished_at=func.coalesce(Run.heartbeat_at, Run.started_at))
+                .values(
+                    status=RunStatus.LOST,
+                    finished_at=func.coalesce(Run.heartbeat_at, Run.started_at),
+                )
                 .execution_options(synchronize_session=False)
             )
         queued = list(
             session.scalars(
                 select(Run.id).where(
-                    Run.status == RUNNING, Run.kind == RunKind.FETCH, Run.heartbeat_at.is_(None)
+                    Run.status == RunStatus.RUNNING,
+                    Run.kind == RunKind.FETCH,
+                    Run.heartbeat_at.is_(None),
                 )
             )
         )
@@ -200,7 +205,7 @@ def finish_if_done(sessions: sessionmaker[Session], run_id: int) -> bool:
         run = session.get(Run, run_id, with_for_update=True)
         if run is None or not _queued_and_done(session, run):
             return False  # another task finished it meanwhile
-        run.status = FINISHED
+        run.status = RunStatus.FINISHED
         run.finished_at = utcnow()
         run.stats = {**run.stats, **_fetch_stats(session, run)}
         return True
@@ -208,7 +213,7 @@ def finish_if_done(sessions: sessionmaker[Session], run_id: int) -> bool:
 
 def _queued_and_done(session: Session, run: Run | None) -> bool:
     # A beating fetch (``--inline``) finishes itself.
-    if run is None or run.status != RUNNING or run.kind != RunKind.FETCH:
+    if run is None or run.status != RunStatus.RUNNING or run.kind != RunKind.FETCH:
         return False
     if run.heartbeat_at is not None:
         return False
@@ -246,7 +251,7 @@ def _fetch_stats(session: Session, run: Run) -> dict[str, Any]:
         select(func.count(func.distinct(FeedFetch.feed_id))).where(
             FeedFetch.feed_id.in_(feed_ids),
             FeedFetch.started_at >= run.started_at,
-            FeedFetch.outcome.in_(["error", "gone"]),
+            FeedFetch.outcome.in_([FetchOutcome.ERROR, FetchOutcome.GONE]),
         )
     )
     return {

@@ -6,17 +6,16 @@ picks up an article id whose row is not visible yet, and a rolled-back refresh e
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import setup_logging
-from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from models import Article, ArticleStatus, session_scope, utcnow
+from models import session_scope, utcnow
 from worker.celery_app import app
 from worker.changefeed import prune_changes as prune_old_changes
 from worker.config import get_settings
@@ -29,8 +28,14 @@ from worker.pipeline import (
     process_article,
     refresh_feed,
 )
-from worker.pipeline.article import note_time_limit
-from worker.pipeline.story import refine_window, story_config
+from worker.pipeline.article import PageOutcome, note_time_limit
+from worker.pipeline.story import (
+    DEFAULT_STORY_BUSY_RETRIES,
+    DEFAULT_STORY_DELAY_S,
+    refine_window,
+    story_config,
+)
+from worker.pipeline.sweep import claim_lost_articles
 from worker.retention import prune_articles as prune_old_articles
 from worker.runs import close_runs, finish_if_done
 from worker.runtime import Runtime, get_runtime
@@ -40,24 +45,6 @@ from worker.stories.prune import DEFAULT_PRUNE_MAX_BATCHES
 from worker.stories.prune import prune_sketches as prune_old_sketches
 
 log = get_logger(__name__)
-
-#: Base of the back-off between attempts at a page that failed transiently (seconds); short
-#: enough to stay far below the broker's visibility timeout.
-DEFAULT_ARTICLE_RETRY_BASE_S = 30
-#: An article's story task waits this long after its page is stored, so that the articles
-#: stored meanwhile wait too and the first task to run assigns them all in one batch
-#: (``STORYWIRE_STORY_BATCH``); the others find theirs done. Run at once, each would be a batch
-#: of one while pages keep coming in.
-DEFAULT_STORY_DELAY_S = 1.0
-#: Times a story task comes back later (``DEFAULT_STORY_DELAY_S``) rather than wait while
-#: another worker holds the story-step lock: a pool process blocked on that lock does
-#: nothing, and the holder's batch most likely assigns this article. After that, it waits.
-DEFAULT_STORY_BUSY_RETRIES = 3
-#: Articles re-enqueued per kind per sweep.
-DEFAULT_SWEEP_BATCH = 1000
-#: Failures of an article's own story step (``articles.story_attempts``) after which the
-#: sweeper stops re-enqueueing it: it waits for a fix and ``storywire stories retry``.
-DEFAULT_MAX_STORY_ATTEMPTS = 5
 
 
 @setup_logging.connect
@@ -146,10 +133,9 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
         log.warning("article fetch ran past the time limit, will be retried")
         raise self.retry(countdown=0) from None
     except RetryLater as exc:
-        countdown = max(exc.retry_after or 0, DEFAULT_ARTICLE_RETRY_BASE_S * exc.attempts)
-        log.info("article fetch will be retried", attempts=exc.attempts, countdown=countdown)
-        raise self.retry(countdown=min(countdown, 600)) from exc
-    if outcome.status != "skipped":
+        log.info("article fetch will be retried", attempts=exc.attempts, countdown=exc.countdown)
+        raise self.retry(countdown=exc.countdown) from exc
+    if outcome.status != PageOutcome.SKIPPED:
         assign_story.apply_async((article_id, run_id), countdown=DEFAULT_STORY_DELAY_S)
     else:
         _finish_run_if_done(rt, run_id)
@@ -188,50 +174,20 @@ def _finish_run_if_done(rt: Runtime, run_id: int | None) -> None:
 @app.task(base=StorywireTask, bind=True)
 def sweep(self: StorywireTask) -> int:
     """Re-enqueue work lost with a task (killed worker, broker restart): stubs still pending,
-    and extracted articles still without a story (but not those whose story step has failed
-    ``DEFAULT_MAX_STORY_ATTEMPTS`` times: another try would fail the same way). Then close
+    and extracted articles still without a story (``worker.pipeline.sweep``). Then close
     runs: those whose process stopped beating are lost, queued fetches whose work is done
     finished."""
     rt = self.runtime
     stale_before = utcnow() - timedelta(seconds=rt.settings.stale_pending_after_s)
-    pending = _claim_stale(rt, Article.status == ArticleStatus.PENDING, stale_before)
-    unassigned = _claim_stale(
-        rt,
-        and_(
-            Article.status != ArticleStatus.PENDING,
-            Article.story_id.is_(None),
-            Article.story_attempts < DEFAULT_MAX_STORY_ATTEMPTS,
-        ),
-        stale_before,
-    )
-    for article_id in pending:
+    lost = claim_lost_articles(rt.sessions, stale_before=stale_before)
+    for article_id in lost.pending:
         fetch_article.delay(article_id)
-    for article_id in unassigned:
+    for article_id in lost.unassigned:
         assign_story.delay(article_id)
     closed = close_runs(rt.sessions, lost_after=timedelta(seconds=rt.settings.run_lost_after_s))
     if closed["lost"] or closed["finished"]:
         log.info("runs closed", **closed)
-    return len(pending) + len(unassigned)
-
-
-def _claim_stale(rt: Runtime, condition: ColumnElement[bool], stale_before: datetime) -> list[int]:
-    with session_scope(rt.sessions) as session:
-        ids = list(
-            session.scalars(
-                select(Article.id)
-                .where(condition, Article.updated_at < stale_before)
-                .limit(DEFAULT_SWEEP_BATCH)
-            )
-        )
-        if ids:
-            # Touch them so the next sweep does not enqueue them again straight away.
-            session.execute(
-                update(Article)
-                .where(Article.id.in_(ids))
-                .values(updated_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
-    return ids
+    return len(lost.pending) + len(lost.unassigned)
 
 
 @app.task(base=StorywireTask, bind=True)

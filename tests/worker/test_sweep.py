@@ -16,6 +16,7 @@ from tests.worker.pipeline.conftest import make_settings
 from tests.worker.stories.test_step import add_article
 from worker import runtime as runtime_module
 from worker import tasks
+from worker.pipeline.sweep import DEFAULT_MAX_STORY_ATTEMPTS
 from worker.runtime import Runtime, build_runtime
 
 
@@ -51,7 +52,7 @@ def test_sweep_gives_up_on_articles_past_the_max_story_attempts(
     worker: tuple[Runtime, list[int]],
 ) -> None:
     rt, enqueued = worker
-    limit = tasks.DEFAULT_MAX_STORY_ATTEMPTS
+    limit = DEFAULT_MAX_STORY_ATTEMPTS
     fresh = waiting(rt, 1, 0)
     failing = waiting(rt, 2, limit - 1)
     hopeless = waiting(rt, 3, limit)

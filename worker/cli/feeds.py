@@ -205,8 +205,8 @@ def _result(status_code: int | None, error_class: str | None) -> str:
     return str(status_code) if status_code else "-"
 
 
+#: Colour of each ``FeedStatus`` (by value: the models are imported by the commands only).
 _STATUS_STYLE = {"active": "green", "erroring": "yellow", "gone": "red", "disabled": "dim"}
-_POLLED = ("active", "erroring")
 #: Columns of a feed in `feeds list --json` (and `feeds log --json`'s "feed").
 _FEED_FIELDS = (
     "id", "url", "title", "site_url", "status", "consecutive_errors", "last_error",
@@ -221,7 +221,10 @@ _FETCH_FIELDS = (
 
 
 def _next_check(feed: Feed, now: datetime) -> str:
-    return _ago(feed.next_check_at, now) if feed.status in _POLLED else "never"
+    from models import FeedStatus
+
+    polled = feed.status in (FeedStatus.ACTIVE, FeedStatus.ERRORING)
+    return _ago(feed.next_check_at, now) if polled else "never"
 
 
 @feeds_app.command("list")

@@ -51,7 +51,7 @@ def fetch(
         )
     from sqlalchemy import select
 
-    from models import Feed, FeedStatus, RunKind, session_scope
+    from models import Feed, FeedStatus, RunKind, RunStatus, session_scope
     from worker.cli.checks import check_broker
     from worker.runs import Heartbeat, finish_run, start_run
     from worker.store import add_feed, find_feed
@@ -91,7 +91,7 @@ def fetch(
             with Heartbeat(rt.settings.sqlalchemy_url, run_id, every_s=every_s):
                 summary = _run_inline_with_progress(rt, feed_ids, run_id, concurrency)
         except BaseException:
-            finish_run(rt.sessions, run_id, status="failed")
+            finish_run(rt.sessions, run_id, status=RunStatus.FAILED)
             raise
         finish_run(rt.sessions, run_id, stats=dataclasses.asdict(summary))
         _print_summary(summary)
@@ -102,6 +102,7 @@ def fetch(
 
 
 def _enqueue(rt: Runtime, feed_ids: list[int], run_id: int) -> None:
+    from models import RunStatus
     from worker.runs import finish_run
     from worker.tasks import fetch_feed
 
@@ -111,8 +112,8 @@ def _enqueue(rt: Runtime, feed_ids: list[int], run_id: int) -> None:
         except Exception as exc:
             # The broker is unreachable: the run will not happen (its sent tasks may still).
             error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-            finish_run(rt.sessions, run_id, status="failed", stats={"enqueued": done,
-                       "error": error[:500]})  # fmt: skip
+            stats = {"enqueued": done, "error": error[:500]}
+            finish_run(rt.sessions, run_id, status=RunStatus.FAILED, stats=stats)
             raise fail(f"run {run_id} failed: could not enqueue feed {feed_id}: {error}") from None
         console.print(f"feed {feed_id}: task {result.id}")
 

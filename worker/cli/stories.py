@@ -50,7 +50,7 @@ def cluster(
 
     Prints one line per document: {"id", "story_id", "duplicate_of"}, in publication order.
     """
-    from models import RunKind
+    from models import RunKind, RunStatus
     from worker.cli.checks import check_database
     from worker.config import Settings, check_database_url, get_settings
     from worker.migrations import upgrade
@@ -84,7 +84,7 @@ def cluster(
                     refine_max_articles=settings.refine_max_articles,
                 )
         except BaseException:
-            finish_run(rt.sessions, run_id, status="failed")
+            finish_run(rt.sessions, run_id, status=RunStatus.FAILED)
             rt.close()
             raise
         stories = len({r.story_id for r in results if r.story_id is not None})

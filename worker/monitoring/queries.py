@@ -20,7 +20,7 @@ from sqlalchemy import Engine, case, create_engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from models import Article, Change, Feed, FeedStatus, Run, Story
+from models import Article, Change, Feed, FeedStatus, Run, RunStatus, Story
 from worker.celery_app import QUEUES
 from worker.config import Settings
 
@@ -110,7 +110,7 @@ def alive_runs(
     ``host`` only, when given)."""
     query = (
         select(*_RUN)
-        .where(Run.kind == kind, Run.status == "running", Run.heartbeat_at >= since)
+        .where(Run.kind == kind, Run.status == RunStatus.RUNNING, Run.heartbeat_at >= since)
         .order_by(Run.heartbeat_at.desc())
     )
     if host is not None:

@@ -29,7 +29,7 @@ from dateutil import parser as dateparser
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Article, ArticleStatus, session_scope, utcnow
+from models import Article, ArticleStatus, ChangeKind, session_scope, utcnow
 from worker.dedupe import content_hash
 from worker.pipeline.story import DEFAULT_BACKFILL_BATCH, assign_backfill_batch
 from worker.store import record_change
@@ -332,7 +332,7 @@ def _store(session: Session, doc: BackfillDoc, run_id: int | None) -> int:
     )
     session.add(article)
     session.flush()
-    record_change(session, "article.created", article.id, url=key, run_id=run_id)
+    record_change(session, ChangeKind.ARTICLE_CREATED, article.id, url=key, run_id=run_id)
     return article.id
 
 

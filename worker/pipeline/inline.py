@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
 
-from models import Article, ArticleStatus, Feed, session_scope
-from worker.pipeline.article import RetryLater, process_article
+from models import Article, ArticleStatus, ErrorClass, Feed, FetchOutcome, session_scope
+from worker.pipeline.article import PageOutcome, RetryLater, process_article
 from worker.pipeline.feed import FeedRefresh, refresh_feed
 from worker.pipeline.story import assign_story_step, drain_backlog, story_config
 from worker.runtime import Runtime
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 8
 #: ``error_class`` of fetch failures that mean the host does not answer at all: its other
 #: articles are not tried again in the same run.
-UNREACHABLE = frozenset({"dns", "connect"})
+UNREACHABLE = frozenset({ErrorClass.DNS, ErrorClass.CONNECT})
 #: Ids per statement when the run's articles are read back or marked.
 _CHUNK = 1000
 
@@ -202,7 +202,7 @@ class _Run:
 
     def _count_feed(self, refresh: FeedRefresh) -> None:
         self.summary.feeds += 1
-        if refresh.outcome in ("error", "gone"):
+        if refresh.outcome in (FetchOutcome.ERROR, FetchOutcome.GONE):
             self.summary.feeds_failed += 1
             self.summary.errors.append(
                 f"feed {refresh.feed_id}: {refresh.error_class}: {refresh.error}"
@@ -223,11 +223,11 @@ class _Run:
                 self._unreachable(host, exc.error_class, str(exc))
         else:
             with self._lock:
-                if outcome.status not in ("ok", "skipped"):
+                if outcome.status not in (PageOutcome.OK, PageOutcome.SKIPPED):
                     self.summary.errors.append(
                         f"article {article_id}: {outcome.status}: {outcome.error_class}"
                     )
-                if outcome.status != "skipped":
+                if outcome.status != PageOutcome.SKIPPED:
                     self._stored += 1
                     self._start_stories()
         self.progress("article", 1)

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from models import Feed, FeedFetch, FeedStatus, HostHealth, utcnow
+from models import Feed, FeedFetch, FeedStatus, FetchOutcome, HostHealth, utcnow
 from worker.config import Settings
 from worker.fetch import FetchResponse
 from worker.scheduler import publisher_floor_s
@@ -115,7 +115,7 @@ def store_not_modified(
             bytes=len(response.content),
             entries_seen=0,
             entries_new=0,
-            outcome="not_modified",
+            outcome=FetchOutcome.NOT_MODIFIED,
         )
     )
     return True

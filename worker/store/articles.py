@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from models import Article, ArticleSource, ArticleStatus, utcnow
+from models import Article, ArticleSource, ArticleStatus, ChangeKind, utcnow
 from worker.store.changes import record_changes
 from worker.store.upsert import dialect_insert
 
@@ -135,16 +135,16 @@ def _upsert_chunk(
         )
     )
     results: list[tuple[int, bool]] = []
-    changes: list[tuple[str, int, dict[str, Any]]] = []
+    changes: list[tuple[ChangeKind, int, dict[str, Any]]] = []
     for stub in stubs:
         article_id = ids[stub.canonical_url]
         first = created.pop(stub.canonical_url, None) is not None
         results.append((article_id, first))
         if first:
             facts = {"url": stub.canonical_url, "feed_id": feed_id, "run_id": provenance.run_id}
-            changes.append(("article.created", article_id, facts))
+            changes.append((ChangeKind.ARTICLE_CREATED, article_id, facts))
         elif article_id in new_sources:
-            changes.append(("article.source_added", article_id, {"feed_id": feed_id}))
+            changes.append((ChangeKind.ARTICLE_SOURCE_ADDED, article_id, {"feed_id": feed_id}))
         new_sources.discard(article_id)
     record_changes(session, changes)
     return results

@@ -36,7 +36,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from models import Article, ArticleStatus
+from models import Article, ArticleStatus, ChangeKind
 from worker.stories.assigner import (
     DEFAULT_CONFIG,
     Assignment,
@@ -319,9 +319,9 @@ def doc_of(article: _DocFields) -> StoryDoc:
 
 def _record(index: SqlStoryIndex, article: Article, result: Assignment) -> None:
     if result.new_story:
-        index.record_change("story.created", result.story_id, article_id=article.id)
+        index.record_change(ChangeKind.STORY_CREATED, result.story_id, article_id=article.id)
     else:
         index.record_change(
-            "story.updated", result.story_id, article_id=article.id, method=result.method
+            ChangeKind.STORY_UPDATED, result.story_id, article_id=article.id, method=result.method
         )
     record_article(index, article.id, result.story_id, result.duplicate_of, result.method)

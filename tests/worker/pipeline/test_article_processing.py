@@ -122,6 +122,34 @@ def test_our_own_rate_limit_defers_without_spending_attempts(
         assert (article.status, article.attempts) == ("pending", 0)
 
 
+def test_a_page_failing_transiently_is_retried_later_then_failed_at_the_attempts_setting(
+    tmp_path: Path, runtime: Runtime, http_server: LocalHTTPServer
+) -> None:
+    story = STORIES[0]
+    http_server.add("/busy.html", b"try later", status=503, content_type="text/html")
+    items = [(story, http_server.url("/busy.html"))]
+    http_server.add("/f.xml", rss("F", items), content_type="application/rss+xml")
+    [article_id] = _ingest_feed(runtime, http_server.url("/f.xml"))
+    settings = make_settings(tmp_path, runtime.settings.sqlalchemy_url, max_page_attempts=3)
+    waits = []
+    for attempt in (1, 2):
+        with pytest.raises(RetryLater) as raised:
+            process_article(runtime.sessions, runtime.fetcher, settings, article_id)
+        assert (raised.value.attempts, raised.value.error_class) == (attempt, "http_503")
+        waits.append(raised.value.countdown)
+    assert waits == [30.0, 60.0]  # longer after each attempt
+    outcome = process_article(runtime.sessions, runtime.fetcher, settings, article_id)
+    assert (outcome.status, outcome.error_class) == ("failed", "http_503")
+    with session_scope(runtime.sessions) as s:
+        article = s.get(Article, article_id)
+        assert article is not None
+        assert (article.status, article.attempts, article.text) == (
+            "failed",
+            3,
+            story.paragraphs[0],  # the feed's text kept
+        )
+
+
 def test_two_deliveries_at_once_write_one_result(
     tmp_path: Path, pg_url: str, http_server: LocalHTTPServer
 ) -> None:
