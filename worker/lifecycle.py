@@ -19,8 +19,8 @@ from sqlalchemy.pool import NullPool
 
 from models import RunKind, make_engine, session_factory, session_scope
 from worker.config import get_settings
+from worker.resources import adopt_worker_run
 from worker.runs import Heartbeat, article_counts, finish_run, start_run
-from worker.runtime import adopt_worker_run
 
 log = logging.getLogger(__name__)
 

@@ -36,9 +36,9 @@ from worker.pipeline.story import (
     story_config,
 )
 from worker.pipeline.sweep import claim_lost_articles
+from worker.resources import Resources, get_resources
 from worker.retention import prune_articles as prune_old_articles
 from worker.runs import close_runs, finish_if_done
-from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
 from worker.store import Provenance
 from worker.stories.prune import DEFAULT_PRUNE_MAX_BATCHES
@@ -54,7 +54,7 @@ def _setup_logging(**_: Any) -> None:
 
 
 class StorywireTask(Task):  # type: ignore[misc]
-    """Base task: per-process runtime, structured log context with the task id."""
+    """Base task: per-process resources, structured log context with the task id."""
 
     abstract = True
     # The database went away (restart, failover): the task is safe to run again, so retry
@@ -65,12 +65,12 @@ class StorywireTask(Task):  # type: ignore[misc]
     retry_jitter = True
 
     @property
-    def runtime(self) -> Runtime:
-        return get_runtime()
+    def resources(self) -> Resources:
+        return get_resources()
 
     def provenance(self, run_id: int | None) -> Provenance:
         """Who writes: the given run (a one-off fetch) or this worker's own, and this task."""
-        return Provenance(run_id or self.runtime.worker_run_id(), self.request.id)
+        return Provenance(run_id or self.resources.worker_run_id(), self.request.id)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         structlog.contextvars.clear_contextvars()
@@ -84,7 +84,7 @@ class StorywireTask(Task):  # type: ignore[misc]
 @app.task(base=StorywireTask, bind=True)
 def dispatch_due_feeds(self: StorywireTask) -> int:
     """Enqueue ``fetch_feed`` for every due feed (at most N per host per tick)."""
-    rt = self.runtime
+    rt = self.resources
     with session_scope(rt.sessions) as session:
         ids = claim_due_feeds(
             session,
@@ -103,7 +103,7 @@ def dispatch_due_feeds(self: StorywireTask) -> int:
 @app.task(base=StorywireTask, bind=True)
 def fetch_feed(self: StorywireTask, feed_id: int, run_id: int | None = None) -> int:
     structlog.contextvars.bind_contextvars(feed_id=feed_id, run_id=run_id)
-    rt = self.runtime
+    rt = self.resources
     refresh = refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed_id, self.provenance(run_id))
     for article_id in refresh.new_article_ids:
         fetch_article.delay(article_id, run_id)
@@ -121,7 +121,7 @@ def fetch_feed(self: StorywireTask, feed_id: int, run_id: int | None = None) -> 
 @app.task(base=StorywireTask, bind=True, max_retries=None)
 def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = None) -> str:
     structlog.contextvars.bind_contextvars(article_id=article_id, run_id=run_id)
-    rt = self.runtime
+    rt = self.resources
     try:
         outcome = process_article(
             rt.sessions, rt.fetcher, rt.settings, article_id, self.provenance(run_id)
@@ -146,7 +146,7 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
 @app.task(base=StorywireTask, bind=True)
 def assign_story(self: StorywireTask, article_id: int, run_id: int | None = None) -> int | None:
     structlog.contextvars.bind_contextvars(article_id=article_id)
-    rt = self.runtime
+    rt = self.resources
     busy = self.request.retries or 0
     try:
         with metrics.time_story_step():
@@ -164,7 +164,7 @@ def assign_story(self: StorywireTask, article_id: int, run_id: int | None = None
     return outcome.story_id
 
 
-def _finish_run_if_done(rt: Runtime, run_id: int | None) -> None:
+def _finish_run_if_done(rt: Resources, run_id: int | None) -> None:
     # A one-off `storywire fetch` has no process of its own to close its run: the task that
     # completes its work does (the sweeper too, should that task be lost).
     if run_id is not None and finish_if_done(rt.sessions, run_id):
@@ -177,7 +177,7 @@ def sweep(self: StorywireTask) -> int:
     and extracted articles still without a story (``worker.pipeline.sweep``). Then close
     runs: those whose process stopped beating are lost, queued fetches whose work is done
     finished."""
-    rt = self.runtime
+    rt = self.resources
     stale_before = utcnow() - timedelta(seconds=rt.settings.stale_pending_after_s)
     lost = claim_lost_articles(rt.sessions, stale_before=stale_before)
     for article_id in lost.pending:
@@ -193,7 +193,7 @@ def sweep(self: StorywireTask) -> int:
 @app.task(base=StorywireTask, bind=True)
 def prune_changes(self: StorywireTask) -> int:
     """Delete changes older than the retention period (consumers read by cursor long before)."""
-    rt = self.runtime
+    rt = self.resources
     removed = prune_old_changes(rt.engine, timedelta(days=rt.settings.changes_retention_days))
     if removed:
         log.info("pruned changes", count=removed)
@@ -204,7 +204,7 @@ def prune_changes(self: StorywireTask) -> int:
 def prune_sketches(self: StorywireTask) -> int:
     """Delete the MinHash sketches and LSH bands of articles older than the syndication window
     (a bounded number of batches per run: a backlog is worked off over several runs)."""
-    rt = self.runtime
+    rt = self.resources
     removed = prune_old_sketches(
         rt.sessions,
         timedelta(days=rt.settings.syndication_window_days),
@@ -219,7 +219,7 @@ def prune_sketches(self: StorywireTask) -> int:
 def refine_stories(self: StorywireTask) -> int:
     """Re-cluster the live window of stories and correct the stored ones (merges, splits,
     moved articles); how many articles changed story (the churn)."""
-    rt = self.runtime
+    rt = self.resources
     report = refine_window(rt.sessions, rt.settings)
     log.info(
         "stories refined",
@@ -236,10 +236,10 @@ def refine_stories(self: StorywireTask) -> int:
 @app.task(base=StorywireTask, bind=True)
 def prune_articles(self: StorywireTask) -> int:
     """Delete articles older than ``STORYWIRE_ARTICLE_RETENTION_DAYS``, when it is set."""
-    days = self.runtime.settings.article_retention_days
+    days = self.resources.settings.article_retention_days
     if days is None:
         return 0
-    removed = prune_old_articles(self.runtime.sessions, timedelta(days=days))
+    removed = prune_old_articles(self.resources.sessions, timedelta(days=days))
     if removed:
         log.info("pruned articles", count=removed)
     return removed

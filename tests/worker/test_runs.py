@@ -27,34 +27,34 @@ from models import (
 )
 from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
+from worker.resources import Resources, build_resources
 from worker.runs import Heartbeat, close_runs, finish_if_done, start_run
-from worker.runtime import Runtime, build_runtime
 
 LOST_AFTER = timedelta(minutes=5)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+def rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Resources]:
     url = str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
     migrate(url)
-    runtime = build_runtime(make_settings(tmp_path, url))
+    runtime = build_resources(make_settings(tmp_path, url))
     yield runtime
     runtime.close()
 
 
-def _run(rt: Runtime, run_id: int) -> Run:
+def _run(rt: Resources, run_id: int) -> Run:
     with session_scope(rt.sessions) as s:
         run = s.get(Run, run_id)
         assert run is not None
         return run
 
 
-def _age(rt: Runtime, run_id: int, **values: object) -> None:
+def _age(rt: Resources, run_id: int, **values: object) -> None:
     with session_scope(rt.sessions) as s:
         s.execute(update(Run).where(Run.id == run_id).values(**values))
 
 
-def test_runs_whose_heartbeat_stopped_are_lost(rt: Runtime) -> None:
+def test_runs_whose_heartbeat_stopped_are_lost(rt: Resources) -> None:
     killed = start_run(rt.sessions, RunKind.WORKER, beating=True)
     alive = start_run(rt.sessions, RunKind.WORKER, beating=True)
     inline = start_run(rt.sessions, RunKind.FETCH, args={"inline": True}, beating=True)
@@ -77,7 +77,7 @@ def test_runs_whose_heartbeat_stopped_are_lost(rt: Runtime) -> None:
     assert close_runs(rt.sessions, lost_after=LOST_AFTER) == {"lost": [], "finished": []}
 
 
-def test_a_closed_run_takes_no_more_beats(rt: Runtime) -> None:
+def test_a_closed_run_takes_no_more_beats(rt: Resources) -> None:
     run_id = start_run(rt.sessions, RunKind.WORKER, beating=True)
     _age(rt, run_id, status="finished", heartbeat_at=utcnow() - timedelta(hours=1))
     with Heartbeat(rt.settings.sqlalchemy_url, run_id, every_s=0.05):
@@ -85,7 +85,7 @@ def test_a_closed_run_takes_no_more_beats(rt: Runtime) -> None:
     assert _run(rt, run_id).heartbeat_at < utcnow() - timedelta(minutes=59)  # type: ignore[operator]
 
 
-def test_heartbeat_stamps_a_running_run(rt: Runtime) -> None:
+def test_heartbeat_stamps_a_running_run(rt: Resources) -> None:
     run_id = start_run(rt.sessions, RunKind.WORKER, beating=True)
     stale = utcnow() - timedelta(hours=1)
     _age(rt, run_id, heartbeat_at=stale)
@@ -97,7 +97,7 @@ def test_heartbeat_stamps_a_running_run(rt: Runtime) -> None:
     assert close_runs(rt.sessions, lost_after=LOST_AFTER)["lost"] == []
 
 
-def _feed(rt: Runtime, n: int, status: str = "active") -> int:
+def _feed(rt: Resources, n: int, status: str = "active") -> int:
     with session_scope(rt.sessions) as s:
         feed = Feed(url=f"https://example.com/{n}.xml", host="example.com", status=status)
         s.add(feed)
@@ -105,12 +105,12 @@ def _feed(rt: Runtime, n: int, status: str = "active") -> int:
         return feed.id
 
 
-def _fetched(rt: Runtime, feed_id: int, outcome: str = "ok") -> None:
+def _fetched(rt: Resources, feed_id: int, outcome: str = "ok") -> None:
     with session_scope(rt.sessions) as s:
         s.add(FeedFetch(feed_id=feed_id, started_at=utcnow(), outcome=outcome))
 
 
-def _article(rt: Runtime, run_id: int, n: int, status: str = ArticleStatus.PENDING) -> int:
+def _article(rt: Resources, run_id: int, n: int, status: str = ArticleStatus.PENDING) -> int:
     with session_scope(rt.sessions) as s:
         article = Article(canonical_url=f"https://example.com/a{n}", url="u", status=status,
                           run_id=run_id)  # fmt: skip
@@ -119,12 +119,12 @@ def _article(rt: Runtime, run_id: int, n: int, status: str = ArticleStatus.PENDI
         return article.id
 
 
-def _set(rt: Runtime, article_id: int, **values: object) -> None:
+def _set(rt: Resources, article_id: int, **values: object) -> None:
     with session_scope(rt.sessions) as s:
         s.execute(update(Article).where(Article.id == article_id).values(**values))
 
 
-def test_a_queued_fetch_finishes_once_its_work_is_done(rt: Runtime) -> None:
+def test_a_queued_fetch_finishes_once_its_work_is_done(rt: Resources) -> None:
     feeds = [_feed(rt, 1), _feed(rt, 2), _feed(rt, 3, status="gone")]
     run_id = start_run(rt.sessions, RunKind.FETCH, args={"feeds": feeds, "inline": False})
     assert _run(rt, run_id).heartbeat_at is None
@@ -155,7 +155,7 @@ def test_a_queued_fetch_finishes_once_its_work_is_done(rt: Runtime) -> None:
     assert not finish_if_done(rt.sessions, run_id)  # once
 
 
-def test_an_inline_fetch_is_finished_by_its_own_process(rt: Runtime) -> None:
+def test_an_inline_fetch_is_finished_by_its_own_process(rt: Resources) -> None:
     run_id = start_run(rt.sessions, RunKind.FETCH, args={"feeds": [], "inline": True},
                        beating=True)  # fmt: skip
     assert not finish_if_done(rt.sessions, run_id)
@@ -169,7 +169,7 @@ def test_a_process_forked_while_its_run_beats_can_use_the_database(
     # The worker forks its pool processes while its run beats: a fork that caught the beat
     # inside SQLite left the child a copy of a mutex nobody would release (it hung for good).
     migrate(sqlite_url)
-    rt = build_runtime(make_settings(tmp_path, sqlite_url))
+    rt = build_resources(make_settings(tmp_path, sqlite_url))
     run_id = start_run(rt.sessions, RunKind.WORKER, beating=True)
     rt.close()
     path = sqlite_url.removeprefix("sqlite:///")

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from worker.cli._context import console, emit_table, fail, open_runtime
+from worker.cli._context import console, emit_table, fail, open_resources
 
 if TYPE_CHECKING:
     from worker.pipeline.inline import InlineSummary
-    from worker.runtime import Runtime
+    from worker.resources import Resources
 
 #: Default of ``--concurrency``: ``worker.pipeline.inline.DEFAULT_CONCURRENCY``, repeated here
 #: so that ``--help`` does not import the pipeline (a test keeps the two equal).
@@ -56,7 +56,7 @@ def fetch(
     from worker.runs import Heartbeat, finish_run, start_run
     from worker.store import add_feed, find_feed
 
-    rt = open_runtime()
+    rt = open_resources()
     if not inline:
         check_broker(rt.settings)  # before a run is recorded that nothing could enqueue
     with session_scope(rt.sessions) as session:
@@ -101,7 +101,7 @@ def fetch(
     console.print(f"follow it with: storywire runs show {run_id}")
 
 
-def _enqueue(rt: Runtime, feed_ids: list[int], run_id: int) -> None:
+def _enqueue(rt: Resources, feed_ids: list[int], run_id: int) -> None:
     from models import RunStatus
     from worker.runs import finish_run
     from worker.tasks import fetch_feed
@@ -119,7 +119,7 @@ def _enqueue(rt: Runtime, feed_ids: list[int], run_id: int) -> None:
 
 
 def _run_inline_with_progress(
-    rt: Runtime, feed_ids: list[int], run_id: int, concurrency: int
+    rt: Resources, feed_ids: list[int], run_id: int, concurrency: int
 ) -> InlineSummary:
     from rich.progress import (
         BarColumn,

@@ -17,7 +17,7 @@ from worker.pipeline.backfill import (
     plan,
     publication_order,
 )
-from worker.runtime import Runtime
+from worker.resources import Resources
 
 # One bad line each, and the start of the reason it must be reported with.
 BAD_LINES = [
@@ -107,7 +107,7 @@ def _doc(ident: str, text: str, hours: int, url: str | None = None) -> BackfillD
 
 
 def test_every_document_gets_its_own_output_line(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Stored and read back in chunks (a statement's parameters are bounded): of 2 here.
     monkeypatch.setattr(backfill_module, "DEFAULT_READ_CHUNK", 2)

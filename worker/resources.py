@@ -1,7 +1,15 @@
-"""Per-process resources: engine, session factory, HTTP fetcher.
+"""The resources one process works with: its settings, engine, session factory and fetcher.
 
-Created lazily and keyed by process id, because Celery's prefork pool forks after import: a
-connection pool or socket inherited across fork would be shared by two processes.
+Usage::
+
+    rt = get_resources()                  # a worker process's own (the tasks' ``self.resources``)
+    rt = build_resources(settings)        # a CLI command's, a test's, an inline fetch's
+    refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed_id)
+
+``get_resources`` builds them lazily and per process id, because Celery's prefork pool forks
+after import: a connection pool or socket inherited across fork would be shared by two
+processes. It is where a worker process reads its settings (``get_settings``); everything it
+calls is handed them.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from worker.runs import start_run
 
 
 @dataclass
-class Runtime:
+class Resources:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
@@ -39,7 +47,7 @@ class Runtime:
         self.engine.dispose()
 
 
-_runtime: Runtime | None = None
+_resources: Resources | None = None
 _pid: int | None = None
 _inherited_run_id: int | None = None
 
@@ -50,17 +58,17 @@ def adopt_worker_run(run_id: int | None) -> None:
     _inherited_run_id = run_id
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_resources(settings: Settings) -> Resources:
     """Resources for one process (tests and the inline runner build their own)."""
     engine = make_engine(settings.sqlalchemy_url)
     fetcher = Fetcher(settings)
-    return Runtime(settings, engine, session_factory(engine), fetcher)
+    return Resources(settings, engine, session_factory(engine), fetcher)
 
 
-def get_runtime() -> Runtime:
-    """This process's runtime, built on first use after (each) fork."""
-    global _runtime, _pid
-    if _runtime is None or _pid != os.getpid():
-        _runtime = build_runtime(get_settings())
+def get_resources() -> Resources:
+    """This process's resources, built on first use after (each) fork."""
+    global _resources, _pid
+    if _resources is None or _pid != os.getpid():
+        _resources = build_resources(get_settings())
         _pid = os.getpid()
-    return _runtime
+    return _resources
