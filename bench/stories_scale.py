@@ -64,8 +64,8 @@ from sqlalchemy import event, insert, inspect, text
 
 from models import Article, ArticleStatus, Base, Story, make_engine, session_factory, session_scope
 from models.story_state import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
-from worker.celery_app import freeze_startup_objects
 from worker.dedupe.minhash import band_keys, sketch
+from worker.lifecycle import freeze_startup_objects
 from worker.migrations import upgrade
 from worker.pipeline.story import drain_backlog
 from worker.stories.assigner import DEFAULT_CONFIG

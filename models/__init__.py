@@ -2,7 +2,7 @@
 
 import models.story_state  # noqa: F401  (registers the story-index tables)
 from models.base import Base
-from models.db import make_engine, session_factory, session_scope
+from models.db import make_engine, make_read_engine, session_factory, session_scope
 from models.enums import (
     NETWORK_ERROR_CLASSES,
     ArticleStatus,
@@ -36,6 +36,7 @@ __all__ = [
     "RunStatus",
     "Story",
     "make_engine",
+    "make_read_engine",
     "session_factory",
     "session_scope",
     "utcnow",

@@ -6,6 +6,7 @@ Usage::
     with session_scope(session_factory(engine)) as session:
         session.add(...)
     # committed here, rolled back on exception
+    probe = make_read_engine(url, connect_timeout_s=5)    # short reads beside the writers
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
 #: How long a SQLite writer waits for the lock held by another process before failing.
 DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -42,6 +43,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine, DEFAULT_PING_IDLE_S)
     return engine
+
+
+def make_read_engine(url: str, *, connect_timeout_s: float) -> Engine:
+    """An engine for short reads beside the writers (health probes, the metrics' top hosts):
+    no pool kept, the connect timeout bounded, and on SQLite no ``BEGIN IMMEDIATE`` (the
+    write lock ``make_engine`` takes for every transaction: a read must not queue behind the
+    writers)."""
+    parsed = make_url(url)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        connect_args["timeout"] = connect_timeout_s
+    elif parsed.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = int(connect_timeout_s)
+    return create_engine(url, poolclass=NullPool, connect_args=connect_args)
 
 
 def _ping_when_idle(engine: Engine, idle_s: float) -> None:

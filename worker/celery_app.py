@@ -11,19 +11,14 @@ Usage::
 from __future__ import annotations
 
 import functools
-import gc
-import signal
 from typing import Any
 
-from celery import Celery, signals
+from celery import Celery
 from kombu.entity import Queue
 
-# Imported for what they register: the embedded broker's transport (named in broker_url),
-# and the handlers that keep the worker's run.
 import worker.broker
 import worker.lifecycle
 from worker.config import Settings, get_settings
-from worker.extract import warm_up
 
 QUEUES = ("feeds", "articles", "stories")
 #: Messages a worker process holds ready on the embedded broker. That broker is polled
@@ -120,38 +115,3 @@ def _redis_options(settings: Settings) -> dict[str, Any]:
 app = Celery("storywire", include=["worker.tasks"])
 # Read lazily, on first use of the configuration: the CLI sets up the environment first.
 app.add_defaults(lambda: celery_config(get_settings()))
-
-
-def freeze_startup_objects(**_kwargs: object) -> None:
-    """Move the objects a worker process starts with (modules, classes, the ORM's mappings:
-    ~180k, inherited from the parent at fork) out of the garbage collector's sight.
-
-    Why: they live as long as the process, yet every full collection walks them all, a pause
-    of the story step many times longer than one article's (figures: docs/stories.md, garbage
-    collection). No ``gc.collect()`` first: in a forked child it would write to every
-    inherited object's header and unshare their memory pages."""
-    gc.freeze()
-
-
-def leave_sigterm_to_the_main_process(**_kwargs: object) -> None:
-    """Pool processes ignore SIGTERM: stopping is the main process's job.
-
-    Why: systemd, ``timeout`` and ``docker stop`` signal the whole process group. A pool
-    process killed by that SIGTERM while it waited for work held the pool's queue lock, and
-    the main process, in its warm shutdown, then waited for that lock forever. Ignoring it,
-    a pool process finishes its task and exits when the main process closes the pool (its
-    hard time limit still kills it: SIGKILL follows the SIGTERM)."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-signals.worker_process_init.connect(freeze_startup_objects)
-signals.worker_process_init.connect(leave_sigterm_to_the_main_process)
-
-
-def warm_up_extraction(**_kwargs: object) -> None:
-    """In the worker's main process, before the pool forks: the date parser's language data
-    is loaded once and shared by every child instead of loaded by each on its first pages."""
-    warm_up()
-
-
-signals.worker_init.connect(warm_up_extraction)

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import RunKind, make_engine, session_factory
+from worker import metrics
 from worker.config import Settings, get_settings
 from worker.fetch import Fetcher
 from worker.runs import start_run
@@ -59,7 +60,9 @@ def adopt_worker_run(run_id: int | None) -> None:
 
 
 def build_resources(settings: Settings) -> Resources:
-    """Resources for one process (tests and the inline runner build their own)."""
+    """Resources for one process (tests and the inline runner build their own); the
+    per-domain metrics of this process label the top hosts of its database."""
+    metrics.label_top_domains(settings.sqlalchemy_url, settings.metrics_top_domains)
     engine = make_engine(settings.sqlalchemy_url)
     fetcher = Fetcher(settings)
     return Resources(settings, engine, session_factory(engine), fetcher)

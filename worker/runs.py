@@ -7,14 +7,13 @@ Usage::
     finish_run(sessions, run_id, stats={"new_articles": 12})
     run_summary(session, run_id)              # live counts from the articles it discovered
 
-    with Heartbeat(url, run_id, every_s=30):  # the process that runs it: its sign of life
-        ...
     close_runs(sessions, lost_after=timedelta(minutes=5))   # the sweeper's pass
     finish_if_done(sessions, run_id)          # a queued fetch's task, after its work
 
 A run is ``running`` until it ends: ``finished``, ``failed`` (it stopped on an error), or
 ``lost`` (its process stopped beating: killed, its host gone). A process that runs a run
-(a worker, an inline fetch, a backfill) stamps ``heartbeat_at``; a queued fetch has no
+(a worker, the beat, an inline fetch) stamps ``heartbeat_at`` (``worker.heartbeat``); a
+backfill runs within one command, and a queued fetch has no
 process of its own (``heartbeat_at`` stays null) and finishes once the work it asked for
 is done: each of its feeds refreshed since it started, and each article it discovered
 fetched and given a story (or its story step given up).
@@ -25,14 +24,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 from models import (
     Article,
@@ -44,24 +40,11 @@ from models import (
     Run,
     RunKind,
     RunStatus,
-    make_engine,
-    session_factory,
     session_scope,
     utcnow,
 )
 
 log = logging.getLogger(__name__)
-
-# A fork while a beat is inside the database driver hands the child a copy of a lock held by
-# a thread that does not exist there (SQLite's own mutexes): the child's first query waits
-# forever. The worker forks its pool processes while its run beats, so a fork waits for the
-# beat in progress to end (docs/runtime.md, Runs).
-_BEATING = threading.Lock()
-os.register_at_fork(
-    before=_BEATING.acquire,
-    after_in_parent=_BEATING.release,
-    after_in_child=_BEATING.release,
-)
 
 
 def start_run(
@@ -71,8 +54,9 @@ def start_run(
     args: dict[str, Any] | None = None,
     beating: bool = False,
 ) -> int:
-    """A new running run. ``beating``: the caller keeps it alive with a ``Heartbeat`` (the
-    sweeper then marks it ``lost`` once the beats stop)."""
+    """A new running run. ``beating``: the caller keeps it alive with a
+    ``worker.heartbeat.Heartbeat`` (the sweeper then marks it ``lost`` once the stamps
+    stop)."""
     with session_scope(sessions) as session:
         now = utcnow()
         run = Run(
@@ -103,58 +87,6 @@ def finish_run(
             run.status = status
             run.finished_at = utcnow()
             run.stats = {**run.stats, **(stats or {})}
-
-
-def beat(sessions: sessionmaker[Session], run_id: int) -> None:
-    """Stamp a running run's heartbeat (a run already closed stays closed)."""
-    with session_scope(sessions) as session:
-        session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.status == RunStatus.RUNNING)
-            .values(heartbeat_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-
-
-class Heartbeat:
-    """Beats for a run from a daemon thread until stopped (or as a ``with`` block).
-
-    The thread has its own engine without a pool: no connection is held between beats, so
-    a process that forks meanwhile (the worker starting its pool) shares none. A beat that
-    fails (the database restarting) is logged, and the next one is tried.
-    """
-
-    def __init__(self, database_url: str, run_id: int, *, every_s: float) -> None:
-        self.run_id = run_id
-        self._every_s = every_s
-        self._engine = make_engine(database_url, poolclass=NullPool)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"run-{run_id}", daemon=True)
-
-    def start(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(self._every_s + 5)
-        self._engine.dispose()
-
-    def __enter__(self) -> Heartbeat:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    def _loop(self) -> None:
-        sessions = session_factory(self._engine)
-        while not self._stop.wait(self._every_s):
-            with _BEATING:  # no fork meanwhile (see above)
-                try:
-                    beat(sessions, self.run_id)
-                except SQLAlchemyError as exc:
-                    log.warning("run %s: heartbeat failed: %s", self.run_id, exc)
 
 
 def close_runs(

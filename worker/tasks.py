@@ -16,11 +16,11 @@ from celery.signals import setup_logging
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from models import session_scope, utcnow
+from worker import metrics
 from worker.celery_app import app
 from worker.changefeed import prune_changes as prune_old_changes
 from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
-from worker.monitoring import metrics
 from worker.pipeline import (
     RetryLater,
     StoryStepBusy,

@@ -53,7 +53,8 @@ def fetch(
 
     from models import Feed, FeedStatus, RunKind, RunStatus, session_scope
     from worker.cli.checks import check_broker
-    from worker.runs import Heartbeat, finish_run, start_run
+    from worker.heartbeat import Heartbeat
+    from worker.runs import finish_run, start_run
     from worker.store import add_feed, find_feed
 
     rt = open_resources()

@@ -39,6 +39,7 @@ from types import TracebackType
 import httpx
 
 from models import ErrorClass
+from worker import metrics
 from worker.config import Settings
 from worker.fetch.classify import DEFAULT_ERROR_BODY_BYTES, error_for_exception, error_for_status
 from worker.fetch.decoding import ACCEPT_ENCODING, decode_stream, parse_content_encoding
@@ -60,7 +61,6 @@ from worker.fetch.robots import (
     origin_of,
 )
 from worker.fetch.transport import Deadline, DestinationRefused, GuardedTransport, deadline
-from worker.monitoring import metrics
 from worker.urls import host_of
 
 #: Accept header for feed requests.

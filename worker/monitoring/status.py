@@ -17,8 +17,8 @@ from typing import Any
 
 from models import FeedStatus, RunKind, utcnow
 from worker.config import Settings
+from worker.heartbeat import worker_stale_before
 from worker.monitoring import queries
-from worker.monitoring.heartbeat import worker_stale_before
 
 #: Newest runs shown.
 DEFAULT_RUNS_SHOWN = 5

@@ -27,6 +27,7 @@ from models import (
     session_scope,
     utcnow,
 )
+from worker import metrics
 from worker.config import Settings
 from worker.dedupe import content_hash
 from worker.extract import ExtractedPage, ExtractionError, extract_page
@@ -39,7 +40,6 @@ from worker.fetch import (
     TransientFetchError,
 )
 from worker.health import note_fetch
-from worker.monitoring import metrics
 from worker.pipeline.dates import FeedDates, merge_dates
 from worker.store import NO_PROVENANCE, Provenance, record_change
 from worker.urls import host_of

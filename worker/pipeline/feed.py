@@ -30,11 +30,11 @@ from models import (
     session_scope,
     utcnow,
 )
+from worker import metrics
 from worker.config import Settings
 from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from worker.fetch import ACCEPT_FEED, Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
 from worker.health import note_fetch
-from worker.monitoring import metrics
 from worker.pipeline.not_modified import (
     POLLED,
     answered_lately,
