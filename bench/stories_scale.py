@@ -71,7 +71,7 @@ from worker.pipeline.story import drain_backlog
 from worker.stories.assigner import DEFAULT_CONFIG
 from worker.stories.index import posting_terms
 from worker.stories.step import assign_stories
-from worker.stories.text import extract_terms
+from worker.stories.terms import extract_terms
 from worker.stories.vectors import top_terms, weigh
 
 DAYS = 30
@@ -604,7 +604,7 @@ def main() -> int:
         " database: the same stream again would be exact copies of its last probe)",
     )
     args = parser.parse_args()
-    # As a worker process does when it starts (worker/celery_app.py): the objects it holds
+    # As a worker process does when it starts (worker/lifecycle.py): the objects it holds
     # now (modules, classes, mappings) are not walked by every full collection.
     freeze_startup_objects()
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -13,7 +13,7 @@ from models.enums import (
     RunKind,
     RunStatus,
 )
-from models.health import HostHealth
+from models.host_health import HostHealth
 from models.tables import Article, ArticleSource, Change, Feed, FeedFetch, Run, Story
 from models.types import utcnow
 

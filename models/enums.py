@@ -97,7 +97,7 @@ class ErrorClass(StrEnum):
     (:meth:`http`) and an unexpected exception met by a feed ``internal:<type>``
     (:meth:`internal`)."""
 
-    # No answer at all (the only ones that can mean our own network is down: worker.health).
+    # No answer at all: the only ones that can mean our own network is down.
     CONNECT = "connect"
     DNS = "dns"
     TIMEOUT = "timeout"

@@ -16,15 +16,18 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Queue
 
-import worker.broker
-import worker.lifecycle
+# Imported for the receivers it connects: what the worker and beat processes do at start and
+# stop.
+import worker.lifecycle  # noqa: F401
 from worker.config import Settings, get_settings
+from worker.embedded_broker import connect as connect_embedded_broker
+from worker.embedded_broker import embedded_broker_url
 
 QUEUES = ("feeds", "articles", "stories")
 #: Messages a worker process holds ready on the embedded broker. That broker is polled
-#: (``worker.broker.DEFAULT_POLL_S``): holding one (Redis' setting, so that other workers
-#: can take the rest) left a process idle for up to a poll after each task. One machine
-#: consumes it, so there is nobody else to leave messages to.
+#: (``worker.embedded_broker.DEFAULT_POLL_S``): holding one (Redis' setting, so that other
+#: workers can take the rest) left a process idle for up to a poll after each task. One
+#: machine consumes it, so there is nobody else to leave messages to.
 DEFAULT_EMBEDDED_PREFETCH = 4
 #: Longest pause between two looks for messages of dead workers to redeliver (Redis).
 DEFAULT_RESTORE_INTERVAL_S = 10.0
@@ -33,12 +36,12 @@ DEFAULT_RESTORE_INTERVAL_S = 10.0
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from Storywire's settings."""
     return {
-        "broker_url": settings.redis_url or worker.broker.embedded_broker_url(settings.broker_path),
+        "broker_url": settings.redis_url or embedded_broker_url(settings.broker_path),
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": (
             _redis_options(settings)
             if settings.redis_url
-            else {"creator": functools.partial(worker.broker.connect, settings.broker_path)}
+            else {"creator": functools.partial(connect_embedded_broker, settings.broker_path)}
         ),
         "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
         "task_default_queue": "feeds",

@@ -29,6 +29,7 @@ from worker.pipeline import (
     refresh_feed,
 )
 from worker.pipeline.article import PageOutcome, note_time_limit
+from worker.pipeline.retention import prune_articles as prune_old_articles
 from worker.pipeline.story import (
     DEFAULT_STORY_BUSY_RETRIES,
     DEFAULT_STORY_DELAY_S,
@@ -37,7 +38,6 @@ from worker.pipeline.story import (
 )
 from worker.pipeline.sweep import claim_lost_articles
 from worker.resources import Resources, get_resources
-from worker.retention import prune_articles as prune_old_articles
 from worker.runs import close_runs, finish_if_done
 from worker.scheduler import claim_due_feeds
 from worker.store import Provenance

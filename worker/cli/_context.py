@@ -47,7 +47,7 @@ def settings() -> Settings:
 
 def open_resources(*, migrate: bool = True) -> Resources:
     """The resources of one CLI command; the embedded database is migrated on first use."""
-    from worker.cli.checks import check_database, ensure_data_dir
+    from worker.cli.preflight import check_database, ensure_data_dir
     from worker.migrations import upgrade
     from worker.resources import build_resources
 
@@ -66,7 +66,7 @@ def open_read_only() -> Engine:
     from sqlalchemy import inspect
 
     from models import make_engine
-    from worker.cli.checks import check_database
+    from worker.cli.preflight import check_database
 
     url = settings().sqlalchemy_url
     check_database(url, must_exist=True)

@@ -52,7 +52,7 @@ def fetch(
     from sqlalchemy import select
 
     from models import Feed, FeedStatus, RunKind, RunStatus, session_scope
-    from worker.cli.checks import check_broker
+    from worker.cli.preflight import check_broker
     from worker.heartbeat import Heartbeat
     from worker.runs import finish_run, start_run
     from worker.store import add_feed, find_feed

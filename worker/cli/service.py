@@ -47,7 +47,7 @@ def _celery(argv: list[str]) -> None:
 def _service_settings() -> Settings:
     """Settings of a long-running process, once its data dir, database and broker are there
     (each given a few seconds: they may be starting beside it)."""
-    from worker.cli.checks import (
+    from worker.cli.preflight import (
         DEFAULT_SERVICE_WAIT_S,
         check_broker,
         check_database,
@@ -193,7 +193,7 @@ DatabaseUrl = Annotated[
 
 def _database(database_url: str | None) -> str:
     """The URL a ``db`` command works on, checked: reachable, a supported kind."""
-    from worker.cli.checks import check_database, ensure_data_dir
+    from worker.cli.preflight import check_database, ensure_data_dir
     from worker.config import check_database_url
 
     if database_url:

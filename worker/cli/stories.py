@@ -51,7 +51,7 @@ def cluster(
     Prints one line per document: {"id", "story_id", "duplicate_of"}, in publication order.
     """
     from models import RunKind, RunStatus
-    from worker.cli.checks import check_database
+    from worker.cli.preflight import check_database
     from worker.config import Settings, check_database_url, get_settings
     from worker.migrations import upgrade
     from worker.pipeline.backfill import backfill

@@ -39,8 +39,8 @@ from worker.fetch import (
     RobotsDisallowed,
     TransientFetchError,
 )
-from worker.health import note_fetch
 from worker.pipeline.dates import FeedDates, merge_dates
+from worker.pipeline.outage import note_fetch
 from worker.store import NO_PROVENANCE, Provenance, record_change
 from worker.urls import host_of
 

@@ -34,13 +34,13 @@ from worker import metrics
 from worker.config import Settings
 from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from worker.fetch import ACCEPT_FEED, Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
-from worker.health import note_fetch
 from worker.pipeline.not_modified import (
     POLLED,
     answered_lately,
     plain_not_modified,
     store_not_modified,
 )
+from worker.pipeline.outage import note_fetch
 from worker.scheduler import adaptive_interval, backoff_delay, publisher_floor_s
 from worker.store import (
     NO_PROVENANCE,

@@ -27,7 +27,7 @@ from worker.fetch import FetchResponse
 from worker.scheduler import publisher_floor_s
 
 #: A feed's host whose answer was recorded less than this ago, with no failure since, is not
-#: recorded again for a 304: the outage rule (``worker.health``) compares failures with the
+#: recorded again for a 304: the outage rule (``worker.pipeline.outage``) compares failures with the
 #: latest answer of *any* host over minutes, so a fresher copy of this one would change
 #: nothing but the second it says.
 DEFAULT_HOST_OK_FRESH_S = 2.0

@@ -34,7 +34,7 @@ from worker.stories.partition import (
 from worker.stories.sql import REPORTED_AT
 from worker.stories.sql_terms import read_term_counts
 from worker.stories.step import doc_of
-from worker.stories.text import extract_terms
+from worker.stories.terms import extract_terms
 from worker.stories.vectors import Vector
 
 log = logging.getLogger(__name__)

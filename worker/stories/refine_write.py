@@ -38,7 +38,7 @@ from worker.stories.sql import reported_at
 from worker.stories.sql_profiles import DEFAULT_KEYWORDS
 from worker.stories.sql_terms import read_term_counts
 from worker.stories.step import doc_of
-from worker.stories.text import extract_terms, key_phrases
+from worker.stories.terms import extract_terms, key_phrases
 from worker.stories.vectors import Vector, top_terms, weigh
 
 if TYPE_CHECKING:

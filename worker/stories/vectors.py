@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping
 from operator import itemgetter
 
-from worker.stories.text import Terms
+from worker.stories.terms import Terms
 
 Vector = dict[str, float]
 

@@ -216,7 +216,7 @@ def test_an_older_copy_arriving_late_becomes_the_original(runtime: Resources) ->
 
 def test_our_own_outage_costs_an_article_no_attempt(runtime: Resources) -> None:
     from worker.fetch import TransientFetchError
-    from worker.health import note_fetch
+    from worker.pipeline.outage import note_fetch
 
     # Two other hosts just failed at network level, nobody answered since: a third
     # failure (this page's host) makes it an outage of ours.

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from kombu import Connection, Exchange, Queue
 
-from worker.broker import embedded_broker_url
 from worker.celery_app import QUEUES
 from worker.config import Settings
+from worker.embedded_broker import embedded_broker_url
 
 #: Rounds of processes starting together on a fresh broker file. With kombu's own transport
 #: about one round in five lost a process (UNIQUE constraint failed: kombu_queue.name).
