@@ -16,7 +16,7 @@ import typer
 from worker.cli._context import JsonFlag, emit_table, err_console, fail, open_resources, print_json
 
 if TYPE_CHECKING:
-    from worker.pipeline.backfill import BackfillPlan
+    from worker.pipeline.backfill_input import BackfillPlan
 
 stories_app = typer.Typer(
     help="Stories: one per real-world event.", no_args_is_help=True, rich_markup_mode=None
@@ -112,7 +112,7 @@ def cluster(
 def _plan(path: Path) -> BackfillPlan:
     """The file's documents in publication order; every unusable line is reported (the first
     ones) before exiting, so that nothing is clustered from a file with errors."""
-    from worker.pipeline.backfill import plan
+    from worker.pipeline.backfill_input import plan
 
     if not path.is_file():
         raise fail(f"{path}: no such file")
