@@ -2,7 +2,7 @@
 
 import models.story_state  # noqa: F401  (registers the story-index tables)
 from models.base import Base
-from models.db import make_engine, make_read_engine, session_factory, session_scope
+from models.db import in_batches, make_engine, make_read_engine, session_factory, session_scope
 from models.enums import (
     NETWORK_ERROR_CLASSES,
     ArticleStatus,
@@ -35,6 +35,7 @@ __all__ = [
     "RunKind",
     "RunStatus",
     "Story",
+    "in_batches",
     "make_engine",
     "make_read_engine",
     "session_factory",

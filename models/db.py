@@ -6,13 +6,14 @@ Usage::
     with session_scope(session_factory(engine)) as session:
         session.add(...)
     # committed here, rolled back on exception
+    in_batches(sessions, delete_some, batch=500)          # one transaction per batch
     probe = make_read_engine(url, connect_timeout_s=5)    # short reads beside the writers
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,28 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def in_batches(
+    sessions: sessionmaker[Session],
+    step: Callable[[Session], int],
+    *,
+    batch: int,
+    max_batches: int | None = None,
+) -> int:
+    """Run ``step`` (one batch: returns how many rows it did, at most ``batch``) in a
+    transaction of its own, again until a batch comes back short or ``max_batches`` ran
+    (None: no cap); how many rows in all.
+
+    Each batch commits before the next starts: a backlog (a retention just switched on, a
+    first pruning of a big store) is worked off without one long transaction, and a run
+    stopped halfway keeps what it did."""
+    done = batches = 0
+    while max_batches is None or batches < max_batches:
+        with session_scope(sessions) as session:
+            count = step(session)
+        done += count
+        batches += 1
+        if count < batch:
+            break
+    return done

@@ -27,7 +27,7 @@ def worker(
     """This process's runtime, as a worker's tasks get it, and the ids sweep enqueues."""
     migrate(sqlite_url)
     rt = build_resources(make_settings(tmp_path, sqlite_url))
-    monkeypatch.setattr(resources_module, "_runtime", rt)
+    monkeypatch.setattr(resources_module, "_resources", rt)
     monkeypatch.setattr(resources_module, "_pid", os.getpid())
     enqueued: list[int] = []
     monkeypatch.setattr(tasks.assign_story, "delay", enqueued.append)

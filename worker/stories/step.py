@@ -60,9 +60,8 @@ STORY_LOCK_KEY = 0x5707_1E5
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 _ARTICLES = select(Article).where(Article.id.in_(bindparam("ids", expanding=True)))
-# What ``_doc`` reads of an article, for those waiting for a story (see ``waiting_docs``).
-_WAITING_DOCS = select(
-    Article.id,
+#: What ``doc_of`` reads of an article besides its id (the refinement reads them too).
+DOC_COLUMNS = (
     Article.title,
     Article.text,
     Article.summary,
@@ -73,7 +72,9 @@ _WAITING_DOCS = select(
     Article.site_name,
     Article.canonical_url,
     Article.status,
-).where(
+)
+# Those of the articles waiting for a story (see ``waiting_docs``).
+_WAITING_DOCS = select(Article.id, *DOC_COLUMNS).where(
     Article.id.in_(bindparam("ids", expanding=True)),
     Article.story_id.is_(None),
     Article.duplicate_of.is_(None),

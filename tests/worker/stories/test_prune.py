@@ -226,7 +226,7 @@ def test_task_prunes_with_the_configured_window(
     migrate(sqlite_url)
     settings = Settings(database_url=sqlite_url, syndication_window_days=10)
     rt = resources_module.build_resources(settings)
-    monkeypatch.setattr(resources_module, "_runtime", rt)
+    monkeypatch.setattr(resources_module, "_resources", rt)
     monkeypatch.setattr(resources_module, "_pid", os.getpid())
     try:
         old = add_article(rt.sessions, *FILLER[0], hours=days_ago(11))

@@ -381,7 +381,7 @@ def test_the_task_refines_the_configured_window(
     def refine_within(hours: float) -> int:
         settings = Settings(database_url=sqlite_url, refine_window_hours=hours)
         rt = resources_module.build_resources(settings)
-        monkeypatch.setattr(resources_module, "_runtime", rt)
+        monkeypatch.setattr(resources_module, "_resources", rt)
         monkeypatch.setattr(resources_module, "_pid", os.getpid())
         try:
             return int(task())
