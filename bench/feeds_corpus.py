@@ -64,7 +64,7 @@ from tests.support.services import PostgresServer, RedisServer, migrate
 from worker.config import Settings
 from worker.feeds import parse_feed
 from worker.pipeline import refresh_feed
-from worker.runtime import build_runtime
+from worker.resources import build_resources
 from worker.store import add_feed
 from worker.urls import host_of
 
@@ -117,7 +117,7 @@ def database(tmp: Path, postgres: bool) -> Iterator[str]:
 
 def register(url: str, feeds: dict[str, Path], data_dir: Path) -> dict[int, Path]:
     """Add every feed; returns {feed id: file}. URLs that do not register are reported."""
-    rt = build_runtime(settings_for(data_dir, url))
+    rt = build_resources(settings_for(data_dir, url))
     by_id: dict[int, Path] = {}
     with session_scope(rt.sessions) as session:
         for feed_url, path in feeds.items():
@@ -131,7 +131,7 @@ def register(url: str, feeds: dict[str, Path], data_dir: Path) -> dict[int, Path
 
 def ingest_in_process(url: str, by_id: dict[int, Path], data_dir: Path) -> list[str]:
     """refresh_feed for every feed; returns the crashes (tracebacks)."""
-    rt = build_runtime(settings_for(data_dir, url))
+    rt = build_resources(settings_for(data_dir, url))
     crashes: list[str] = []
     try:
         for done, (feed_id, path) in enumerate(by_id.items(), 1):

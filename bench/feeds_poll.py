@@ -31,7 +31,7 @@ from tests.support.processes import Process, run_cli, storywire_env
 from tests.support.services import PostgresServer, RedisServer
 from worker.config import Settings
 from worker.pipeline import refresh_feed
-from worker.runtime import build_runtime
+from worker.resources import build_resources
 
 FEED_TASK = "worker.tasks.fetch_feed"
 DISPATCH_TASK = "worker.tasks.dispatch_due_feeds"
@@ -133,7 +133,7 @@ def main() -> int:
 
 def first_poll(db_url: str, data_dir: Path) -> None:
     """Every feed polled once in this process: each answers 200 with its ETag."""
-    rt = build_runtime(
+    rt = build_resources(
         Settings(
             data_dir=data_dir,
             database_url=db_url,

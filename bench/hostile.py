@@ -30,7 +30,7 @@ from tests.support.httpserver import LocalHTTPServer
 from tests.support.services import migrate
 from worker.feeds import FeedParseError, parse_feed
 from worker.pipeline import RetryLater, process_article
-from worker.runtime import Runtime
+from worker.resources import Resources
 
 Setup = Callable[[], Callable[[], None]]  # prepares one run, returns the part that is timed
 
@@ -48,7 +48,7 @@ PLAIN_FEED = FeedCase(
 )
 
 
-def _runtime(workdir: Path) -> Runtime:
+def _runtime(workdir: Path) -> Resources:
     path = Path(tempfile.mkdtemp(dir=workdir))
     url = f"sqlite:///{path / 'bench.db'}"
     migrate(url)

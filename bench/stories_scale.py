@@ -64,14 +64,14 @@ from sqlalchemy import event, insert, inspect, text
 
 from models import Article, ArticleStatus, Base, Story, make_engine, session_factory, session_scope
 from models.story_state import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
-from worker.celery_app import freeze_startup_objects
 from worker.dedupe.minhash import band_keys, sketch
+from worker.lifecycle import freeze_startup_objects
 from worker.migrations import upgrade
 from worker.pipeline.story import drain_backlog
 from worker.stories.assigner import DEFAULT_CONFIG
 from worker.stories.index import posting_terms
 from worker.stories.step import assign_stories
-from worker.stories.text import extract_terms
+from worker.stories.terms import extract_terms
 from worker.stories.vectors import top_terms, weigh
 
 DAYS = 30
@@ -604,7 +604,7 @@ def main() -> int:
         " database: the same stream again would be exact copies of its last probe)",
     )
     args = parser.parse_args()
-    # As a worker process does when it starts (worker/celery_app.py): the objects it holds
+    # As a worker process does when it starts (worker/lifecycle.py): the objects it holds
     # now (modules, classes, mappings) are not walked by every full collection.
     freeze_startup_objects()
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -137,7 +137,7 @@ def child(code: Path, texts: Path, mode: str, repeats: int, out: Path) -> None:
     from worker.dedupe.minhash import band_keys, sketch_normalized
     from worker.stories import InMemoryStoryIndex, StoryDoc, assign
     from worker.stories.assigner import features
-    from worker.stories.text import extract_terms, key_phrases
+    from worker.stories.terms import extract_terms, key_phrases
     from worker.stories.vectors import add_to_centroid, similarity, top_terms, weigh
 
     assert Path(sys.modules["worker"].__file__ or "").resolve().is_relative_to(code.resolve())

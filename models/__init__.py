@@ -2,36 +2,42 @@
 
 import models.story_state  # noqa: F401  (registers the story-index tables)
 from models.base import Base
-from models.db import make_engine, session_factory, session_scope
-from models.health import HostHealth
-from models.tables import (
-    Article,
-    ArticleSource,
+from models.db import in_batches, make_engine, make_read_engine, session_factory, session_scope
+from models.enums import (
+    NETWORK_ERROR_CLASSES,
     ArticleStatus,
-    Change,
-    Feed,
-    FeedFetch,
+    ChangeKind,
+    ErrorClass,
     FeedStatus,
-    Run,
+    FetchOutcome,
     RunKind,
-    Story,
+    RunStatus,
 )
+from models.host_health import HostHealth
+from models.tables import Article, ArticleSource, Change, Feed, FeedFetch, Run, Story
 from models.types import utcnow
 
 __all__ = [
+    "NETWORK_ERROR_CLASSES",
     "Article",
     "ArticleSource",
     "ArticleStatus",
     "Base",
     "Change",
+    "ChangeKind",
+    "ErrorClass",
     "Feed",
     "FeedFetch",
     "FeedStatus",
+    "FetchOutcome",
     "HostHealth",
     "Run",
     "RunKind",
+    "RunStatus",
     "Story",
+    "in_batches",
     "make_engine",
+    "make_read_engine",
     "session_factory",
     "session_scope",
     "utcnow",

@@ -6,12 +6,14 @@ Usage::
     with session_scope(session_factory(engine)) as session:
         session.add(...)
     # committed here, rolled back on exception
+    in_batches(sessions, delete_some, batch=500)          # one transaction per batch
+    probe = make_read_engine(url, connect_timeout_s=5)    # short reads beside the writers
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
 #: How long a SQLite writer waits for the lock held by another process before failing.
 DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -42,6 +44,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine, DEFAULT_PING_IDLE_S)
     return engine
+
+
+def make_read_engine(url: str, *, connect_timeout_s: float) -> Engine:
+    """An engine for short reads beside the writers (health probes, the metrics' top hosts):
+    no pool kept, the connect timeout bounded, and on SQLite no ``BEGIN IMMEDIATE`` (the
+    write lock ``make_engine`` takes for every transaction: a read must not queue behind the
+    writers)."""
+    parsed = make_url(url)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        connect_args["timeout"] = connect_timeout_s
+    elif parsed.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = int(connect_timeout_s)
+    return create_engine(url, poolclass=NullPool, connect_args=connect_args)
 
 
 def _ping_when_idle(engine: Engine, idle_s: float) -> None:
@@ -107,3 +123,28 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def in_batches(
+    sessions: sessionmaker[Session],
+    step: Callable[[Session], int],
+    *,
+    batch: int,
+    max_batches: int | None = None,
+) -> int:
+    """Run ``step`` (one batch: returns how many rows it did, at most ``batch``) in a
+    transaction of its own, again until a batch comes back short or ``max_batches`` ran
+    (None: no cap); how many rows in all.
+
+    Each batch commits before the next starts: a backlog (a retention just switched on, a
+    first pruning of a big store) is worked off without one long transaction, and a run
+    stopped halfway keeps what it did."""
+    done = batches = 0
+    while max_batches is None or batches < max_batches:
+        with session_scope(sessions) as session:
+            count = step(session)
+        done += count
+        batches += 1
+        if count < batch:
+            break
+    return done

@@ -6,7 +6,6 @@ Every column is documented in the README ("Tables"); changes go through an Alemb
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -22,31 +21,11 @@ from sqlalchemy import text as sql_text  # in Article, `text` is a column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
+from models.enums import ArticleStatus, FeedStatus, RunStatus
 from models.types import JSONType, UTCDateTime, utcnow
 
 #: Integer primary key that is 64-bit on Postgres and a rowid alias on SQLite.
 BigID = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class FeedStatus(StrEnum):
-    ACTIVE = "active"  # polled on schedule, last fetch fine
-    ERRORING = "erroring"  # polled with back-off; consecutive_errors > 0
-    GONE = "gone"  # the server said 410 Gone: never polled again
-    DISABLED = "disabled"  # switched off by a person
-
-
-class ArticleStatus(StrEnum):
-    PENDING = "pending"  # stub from a feed entry, page not fetched yet
-    OK = "ok"  # page fetched and extracted
-    FAILED = "failed"  # page could not be fetched or extracted; feed fields kept
-    BLOCKED = "blocked"  # robots.txt or policy forbids fetching; feed fields kept
-
-
-class RunKind(StrEnum):
-    WORKER = "worker"  # one per worker process: everything it ingests on schedule
-    FETCH = "fetch"  # one-off `storywire fetch`
-    BACKFILL = "backfill"  # offline `storywire cluster`
-    BEAT = "beat"  # one per beat process: its heartbeat is the scheduler's last tick
 
 
 class Run(Base):
@@ -55,9 +34,8 @@ class Run(Base):
     __tablename__ = "runs"
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), index=True)
-    # running | finished | failed | lost (its worker stopped beating: killed, host gone)
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # RunKind
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.RUNNING)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     host: Mapped[str | None] = mapped_column(String(255))
@@ -119,7 +97,7 @@ class FeedFetch(Base):
     bytes: Mapped[int | None] = mapped_column(Integer)
     entries_seen: Mapped[int | None] = mapped_column(Integer)
     entries_new: Mapped[int | None] = mapped_column(Integer)
-    outcome: Mapped[str] = mapped_column(String(32))  # ok, not_modified, bozo, error
+    outcome: Mapped[str] = mapped_column(String(32))  # FetchOutcome
     error_class: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
 
@@ -242,7 +220,7 @@ class Change(Base):
     __tablename__ = "changes"
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)  # ChangeKind
     entity_id: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -11,42 +11,37 @@ Usage::
 from __future__ import annotations
 
 import functools
-import gc
-import signal
 from typing import Any
 
-from celery import Celery, signals
+from celery import Celery
 from kombu.entity import Queue
 
-# Imported for what they register: the embedded broker's transport (named in broker_url),
-# and the handlers that keep the worker's run.
-import worker.broker
-import worker.lifecycle
+# Imported for the receivers it connects: what the worker and beat processes do at start and
+# stop.
+import worker.lifecycle  # noqa: F401
 from worker.config import Settings, get_settings
-from worker.extract import warm_up
+from worker.embedded_broker import connect as connect_embedded_broker
+from worker.embedded_broker import embedded_broker_url
 
 QUEUES = ("feeds", "articles", "stories")
 #: Messages a worker process holds ready on the embedded broker. That broker is polled
-#: (``worker.broker.DEFAULT_POLL_S``): holding one (Redis' setting, so that other workers
-#: can take the rest) left a process idle for up to a poll after each task. One machine
-#: consumes it, so there is nobody else to leave messages to.
+#: (``worker.embedded_broker.DEFAULT_POLL_S``): holding one (Redis' setting, so that other
+#: workers can take the rest) left a process idle for up to a poll after each task. One
+#: machine consumes it, so there is nobody else to leave messages to.
 DEFAULT_EMBEDDED_PREFETCH = 4
 #: Longest pause between two looks for messages of dead workers to redeliver (Redis).
 DEFAULT_RESTORE_INTERVAL_S = 10.0
-#: Prune old changes, sketches past the syndication window (and articles past their
-#: retention, when set) this often.
-DEFAULT_PRUNE_INTERVAL_S = 3600.0
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from Storywire's settings."""
     return {
-        "broker_url": settings.broker_url,
+        "broker_url": settings.redis_url or embedded_broker_url(settings.broker_path),
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": (
             _redis_options(settings)
             if settings.redis_url
-            else {"creator": functools.partial(worker.broker.connect, settings.broker_path)}
+            else {"creator": functools.partial(connect_embedded_broker, settings.broker_path)}
         ),
         "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
         "task_default_queue": "feeds",
@@ -87,11 +82,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "sweep": {"task": "worker.tasks.sweep", "schedule": settings.sweep_interval_s},
             "prune-changes": {
                 "task": "worker.tasks.prune_changes",
-                "schedule": DEFAULT_PRUNE_INTERVAL_S,
+                "schedule": settings.prune_interval_s,
             },
             "prune-sketches": {
                 "task": "worker.tasks.prune_sketches",
-                "schedule": DEFAULT_PRUNE_INTERVAL_S,
+                "schedule": settings.prune_interval_s,
             },
             "refine-stories": {
                 "task": "worker.tasks.refine_stories",
@@ -100,7 +95,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             # A no-op unless STORYWIRE_ARTICLE_RETENTION_DAYS is set.
             "prune-articles": {
                 "task": "worker.tasks.prune_articles",
-                "schedule": DEFAULT_PRUNE_INTERVAL_S,
+                "schedule": settings.prune_interval_s,
             },
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
@@ -123,38 +118,3 @@ def _redis_options(settings: Settings) -> dict[str, Any]:
 app = Celery("storywire", include=["worker.tasks"])
 # Read lazily, on first use of the configuration: the CLI sets up the environment first.
 app.add_defaults(lambda: celery_config(get_settings()))
-
-
-def freeze_startup_objects(**_kwargs: object) -> None:
-    """Move the objects a worker process starts with (modules, classes, the ORM's mappings:
-    ~180k, inherited from the parent at fork) out of the garbage collector's sight.
-
-    Why: they live as long as the process, yet every full collection walks them all: 130-150 ms
-    once every few hundred articles of the story step at 1M stored articles, against ~15 ms
-    frozen (docs/stories.md, round seven). No ``gc.collect()`` first: in a forked child it
-    would write to every inherited object's header and unshare their memory pages."""
-    gc.freeze()
-
-
-def leave_sigterm_to_the_main_process(**_kwargs: object) -> None:
-    """Pool processes ignore SIGTERM: stopping is the main process's job.
-
-    Why: systemd, ``timeout`` and ``docker stop`` signal the whole process group. A pool
-    process killed by that SIGTERM while it waited for work held the pool's queue lock, and
-    the main process, in its warm shutdown, then waited for that lock forever. Ignoring it,
-    a pool process finishes its task and exits when the main process closes the pool (its
-    hard time limit still kills it: SIGKILL follows the SIGTERM)."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-signals.worker_process_init.connect(freeze_startup_objects)
-signals.worker_process_init.connect(leave_sigterm_to_the_main_process)
-
-
-def warm_up_extraction(**_kwargs: object) -> None:
-    """In the worker's main process, before the pool forks: the date parser's language data
-    is loaded once and shared by every child instead of loaded by each on its first pages."""
-    warm_up()
-
-
-signals.worker_init.connect(warm_up_extraction)

@@ -1,16 +1,30 @@
-"""The worker's run: opened when the worker starts, kept alive by a heartbeat, closed when it
-stops.
+"""What Storywire's Celery processes do when they start and stop (Celery's signals).
 
-Connected to Celery's signals in the worker's main process (``worker.celery_app`` imports
-this module): ``worker_init`` opens a ``worker`` run before the pool processes are forked, so
-they all attribute their work to it, and starts its heartbeat; ``worker_shutdown``, after the
-pool has stopped, closes it with the counts of the articles it discovered. A worker killed
-with -9 closes nothing: its heartbeat stops, and the sweeper marks its run ``lost``.
+The worker's main process (``worker_init``, before it forks its pool): loads the date
+parser's languages once for every child, and opens the worker's run (kind ``worker``) that
+all its processes attribute their work to, with a heartbeat thread; at ``worker_shutdown``,
+after the pool has stopped, it closes the run with the counts of the articles it discovered.
+A worker killed with -9 closes nothing: its heartbeat stops, and the sweeper marks its run
+``lost``.
+
+Each pool process (``worker_process_init``): freezes the objects it starts with out of the
+garbage collector's sight and leaves SIGTERM to the main process; when one exits
+(``worker_process_shutdown``), its live metrics are forgotten.
+
+The beat process (:func:`track_beat_ticks`, called by ``storywire run`` and ``storywire
+beat``): its run (kind ``beat``) is stamped each time it sends ``dispatch_due_feeds``, so the
+stamp's age is the age of the scheduler's last tick.
+
+The receivers are connected when this module is imported (``worker.celery_app`` imports it):
+a connection is a declaration, none of them runs before its signal is sent.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import os
+import signal
 from typing import Any
 
 from celery import signals
@@ -18,32 +32,32 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from models import RunKind, make_engine, session_factory, session_scope
-from worker.config import get_settings
-from worker.runs import Heartbeat, article_counts, finish_run, start_run
-from worker.runtime import adopt_worker_run
+from worker import metrics
+from worker.config import Settings, get_settings
+from worker.extract import warm_up
+from worker.heartbeat import Heartbeat
+from worker.resources import adopt_worker_run
+from worker.runs import article_counts, finish_run, start_run
 
 log = logging.getLogger(__name__)
+
+#: The task whose sending is the beat's tick.
+TICK_TASK = "worker.tasks.dispatch_due_feeds"
 
 _heartbeat: Heartbeat | None = None
 
 
 def open_worker_run(sender: Any = None, **_kwargs: object) -> None:
+    """``worker_init``: open the worker's run, before the pool processes are forked."""
     global _heartbeat
     settings = get_settings()
-    engine = make_engine(settings.sqlalchemy_url, poolclass=NullPool)  # nothing held at fork
+    args = {"hostname": getattr(sender, "hostname", None)}
     try:
-        run_id = start_run(
-            session_factory(engine),
-            RunKind.WORKER,
-            args={"hostname": getattr(sender, "hostname", None)},
-            beating=True,
-        )
+        run_id = _start_run(settings, RunKind.WORKER, args)
     except SQLAlchemyError as exc:
         # Not migrated yet, or the database is down: each pool process opens its own later.
         log.warning("could not open the worker's run: %s", exc)
         return
-    finally:
-        engine.dispose()
     adopt_worker_run(run_id)
     _heartbeat = Heartbeat(settings.sqlalchemy_url, run_id, every_s=settings.run_heartbeat_s)
     _heartbeat.start()
@@ -51,6 +65,7 @@ def open_worker_run(sender: Any = None, **_kwargs: object) -> None:
 
 
 def close_worker_run(**_kwargs: object) -> None:
+    """``worker_shutdown``: the pool has stopped; finish the run with its figures."""
     global _heartbeat
     if _heartbeat is None:
         return
@@ -69,5 +84,93 @@ def close_worker_run(**_kwargs: object) -> None:
         engine.dispose()
 
 
+def warm_up_extraction(**_kwargs: object) -> None:
+    """``worker_init``: the date parser's language data is loaded once, in the main process,
+    and shared by every child instead of loaded by each on its first pages."""
+    warm_up()
+
+
+def freeze_startup_objects(**_kwargs: object) -> None:
+    """``worker_process_init``: move the objects a worker process starts with (modules,
+    classes, the ORM's mappings: ~180k, inherited from the parent at fork) out of the
+    garbage collector's sight.
+
+    Why: they live as long as the process, yet every full collection walks them all, a pause
+    of the story step many times longer than one article's (figures: docs/stories.md, garbage
+    collection). No ``gc.collect()`` first: in a forked child it would write to every
+    inherited object's header and unshare their memory pages."""
+    gc.freeze()
+
+
+def leave_sigterm_to_the_main_process(**_kwargs: object) -> None:
+    """``worker_process_init``: pool processes ignore SIGTERM; stopping is the main
+    process's job.
+
+    Why: systemd, ``timeout`` and ``docker stop`` signal the whole process group. A pool
+    process killed by that SIGTERM while it waited for work held the pool's queue lock, and
+    the main process, in its warm shutdown, then waited for that lock forever. Ignoring it,
+    a pool process finishes its task and exits when the main process closes the pool (its
+    hard time limit still kills it: SIGKILL follows the SIGTERM)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def forget_exited_process(pid: int | None = None, **_kwargs: object) -> None:
+    """``worker_process_shutdown``: a pool process's live gauges go with it (its counters
+    keep counting in the totals)."""
+    metrics.mark_process_dead(pid or os.getpid())
+
+
+def track_beat_ticks(settings: Settings) -> None:
+    """In the beat process, before it starts: stamp its run at every tick."""
+    ticks = BeatRun(settings)
+
+    def on_publish(sender: str | None = None, **_: object) -> None:
+        if sender == TICK_TASK:
+            ticks.tick()
+
+    # weak=False: the receiver is a closure that nothing else keeps alive.
+    signals.after_task_publish.connect(on_publish, weak=False)
+
+
+class BeatRun:
+    """The beat process's run: opened at the first tick (the beat embedded in ``storywire
+    run`` is a forked child), stamped at every tick, and opened anew should the sweeper have
+    closed it meanwhile (a beat paused for longer than ``STORYWIRE_RUN_LOST_AFTER_S``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pid: int | None = None
+        self._heartbeat: Heartbeat | None = None
+
+    def tick(self) -> None:
+        try:
+            if self._heartbeat is None or self._pid != os.getpid():
+                self._open()
+            assert self._heartbeat is not None
+            if not self._heartbeat.stamp():  # closed: lost while the beat was stopped
+                self._open()
+        except Exception as exc:  # never the beat's problem: the next tick tries again
+            log.warning("beat tick not recorded: %s", exc)
+
+    def _open(self) -> None:
+        run_id = _start_run(self._settings, RunKind.BEAT, {})
+        self._pid = os.getpid()
+        self._heartbeat = Heartbeat(self._settings.sqlalchemy_url, run_id)
+
+
+def _start_run(settings: Settings, kind: RunKind, args: dict[str, Any]) -> int:
+    # No pool: a pooled connection of this main process would be inherited by every pool
+    # child forked later, and closed by it.
+    engine = make_engine(settings.sqlalchemy_url, poolclass=NullPool)
+    try:
+        return start_run(session_factory(engine), kind, args=args, beating=True)
+    finally:
+        engine.dispose()
+
+
 signals.worker_init.connect(open_worker_run)
+signals.worker_init.connect(warm_up_extraction)
+signals.worker_process_init.connect(freeze_startup_objects)
+signals.worker_process_init.connect(leave_sigterm_to_the_main_process)
+signals.worker_process_shutdown.connect(forget_exited_process)
 signals.worker_shutdown.connect(close_worker_run)

@@ -7,14 +7,13 @@ Usage::
     finish_run(sessions, run_id, stats={"new_articles": 12})
     run_summary(session, run_id)              # live counts from the articles it discovered
 
-    with Heartbeat(url, run_id, every_s=30):  # the process that runs it: its sign of life
-        ...
     close_runs(sessions, lost_after=timedelta(minutes=5))   # the sweeper's pass
     finish_if_done(sessions, run_id)          # a queued fetch's task, after its work
 
 A run is ``running`` until it ends: ``finished``, ``failed`` (it stopped on an error), or
 ``lost`` (its process stopped beating: killed, its host gone). A process that runs a run
-(a worker, an inline fetch, a backfill) stamps ``heartbeat_at``; a queued fetch has no
+(a worker, the beat, an inline fetch) stamps ``heartbeat_at`` (``worker.heartbeat``); a
+backfill runs within one command, and a queued fetch has no
 process of its own (``heartbeat_at`` stays null) and finishes once the work it asked for
 is done: each of its feeds refreshed since it started, and each article it discovered
 fetched and given a story (or its story step given up).
@@ -25,14 +24,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 from models import (
     Article,
@@ -40,28 +36,15 @@ from models import (
     Feed,
     FeedFetch,
     FeedStatus,
+    FetchOutcome,
     Run,
     RunKind,
-    make_engine,
-    session_factory,
+    RunStatus,
     session_scope,
     utcnow,
 )
 
 log = logging.getLogger(__name__)
-
-RUNNING, FINISHED, FAILED, LOST = "running", "finished", "failed", "lost"
-
-# A fork while a beat is inside the database driver hands the child a copy of a lock held by
-# a thread that does not exist there (SQLite's own mutexes): the child's first query waits
-# forever. The worker forks its pool processes while its run beats, so a fork waits for the
-# beat in progress to end (measured: 64 of 200 forked children hung without this, 0 with).
-_BEATING = threading.Lock()
-os.register_at_fork(
-    before=_BEATING.acquire,
-    after_in_parent=_BEATING.release,
-    after_in_child=_BEATING.release,
-)
 
 
 def start_run(
@@ -71,13 +54,14 @@ def start_run(
     args: dict[str, Any] | None = None,
     beating: bool = False,
 ) -> int:
-    """A new running run. ``beating``: the caller keeps it alive with a ``Heartbeat`` (the
-    sweeper then marks it ``lost`` once the beats stop)."""
+    """A new running run. ``beating``: the caller keeps it alive with a
+    ``worker.heartbeat.Heartbeat`` (the sweeper then marks it ``lost`` once the stamps
+    stop)."""
     with session_scope(sessions) as session:
         now = utcnow()
         run = Run(
             kind=kind,
-            status=RUNNING,
+            status=RunStatus.RUNNING,
             started_at=now,
             heartbeat_at=now if beating else None,
             host=socket.gethostname(),
@@ -94,7 +78,7 @@ def finish_run(
     sessions: sessionmaker[Session],
     run_id: int,
     *,
-    status: str = FINISHED,
+    status: RunStatus = RunStatus.FINISHED,
     stats: dict[str, Any] | None = None,
 ) -> None:
     with session_scope(sessions) as session:
@@ -105,58 +89,6 @@ def finish_run(
             run.stats = {**run.stats, **(stats or {})}
 
 
-def beat(sessions: sessionmaker[Session], run_id: int) -> None:
-    """Stamp a running run's heartbeat (a run already closed stays closed)."""
-    with session_scope(sessions) as session:
-        session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.status == RUNNING)
-            .values(heartbeat_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-
-
-class Heartbeat:
-    """Beats for a run from a daemon thread until stopped (or as a ``with`` block).
-
-    The thread has its own engine without a pool: no connection is held between beats, so
-    a process that forks meanwhile (the worker starting its pool) shares none. A beat that
-    fails (the database restarting) is logged, and the next one is tried.
-    """
-
-    def __init__(self, database_url: str, run_id: int, *, every_s: float) -> None:
-        self.run_id = run_id
-        self._every_s = every_s
-        self._engine = make_engine(database_url, poolclass=NullPool)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"run-{run_id}", daemon=True)
-
-    def start(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(self._every_s + 5)
-        self._engine.dispose()
-
-    def __enter__(self) -> Heartbeat:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    def _loop(self) -> None:
-        sessions = session_factory(self._engine)
-        while not self._stop.wait(self._every_s):
-            with _BEATING:  # no fork meanwhile (see above)
-                try:
-                    beat(sessions, self.run_id)
-                except SQLAlchemyError as exc:
-                    log.warning("run %s: heartbeat failed: %s", self.run_id, exc)
-
-
 def close_runs(
     sessions: sessionmaker[Session], *, lost_after: timedelta, now: datetime | None = None
 ) -> dict[str, list[int]]:
@@ -164,7 +96,7 @@ def close_runs(
     ``lost``, queued fetches whose work is done ``finished``. Returns the ids of each."""
     cutoff = (now or utcnow()) - lost_after
     stale = and_(
-        Run.status == RUNNING,
+        Run.status == RunStatus.RUNNING,
         or_(
             Run.heartbeat_at < cutoff,
             # A worker run without any heartbeat was started by a version that never beat.
@@ -177,13 +109,18 @@ def close_runs(
             session.execute(
                 update(Run)
                 .where(Run.id.in_(lost), stale)
-                .values(status=LOST, finished_at=func.coalesce(Run.heartbeat_at, Run.started_at))
+                .values(
+                    status=RunStatus.LOST,
+                    finished_at=func.coalesce(Run.heartbeat_at, Run.started_at),
+                )
                 .execution_options(synchronize_session=False)
             )
         queued = list(
             session.scalars(
                 select(Run.id).where(
-                    Run.status == RUNNING, Run.kind == RunKind.FETCH, Run.heartbeat_at.is_(None)
+                    Run.status == RunStatus.RUNNING,
+                    Run.kind == RunKind.FETCH,
+                    Run.heartbeat_at.is_(None),
                 )
             )
         )
@@ -200,7 +137,7 @@ def finish_if_done(sessions: sessionmaker[Session], run_id: int) -> bool:
         run = session.get(Run, run_id, with_for_update=True)
         if run is None or not _queued_and_done(session, run):
             return False  # another task finished it meanwhile
-        run.status = FINISHED
+        run.status = RunStatus.FINISHED
         run.finished_at = utcnow()
         run.stats = {**run.stats, **_fetch_stats(session, run)}
         return True
@@ -208,7 +145,7 @@ def finish_if_done(sessions: sessionmaker[Session], run_id: int) -> bool:
 
 def _queued_and_done(session: Session, run: Run | None) -> bool:
     # A beating fetch (``--inline``) finishes itself.
-    if run is None or run.status != RUNNING or run.kind != RunKind.FETCH:
+    if run is None or run.status != RunStatus.RUNNING or run.kind != RunKind.FETCH:
         return False
     if run.heartbeat_at is not None:
         return False
@@ -246,7 +183,7 @@ def _fetch_stats(session: Session, run: Run) -> dict[str, Any]:
         select(func.count(func.distinct(FeedFetch.feed_id))).where(
             FeedFetch.feed_id.in_(feed_ids),
             FeedFetch.started_at >= run.started_at,
-            FeedFetch.outcome.in_(["error", "gone"]),
+            FeedFetch.outcome.in_([FetchOutcome.ERROR, FetchOutcome.GONE]),
         )
     )
     return {

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import Feed, FeedStatus
-from worker.config import Settings, get_settings
+from worker.config import Settings
 from worker.fetch.classify import parse_retry_after
 
 #: Entry timestamps considered when adapting the interval.
@@ -35,15 +35,15 @@ def claim_due_feeds(
     *,
     per_host: int,
     limit: int,
-    lease_s: float | None = None,
+    lease_s: float,
 ) -> list[int]:
     """Ids of feeds due at ``now``, at most ``per_host`` per host, oldest first; claimed.
 
-    Claiming moves ``next_check_at`` forward by the dispatch lease (``lease_s``, default
-    ``settings.dispatch_lease_s``), in the caller's transaction, so that overlapping ticks
+    Claiming moves ``next_check_at`` forward by the dispatch lease (``lease_s``, the
+    ``dispatch_lease_s`` setting), in the caller's transaction, so that overlapping ticks
     never enqueue the same feed twice.
     """
-    lease = timedelta(seconds=get_settings().dispatch_lease_s if lease_s is None else lease_s)
+    lease = timedelta(seconds=lease_s)
     ranked = (
         select(
             Feed.id,

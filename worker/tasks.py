@@ -6,22 +6,21 @@ picks up an article id whose row is not visible yet, and a rolled-back refresh e
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import setup_logging
-from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from models import Article, ArticleStatus, session_scope, utcnow
+from models import session_scope, utcnow
+from worker import metrics
 from worker.celery_app import app
 from worker.changefeed import prune_changes as prune_old_changes
 from worker.config import get_settings
 from worker.logs import configure_logging, get_logger
-from worker.monitoring import metrics
 from worker.pipeline import (
     RetryLater,
     StoryStepBusy,
@@ -29,35 +28,23 @@ from worker.pipeline import (
     process_article,
     refresh_feed,
 )
-from worker.pipeline.article import note_time_limit
-from worker.pipeline.story import refine_window, story_config
-from worker.retention import prune_articles as prune_old_articles
+from worker.pipeline.article import PageOutcome, note_time_limit
+from worker.pipeline.retention import prune_articles as prune_old_articles
+from worker.pipeline.story import (
+    DEFAULT_STORY_BUSY_RETRIES,
+    DEFAULT_STORY_DELAY_S,
+    refine_window,
+    story_config,
+)
+from worker.pipeline.sweep import claim_lost_articles
+from worker.resources import Resources, get_resources
 from worker.runs import close_runs, finish_if_done
-from worker.runtime import Runtime, get_runtime
 from worker.scheduler import claim_due_feeds
 from worker.store import Provenance
 from worker.stories.prune import DEFAULT_PRUNE_MAX_BATCHES
 from worker.stories.prune import prune_sketches as prune_old_sketches
 
 log = get_logger(__name__)
-
-#: Base of the back-off between attempts at a page that failed transiently (seconds); short
-#: enough to stay far below the broker's visibility timeout.
-DEFAULT_ARTICLE_RETRY_BASE_S = 30
-#: An article's story task waits this long after its page is stored, so that the articles
-#: stored meanwhile wait too and the first task to run assigns them all in one batch
-#: (``STORYWIRE_STORY_BATCH``); the others find theirs done. Run at once, each would be a batch
-#: of one while pages keep coming in.
-DEFAULT_STORY_DELAY_S = 1.0
-#: Times a story task comes back later (``DEFAULT_STORY_DELAY_S``) rather than wait while
-#: another worker holds the story-step lock: a pool process blocked on that lock does
-#: nothing, and the holder's batch most likely assigns this article. After that, it waits.
-DEFAULT_STORY_BUSY_RETRIES = 3
-#: Articles re-enqueued per kind per sweep.
-DEFAULT_SWEEP_BATCH = 1000
-#: Failures of an article's own story step (``articles.story_attempts``) after which the
-#: sweeper stops re-enqueueing it: it waits for a fix and ``storywire stories retry``.
-DEFAULT_MAX_STORY_ATTEMPTS = 5
 
 
 @setup_logging.connect
@@ -67,7 +54,7 @@ def _setup_logging(**_: Any) -> None:
 
 
 class StorywireTask(Task):  # type: ignore[misc]
-    """Base task: per-process runtime, structured log context with the task id."""
+    """Base task: per-process resources, structured log context with the task id."""
 
     abstract = True
     # The database went away (restart, failover): the task is safe to run again, so retry
@@ -78,12 +65,12 @@ class StorywireTask(Task):  # type: ignore[misc]
     retry_jitter = True
 
     @property
-    def runtime(self) -> Runtime:
-        return get_runtime()
+    def resources(self) -> Resources:
+        return get_resources()
 
     def provenance(self, run_id: int | None) -> Provenance:
         """Who writes: the given run (a one-off fetch) or this worker's own, and this task."""
-        return Provenance(run_id or self.runtime.worker_run_id(), self.request.id)
+        return Provenance(run_id or self.resources.worker_run_id(), self.request.id)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         structlog.contextvars.clear_contextvars()
@@ -97,7 +84,7 @@ class StorywireTask(Task):  # type: ignore[misc]
 @app.task(base=StorywireTask, bind=True)
 def dispatch_due_feeds(self: StorywireTask) -> int:
     """Enqueue ``fetch_feed`` for every due feed (at most N per host per tick)."""
-    rt = self.runtime
+    rt = self.resources
     with session_scope(rt.sessions) as session:
         ids = claim_due_feeds(
             session,
@@ -116,7 +103,7 @@ def dispatch_due_feeds(self: StorywireTask) -> int:
 @app.task(base=StorywireTask, bind=True)
 def fetch_feed(self: StorywireTask, feed_id: int, run_id: int | None = None) -> int:
     structlog.contextvars.bind_contextvars(feed_id=feed_id, run_id=run_id)
-    rt = self.runtime
+    rt = self.resources
     refresh = refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed_id, self.provenance(run_id))
     for article_id in refresh.new_article_ids:
         fetch_article.delay(article_id, run_id)
@@ -134,7 +121,7 @@ def fetch_feed(self: StorywireTask, feed_id: int, run_id: int | None = None) -> 
 @app.task(base=StorywireTask, bind=True, max_retries=None)
 def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = None) -> str:
     structlog.contextvars.bind_contextvars(article_id=article_id, run_id=run_id)
-    rt = self.runtime
+    rt = self.resources
     try:
         outcome = process_article(
             rt.sessions, rt.fetcher, rt.settings, article_id, self.provenance(run_id)
@@ -146,10 +133,9 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
         log.warning("article fetch ran past the time limit, will be retried")
         raise self.retry(countdown=0) from None
     except RetryLater as exc:
-        countdown = max(exc.retry_after or 0, DEFAULT_ARTICLE_RETRY_BASE_S * exc.attempts)
-        log.info("article fetch will be retried", attempts=exc.attempts, countdown=countdown)
-        raise self.retry(countdown=min(countdown, 600)) from exc
-    if outcome.status != "skipped":
+        log.info("article fetch will be retried", attempts=exc.attempts, countdown=exc.countdown)
+        raise self.retry(countdown=exc.countdown) from exc
+    if outcome.status != PageOutcome.SKIPPED:
         assign_story.apply_async((article_id, run_id), countdown=DEFAULT_STORY_DELAY_S)
     else:
         _finish_run_if_done(rt, run_id)
@@ -160,7 +146,7 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
 @app.task(base=StorywireTask, bind=True)
 def assign_story(self: StorywireTask, article_id: int, run_id: int | None = None) -> int | None:
     structlog.contextvars.bind_contextvars(article_id=article_id)
-    rt = self.runtime
+    rt = self.resources
     busy = self.request.retries or 0
     try:
         with metrics.time_story_step():
@@ -178,7 +164,7 @@ def assign_story(self: StorywireTask, article_id: int, run_id: int | None = None
     return outcome.story_id
 
 
-def _finish_run_if_done(rt: Runtime, run_id: int | None) -> None:
+def _finish_run_if_done(rt: Resources, run_id: int | None) -> None:
     # A one-off `storywire fetch` has no process of its own to close its run: the task that
     # completes its work does (the sweeper too, should that task be lost).
     if run_id is not None and finish_if_done(rt.sessions, run_id):
@@ -188,56 +174,26 @@ def _finish_run_if_done(rt: Runtime, run_id: int | None) -> None:
 @app.task(base=StorywireTask, bind=True)
 def sweep(self: StorywireTask) -> int:
     """Re-enqueue work lost with a task (killed worker, broker restart): stubs still pending,
-    and extracted articles still without a story (but not those whose story step has failed
-    ``DEFAULT_MAX_STORY_ATTEMPTS`` times: another try would fail the same way). Then close
+    and extracted articles still without a story (``worker.pipeline.sweep``). Then close
     runs: those whose process stopped beating are lost, queued fetches whose work is done
     finished."""
-    rt = self.runtime
+    rt = self.resources
     stale_before = utcnow() - timedelta(seconds=rt.settings.stale_pending_after_s)
-    pending = _claim_stale(rt, Article.status == ArticleStatus.PENDING, stale_before)
-    unassigned = _claim_stale(
-        rt,
-        and_(
-            Article.status != ArticleStatus.PENDING,
-            Article.story_id.is_(None),
-            Article.story_attempts < DEFAULT_MAX_STORY_ATTEMPTS,
-        ),
-        stale_before,
-    )
-    for article_id in pending:
+    lost = claim_lost_articles(rt.sessions, stale_before=stale_before)
+    for article_id in lost.pending:
         fetch_article.delay(article_id)
-    for article_id in unassigned:
+    for article_id in lost.unassigned:
         assign_story.delay(article_id)
     closed = close_runs(rt.sessions, lost_after=timedelta(seconds=rt.settings.run_lost_after_s))
     if closed["lost"] or closed["finished"]:
         log.info("runs closed", **closed)
-    return len(pending) + len(unassigned)
-
-
-def _claim_stale(rt: Runtime, condition: ColumnElement[bool], stale_before: datetime) -> list[int]:
-    with session_scope(rt.sessions) as session:
-        ids = list(
-            session.scalars(
-                select(Article.id)
-                .where(condition, Article.updated_at < stale_before)
-                .limit(DEFAULT_SWEEP_BATCH)
-            )
-        )
-        if ids:
-            # Touch them so the next sweep does not enqueue them again straight away.
-            session.execute(
-                update(Article)
-                .where(Article.id.in_(ids))
-                .values(updated_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
-    return ids
+    return len(lost.pending) + len(lost.unassigned)
 
 
 @app.task(base=StorywireTask, bind=True)
 def prune_changes(self: StorywireTask) -> int:
     """Delete changes older than the retention period (consumers read by cursor long before)."""
-    rt = self.runtime
+    rt = self.resources
     removed = prune_old_changes(rt.engine, timedelta(days=rt.settings.changes_retention_days))
     if removed:
         log.info("pruned changes", count=removed)
@@ -248,7 +204,7 @@ def prune_changes(self: StorywireTask) -> int:
 def prune_sketches(self: StorywireTask) -> int:
     """Delete the MinHash sketches and LSH bands of articles older than the syndication window
     (a bounded number of batches per run: a backlog is worked off over several runs)."""
-    rt = self.runtime
+    rt = self.resources
     removed = prune_old_sketches(
         rt.sessions,
         timedelta(days=rt.settings.syndication_window_days),
@@ -263,7 +219,7 @@ def prune_sketches(self: StorywireTask) -> int:
 def refine_stories(self: StorywireTask) -> int:
     """Re-cluster the live window of stories and correct the stored ones (merges, splits,
     moved articles); how many articles changed story (the churn)."""
-    rt = self.runtime
+    rt = self.resources
     report = refine_window(rt.sessions, rt.settings)
     log.info(
         "stories refined",
@@ -280,10 +236,10 @@ def refine_stories(self: StorywireTask) -> int:
 @app.task(base=StorywireTask, bind=True)
 def prune_articles(self: StorywireTask) -> int:
     """Delete articles older than ``STORYWIRE_ARTICLE_RETENTION_DAYS``, when it is set."""
-    days = self.runtime.settings.article_retention_days
+    days = self.resources.settings.article_retention_days
     if days is None:
         return 0
-    removed = prune_old_articles(self.runtime.sessions, timedelta(days=days))
+    removed = prune_old_articles(self.resources.sessions, timedelta(days=days))
     if removed:
         log.info("pruned articles", count=removed)
     return removed

@@ -1,7 +1,7 @@
 """host health: last network-level success and failure per host
 
 Lets the worker tell its own network outage (every host failing at once) from failing
-feeds, so an outage does not count errors against every feed (see worker/health.py).
+feeds, so an outage does not count errors against every feed (see worker/pipeline/outage.py).
 
 Revision ID: 0003
 Revises: 0002

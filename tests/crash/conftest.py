@@ -25,15 +25,15 @@ from tests.support.httpserver import LocalHTTPServer
 from tests.support.processes import Process, run_cli, storywire_env
 from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
-from worker.runtime import Runtime, build_runtime
+from worker.resources import Resources, build_resources
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def any_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+def any_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Resources]:
     """A runtime on a migrated database of each dialect in turn."""
     url = str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
     migrate(url)
-    rt = build_runtime(make_settings(tmp_path, url))
+    rt = build_resources(make_settings(tmp_path, url))
     yield rt
     rt.close()
 

@@ -26,7 +26,7 @@ from tests.crash.site import article, page_html, serve_articles
 from tests.support.httpserver import LocalHTTPServer
 from worker.pipeline import RetryLater, assign_story_step, process_article, refresh_feed
 from worker.pipeline import article as article_pipeline
-from worker.runtime import Runtime
+from worker.resources import Resources
 from worker.store import add_feed
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ def _paired(body: bytes, content_type: str) -> Callable[[BaseHTTPRequestHandler]
     return handle
 
 
-def test_refresh_feed_twice_at_once(any_runtime: Runtime, http_server: LocalHTTPServer) -> None:
+def test_refresh_feed_twice_at_once(any_runtime: Resources, http_server: LocalHTTPServer) -> None:
     rt = any_runtime
     feed_urls, _ = serve_articles(http_server, feeds=1, per_feed=30)
     body = http_server.routes["/feeds/0.xml"].body  # type: ignore[union-attr]
@@ -82,7 +82,7 @@ def test_refresh_feed_twice_at_once(any_runtime: Runtime, http_server: LocalHTTP
 
 
 def test_process_article_twice_at_once(
-    any_runtime: Runtime, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
+    any_runtime: Resources, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rt = any_runtime
     # Timing only: both copies finish extracting, then write at the same moment, so their
@@ -118,7 +118,7 @@ def test_process_article_twice_at_once(
 
 
 def test_article_retry_counted_once_per_failure(
-    any_runtime: Runtime, http_server: LocalHTTPServer
+    any_runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     # Two copies hitting a 503 at once: each failed attempt is one real request, so both
     # are counted, but the row never ends up finished twice or with a lost count.
@@ -142,7 +142,7 @@ def test_article_retry_counted_once_per_failure(
         assert (row.status, row.attempts, row.error_class) == ("pending", 2, "http_503")
 
 
-def test_story_step_twice_at_once(any_runtime: Runtime, http_server: LocalHTTPServer) -> None:
+def test_story_step_twice_at_once(any_runtime: Resources, http_server: LocalHTTPServer) -> None:
     # Two copies of one syndicated text: whichever order the serialized step runs them in,
     # exactly one is the original and the other points at it, once.
     rt = any_runtime

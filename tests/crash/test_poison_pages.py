@@ -28,7 +28,7 @@ from tests.support.processes import Process, storywire_env, wait_for
 from tests.support.services import RedisServer, migrate
 from tests.worker.pipeline.conftest import make_settings
 from worker.pipeline import refresh_feed
-from worker.runtime import Runtime, build_runtime
+from worker.resources import Resources, build_resources
 from worker.store import add_feed
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ FEED_TEXT = "What the feed said about the page."
 
 @dataclass
 class Setup:
-    rt: Runtime
+    rt: Resources
     env: dict[str, str]
     article_id: int
     tmp_path: Path
@@ -74,7 +74,7 @@ def setup(
     url = f"sqlite:///{tmp_path / 'data' / 'storywire.db'}"
     (tmp_path / "data").mkdir()
     migrate(url)
-    rt = build_runtime(make_settings(tmp_path, url))
+    rt = build_resources(make_settings(tmp_path, url))
     doc = payloads.rss(
         payloads.item("Page", link=http_server.url("/page.html"), description=FEED_TEXT)
     )

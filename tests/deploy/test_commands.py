@@ -1,8 +1,8 @@
 """Every command the Procfile and docker-compose.yml start is a real `storywire` command.
 
 `--help` is eager: the CLI parses the whole command line (an unknown option fails) and then
-prints help instead of running. Not covered here: running them. A test that runs
-`honcho start` against the embedded defaults is to be added with the worker end-to-end tests.
+prints help instead of running. Running them is tested elsewhere: `honcho start` against the
+embedded defaults in tests/e2e/test_pipeline_e2e.py (test_procfile_under_honcho).
 """
 
 from __future__ import annotations

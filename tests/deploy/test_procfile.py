@@ -1,7 +1,7 @@
 """Procfile: the three process types, parsed by honcho's own Procfile parser.
 
-(A test that runs `honcho start` against the embedded defaults belongs with the worker's
-end-to-end tests, once `storywire worker` runs: see the note in tests/deploy/test_commands.py.)
+(`honcho start` running them against the embedded defaults: test_procfile_under_honcho in
+tests/e2e/test_pipeline_e2e.py.)
 """
 
 from __future__ import annotations

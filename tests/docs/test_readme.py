@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
 
-from models import Base
+from models import (
+    ArticleStatus,
+    Base,
+    ChangeKind,
+    ErrorClass,
+    FeedStatus,
+    FetchOutcome,
+    RunKind,
+    RunStatus,
+)
 from worker.config import Settings, allowed
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
@@ -59,3 +69,26 @@ def test_every_view_column_is_documented(view: str, sqlite_url: str) -> None:
     section = README.split(f"**`{view}`**", 1)[1].split("\n\n**", 1)[0]
     documented = [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
     assert documented == columns
+
+
+def _values_section() -> str:
+    return README.split("### The values", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "enum",
+    [ChangeKind, FetchOutcome, ErrorClass, FeedStatus, ArticleStatus, RunKind, RunStatus],
+    ids=lambda enum: enum.__name__,
+)
+def test_every_contract_value_is_documented(enum: type[StrEnum]) -> None:
+    # Consumers branch on these strings: each one is in the README's list of values.
+    section = _values_section()
+    assert f"`{enum.__name__}`" in section
+    missing = [member.value for member in enum if f"`{member.value}`" not in section]
+    assert missing == []
+
+
+def test_every_documented_change_kind_exists() -> None:
+    table = _values_section().split("| kind | entity | payload |", 1)[1].split("\n\n", 1)[0]
+    kinds = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+    assert kinds == [kind.value for kind in ChangeKind]

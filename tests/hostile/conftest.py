@@ -25,7 +25,7 @@ from models import Article, ArticleSource, Change, Feed, FeedFetch, session_scop
 from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
 from worker.pipeline import FeedRefresh, refresh_feed
-from worker.runtime import Runtime, build_runtime
+from worker.resources import Resources, build_resources
 from worker.store import add_feed
 
 HOSTILE_LIMITS: dict[str, object] = {
@@ -37,12 +37,12 @@ HOSTILE_LIMITS: dict[str, object] = {
 }
 
 
-def hostile_runtime_for(tmp_path: Path, url: str, **overrides: object) -> Runtime:
-    return build_runtime(make_settings(tmp_path, url, **{**HOSTILE_LIMITS, **overrides}))
+def hostile_runtime_for(tmp_path: Path, url: str, **overrides: object) -> Resources:
+    return build_resources(make_settings(tmp_path, url, **{**HOSTILE_LIMITS, **overrides}))
 
 
 @pytest.fixture
-def hostile_runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
+def hostile_runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Resources]:
     migrate(sqlite_url)
     rt = hostile_runtime_for(tmp_path, sqlite_url)
     yield rt
@@ -112,12 +112,12 @@ class FeedRecord:
         return self.fetches[-1]
 
 
-def add(rt: Runtime, url: str) -> int:
+def add(rt: Resources, url: str) -> int:
     with session_scope(rt.sessions) as s:
         return add_feed(s, url)[0].id
 
 
-def record_of(rt: Runtime, feed_id: int, refresh: FeedRefresh, usage: Usage) -> FeedRecord:
+def record_of(rt: Resources, feed_id: int, refresh: FeedRefresh, usage: Usage) -> FeedRecord:
     with session_scope(rt.sessions) as s:
         feed = s.get(Feed, feed_id)
         assert feed is not None
@@ -131,7 +131,7 @@ def record_of(rt: Runtime, feed_id: int, refresh: FeedRefresh, usage: Usage) -> 
     return FeedRecord(refresh, feed, fetches, articles, sources, int(created or 0), usage)
 
 
-def refresh_and_record(rt: Runtime, url: str) -> FeedRecord:
+def refresh_and_record(rt: Resources, url: str) -> FeedRecord:
     feed_id = add(rt, url)
     with measure() as usage:
         refresh = refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed_id)

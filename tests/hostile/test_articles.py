@@ -23,7 +23,7 @@ from tests.support.httpserver import LocalHTTPServer
 from tests.worker.fetch import handlers
 from tests.worker.fetch.tlscerts import Certs, make_certs, tls_server
 from worker.pipeline import RetryLater, process_article, refresh_feed
-from worker.runtime import Runtime
+from worker.resources import Resources
 
 FEED_TEXT = "What the feed itself said about this story."
 HTML = "text/html; charset=utf-8"
@@ -128,7 +128,7 @@ PAGE_CASES = [
 ]  # fmt: skip
 
 
-def _stub(rt: Runtime, server: LocalHTTPServer, link: str) -> int:
+def _stub(rt: Resources, server: LocalHTTPServer, link: str) -> int:
     doc = payloads.rss(payloads.item("Ferry returns", link=link, description=FEED_TEXT))
     server.add("/feed.xml", doc, content_type="application/rss+xml")
     feed_id = add(rt, server.url("/feed.xml"))
@@ -136,14 +136,14 @@ def _stub(rt: Runtime, server: LocalHTTPServer, link: str) -> int:
     return article_id
 
 
-def _article(rt: Runtime, article_id: int) -> Article:
+def _article(rt: Resources, article_id: int) -> Article:
     with session_scope(rt.sessions) as s:
         article = s.get(Article, article_id)
         assert article is not None
         return article
 
 
-def _updates(rt: Runtime) -> int:
+def _updates(rt: Resources) -> int:
     with session_scope(rt.sessions) as s:
         stmt = select(func.count()).select_from(Change).where(Change.kind == "article.updated")
         return int(s.scalar(stmt) or 0)
@@ -151,7 +151,7 @@ def _updates(rt: Runtime) -> int:
 
 @pytest.mark.parametrize("case", PAGE_CASES, ids=lambda c: c.name)
 def test_hostile_page(
-    case: PageCase, hostile_runtime: Runtime, http_server: LocalHTTPServer
+    case: PageCase, hostile_runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     rt = hostile_runtime
     case.serve(http_server)
@@ -208,7 +208,7 @@ def self_signed(certs: Certs) -> Iterator[LocalHTTPServer]:
 
 
 def test_self_signed_tls_page_fails_clearly(
-    hostile_runtime: Runtime, http_server: LocalHTTPServer, self_signed: LocalHTTPServer
+    hostile_runtime: Resources, http_server: LocalHTTPServer, self_signed: LocalHTTPServer
 ) -> None:
     rt = hostile_runtime
     article_id = _stub(rt, http_server, f"https://localhost:{self_signed.port}/page.html")
@@ -221,7 +221,7 @@ def test_self_signed_tls_page_fails_clearly(
 
 
 def test_self_signed_tls_feed_is_recorded(
-    hostile_runtime: Runtime, self_signed: LocalHTTPServer, tmp_path: Path
+    hostile_runtime: Resources, self_signed: LocalHTTPServer, tmp_path: Path
 ) -> None:
     from tests.hostile.conftest import refresh_and_record
 
@@ -250,7 +250,7 @@ def test_self_signed_tls_feed_is_recorded(
     ],
 )  # fmt: skip
 def test_junk_page_dates_never_become_plausible_ones(
-    hostile_runtime: Runtime, http_server: LocalHTTPServer, head: str, reason: str
+    hostile_runtime: Resources, http_server: LocalHTTPServer, head: str, reason: str
 ) -> None:
     rt = hostile_runtime
     page = _page().replace("</title>", f"</title>{head}")

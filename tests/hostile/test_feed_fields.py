@@ -18,7 +18,7 @@ from tests.hostile.conftest import hostile_runtime_for, refresh_and_record
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.processes import run_storywire, storywire_env
 from tests.support.services import migrate
-from worker.runtime import Runtime
+from worker.resources import Resources
 
 RSS = "application/rss+xml; charset=utf-8"
 SECRET = "s3cr%40t-pw"  # percent-encoded in the URL: "s3cr@t-pw" once decoded
@@ -36,7 +36,7 @@ def _private_feed(server: LocalHTTPServer) -> str:
 
 
 def test_feed_credentials_are_sent_but_never_shown(
-    hostile_runtime: Runtime, http_server: LocalHTTPServer, caplog: pytest.LogCaptureFixture
+    hostile_runtime: Resources, http_server: LocalHTTPServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = _private_feed(http_server)
     with caplog.at_level(logging.DEBUG):
@@ -83,7 +83,7 @@ def test_feed_credentials_stay_out_of_cli_output(
 
 
 def test_a_link_too_long_to_keep_is_dropped_with_a_reason(
-    hostile_runtime: Runtime, http_server: LocalHTTPServer
+    hostile_runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     link = "https://hostile.example/" + "a" * 100_000
     http_server.add(
@@ -124,7 +124,7 @@ def test_a_link_too_long_for_a_key_is_stored_under_another_on_postgres(
 
 
 def test_ten_thousand_authors_are_capped(
-    hostile_runtime: Runtime, http_server: LocalHTTPServer
+    hostile_runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     people = [{"name": f"Writer Number{n}"} for n in range(10_000)]
     people.insert(0, {"name": "N" * 5_000})  # not a name: dropped, not cut

@@ -21,7 +21,7 @@ from tests.hostile.conftest import FeedRecord, measure, record_of, refresh_and_r
 from tests.support.httpserver import LocalHTTPServer
 from tests.worker.fetch import handlers
 from worker.pipeline import refresh_feed
-from worker.runtime import Runtime
+from worker.resources import Resources
 
 Serve = Callable[[LocalHTTPServer], str]  # publishes the case, returns the feed's path
 Check = Callable[[FeedRecord, LocalHTTPServer], None]
@@ -208,7 +208,7 @@ FEED_CASES = [
 
 @pytest.mark.parametrize("case", FEED_CASES, ids=lambda c: c.name)
 def test_hostile_feed(
-    case: FeedCase, hostile_runtime: Runtime, http_server: LocalHTTPServer
+    case: FeedCase, hostile_runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     rt = hostile_runtime
     path = case.serve(http_server)
@@ -246,7 +246,7 @@ def test_hostile_feed(
 
 
 def test_xxe_file_is_never_read(
-    hostile_runtime: Runtime, http_server: LocalHTTPServer, tmp_path: pytest.TempPathFactory
+    hostile_runtime: Resources, http_server: LocalHTTPServer, tmp_path: pytest.TempPathFactory
 ) -> None:
     secret = tmp_path / "secret.txt"  # type: ignore[operator]
     secret.write_text(payloads.SECRET)
@@ -258,7 +258,7 @@ def test_xxe_file_is_never_read(
 
 
 def test_xxe_network_is_never_fetched(
-    hostile_runtime: Runtime, http_server: LocalHTTPServer
+    hostile_runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     http_server.add("/xxe-target", payloads.SECRET, content_type="text/plain")
     doc = payloads.xxe(http_server.url("/xxe-target"))
@@ -270,7 +270,7 @@ def test_xxe_network_is_never_fetched(
 
 
 def test_gzip_feed_that_is_not_a_bomb_is_fine(
-    hostile_runtime: Runtime, http_server: LocalHTTPServer
+    hostile_runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     # The control for the bombs: compression itself is welcome.
     body = gzip.compress(payloads.plain_feed(http_server.url("")).encode())
@@ -283,7 +283,7 @@ def test_gzip_feed_that_is_not_a_bomb_is_fine(
 
 
 def test_missing_and_duplicate_guids_lose_and_duplicate_nothing(
-    hostile_runtime: Runtime, http_server: LocalHTTPServer
+    hostile_runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     base = "https://guids.example"
     doc = payloads.rss(
@@ -312,7 +312,7 @@ def test_missing_and_duplicate_guids_lose_and_duplicate_nothing(
 
 
 def test_cross_feed_guids_do_not_collide(
-    hostile_runtime: Runtime, http_server: LocalHTTPServer
+    hostile_runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     # Two feeds number their entries 1, 2, ...: the same guid means nothing across feeds.
     for name in ("one", "two"):
@@ -344,7 +344,7 @@ def test_cross_feed_guids_do_not_collide(
     ],
 )
 def test_entry_dates(
-    hostile_runtime: Runtime,
+    hostile_runtime: Resources,
     http_server: LocalHTTPServer,
     date: str | None,
     expected: datetime | None,
@@ -373,7 +373,7 @@ def test_entry_dates(
     ],
 )
 def test_junk_entry_dates_are_null_with_their_reason(
-    hostile_runtime: Runtime, http_server: LocalHTTPServer, date: str, reason: str
+    hostile_runtime: Resources, http_server: LocalHTTPServer, date: str, reason: str
 ) -> None:
     doc = payloads.rss(payloads.item("Junk date", link="https://dates.example/j", date=date))
     http_server.add("/junk-dates.xml", doc, content_type=RSS)

@@ -21,7 +21,7 @@ from tests.support.httpserver import LocalHTTPServer
 from tests.support.services import migrate
 from worker.fetch import transport
 from worker.pipeline import process_article, refresh_feed
-from worker.runtime import Runtime
+from worker.resources import Resources
 
 TARGETS = [
     "http://127.0.0.1:{port}/feed.xml",
@@ -41,7 +41,7 @@ TARGETS = [
 
 
 @pytest.fixture
-def guarded_runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
+def guarded_runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Resources]:
     migrate(sqlite_url)
     rt = hostile_runtime_for(tmp_path, sqlite_url, allow_private_networks=False)
     yield rt
@@ -50,7 +50,7 @@ def guarded_runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
 
 @pytest.mark.parametrize("template", TARGETS)
 def test_feed_url_to_an_internal_address_is_refused_and_recorded(
-    template: str, guarded_runtime: Runtime, http_server: LocalHTTPServer
+    template: str, guarded_runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     http_server.add("/feed.xml", payloads.plain_feed("https://x.example"), content_type="text/xml")
     http_server.add("/latest/meta-data/", "secret-role", content_type="text/plain")
@@ -68,7 +68,7 @@ def test_feed_url_to_an_internal_address_is_refused_and_recorded(
 
 
 def test_redirect_to_an_internal_address_is_refused_and_recorded(
-    guarded_runtime: Runtime, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
+    guarded_runtime: Resources, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The test server (127.0.0.1) stands for a public site: only that address is let
     # through. Its redirect points at an internal service on 127.0.0.2, which must be

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from models import Feed, make_engine, session_factory, session_scope, utcnow
 from tests.support.services import migrate
-from worker.config import Settings, get_settings
+from worker.config import Settings
 from worker.scheduler import (
     adaptive_interval,
     backoff_delay,
@@ -19,6 +19,9 @@ from worker.scheduler import (
     publisher_floor_s,
 )
 from worker.store import add_feed
+
+#: The dispatch lease of the shipped settings.
+LEASE_S = Settings.model_fields["dispatch_lease_s"].default
 
 
 def test_claim_caps_per_host_and_does_not_claim_twice(tmp_path: Path, sqlite_url: str) -> None:
@@ -33,19 +36,19 @@ def test_claim_caps_per_host_and_does_not_claim_twice(tmp_path: Path, sqlite_url
         s.execute(update(Feed).where(Feed.id == gone.id).values(status="gone"))
     now = utcnow() + timedelta(seconds=1)
     with session_scope(sessions) as s:
-        first = claim_due_feeds(s, now, per_host=2, limit=100)
+        first = claim_due_feeds(s, now, per_host=2, limit=100, lease_s=LEASE_S)
     with session_scope(sessions) as s:
         hosts = [s.get(Feed, i).host for i in first]  # type: ignore[union-attr]
-        second = claim_due_feeds(s, now, per_host=2, limit=100)
+        second = claim_due_feeds(s, now, per_host=2, limit=100, lease_s=LEASE_S)
     assert sorted(hosts) == ["a.example", "a.example", "b.example", "b.example"]
     # Claimed feeds are leased: the next tick takes the next two of a.example, nothing twice.
     assert len(second) == 2 and not set(second) & set(first)
     with session_scope(sessions) as s:
-        third = claim_due_feeds(s, now, per_host=2, limit=100)
-        assert claim_due_feeds(s, now, per_host=2, limit=100) == []
+        third = claim_due_feeds(s, now, per_host=2, limit=100, lease_s=LEASE_S)
+        assert claim_due_feeds(s, now, per_host=2, limit=100, lease_s=LEASE_S) == []
     assert len(third) == 1
     with session_scope(sessions) as s:
-        later = claim_due_feeds(s, now + timedelta(hours=1), per_host=2, limit=100)
+        later = claim_due_feeds(s, now + timedelta(hours=1), per_host=2, limit=100, lease_s=LEASE_S)
     assert len(later) == 4  # leases expired: capped at two per host again
 
 
@@ -105,11 +108,9 @@ def test_publisher_floor(
     assert publisher_floor_s(httpx.Headers(headers), ttl_s, settings) == expected
 
 
-def test_claim_lease_comes_from_settings(
-    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("STORYWIRE_DISPATCH_LEASE_S", "45")
-    get_settings.cache_clear()
+def test_a_claim_leases_the_feed_for_the_given_time(tmp_path: Path, sqlite_url: str) -> None:
+    # The caller says how long (the dispatch task: STORYWIRE_DISPATCH_LEASE_S); nothing is
+    # read from the process's settings behind its back.
     migrate(sqlite_url)
     sessions = session_factory(make_engine(sqlite_url))
     with session_scope(sessions) as s:
@@ -121,8 +122,11 @@ def test_claim_lease_comes_from_settings(
         feed = s.get(Feed, feed_id)
         assert feed is not None
         assert feed.next_check_at == now + timedelta(seconds=30)
-        assert claim_due_feeds(s, now + timedelta(seconds=29), per_host=2, limit=10) == []
-        assert claim_due_feeds(s, now + timedelta(seconds=31), per_host=2, limit=10) == [feed_id]
-        # Without lease_s: settings.dispatch_lease_s (STORYWIRE_DISPATCH_LEASE_S).
+        assert (
+            claim_due_feeds(s, now + timedelta(seconds=29), per_host=2, limit=10, lease_s=45) == []
+        )
+        assert claim_due_feeds(
+            s, now + timedelta(seconds=31), per_host=2, limit=10, lease_s=45
+        ) == [feed_id]
         s.refresh(feed)
         assert feed.next_check_at == now + timedelta(seconds=31 + 45)

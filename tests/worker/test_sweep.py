@@ -14,20 +14,21 @@ from models import Article, session_scope, utcnow
 from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
 from tests.worker.stories.test_step import add_article
-from worker import runtime as runtime_module
+from worker import resources as resources_module
 from worker import tasks
-from worker.runtime import Runtime, build_runtime
+from worker.pipeline.sweep import DEFAULT_MAX_STORY_ATTEMPTS
+from worker.resources import Resources, build_resources
 
 
 @pytest.fixture
 def worker(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Runtime, list[int]]]:
+) -> Iterator[tuple[Resources, list[int]]]:
     """This process's runtime, as a worker's tasks get it, and the ids sweep enqueues."""
     migrate(sqlite_url)
-    rt = build_runtime(make_settings(tmp_path, sqlite_url))
-    monkeypatch.setattr(runtime_module, "_runtime", rt)
-    monkeypatch.setattr(runtime_module, "_pid", os.getpid())
+    rt = build_resources(make_settings(tmp_path, sqlite_url))
+    monkeypatch.setattr(resources_module, "_resources", rt)
+    monkeypatch.setattr(resources_module, "_pid", os.getpid())
     enqueued: list[int] = []
     monkeypatch.setattr(tasks.assign_story, "delay", enqueued.append)
     monkeypatch.setattr(tasks.fetch_article, "delay", enqueued.append)
@@ -35,7 +36,7 @@ def worker(
     rt.close()
 
 
-def waiting(rt: Runtime, n: int, story_attempts: int) -> int:
+def waiting(rt: Resources, n: int, story_attempts: int) -> int:
     """An extracted article without a story, untouched for an hour, that failed so often."""
     article_id = add_article(rt.sessions, "Title", f"Text {n}.", site=f"s{n}.example")
     with session_scope(rt.sessions) as s:
@@ -48,10 +49,10 @@ def waiting(rt: Runtime, n: int, story_attempts: int) -> int:
 
 
 def test_sweep_gives_up_on_articles_past_the_max_story_attempts(
-    worker: tuple[Runtime, list[int]],
+    worker: tuple[Resources, list[int]],
 ) -> None:
     rt, enqueued = worker
-    limit = tasks.DEFAULT_MAX_STORY_ATTEMPTS
+    limit = DEFAULT_MAX_STORY_ATTEMPTS
     fresh = waiting(rt, 1, 0)
     failing = waiting(rt, 2, limit - 1)
     hopeless = waiting(rt, 3, limit)
@@ -62,7 +63,7 @@ def test_sweep_gives_up_on_articles_past_the_max_story_attempts(
 
 
 def test_a_swept_article_is_not_swept_again_at_the_next_tick(
-    worker: tuple[Runtime, list[int]],
+    worker: tuple[Resources, list[int]],
 ) -> None:
     # The sweeper touches what it re-enqueues: the next tick (a sweep interval later, well
     # before the stale-pending time) must not enqueue the same rows again.

@@ -1,4 +1,4 @@
-"""Shared helpers of the CLI commands: settings, runtime, output.
+"""Shared helpers of the CLI commands: settings, resources, output.
 
 Nothing heavy is imported here at module level (SQLAlchemy, Celery, the pipeline): every
 command pays only for what it uses, and ``storywire --help`` starts at once.
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from worker.config import Settings
-    from worker.runtime import Runtime
+    from worker.resources import Resources
 
 # Piped output is read by programs and grep: keep whole URLs rather than Rich's 80 columns.
 _PIPE_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
@@ -45,11 +45,11 @@ def settings() -> Settings:
     return get_settings()
 
 
-def open_runtime(*, migrate: bool = True) -> Runtime:
-    """A runtime for one CLI command; the embedded database is migrated on first use."""
-    from worker.cli.checks import check_database, ensure_data_dir
+def open_resources(*, migrate: bool = True) -> Resources:
+    """The resources of one CLI command; the embedded database is migrated on first use."""
+    from worker.cli.preflight import check_database, ensure_data_dir
     from worker.migrations import upgrade
-    from worker.runtime import build_runtime
+    from worker.resources import build_resources
 
     current = settings()
     if current.database_url is None or current.redis_url is None:
@@ -57,7 +57,7 @@ def open_runtime(*, migrate: bool = True) -> Runtime:
     check_database(current.sqlalchemy_url)
     if migrate and current.auto_migrate:
         upgrade(current.sqlalchemy_url)
-    return build_runtime(current)
+    return build_resources(current)
 
 
 def open_read_only() -> Engine:
@@ -66,7 +66,7 @@ def open_read_only() -> Engine:
     from sqlalchemy import inspect
 
     from models import make_engine
-    from worker.cli.checks import check_database
+    from worker.cli.preflight import check_database
 
     url = settings().sqlalchemy_url
     check_database(url, must_exist=True)

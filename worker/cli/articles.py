@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from worker.cli._context import JsonFlag, emit_table, fail, open_runtime, print_json, settings
+from worker.cli._context import JsonFlag, emit_table, fail, open_resources, print_json, settings
 
 if TYPE_CHECKING:
     from models import Article
@@ -81,7 +81,7 @@ def articles_list(
 
     from models import Article, session_scope
 
-    rt = open_runtime()
+    rt = open_resources()
     query = select(Article).order_by(Article.id.desc()).limit(limit)
     if status:
         query = query.where(Article.status == status.value)
@@ -120,7 +120,7 @@ def articles_show(
 
     from models import Article, ArticleSource, session_scope
 
-    rt = open_runtime()
+    rt = open_resources()
     with session_scope(rt.sessions) as session:
         article = session.get(Article, article_id)
         if article is None:

@@ -15,7 +15,7 @@ from worker.cli._context import (
     emit_table,
     fail,
     open_read_only,
-    open_runtime,
+    open_resources,
     print_json,
 )
 
@@ -122,7 +122,7 @@ def runs_list(
 
     from models import Run, session_scope
 
-    rt = open_runtime()
+    rt = open_resources()
     with session_scope(rt.sessions) as session:
         runs = list(session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
     if as_json:
@@ -154,7 +154,7 @@ def runs_show(
     from worker.runs import run_summary
 
     del as_json  # accepted like on every show command; JSON is this command's only format
-    rt = open_runtime()
+    rt = open_resources()
     with session_scope(rt.sessions) as session:
         summary = run_summary(session, run_id)
     if summary is None:

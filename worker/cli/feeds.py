@@ -15,7 +15,7 @@ from worker.cli._context import (
     emit_table,
     err_console,
     fail,
-    open_runtime,
+    open_resources,
     print_json,
     settings,
 )
@@ -85,7 +85,7 @@ def _register(plans: list[Any], title: str | None) -> None:
     from worker.store import add_feed
     from worker.urls import redact_credentials
 
-    rt = open_runtime()
+    rt = open_resources()
     with session_scope(rt.sessions) as session:
         for plan in plans:
             if plan.note:
@@ -124,7 +124,7 @@ def feeds_import(
         outlines = read_opml(path.read_bytes())
     except ValueError as exc:
         raise fail(f"{path}: not a usable OPML file: {exc}") from exc
-    rt = open_runtime()
+    rt = open_resources()
     added = known = invalid = 0
     with session_scope(rt.sessions) as session:
         for outline in outlines:
@@ -155,7 +155,7 @@ def feeds_export(
     from models import Feed, session_scope
     from worker.feeds import OpmlOutline, write_opml
 
-    rt = open_runtime()
+    rt = open_resources()
     with session_scope(rt.sessions) as session:
         feeds = session.execute(select(Feed).order_by(Feed.id)).scalars().all()
         data = write_opml(OpmlOutline(f.url, f.title, f.site_url) for f in feeds)
@@ -205,8 +205,8 @@ def _result(status_code: int | None, error_class: str | None) -> str:
     return str(status_code) if status_code else "-"
 
 
+#: Colour of each ``FeedStatus`` (by value: the models are imported by the commands only).
 _STATUS_STYLE = {"active": "green", "erroring": "yellow", "gone": "red", "disabled": "dim"}
-_POLLED = ("active", "erroring")
 #: Columns of a feed in `feeds list --json` (and `feeds log --json`'s "feed").
 _FEED_FIELDS = (
     "id", "url", "title", "site_url", "status", "consecutive_errors", "last_error",
@@ -221,7 +221,10 @@ _FETCH_FIELDS = (
 
 
 def _next_check(feed: Feed, now: datetime) -> str:
-    return _ago(feed.next_check_at, now) if feed.status in _POLLED else "never"
+    from models import FeedStatus
+
+    polled = feed.status in (FeedStatus.ACTIVE, FeedStatus.ERRORING)
+    return _ago(feed.next_check_at, now) if polled else "never"
 
 
 @feeds_app.command("list")
@@ -236,7 +239,7 @@ def feeds_list(
 
     from models import Feed, FeedStatus, session_scope, utcnow
 
-    rt = open_runtime()
+    rt = open_resources()
     now = utcnow()
     query = select(Feed).order_by(Feed.id)
     if errors:
@@ -284,7 +287,7 @@ def feeds_log(
     from models import FeedFetch, session_scope, utcnow
     from worker.store import find_feed
 
-    rt = open_runtime()
+    rt = open_resources()
     now = utcnow()
     with session_scope(rt.sessions) as session:
         feed = find_feed(session, ref)
@@ -363,7 +366,7 @@ def _each_feed(refs: list[str], apply: Any) -> list[Feed]:
     from models import session_scope
     from worker.store import find_feed
 
-    rt = open_runtime()
+    rt = open_resources()
     with session_scope(rt.sessions) as session:
         found = [(ref, find_feed(session, ref)) for ref in refs]
         missing = [ref for ref, feed in found if feed is None]

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from worker.cli._context import console, emit_table, fail, open_runtime
+from worker.cli._context import console, emit_table, fail, open_resources
 
 if TYPE_CHECKING:
     from worker.pipeline.inline import InlineSummary
-    from worker.runtime import Runtime
+    from worker.resources import Resources
 
 #: Default of ``--concurrency``: ``worker.pipeline.inline.DEFAULT_CONCURRENCY``, repeated here
 #: so that ``--help`` does not import the pipeline (a test keeps the two equal).
@@ -51,12 +51,13 @@ def fetch(
         )
     from sqlalchemy import select
 
-    from models import Feed, FeedStatus, RunKind, session_scope
-    from worker.cli.checks import check_broker
-    from worker.runs import Heartbeat, finish_run, start_run
+    from models import Feed, FeedStatus, RunKind, RunStatus, session_scope
+    from worker.cli.preflight import check_broker
+    from worker.heartbeat import Heartbeat
+    from worker.runs import finish_run, start_run
     from worker.store import add_feed, find_feed
 
-    rt = open_runtime()
+    rt = open_resources()
     if not inline:
         check_broker(rt.settings)  # before a run is recorded that nothing could enqueue
     with session_scope(rt.sessions) as session:
@@ -91,7 +92,7 @@ def fetch(
             with Heartbeat(rt.settings.sqlalchemy_url, run_id, every_s=every_s):
                 summary = _run_inline_with_progress(rt, feed_ids, run_id, concurrency)
         except BaseException:
-            finish_run(rt.sessions, run_id, status="failed")
+            finish_run(rt.sessions, run_id, status=RunStatus.FAILED)
             raise
         finish_run(rt.sessions, run_id, stats=dataclasses.asdict(summary))
         _print_summary(summary)
@@ -101,7 +102,8 @@ def fetch(
     console.print(f"follow it with: storywire runs show {run_id}")
 
 
-def _enqueue(rt: Runtime, feed_ids: list[int], run_id: int) -> None:
+def _enqueue(rt: Resources, feed_ids: list[int], run_id: int) -> None:
+    from models import RunStatus
     from worker.runs import finish_run
     from worker.tasks import fetch_feed
 
@@ -111,14 +113,14 @@ def _enqueue(rt: Runtime, feed_ids: list[int], run_id: int) -> None:
         except Exception as exc:
             # The broker is unreachable: the run will not happen (its sent tasks may still).
             error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-            finish_run(rt.sessions, run_id, status="failed", stats={"enqueued": done,
-                       "error": error[:500]})  # fmt: skip
+            stats = {"enqueued": done, "error": error[:500]}
+            finish_run(rt.sessions, run_id, status=RunStatus.FAILED, stats=stats)
             raise fail(f"run {run_id} failed: could not enqueue feed {feed_id}: {error}") from None
         console.print(f"feed {feed_id}: task {result.id}")
 
 
 def _run_inline_with_progress(
-    rt: Runtime, feed_ids: list[int], run_id: int, concurrency: int
+    rt: Resources, feed_ids: list[int], run_id: int, concurrency: int
 ) -> InlineSummary:
     from rich.progress import (
         BarColumn,

@@ -47,7 +47,7 @@ def _celery(argv: list[str]) -> None:
 def _service_settings() -> Settings:
     """Settings of a long-running process, once its data dir, database and broker are there
     (each given a few seconds: they may be starting beside it)."""
-    from worker.cli.checks import (
+    from worker.cli.preflight import (
         DEFAULT_SERVICE_WAIT_S,
         check_broker,
         check_database,
@@ -78,7 +78,7 @@ def _serve_metrics(current: Settings, *, port: int | None, shared: bool) -> None
     ``shared`` makes the pool children's metrics visible here)."""
     if port is None:
         return
-    from worker.monitoring import metrics
+    from worker import metrics
 
     if shared:
         metrics.prepare_multiprocess(current.data_dir)
@@ -116,8 +116,8 @@ def run(
     With no configuration this uses a SQLite database and a SQLite broker in
     STORYWIRE_DATA_DIR; set DATABASE_URL and REDIS_URL for Postgres + Redis.
     """
+    from worker.lifecycle import track_beat_ticks
     from worker.migrations import upgrade
-    from worker.monitoring.heartbeat import install_beat_hooks, install_worker_hooks
 
     current = _service_settings()
     if current.auto_migrate:
@@ -125,8 +125,7 @@ def run(
     mode = "embedded (SQLite, no server)" if current.embedded else "Redis broker"
     console.print(f"storywire: database {current.sqlalchemy_url.split('@')[-1]}, {mode}")
     _serve_metrics(current, port=current.metrics_port, shared=True)
-    install_worker_hooks()
-    install_beat_hooks(current)
+    track_beat_ticks(current)
     argv = _worker_argv(ALL_QUEUES, concurrency or current.concurrency, current, events)
     _celery([*argv[:1], "--beat", *argv[1:], *(extra or [])])
 
@@ -138,21 +137,18 @@ def worker(
     extra: ExtraArgs = None,
 ) -> None:
     """Run a Celery worker (no beat): the production process type."""
-    from worker.monitoring.heartbeat import install_worker_hooks
-
     current = _service_settings()
     _serve_metrics(current, port=current.metrics_port, shared=True)
-    install_worker_hooks()
     argv = _worker_argv(queues, concurrency or current.concurrency, current, events)
     _celery([*argv, *(extra or [])])
 
 
 def beat(extra: ExtraArgs = None) -> None:
     """Run the beat scheduler (exactly one per deployment)."""
-    from worker.monitoring.heartbeat import install_beat_hooks
+    from worker.lifecycle import track_beat_ticks
 
     current = _service_settings()
-    install_beat_hooks(current)
+    track_beat_ticks(current)
     _celery(["beat", "--loglevel", current.log_level, *(extra or [])])
 
 
@@ -197,7 +193,7 @@ DatabaseUrl = Annotated[
 
 def _database(database_url: str | None) -> str:
     """The URL a ``db`` command works on, checked: reachable, a supported kind."""
-    from worker.cli.checks import check_database, ensure_data_dir
+    from worker.cli.preflight import check_database, ensure_data_dir
     from worker.config import check_database_url
 
     if database_url:

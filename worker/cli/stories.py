@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from worker.cli._context import JsonFlag, emit_table, err_console, fail, open_runtime, print_json
+from worker.cli._context import JsonFlag, emit_table, err_console, fail, open_resources, print_json
 
 if TYPE_CHECKING:
-    from worker.pipeline.backfill import BackfillPlan
+    from worker.pipeline.backfill_input import BackfillPlan
 
 stories_app = typer.Typer(
     help="Stories: one per real-world event.", no_args_is_help=True, rich_markup_mode=None
@@ -50,14 +50,14 @@ def cluster(
 
     Prints one line per document: {"id", "story_id", "duplicate_of"}, in publication order.
     """
-    from models import RunKind
-    from worker.cli.checks import check_database
+    from models import RunKind, RunStatus
+    from worker.cli.preflight import check_database
     from worker.config import Settings, check_database_url, get_settings
     from worker.migrations import upgrade
     from worker.pipeline.backfill import backfill
     from worker.pipeline.story import story_config
+    from worker.resources import build_resources
     from worker.runs import finish_run, start_run
-    from worker.runtime import build_runtime
 
     if database_url:
         try:
@@ -70,7 +70,7 @@ def cluster(
         url = database_url or f"sqlite:///{Path(tmp) / 'cluster.db'}"
         upgrade(url)
         settings: Settings = get_settings().model_copy(update={"database_url": url})
-        rt = build_runtime(settings)
+        rt = build_resources(settings)
         run_id = start_run(rt.sessions, RunKind.BACKFILL, args={"file": str(path)})
         err_console.print(f"run {run_id}: {len(found.lines)} documents")
         try:
@@ -84,7 +84,7 @@ def cluster(
                     refine_max_articles=settings.refine_max_articles,
                 )
         except BaseException:
-            finish_run(rt.sessions, run_id, status="failed")
+            finish_run(rt.sessions, run_id, status=RunStatus.FAILED)
             rt.close()
             raise
         stories = len({r.story_id for r in results if r.story_id is not None})
@@ -112,7 +112,7 @@ def cluster(
 def _plan(path: Path) -> BackfillPlan:
     """The file's documents in publication order; every unusable line is reported (the first
     ones) before exiting, so that nothing is clustered from a file with errors."""
-    from worker.pipeline.backfill import plan
+    from worker.pipeline.backfill_input import plan
 
     if not path.is_file():
         raise fail(f"{path}: no such file")
@@ -168,7 +168,7 @@ def stories_list(
 
     from models import Story, session_scope
 
-    rt = open_runtime()
+    rt = open_resources()
     query = (
         select(Story)
         .where(Story.merged_into.is_(None))
@@ -208,7 +208,7 @@ def stories_show(
     from models import Article, Story, session_scope
 
     del as_json  # accepted like on every show command; JSON is this command's only format
-    rt = open_runtime()
+    rt = open_resources()
     with session_scope(rt.sessions) as session:
         story = session.get(Story, story_id)
         seen = {story_id}
@@ -266,7 +266,7 @@ def stories_retry(
     from models import session_scope
     from worker.stories import reset_story_failures
 
-    rt = open_runtime()
+    rt = open_resources()
     with session_scope(rt.sessions) as session:
         count = reset_story_failures(session, None if all_failed else article_ids)
     typer.echo(f"{count} articles to retry")

@@ -27,6 +27,7 @@ from typing import Any
 import trafilatura
 from lxml.html import HtmlElement
 
+from models import ErrorClass
 from worker.extract.boilerplate import drop_boilerplate
 from worker.extract.byline import read_byline
 from worker.extract.dates import needs_scan, resolve_dates, scan_page
@@ -97,27 +98,27 @@ class ExtractionError(Exception):
 def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> ExtractedPage:
     """Extract the article of one HTML page fetched from ``url`` (after redirects)."""
     if not html or not html.strip():
-        raise ExtractionError("empty", "empty response body: no page to extract")
+        raise ExtractionError(ErrorClass.EMPTY, "empty response body: no page to extract")
     _refuse_non_html(html, content_type)
     text, _encoding = decode_html(html, content_type)
     text = strip_control_chars(text)
     if "<" not in text:
-        raise ExtractionError("not_html", "body has no markup: not an HTML page")
+        raise ExtractionError(ErrorClass.NOT_HTML, "body has no markup: not an HTML page")
     _refuse_pathological(text)
     tree = trafilatura.load_html(text)
     if tree is None:
-        raise ExtractionError("not_html", "body could not be parsed as HTML")
+        raise ExtractionError(ErrorClass.NOT_HTML, "body could not be parsed as HTML")
 
     meta = read_page_metadata(tree, url=url)
     document = _trafilatura(tree, url)
     if document is None or not document.text:
-        raise ExtractionError("no_text", "no main text found on the page")
+        raise ExtractionError(ErrorClass.NO_TEXT, "no main text found on the page")
     paragraphs = drop_boilerplate(
         squash_spaces(line) for line in document.text.split("\n") if line.strip()
     )
     body = "\n\n".join(p for p in paragraphs if p)
     if not body:
-        raise ExtractionError("no_text", "only boilerplate found on the page")
+        raise ExtractionError(ErrorClass.NO_TEXT, "only boilerplate found on the page")
 
     byline = read_byline(tree)
     scanned = scan_page(tree, url=url) if needs_scan(meta, url=url) else None
@@ -143,10 +144,12 @@ def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> E
 def _refuse_non_html(data: bytes, content_type: str | None) -> None:
     mime = (content_type or "").split(";")[0].strip().lower()
     if mime and mime not in _HTML_TYPES and not mime.endswith("+xml"):
-        raise ExtractionError("not_html", f"content type {mime!r} is not an HTML page")
+        raise ExtractionError(ErrorClass.NOT_HTML, f"content type {mime!r} is not an HTML page")
     head = data[:16].lstrip()
     if head.startswith(_BINARY_MAGIC):
-        raise ExtractionError("not_html", "binary content (file signature), not an HTML page")
+        raise ExtractionError(
+            ErrorClass.NOT_HTML, "binary content (file signature), not an HTML page"
+        )
 
 
 def _refuse_pathological(text: str) -> None:
@@ -157,7 +160,7 @@ def _refuse_pathological(text: str) -> None:
     elements = _START_TAG_RE.subn("", text)[1]
     if elements > DEFAULT_MAX_ELEMENTS:
         raise ExtractionError(
-            "too_complex",
+            ErrorClass.TOO_COMPLEX,
             f"page has {elements:,} elements, more than the {DEFAULT_MAX_ELEMENTS:,} an "
             "article page may have: refused before parsing",
         )

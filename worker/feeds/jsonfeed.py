@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from models import ErrorClass
 from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed, dropped_urls_note
 from worker.text.dates import describe_problems, read_date
 from worker.text.normalize import (
@@ -54,11 +55,15 @@ def parse_json_feed(
     """Parse a JSON Feed document; raises :class:`FeedParseError` when it is not one."""
     document = _load(content, content_type)
     if not isinstance(document, dict):
-        raise FeedParseError("not_a_feed", "JSON document is not an object: not a JSON Feed")
+        raise FeedParseError(
+            ErrorClass.NOT_A_FEED, "JSON document is not an object: not a JSON Feed"
+        )
     version = document.get("version")
     items = document.get("items")
     if not isinstance(items, list):
-        raise FeedParseError("not_a_feed", "JSON document has no 'items' list: not a JSON Feed")
+        raise FeedParseError(
+            ErrorClass.NOT_A_FEED, "JSON document has no 'items' list: not a JSON Feed"
+        )
     bozo, reason = False, None
     if isinstance(version, str) and version.startswith(_VERSION_PREFIX):
         number = version[len(_VERSION_PREFIX) :].strip("/").replace(".", "")
@@ -114,7 +119,7 @@ def _load(content: bytes, content_type: str | None) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as err:
-        raise FeedParseError("malformed", f"invalid JSON: {str(err)[:200]}") from None
+        raise FeedParseError(ErrorClass.MALFORMED, f"invalid JSON: {str(err)[:200]}") from None
 
 
 def _charset(content_type: str | None) -> str | None:

@@ -29,6 +29,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from models import ErrorClass
 from worker.feeds.jsonfeed import looks_like_json, parse_json_feed
 from worker.feeds.records import FeedEntry, FeedParseError, ParsedFeed, dropped_urls_note
 from worker.feeds.xmlsafety import neutralize_dtd
@@ -77,7 +78,7 @@ def parse_feed(
     declared charset is honoured. Raises :class:`FeedParseError` when nothing usable is found.
     """
     if not content or not content.strip():
-        raise FeedParseError("empty", "empty response body: no feed document")
+        raise FeedParseError(ErrorClass.EMPTY, "empty response body: no feed document")
     if looks_like_json(content, content_type):
         return parse_json_feed(
             content,
@@ -141,7 +142,7 @@ def _parse_xml_feed(
     )
     if not raw_entries and not (title or site_url or description) and (bozo or not version):
         raise FeedParseError(
-            "malformed",
+            ErrorClass.MALFORMED,
             f"{version or root or 'feed'} document with no entries and no channel fields"
             + (f": {reason}" if reason else ""),
         )
@@ -161,13 +162,17 @@ def _parse_xml_feed(
 def _not_usable(root: str | None, result: Mapping[str, Any], content_type: str | None) -> Exception:
     mime = (content_type or "").split(";")[0].strip().lower()
     if root in _HTML_ROOTS or (root is None and mime in _HTML_TYPES):
-        return FeedParseError("not_a_feed", "an HTML page, not a feed")
+        return FeedParseError(ErrorClass.NOT_A_FEED, "an HTML page, not a feed")
     if root is not None and root.lower() in _FEED_ROOTS:
         _, reason = _bozo(result)
-        return FeedParseError("malformed", f"<{root}> document broken beyond use: {reason}")
+        return FeedParseError(
+            ErrorClass.MALFORMED, f"<{root}> document broken beyond use: {reason}"
+        )
     if root is not None:
-        return FeedParseError("not_a_feed", f"an XML document with root <{root}>, not a feed")
-    return FeedParseError("not_a_feed", "neither XML nor JSON: not a feed")
+        return FeedParseError(
+            ErrorClass.NOT_A_FEED, f"an XML document with root <{root}>, not a feed"
+        )
+    return FeedParseError(ErrorClass.NOT_A_FEED, "neither XML nor JSON: not a feed")
 
 
 def _root_name(content: bytes) -> str | None:

@@ -9,14 +9,14 @@ Usage::
 Why this exists: feedparser 6 protects itself only partly. Its strict (expat) pass does not
 resolve external entities, but when that pass fails it re-parses with a "loose" parser that
 expands any entity declared with a plain string value. A quadratic blow-up (one 50 kB entity
-referenced 20,000 times) then builds a 1 GB title and takes minutes (measured: 100 s and 5 GB
-with feedparser 6.0.14). Feeds have no use for internal DTD subsets, so we remove them: the
-internal subset of the DOCTYPE, stray ``<!ENTITY ...>``-style declarations and comments in the
-prolog (feedparser's own entity scan even looks inside comments). The DOCTYPE's name and
-external id stay, as feedparser uses them to tell Netscape RSS 0.91 apart; external DTDs are
-never fetched (expat's external general entities are off in feedparser and we verify that in
-tests). References to the removed entities are left as undefined entities: the feed turns bozo
-and the loose parser keeps them as literal text.
+referenced 20,000 times) then builds a 1 GB title, for minutes and gigabytes of memory. Feeds
+have no use for internal DTD subsets, so we remove them: the internal subset of the DOCTYPE,
+stray ``<!ENTITY ...>``-style declarations and comments in the prolog (feedparser's own
+entity scan even looks inside comments). The DOCTYPE's name and external id stay, as
+feedparser uses them to tell Netscape RSS 0.91 apart; external DTDs are never fetched
+(expat's external general entities are off in feedparser and we verify that in tests).
+References to the removed entities are left as undefined entities: the feed turns bozo and the
+loose parser keeps them as literal text.
 
 Bytes pass through untouched unless the prolog holds a declaration to remove, so ordinary
 feeds parse exactly as feedparser would parse them.

@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 import httpcore
 import httpx
 
+from models import ErrorClass
 from worker.fetch.decoding import DecodingError
 from worker.fetch.errors import (
     AntiBotChallenge,
@@ -125,12 +126,15 @@ def error_for_status(
             f"HTTP {status} without a usable Location",
             url=url,
             status_code=status,
-            error_class="bad_redirect",
+            error_class=ErrorClass.BAD_REDIRECT,
         )
     if 400 <= status < 500:
         return PermanentFetchError(f"HTTP {status}", url=url, status_code=status)
     return PermanentFetchError(
-        f"unexpected HTTP status {status}", url=url, status_code=status, error_class="bad_status"
+        f"unexpected HTTP status {status}",
+        url=url,
+        status_code=status,
+        error_class=ErrorClass.BAD_STATUS,
     )
 
 
@@ -139,26 +143,30 @@ def error_for_exception(url: str, exc: BaseException) -> FetchError | None:
     when it is not a network/protocol problem (a bug: let it propagate)."""
     message = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException | TimeoutError):
-        return TransientFetchError(f"timeout: {message}", url=url, error_class="timeout")
+        return TransientFetchError(f"timeout: {message}", url=url, error_class=ErrorClass.TIMEOUT)
     if isinstance(exc, DecodingError):
-        return PermanentFetchError(message, url=url, error_class="decode_error")
+        return PermanentFetchError(message, url=url, error_class=ErrorClass.DECODE_ERROR)
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol | httpcore.UnsupportedProtocol):
-        return PermanentFetchError(f"invalid URL: {message}", url=url, error_class="bad_url")
+        return PermanentFetchError(
+            f"invalid URL: {message}", url=url, error_class=ErrorClass.BAD_URL
+        )
     if _caused_by(exc, ssl.SSLCertVerificationError):
         # A certificate that does not verify will not start verifying in a minute.
-        return PermanentFetchError(f"TLS certificate: {message}", url=url, error_class="tls")
+        return PermanentFetchError(
+            f"TLS certificate: {message}", url=url, error_class=ErrorClass.TLS
+        )
     if _caused_by(exc, ssl.SSLError):
-        return TransientFetchError(f"TLS: {message}", url=url, error_class="tls")
+        return TransientFetchError(f"TLS: {message}", url=url, error_class=ErrorClass.TLS)
     if isinstance(exc, httpx.RemoteProtocolError | httpcore.RemoteProtocolError):
         if _INCOMPLETE.search(message):
-            return TransientFetchError(message, url=url, error_class="incomplete")
+            return TransientFetchError(message, url=url, error_class=ErrorClass.INCOMPLETE)
         return PermanentFetchError(
-            f"malformed response: {message}", url=url, error_class="protocol"
+            f"malformed response: {message}", url=url, error_class=ErrorClass.PROTOCOL
         )
     if isinstance(exc, httpx.LocalProtocolError | httpcore.LocalProtocolError):
-        return PermanentFetchError(message, url=url, error_class="bad_request")
+        return PermanentFetchError(message, url=url, error_class=ErrorClass.BAD_REQUEST)
     if isinstance(exc, httpx.ConnectError | httpcore.ConnectError) and _RESOLVE.search(message):
-        return TransientFetchError(message, url=url, error_class="dns")
+        return TransientFetchError(message, url=url, error_class=ErrorClass.DNS)
     if isinstance(
         exc,
         httpx.ConnectError
@@ -167,7 +175,7 @@ def error_for_exception(url: str, exc: BaseException) -> FetchError | None:
         | httpcore.NetworkError
         | OSError,
     ):
-        return TransientFetchError(message, url=url, error_class="connect")
+        return TransientFetchError(message, url=url, error_class=ErrorClass.CONNECT)
     return None
 
 

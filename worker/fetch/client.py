@@ -38,6 +38,8 @@ from types import TracebackType
 
 import httpx
 
+from models import ErrorClass
+from worker import metrics
 from worker.config import Settings
 from worker.fetch.classify import DEFAULT_ERROR_BODY_BYTES, error_for_exception, error_for_status
 from worker.fetch.decoding import ACCEPT_ENCODING, decode_stream, parse_content_encoding
@@ -59,7 +61,6 @@ from worker.fetch.robots import (
     origin_of,
 )
 from worker.fetch.transport import Deadline, DestinationRefused, GuardedTransport, deadline
-from worker.monitoring import metrics
 from worker.urls import host_of
 
 #: Accept header for feed requests.
@@ -233,7 +234,7 @@ class Fetcher:
                         f"redirect loop: {current} -> {target}",
                         url=current,
                         status_code=response.status_code,
-                        error_class="redirect_loop",
+                        error_class=ErrorClass.REDIRECT_LOOP,
                     )
                 only_permanent = only_permanent and response.status_code in _PERMANENT_REDIRECTS
                 chain.append(target)
@@ -242,7 +243,7 @@ class Fetcher:
         raise PermanentFetchError(
             f"more than {self._settings.max_redirects} redirects",
             url=current,
-            error_class="too_many_redirects",
+            error_class=ErrorClass.TOO_MANY_REDIRECTS,
         )
 
     def _send(
@@ -319,7 +320,7 @@ class Fetcher:
         except HostBusy as exc:
             metrics.count_rate_deferral()
             raise TransientFetchError(
-                str(exc), url=url, error_class="rate_limited", retry_after=exc.wait_s
+                str(exc), url=url, error_class=ErrorClass.RATE_LIMITED, retry_after=exc.wait_s
             ) from None
         budget.extend(waited)  # waiting our turn is not the server being slow
         if waited > 0:
@@ -339,7 +340,7 @@ class Fetcher:
             raise TransientFetchError(
                 f"robots.txt of {origin} unreachable: not fetching for now",
                 url=url,
-                error_class="robots_unavailable",
+                error_class=ErrorClass.ROBOTS_UNAVAILABLE,
                 retry_after=max(0.0, rules.expires_at - time.monotonic()),
             )
         if not rules.allows(url, self._agent):
@@ -372,14 +373,18 @@ def _check_url(url: str, referrer: str) -> str:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise PermanentFetchError(
-            f"invalid URL {url!r}: {exc}", url=referrer, error_class="bad_url"
+            f"invalid URL {url!r}: {exc}", url=referrer, error_class=ErrorClass.BAD_URL
         ) from None
     if parsed.scheme not in _ALLOWED_SCHEMES:
         raise PermanentFetchError(
-            f"only http and https are fetched, not {url!r}", url=referrer, error_class="bad_scheme"
+            f"only http and https are fetched, not {url!r}",
+            url=referrer,
+            error_class=ErrorClass.BAD_SCHEME,
         )
     if not parsed.host:
-        raise PermanentFetchError(f"URL without host: {url!r}", url=referrer, error_class="bad_url")
+        raise PermanentFetchError(
+            f"URL without host: {url!r}", url=referrer, error_class=ErrorClass.BAD_URL
+        )
     return str(parsed.copy_with(fragment=None))
 
 
@@ -396,7 +401,7 @@ def _redirect_target(response: httpx.Response) -> str | None:
             f"invalid redirect Location {location!r}: {exc}",
             url=str(response.url),
             status_code=response.status_code,
-            error_class="bad_redirect",
+            error_class=ErrorClass.BAD_REDIRECT,
         ) from None
 
 

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from models import ErrorClass
+
 
 class FetchError(Exception):
     """Base class: the fetch did not produce a usable 2xx or 304 response."""
 
     #: ``error_class`` of this exception type when the raiser gives none.
-    default_error_class: ClassVar[str] = "error"
+    default_error_class: ClassVar[str] = ErrorClass.ERROR
 
     def __init__(
         self,
@@ -44,8 +46,8 @@ class FetchError(Exception):
         """Short stable name of what happened (``timeout``, ``http_404``, ``robots``, ...)."""
         if self._error_class:
             return self._error_class
-        if self.status_code is not None and self.default_error_class == "error":
-            return f"http_{self.status_code}"
+        if self.status_code is not None and self.default_error_class == ErrorClass.ERROR:
+            return ErrorClass.http(self.status_code)
         return self.default_error_class
 
     def _init_kwargs(self) -> dict[str, Any]:
@@ -102,29 +104,29 @@ class BlockedDestination(PermanentFetchError):
     """The URL (or a redirect hop, or the address its name resolved to) is loopback,
     private, link-local, CGNAT, multicast, unspecified or otherwise not public."""
 
-    default_error_class = "blocked_destination"
+    default_error_class = ErrorClass.BLOCKED_DESTINATION
 
 
 class ResponseTooLarge(PermanentFetchError):
     """The body (after decompression) is above the configured cap."""
 
-    default_error_class = "too_large"
+    default_error_class = ErrorClass.TOO_LARGE
 
 
 class Gone(PermanentFetchError):
     """HTTP 410: the resource was removed on purpose; stop asking for it."""
 
-    default_error_class = "gone"
+    default_error_class = ErrorClass.GONE
 
 
 class RobotsDisallowed(PermanentFetchError):
     """robots.txt of the host disallows this URL for our User-Agent."""
 
-    default_error_class = "robots"
+    default_error_class = ErrorClass.ROBOTS
 
 
 class AntiBotChallenge(PermanentFetchError):
     """An anti-bot interstitial (Cloudflare-style "Just a moment...", captcha, WAF page)
     was served instead of content. ``status_code`` is the status it came with."""
 
-    default_error_class = "challenge"
+    default_error_class = ErrorClass.CHALLENGE

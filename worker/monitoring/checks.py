@@ -25,13 +25,13 @@ from sqlalchemy import Engine, text
 
 from models import RunKind, utcnow
 from worker.config import Settings
-from worker.migrations import head_revision
-from worker.monitoring import queries
-from worker.monitoring.heartbeat import (
+from worker.heartbeat import (
     beat_stale_before,
     worker_stale_before,
     worker_stale_window_s,
 )
+from worker.migrations import head_revision
+from worker.monitoring import queries
 
 #: The checks, in the order they are run and printed.
 CHECKS = ("database", "migrations", "broker", "beat", "worker")

@@ -25,8 +25,8 @@ from prometheus_client.registry import Collector
 
 from models import RunKind, utcnow
 from worker.config import Settings
+from worker.heartbeat import worker_stale_before
 from worker.monitoring import queries
-from worker.monitoring.heartbeat import worker_stale_before
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, case, create_engine, func, select
+from sqlalchemy import Engine, case, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
-from models import Article, Change, Feed, FeedStatus, Run, Story
+from models import Article, Change, Feed, FeedStatus, Run, RunStatus, Story, make_read_engine
 from worker.celery_app import QUEUES
 from worker.config import Settings
 
@@ -34,26 +33,8 @@ _POLLED = (FeedStatus.ACTIVE, FeedStatus.ERRORING)
 
 
 def read_engine(url: str) -> Engine:
-    """An engine for short reads: no pool kept, connect timeout bounded, and on SQLite no
-    ``BEGIN IMMEDIATE`` (``models.make_engine`` takes the write lock for every transaction;
-    a probe must not queue behind the writers)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return create_engine(
-            url, poolclass=NullPool, connect_args={"timeout": DEFAULT_PROBE_TIMEOUT_S}
-        )
-    connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql":
-        connect_args["connect_timeout"] = int(DEFAULT_PROBE_TIMEOUT_S)
-    return create_engine(url, poolclass=NullPool, connect_args=connect_args)
-
-
-def top_hosts(engine: Engine, size: int) -> list[str]:
-    """The ``size`` feed hosts whose feeds listed the most entries at their last fetch."""
-    volume = func.sum(func.coalesce(Feed.last_entries_seen, 0)) + func.count()
-    query = select(Feed.host).group_by(Feed.host).order_by(volume.desc(), Feed.host).limit(size)
-    with engine.connect() as conn:
-        return [str(h) for h in conn.execute(query).scalars()]
+    """An engine for the probes: short reads, the connect timeout bounded."""
+    return make_read_engine(url, connect_timeout_s=DEFAULT_PROBE_TIMEOUT_S)
 
 
 def feeds_due(engine: Engine, now: datetime) -> tuple[int, int]:
@@ -110,7 +91,7 @@ def alive_runs(
     ``host`` only, when given)."""
     query = (
         select(*_RUN)
-        .where(Run.kind == kind, Run.status == "running", Run.heartbeat_at >= since)
+        .where(Run.kind == kind, Run.status == RunStatus.RUNNING, Run.heartbeat_at >= since)
         .order_by(Run.heartbeat_at.desc())
     )
     if host is not None:

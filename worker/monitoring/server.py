@@ -21,8 +21,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from worker import metrics
 from worker.config import Settings
-from worker.monitoring import metrics
 from worker.monitoring.checks import run_checks
 from worker.monitoring.collector import DeploymentCollector
 

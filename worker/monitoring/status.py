@@ -15,10 +15,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from models import RunKind, utcnow
+from models import FeedStatus, RunKind, utcnow
 from worker.config import Settings
+from worker.heartbeat import worker_stale_before
 from worker.monitoring import queries
-from worker.monitoring.heartbeat import worker_stale_before
 
 #: Newest runs shown.
 DEFAULT_RUNS_SHOWN = 5
@@ -57,10 +57,10 @@ def _feeds(engine: Any, now: datetime) -> dict[str, int]:
     due, overdue = queries.feeds_due(engine, now)
     return {
         "total": sum(by_status.values()),
-        "ok": by_status.get("active", 0),
-        "erroring": by_status.get("erroring", 0),
-        "gone": by_status.get("gone", 0),
-        "disabled": by_status.get("disabled", 0),
+        "ok": by_status.get(FeedStatus.ACTIVE, 0),
+        "erroring": by_status.get(FeedStatus.ERRORING, 0),
+        "gone": by_status.get(FeedStatus.GONE, 0),
+        "disabled": by_status.get(FeedStatus.DISABLED, 0),
         "due_now": due,
         "overdue": overdue,
     }

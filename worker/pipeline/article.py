@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import lxml.html
@@ -17,7 +18,16 @@ from lxml.etree import ParserError
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from models import Article, ArticleSource, ArticleStatus, session_scope, utcnow
+from models import (
+    Article,
+    ArticleSource,
+    ArticleStatus,
+    ChangeKind,
+    ErrorClass,
+    session_scope,
+    utcnow,
+)
+from worker import metrics
 from worker.config import Settings
 from worker.dedupe import content_hash
 from worker.extract import ExtractedPage, ExtractionError, extract_page
@@ -29,16 +39,17 @@ from worker.fetch import (
     RobotsDisallowed,
     TransientFetchError,
 )
-from worker.health import note_fetch
-from worker.monitoring import metrics
 from worker.pipeline.dates import FeedDates, merge_dates
+from worker.pipeline.outage import note_fetch
 from worker.store import NO_PROVENANCE, Provenance, record_change
 from worker.urls import host_of
 
-#: Transient failures (timeouts, 5xx, 429) tolerated before an article is given up as failed.
-DEFAULT_MAX_ATTEMPTS = 4
-#: error_class of a fetch refused by our own per-host rate limit (see worker.fetch.ratelimit).
-RATE_LIMITED = "rate_limited"
+#: Base of the back-off between attempts at a page that failed transiently (seconds): the
+#: n-th attempt is retried after n times this, or the server's Retry-After if longer.
+DEFAULT_RETRY_BASE_S = 30.0
+#: Longest wait before a retry: far below the broker's visibility timeout (an hour by
+#: default), so that Redis does not deliver the waiting task a second time.
+DEFAULT_MAX_RETRY_DELAY_S = 600.0
 
 # What the article step reads of a pending article before fetching it: the row's feed fields
 # and its first source's content (the fallback text), in one statement.
@@ -83,7 +94,8 @@ _STUB = (
 
 
 class RetryLater(Exception):
-    """The page could not be fetched now but may be later (the task schedules a retry)."""
+    """The page could not be fetched now but may be later (the task schedules a retry in
+    ``countdown`` seconds)."""
 
     def __init__(self, article_id: int, attempts: int, error: TransientFetchError) -> None:
         super().__init__(f"article {article_id}: attempt {attempts}: {error}")
@@ -92,32 +104,44 @@ class RetryLater(Exception):
         self.error_class = error.error_class
         self.status_code = error.status_code
 
+    @property
+    def countdown(self) -> float:
+        """Seconds to wait before the next try: longer after each attempt, never sooner than
+        the server asked, at most ``DEFAULT_MAX_RETRY_DELAY_S``."""
+        wait = max(self.retry_after or 0.0, DEFAULT_RETRY_BASE_S * self.attempts)
+        return min(wait, DEFAULT_MAX_RETRY_DELAY_S)
+
+
+class PageOutcome(StrEnum):
+    """What one try of an article's page came to (the ``outcome`` label of the page metrics)."""
+
+    OK = ArticleStatus.OK
+    FAILED = ArticleStatus.FAILED
+    BLOCKED = ArticleStatus.BLOCKED
+    SKIPPED = "skipped"  # not pending any more: another delivery of its task did it
+    RETRY = "retry"  # a transient failure: tried again later
+    DEFERRED = "deferred"  # our own per-host rate limit said wait: nothing counted
+
 
 @dataclass
 class ArticleOutcome:
     article_id: int
-    status: str  # ok | failed | blocked | skipped (already processed)
+    status: PageOutcome  # ok | failed | blocked | skipped
     error_class: str | None = None
-
-
-#: error_class of a page given up because its tries kept killing their worker (out of memory).
-WORKER_LOST = "worker_lost"
-#: error_class of a page whose try ran past the task's soft time limit.
-TIME_LIMIT = "time_limit"
 
 
 class Unfinished(Exception):
     """The last tries of a page never ended: it is failed rather than tried again forever."""
 
     def __init__(self, tries: int, last_error_class: str | None) -> None:
-        timed_out = last_error_class == TIME_LIMIT
+        timed_out = last_error_class == ErrorClass.TIME_LIMIT
         cause = (
             "the last one ran past the task's time limit"
             if timed_out
             else "the worker process died during each (out of memory, or its hard time limit)"
         )
         super().__init__(f"given up after {tries} tries that never finished: {cause}")
-        self.error_class = TIME_LIMIT if timed_out else WORKER_LOST
+        self.error_class = ErrorClass.TIME_LIMIT if timed_out else ErrorClass.WORKER_LOST
 
 
 @dataclass
@@ -176,9 +200,10 @@ def process_article(
     try:
         outcome = _process(sessions, fetcher, settings, article_id, provenance, timer)
     except RetryLater as exc:
-        timer.report("deferred" if exc.error_class == RATE_LIMITED else "retry", exc.error_class)
+        rate_limited = exc.error_class == ErrorClass.RATE_LIMITED
+        timer.report(PageOutcome.DEFERRED if rate_limited else PageOutcome.RETRY, exc.error_class)
         raise
-    if outcome.status != "skipped":
+    if outcome.status != PageOutcome.SKIPPED:
         timer.report(outcome.status, outcome.error_class)
     return outcome
 
@@ -201,9 +226,9 @@ class _StageTimer:
         assert self._fetch_s is not None
         metrics.observe_extraction(time.monotonic() - self._started - self._fetch_s)
 
-    def report(self, outcome: str, error_class: str | None) -> None:
+    def report(self, outcome: PageOutcome, error_class: str | None) -> None:
         seconds = self._fetch_s
-        if seconds is None and self.host and outcome not in ("deferred", "ok"):
+        if seconds is None and self.host and outcome not in (PageOutcome.DEFERRED, PageOutcome.OK):
             seconds = time.monotonic() - self._started  # the fetch failed after this long
         metrics.observe_page_fetch(outcome, error_class, seconds=seconds, host=self.host)
 
@@ -218,7 +243,7 @@ def _process(
 ) -> ArticleOutcome:
     stub = _start_try(sessions, article_id)
     if stub is None:
-        return ArticleOutcome(article_id, "skipped")
+        return ArticleOutcome(article_id, PageOutcome.SKIPPED)
     if stub.unfinished_tries >= settings.max_unfinished_tries:
         error = Unfinished(stub.unfinished_tries, stub.last_error_class)
         return _finish_from_feed(
@@ -244,7 +269,7 @@ def _process(
             sessions, article_id, stub, ArticleStatus.BLOCKED, exc, None, provenance
         )
     except TransientFetchError as exc:
-        if exc.error_class == RATE_LIMITED:
+        if exc.error_class == ErrorClass.RATE_LIMITED:
             # Our own politeness queue is full for this host: not the page's fault, so it
             # costs no attempt.
             _end_try(sessions, article_id)
@@ -254,7 +279,7 @@ def _process(
             _end_try(sessions, article_id)
             raise RetryLater(article_id, 0, exc) from exc
         attempts = _count_attempt(sessions, article_id, exc)
-        if attempts < DEFAULT_MAX_ATTEMPTS:
+        if attempts < settings.max_page_attempts:
             raise RetryLater(article_id, attempts, exc) from exc
         return _finish_from_feed(
             sessions, article_id, stub, ArticleStatus.FAILED, exc, None, provenance
@@ -277,7 +302,7 @@ def note_time_limit(sessions: sessionmaker[Session], article_id: int, limit_s: f
     with session_scope(sessions) as session:
         article = _locked(session, article_id)
         if article is not None and article.status == ArticleStatus.PENDING:
-            article.error_class = TIME_LIMIT
+            article.error_class = ErrorClass.TIME_LIMIT
             article.error = f"fetching and extracting the page took longer than {limit_s:g} s"
 
 
@@ -363,11 +388,11 @@ def _finish_from_feed(
     }
     with session_scope(sessions) as session:
         if not _finish(session, article_id, stub, provenance, values):
-            return ArticleOutcome(article_id, "skipped")
+            return ArticleOutcome(article_id, PageOutcome.SKIPPED)
         record_change(
-            session, "article.updated", article_id, status=str(status), error_class=error_class
+            session, ChangeKind.ARTICLE_UPDATED, article_id, status=status, error_class=error_class
         )
-    return ArticleOutcome(article_id, str(status), error_class)
+    return ArticleOutcome(article_id, PageOutcome(status), error_class)
 
 
 def _store_page(
@@ -387,9 +412,9 @@ def _store_page(
     }
     with session_scope(sessions) as session:
         if not _finish(session, article_id, stub, provenance, values):
-            return ArticleOutcome(article_id, "skipped")
-        record_change(session, "article.updated", article_id, status="ok")
-    return ArticleOutcome(article_id, "ok")
+            return ArticleOutcome(article_id, PageOutcome.SKIPPED)
+        record_change(session, ChangeKind.ARTICLE_UPDATED, article_id, status=ArticleStatus.OK)
+    return ArticleOutcome(article_id, PageOutcome.OK)
 
 
 #: Longest ``articles.date_error`` kept.

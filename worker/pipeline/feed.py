@@ -20,19 +20,27 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
-from models import Feed, FeedFetch, FeedStatus, session_scope, utcnow
+from models import (
+    ChangeKind,
+    ErrorClass,
+    Feed,
+    FeedFetch,
+    FeedStatus,
+    FetchOutcome,
+    session_scope,
+    utcnow,
+)
+from worker import metrics
 from worker.config import Settings
 from worker.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from worker.fetch import ACCEPT_FEED, Fetcher, FetchError, FetchResponse, Gone, TransientFetchError
-from worker.health import note_fetch
-from worker.monitoring import metrics
-from worker.pipeline.article import RATE_LIMITED
 from worker.pipeline.not_modified import (
     POLLED,
     answered_lately,
     plain_not_modified,
     store_not_modified,
 )
+from worker.pipeline.outage import note_fetch
 from worker.scheduler import adaptive_interval, backoff_delay, publisher_floor_s
 from worker.store import (
     NO_PROVENANCE,
@@ -57,7 +65,7 @@ class FeedRefresh:
     """What one refresh did. ``new_article_ids`` are to be enqueued after commit."""
 
     feed_id: int
-    outcome: str  # ok | bozo | not_modified | error | gone | deferred | offline | skipped
+    outcome: FetchOutcome
     entries_seen: int = 0
     new_article_ids: list[int] = field(default_factory=list)
     #: The new articles' URLs as the feed linked them, by id.
@@ -89,7 +97,7 @@ def refresh_feed(
     with session_scope(sessions) as session:
         polled = session.execute(POLLED, {"id": feed_id}).first()
     if polled is None or polled.status in (FeedStatus.GONE, FeedStatus.DISABLED):
-        return FeedRefresh(feed_id, "skipped")
+        return FeedRefresh(feed_id, FetchOutcome.SKIPPED)
 
     url = polled.url
     fetched = _fetch_and_parse(
@@ -122,7 +130,7 @@ def refresh_feed(
         # after the other, so neither loses the other's counters.
         feed = session.get(Feed, feed_id, with_for_update=True)
         if feed is None:  # removed while we were fetching
-            return FeedRefresh(feed_id, "skipped")
+            return FeedRefresh(feed_id, FetchOutcome.SKIPPED)
         refresh = _store(session, feed, fetched, settings, provenance, local_outage=ours)
     _observe(refresh, fetched, url)
     return refresh
@@ -141,8 +149,8 @@ def _not_modified(
     if not store_not_modified(
         session, feed_id, interval_s, fetched.response, fetched.duration_ms, settings
     ):
-        return FeedRefresh(feed_id, "skipped")  # removed while we were fetching
-    return FeedRefresh(feed_id, "not_modified")
+        return FeedRefresh(feed_id, FetchOutcome.SKIPPED)  # removed while we were fetching
+    return FeedRefresh(feed_id, FetchOutcome.NOT_MODIFIED)
 
 
 def _fetch_and_parse(
@@ -188,7 +196,7 @@ def _store(
     local_outage: bool = False,
 ) -> FeedRefresh:
     now = utcnow()
-    refresh = FeedRefresh(feed.id, "ok")
+    refresh = FeedRefresh(feed.id, FetchOutcome.OK)
     response, parsed = fetched.response, fetched.parsed
     status_code = response.status_code if response else _status_of(fetched.error)
     size = len(response.content) if response else None
@@ -237,10 +245,10 @@ def _record_fetch(
 ) -> None:
     assert response is not None
     if response.not_modified:
-        refresh.outcome = "not_modified"
+        refresh.outcome = FetchOutcome.NOT_MODIFIED
     else:
         assert parsed is not None
-        refresh.outcome = "bozo" if parsed.bozo else "ok"
+        refresh.outcome = FetchOutcome.BOZO if parsed.bozo else FetchOutcome.OK
         if parsed.bozo:  # usable, but the fetch log says what was wrong with it
             refresh.error = parsed.bozo_reason or "malformed"
         refresh.entries_seen = len(parsed.entries)
@@ -360,7 +368,7 @@ def _follow_permanent_redirect(feed: Feed, response: FetchResponse) -> None:
 
 
 def _deferred(error: Exception | None) -> bool:
-    return isinstance(error, TransientFetchError) and error.error_class == RATE_LIMITED
+    return isinstance(error, TransientFetchError) and error.error_class == ErrorClass.RATE_LIMITED
 
 
 def _record_deferral(
@@ -368,7 +376,7 @@ def _record_deferral(
 ) -> None:
     """Our own per-host queue was full: try again soon; no error, no attempt counted."""
     assert isinstance(error, TransientFetchError)
-    refresh.outcome = "deferred"
+    refresh.outcome = FetchOutcome.DEFERRED
     refresh.error_class = error.error_class
     refresh.error = redact_credentials(str(error))[:2000]
     feed.next_check_at = now + _seconds(error.retry_after or settings.dispatch_interval_s)
@@ -383,8 +391,8 @@ def _record_error(
     refresh: FeedRefresh,
     local_outage: bool,
 ) -> None:
-    error_class = getattr(error, "error_class", None) or f"internal:{type(error).__name__}"
-    refresh.outcome = "gone" if isinstance(error, Gone) else "error"
+    error_class = getattr(error, "error_class", None) or ErrorClass.internal(error)
+    refresh.outcome = FetchOutcome.GONE if isinstance(error, Gone) else FetchOutcome.ERROR
     refresh.error_class = str(error_class)[:64]
     refresh.error = redact_credentials(str(error))[:2000] or type(error).__name__
     feed.last_error = refresh.error
@@ -393,7 +401,7 @@ def _record_error(
         # Many hosts failing at once, none answering: it is our network, not this feed.
         # Keep its error count and status; poll again on its current rhythm (back-off
         # level included), with jitter so the feeds do not all return in one burst.
-        refresh.outcome = "offline"
+        refresh.outcome = FetchOutcome.OFFLINE
         delay = backoff_delay(feed.consecutive_errors, feed.check_interval_s, settings)
         feed.next_check_at = now + _seconds(delay)
         return
@@ -401,7 +409,7 @@ def _record_error(
     if isinstance(error, Gone):
         # 410 is the publisher saying the feed will never come back: stop polling it.
         feed.status = FeedStatus.GONE
-        record_change(session, "feed.gone", feed.id, url=feed.url)
+        record_change(session, ChangeKind.FEED_GONE, feed.id, url=feed.url)
         return
     feed.status = FeedStatus.ERRORING
     delay = backoff_delay(feed.consecutive_errors, feed.check_interval_s, settings)

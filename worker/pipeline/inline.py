@@ -2,7 +2,7 @@
 
 Usage::
 
-    summary = run_inline(runtime, feed_ids, concurrency=8, run_id=run_id)
+    summary = run_inline(resources, feed_ids, concurrency=8, run_id=run_id)
     summary.articles_ok, summary.articles_failed, summary.pending   # {"dns": 12, ...}
 
 The very same functions the Celery tasks call; used by ``storywire fetch --inline`` and by
@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
 
-from models import Article, ArticleStatus, Feed, session_scope
-from worker.pipeline.article import RetryLater, process_article
+from models import Article, ArticleStatus, ErrorClass, Feed, FetchOutcome, session_scope
+from worker.pipeline.article import PageOutcome, RetryLater, process_article
 from worker.pipeline.feed import FeedRefresh, refresh_feed
 from worker.pipeline.story import assign_story_step, drain_backlog, story_config
-from worker.runtime import Runtime
+from worker.resources import Resources
 from worker.store import Provenance
 from worker.urls import host_of
 
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 8
 #: ``error_class`` of fetch failures that mean the host does not answer at all: its other
 #: articles are not tried again in the same run.
-UNREACHABLE = frozenset({"dns", "connect"})
+UNREACHABLE = frozenset({ErrorClass.DNS, ErrorClass.CONNECT})
 #: Ids per statement when the run's articles are read back or marked.
 _CHUNK = 1000
 
@@ -73,7 +73,7 @@ ProgressHook = Callable[[str, int], None]
 
 
 def run_inline(
-    runtime: Runtime,
+    resources: Resources,
     feed_ids: Iterable[int],
     on_progress: ProgressHook | None = None,
     *,
@@ -84,8 +84,8 @@ def run_inline(
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
     feed_ids = list(feed_ids)
-    run = _Run(runtime, Provenance(run_id=run_id), on_progress or (lambda _what, _n: None))
-    with session_scope(runtime.sessions) as session:
+    run = _Run(resources, Provenance(run_id=run_id), on_progress or (lambda _what, _n: None))
+    with session_scope(resources.sessions) as session:
         rows = session.execute(select(Feed.id, Feed.host).where(Feed.id.in_(feed_ids))).all()
         hosts = {row.id: row.host for row in rows}
     for feed_id in feed_ids:
@@ -102,8 +102,10 @@ _Item = tuple[str, int]  # ("feed" | "article", id)
 class _Run:
     """The per-host queues of one run and the threads that work them."""
 
-    def __init__(self, runtime: Runtime, provenance: Provenance, progress: ProgressHook) -> None:
-        self.rt = runtime
+    def __init__(
+        self, resources: Resources, provenance: Provenance, progress: ProgressHook
+    ) -> None:
+        self.rt = resources
         self.provenance = provenance
         self.progress = progress
         self.summary = InlineSummary()
@@ -202,7 +204,7 @@ class _Run:
 
     def _count_feed(self, refresh: FeedRefresh) -> None:
         self.summary.feeds += 1
-        if refresh.outcome in ("error", "gone"):
+        if refresh.outcome in (FetchOutcome.ERROR, FetchOutcome.GONE):
             self.summary.feeds_failed += 1
             self.summary.errors.append(
                 f"feed {refresh.feed_id}: {refresh.error_class}: {refresh.error}"
@@ -223,11 +225,11 @@ class _Run:
                 self._unreachable(host, exc.error_class, str(exc))
         else:
             with self._lock:
-                if outcome.status not in ("ok", "skipped"):
+                if outcome.status not in (PageOutcome.OK, PageOutcome.SKIPPED):
                     self.summary.errors.append(
                         f"article {article_id}: {outcome.status}: {outcome.error_class}"
                     )
-                if outcome.status != "skipped":
+                if outcome.status != PageOutcome.SKIPPED:
                     self._stored += 1
                     self._start_stories()
         self.progress("article", 1)
@@ -316,8 +318,10 @@ class _Run:
         self.summary.duplicates = duplicates
 
 
-def _mark_pending(runtime: Runtime, article_ids: Sequence[int], error_class: str, why: str) -> None:
-    with session_scope(runtime.sessions) as session:
+def _mark_pending(
+    resources: Resources, article_ids: Sequence[int], error_class: str, why: str
+) -> None:
+    with session_scope(resources.sessions) as session:
         for chunk in _chunks(article_ids):
             session.execute(
                 update(Article)
@@ -327,9 +331,9 @@ def _mark_pending(runtime: Runtime, article_ids: Sequence[int], error_class: str
             )
 
 
-def _waiting_for_story(runtime: Runtime, article_ids: Sequence[int]) -> list[int]:
+def _waiting_for_story(resources: Resources, article_ids: Sequence[int]) -> list[int]:
     waiting: list[int] = []
-    with session_scope(runtime.sessions) as session:
+    with session_scope(resources.sessions) as session:
         for chunk in _chunks(article_ids):
             waiting.extend(
                 session.scalars(

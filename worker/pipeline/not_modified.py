@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from models import Feed, FeedFetch, FeedStatus, HostHealth, utcnow
+from models import Feed, FeedFetch, FeedStatus, FetchOutcome, HostHealth, utcnow
 from worker.config import Settings
 from worker.fetch import FetchResponse
 from worker.scheduler import publisher_floor_s
 
 #: A feed's host whose answer was recorded less than this ago, with no failure since, is not
-#: recorded again for a 304: the outage rule (``worker.health``) compares failures with the
+#: recorded again for a 304: the outage rule (``worker.pipeline.outage``) compares failures with the
 #: latest answer of *any* host over minutes, so a fresher copy of this one would change
 #: nothing but the second it says.
 DEFAULT_HOST_OK_FRESH_S = 2.0
@@ -115,7 +115,7 @@ def store_not_modified(
             bytes=len(response.content),
             entries_seen=0,
             entries_new=0,
-            outcome="not_modified",
+            outcome=FetchOutcome.NOT_MODIFIED,
         )
     )
     return True

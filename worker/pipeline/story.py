@@ -41,6 +41,16 @@ from worker.stories import (
 
 log = logging.getLogger(__name__)
 
+#: An article's story step runs this long after its page is stored (the task's countdown), so
+#: that the articles stored meanwhile wait too and the first step to run assigns them all in
+#: one batch (``STORYWIRE_STORY_BATCH``); the others find theirs done. Run at once, each would
+#: be a batch of one while pages keep coming in.
+DEFAULT_STORY_DELAY_S = 1.0
+#: Times a story step comes back later (``DEFAULT_STORY_DELAY_S``) rather than wait while
+#: another worker holds the story-step lock (``assign_story_step(..., wait=False)``): a
+#: process blocked on that lock does nothing, and the holder's batch most likely assigns this
+#: article. After that, it waits.
+DEFAULT_STORY_BUSY_RETRIES = 3
 #: Articles the offline backfill assigns per transaction.
 DEFAULT_BACKFILL_BATCH = 32
 #: Longest ``articles.story_error`` kept (the exception's class and the start of its message).

@@ -6,9 +6,11 @@ so a fact and its ``changes`` row always commit (or roll back) together.
 
 from worker.store.articles import (
     NO_PROVENANCE,
+    Document,
     Provenance,
     SourceFields,
     Stub,
+    insert_documents,
     upsert_article_stub,
     upsert_article_stubs,
 )
@@ -25,6 +27,7 @@ from worker.store.upsert import insert_ignore
 
 __all__ = [
     "NO_PROVENANCE",
+    "Document",
     "Provenance",
     "SourceFields",
     "Stub",
@@ -33,6 +36,7 @@ __all__ = [
     "enable_feed",
     "feed_auth",
     "find_feed",
+    "insert_documents",
     "insert_ignore",
     "record_change",
     "remove_feed",

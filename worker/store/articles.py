@@ -1,4 +1,15 @@
-"""Article stubs: one row per canonical URL, one source row per feed that linked it."""
+"""Articles created: one row per canonical URL, each with its ``article.created`` change.
+
+Usage::
+
+    upsert_article_stubs(session, feed_id=3, stubs=[Stub(canonical, url, source), ...])
+    insert_documents(session, [Document(canonical, url, title, text, ...)], provenance)
+
+A feed entry becomes a pending stub (the page is fetched later), with one source row per
+feed that linked it; a document of ``storywire cluster`` is an article known whole (status
+``ok``). Both are written here, by the same statements, with the same change payload
+(:func:`created_payload`), and the same guarantee: a key seen again is the existing row.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from models import Article, ArticleSource, ArticleStatus, utcnow
+from models import Article, ArticleSource, ArticleStatus, ChangeKind, utcnow
 from worker.store.changes import record_changes
 from worker.store.upsert import dialect_insert
 
@@ -97,20 +108,65 @@ def upsert_article_stubs(
     return results
 
 
-def _upsert_chunk(
-    session: Session, feed_id: int, stubs: Sequence[Stub], provenance: Provenance
+@dataclass(frozen=True)
+class Document:
+    """An article known whole, text included: a line of ``storywire cluster``'s input."""
+
+    canonical_url: str
+    url: str
+    title: str | None
+    text: str | None
+    content_hash: str | None
+    published_at: datetime | None
+    site_name: str | None
+
+
+def insert_documents(
+    session: Session, docs: Sequence[Document], provenance: Provenance = NO_PROVENANCE
 ) -> list[tuple[int, bool]]:
+    """Create an extracted article (status ``ok``, published date from the ``input``) per
+    document, in one statement; a key stored already is that article.
+
+    Returns ``(article_id, created)`` per document, in the order given; new articles get
+    their ids in that order, and their ``article.created`` changes follow it too."""
+    if not docs:
+        return []
     now = utcnow()
+    created, ids = _insert_articles(session, [_document_row(doc, provenance, now) for doc in docs])
+    results: list[tuple[int, bool]] = []
+    changes: list[tuple[ChangeKind, int, dict[str, Any]]] = []
+    for doc in docs:
+        article_id = ids[doc.canonical_url]
+        first = created.pop(doc.canonical_url, None) is not None
+        results.append((article_id, first))
+        if first:
+            facts = created_payload(doc.canonical_url, None, provenance)
+            changes.append((ChangeKind.ARTICLE_CREATED, article_id, facts))
+    record_changes(session, changes)
+    return results
+
+
+def created_payload(
+    canonical_url: str, feed_id: int | None, provenance: Provenance
+) -> dict[str, Any]:
+    """The facts of an ``article.created`` change, whoever created the article."""
+    return {"url": canonical_url, "feed_id": feed_id, "run_id": provenance.run_id}
+
+
+def _insert_articles(
+    session: Session, rows: list[dict[str, Any]]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Insert the rows whose key is new; the ids of those created, and of every key."""
     articles = cast(Table, Article.__table__)
     inserted = session.execute(
         dialect_insert(session, articles)
-        .values([_article_row(s, feed_id, provenance, now) for s in stubs])
+        .values(rows)
         .on_conflict_do_nothing(index_elements=["canonical_url"])
         .returning(articles.c.id, articles.c.canonical_url)
     ).all()
     created = {key: int(article_id) for article_id, key in inserted}
     ids = dict(created)
-    missing = list({s.canonical_url for s in stubs} - ids.keys())
+    missing = list({row["canonical_url"] for row in rows} - ids.keys())
     if missing:
         ids.update(
             (key, int(article_id))
@@ -120,6 +176,16 @@ def _upsert_chunk(
                 )
             )
         )
+    return created, ids
+
+
+def _upsert_chunk(
+    session: Session, feed_id: int, stubs: Sequence[Stub], provenance: Provenance
+) -> list[tuple[int, bool]]:
+    now = utcnow()
+    created, ids = _insert_articles(
+        session, [_article_row(s, feed_id, provenance, now) for s in stubs]
+    )
     sources = cast(Table, ArticleSource.__table__)
     rows: dict[int, dict[str, Any]] = {}
     for stub in stubs:  # one source per article and feed: the first entry linking it
@@ -135,16 +201,16 @@ def _upsert_chunk(
         )
     )
     results: list[tuple[int, bool]] = []
-    changes: list[tuple[str, int, dict[str, Any]]] = []
+    changes: list[tuple[ChangeKind, int, dict[str, Any]]] = []
     for stub in stubs:
         article_id = ids[stub.canonical_url]
         first = created.pop(stub.canonical_url, None) is not None
         results.append((article_id, first))
         if first:
-            facts = {"url": stub.canonical_url, "feed_id": feed_id, "run_id": provenance.run_id}
-            changes.append(("article.created", article_id, facts))
+            facts = created_payload(stub.canonical_url, feed_id, provenance)
+            changes.append((ChangeKind.ARTICLE_CREATED, article_id, facts))
         elif article_id in new_sources:
-            changes.append(("article.source_added", article_id, {"feed_id": feed_id}))
+            changes.append((ChangeKind.ARTICLE_SOURCE_ADDED, article_id, {"feed_id": feed_id}))
         new_sources.discard(article_id)
     record_changes(session, changes)
     return results
@@ -168,6 +234,27 @@ def _article_row(stub: Stub, feed_id: int, provenance: Provenance, now: datetime
         "status": ArticleStatus.PENDING,
         "attempts": 0,
         "discovered_at": now,
+        "updated_at": now,
+        "run_id": provenance.run_id,
+        "task_id": provenance.task_id,
+    }
+
+
+def _document_row(doc: Document, provenance: Provenance, now: datetime) -> dict[str, Any]:
+    return {
+        "canonical_url": doc.canonical_url,
+        "url": doc.url,
+        "title": doc.title,
+        "text": doc.text,
+        "content_hash": doc.content_hash,
+        "authors": [],
+        "published_at": doc.published_at,
+        "published_source": "input" if doc.published_at else None,
+        "site_name": doc.site_name,
+        "status": ArticleStatus.OK,
+        "attempts": 0,
+        "discovered_at": now,
+        "fetched_at": now,
         "updated_at": now,
         "run_id": provenance.run_id,
         "task_id": provenance.task_id,

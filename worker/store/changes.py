@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
-from models import Change
+from models import Change, ChangeKind
 
 #: Version of the payload layout; consumers check it before reading fields.
 PAYLOAD_SCHEMA_VERSION = 1
@@ -18,12 +18,14 @@ CHANGES_COMMIT_LOCK_KEY = 0x5707_C4A6
 NOTIFY_CHANNEL = "storywire_changes"
 
 
-def record_change(session: Session, kind: str, entity_id: int, **payload: Any) -> None:
-    """Add a change row, e.g. ``record_change(s, "article.created", 42, url=...)``."""
+def record_change(session: Session, kind: ChangeKind, entity_id: int, **payload: Any) -> None:
+    """Add a change row, e.g. ``record_change(s, ChangeKind.ARTICLE_CREATED, 42, url=...)``."""
     session.add(Change(kind=kind, entity_id=entity_id, payload=change_payload(**payload)))
 
 
-def record_changes(session: Session, changes: Sequence[tuple[str, int, dict[str, Any]]]) -> None:
+def record_changes(
+    session: Session, changes: Sequence[tuple[ChangeKind, int, dict[str, Any]]]
+) -> None:
     """Many change rows in one round trip, in this order: ``[(kind, entity_id, facts), ...]``
     (``record_change`` adds ORM objects, which SQLite inserts one statement each)."""
     if changes:

@@ -7,7 +7,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Feed, FeedStatus, utcnow
+from models import ChangeKind, Feed, FeedStatus, utcnow
 from worker.store.changes import record_change
 from worker.store.upsert import insert_ignore
 from worker.urls import canonicalize, host_of, split_credentials
@@ -33,7 +33,7 @@ def add_feed(
             "title": title,
             "username": username,
             "password": password,
-            "status": "active",
+            "status": FeedStatus.ACTIVE,
             "consecutive_errors": 0,
             "check_interval_s": interval_s,
             "next_check_at": utcnow(),
@@ -44,7 +44,7 @@ def add_feed(
         ["url"],
     )
     if created:
-        record_change(session, "feed.created", feed_id, url=plain)
+        record_change(session, ChangeKind.FEED_CREATED, feed_id, url=plain)
     feed = session.get(Feed, feed_id)
     assert feed is not None
     if (username or password) and (feed.username, feed.password) != (username, password):
@@ -79,7 +79,7 @@ def find_feed(session: Session, ref: str | int) -> Feed | None:
 
 def remove_feed(session: Session, feed: Feed) -> None:
     """Delete a feed and its fetch log. Its articles stay (their ``feed_id`` becomes NULL)."""
-    record_change(session, "feed.removed", feed.id, url=feed.url)
+    record_change(session, ChangeKind.FEED_REMOVED, feed.id, url=feed.url)
     session.delete(feed)
 
 
@@ -87,7 +87,7 @@ def disable_feed(session: Session, feed: Feed) -> None:
     """Stop polling a feed; it keeps its articles and history. Idempotent."""
     if feed.status != FeedStatus.DISABLED:
         feed.status = FeedStatus.DISABLED
-        record_change(session, "feed.disabled", feed.id, url=feed.url)
+        record_change(session, ChangeKind.FEED_DISABLED, feed.id, url=feed.url)
 
 
 def enable_feed(session: Session, feed: Feed) -> None:
@@ -97,4 +97,4 @@ def enable_feed(session: Session, feed: Feed) -> None:
         feed.status = FeedStatus.ACTIVE
         feed.consecutive_errors = 0
         feed.next_check_at = utcnow()
-        record_change(session, "feed.enabled", feed.id, url=feed.url)
+        record_change(session, ChangeKind.FEED_ENABLED, feed.id, url=feed.url)

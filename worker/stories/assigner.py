@@ -48,7 +48,7 @@ from worker.stories.scoring import (
     length_factor,
     time_decay,
 )
-from worker.stories.text import DEFAULT_TITLE_WEIGHT, Terms, extract_terms, key_phrases
+from worker.stories.terms import DEFAULT_TITLE_WEIGHT, Terms, extract_terms, key_phrases
 from worker.stories.vectors import (
     DEFAULT_CENTROID_TERMS,
     DEFAULT_NUMBER_WEIGHT,

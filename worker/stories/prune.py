@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import session_scope, utcnow
+from models import in_batches, utcnow
 from models.story_state import ArticleBand, ArticleSketch
 
 #: Articles whose sketch is deleted per transaction (32 band rows each).
@@ -70,18 +70,14 @@ def prune_sketches(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     cutoff = utcnow() - older_than
-    removed = 0
-    batches = 0
-    while max_batches is None or batches < max_batches:
-        with session_scope(sessions) as session:
-            ids = _old_sketches(session, cutoff, batch_size)
-            if ids:
-                _delete(session, ids)
-        removed += len(ids)
-        batches += 1
-        if len(ids) < batch_size:
-            break
-    return removed
+
+    def prune_batch(session: Session) -> int:
+        ids = _old_sketches(session, cutoff, batch_size)
+        if ids:
+            _delete(session, ids)
+        return len(ids)
+
+    return in_batches(sessions, prune_batch, batch=batch_size, max_batches=max_batches)
 
 
 def _old_sketches(session: Session, cutoff: datetime, limit: int) -> list[int]:

@@ -33,8 +33,8 @@ from worker.stories.partition import (
 )
 from worker.stories.sql import REPORTED_AT
 from worker.stories.sql_terms import read_term_counts
-from worker.stories.step import doc_of
-from worker.stories.text import extract_terms
+from worker.stories.step import DOC_COLUMNS, doc_of
+from worker.stories.terms import extract_terms
 from worker.stories.vectors import Vector
 
 log = logging.getLogger(__name__)
@@ -42,21 +42,7 @@ log = logging.getLogger(__name__)
 
 #: Ids (of stories or articles) one statement reads or writes.
 DEFAULT_ID_CHUNK = 2000
-ARTICLE_COLUMNS = (
-    Article.id,
-    Article.story_id,
-    Article.duplicate_of,
-    Article.title,
-    Article.text,
-    Article.summary,
-    Article.published_at,
-    Article.fetched_at,
-    Article.discovered_at,
-    Article.language,
-    Article.site_name,
-    Article.canonical_url,
-    Article.status,
-)
+ARTICLE_COLUMNS = (Article.id, Article.story_id, Article.duplicate_of, *DOC_COLUMNS)
 
 ArticleRow = Row[Any]  # a row of ARTICLE_COLUMNS
 

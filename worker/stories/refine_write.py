@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from models import Article, Story
+from models import Article, ChangeKind, Story
 from models.story_state import TERM_CHARS, StoryProfile, StoryTerm
 from worker.store import record_change
 from worker.stories.assigner import StoryConfig, count_article
@@ -38,7 +38,7 @@ from worker.stories.sql import reported_at
 from worker.stories.sql_profiles import DEFAULT_KEYWORDS
 from worker.stories.sql_terms import read_term_counts
 from worker.stories.step import doc_of
-from worker.stories.text import extract_terms, key_phrases
+from worker.stories.terms import extract_terms, key_phrases
 from worker.stories.vectors import Vector, top_terms, weigh
 
 if TYPE_CHECKING:
@@ -121,12 +121,14 @@ def apply_plan(
         _delete_postings(session, sorted(merged))
     left = Counter(found.members.values())
     for gone, survivor in merged.items():
-        record_change(session, "story.merged", gone, merged_into=survivor, articles=left[gone])
+        record_change(
+            session, ChangeKind.STORY_MERGED, gone, merged_into=survivor, articles=left[gone]
+        )
     arrived = Counter(moved.values())
     for key, story_id in created.items():
         record_change(
             session,
-            "story.split",
+            ChangeKind.STORY_SPLIT,
             story_id,
             split_from=plan.splits[key],
             articles=arrived[story_id],
@@ -135,10 +137,14 @@ def apply_plan(
     _rebuild(session, rebuilt, found, story_config, new=set(created.values()))
     for story_id in rebuilt:
         if story_id not in created.values():
-            record_change(session, "story.updated", story_id, method="refine")
+            record_change(session, ChangeKind.STORY_UPDATED, story_id, method="refine")
     for article_id in sorted(moved):
         record_change(
-            session, "article.updated", article_id, story_id=moved[article_id], method="refine"
+            session,
+            ChangeKind.ARTICLE_UPDATED,
+            article_id,
+            story_id=moved[article_id],
+            method="refine",
         )
     report.moved = len(moved)
     report.split = len(created)

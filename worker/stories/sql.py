@@ -28,7 +28,7 @@ from sqlalchemy import (
     text,
 )
 
-from models import Article, ArticleStatus
+from models import Article, ArticleStatus, ChangeKind
 from models.story_state import (
     TERM_CHARS,
 )
@@ -112,10 +112,10 @@ def record_article(
 ) -> None:
     """``article.updated`` with the article's story, plus ``article.duplicate`` for a copy."""
     facts = {"story_id": story_id, "duplicate_of": duplicate_of, "method": method}
-    index.record_change("article.updated", article_id, **facts)
+    index.record_change(ChangeKind.ARTICLE_UPDATED, article_id, **facts)
     if duplicate_of is not None:
         # Its own kind too: consumers that only care about copies subscribe to this one.
-        index.record_change("article.duplicate", article_id, **facts)
+        index.record_change(ChangeKind.ARTICLE_DUPLICATE, article_id, **facts)
 
 
 class SqlStoryIndex(StoryProfiles, SketchIndex, TermCounts):

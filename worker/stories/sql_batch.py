@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import Article, Change, Story
+from models import Article, Change, ChangeKind, Story
 from models.story_state import (
     StoryProfile,
 )
@@ -101,7 +101,7 @@ class BatchState:
         else:
             _overlapped(lambda: self.session.execute(*held), meanwhile)
 
-    def record_change(self, kind: str, entity_id: int, **payload: Any) -> None:
+    def record_change(self, kind: ChangeKind, entity_id: int, **payload: Any) -> None:
         """``worker.store.record_change``, held back with the other writes on Postgres."""
         if self._postgres and not any(isinstance(o, Change) for o in self.session.new):
             self._writes.change(

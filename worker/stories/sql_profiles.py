@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import Article, Story
+from models import Article, ChangeKind, Story
 from models.story_state import (
     TERM_CHARS,
     StoryProfile,
@@ -54,9 +54,9 @@ _PG_RETURN_STORY_IDS = text(
 )
 # Each posting's story checked by its primary key (the LATERAL ... OFFSET 0 keeps the planner
 # from turning it into a hash join over every story in the window: it cannot tell how few
-# postings the rare query terms have, and that hash grows with the stories in the window; see
-# docs/stories.md, round two). The stories this batch changed
-# pass whatever their stored time: the batch knows their new one and checks it itself.
+# postings the rare query terms have, and that hash grows with the stories in the window;
+# docs/stories.md has the plans). The stories this batch changed pass whatever their stored
+# time: the batch knows their new one and checks it itself.
 _PG_POSTINGS = text(
     "SELECT t.story_id, t.term, t.weight FROM story_terms AS t"
     " CROSS JOIN LATERAL (SELECT 1 FROM stories AS s WHERE s.id = t.story_id"
@@ -268,9 +268,11 @@ class StoryProfiles(BatchState):
         outlets = sorted(set(kept.outlets) | set(lost.outlets))
         self._set(self._story_row(keep), outlet_count=len(outlets))
         self._set(kept, outlets=outlets)
-        self.record_change("story.merged", gone, merged_into=keep, articles=len(moved))
+        self.record_change(ChangeKind.STORY_MERGED, gone, merged_into=keep, articles=len(moved))
         for article_id in moved:
-            self.record_change("article.updated", article_id, story_id=keep, method="merge")
+            self.record_change(
+                ChangeKind.ARTICLE_UPDATED, article_id, story_id=keep, method="merge"
+            )
 
     # --- helpers -------------------------------------------------------------------------
     def _point(self, row: Story, survivor: int) -> None:

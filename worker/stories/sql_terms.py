@@ -111,7 +111,7 @@ def _upsert_df() -> Executable:
 # prepares it once (an expanding IN is a new text for every length).
 # A join with the unnested array, not ``term = ANY(:terms)``: for an array of a few thousand
 # terms the planner turns ANY into a sequential scan of the table, while the join probes the
-# primary key per term (docs/stories.md, round five). Past ~5000 terms the join becomes a
+# primary key per term (the plans: docs/stories.md). Past ~5000 terms the join becomes a
 # hash join over the table too: reads are cut into chunks of DEFAULT_TERM_CHUNK.
 _PG_TERM_COUNTS = text(
     "SELECT s.term, s.df FROM unnest(CAST(CAST(:terms AS text) AS varchar[])) AS t(term)"

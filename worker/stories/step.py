@@ -36,7 +36,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from models import Article, ArticleStatus
+from models import Article, ArticleStatus, ChangeKind
 from worker.stories.assigner import (
     DEFAULT_CONFIG,
     Assignment,
@@ -60,9 +60,8 @@ STORY_LOCK_KEY = 0x5707_1E5
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 _ARTICLES = select(Article).where(Article.id.in_(bindparam("ids", expanding=True)))
-# What ``_doc`` reads of an article, for those waiting for a story (see ``waiting_docs``).
-_WAITING_DOCS = select(
-    Article.id,
+#: What ``doc_of`` reads of an article besides its id (the refinement reads them too).
+DOC_COLUMNS = (
     Article.title,
     Article.text,
     Article.summary,
@@ -73,7 +72,9 @@ _WAITING_DOCS = select(
     Article.site_name,
     Article.canonical_url,
     Article.status,
-).where(
+)
+# Those of the articles waiting for a story (see ``waiting_docs``).
+_WAITING_DOCS = select(Article.id, *DOC_COLUMNS).where(
     Article.id.in_(bindparam("ids", expanding=True)),
     Article.story_id.is_(None),
     Article.duplicate_of.is_(None),
@@ -319,9 +320,9 @@ def doc_of(article: _DocFields) -> StoryDoc:
 
 def _record(index: SqlStoryIndex, article: Article, result: Assignment) -> None:
     if result.new_story:
-        index.record_change("story.created", result.story_id, article_id=article.id)
+        index.record_change(ChangeKind.STORY_CREATED, result.story_id, article_id=article.id)
     else:
         index.record_change(
-            "story.updated", result.story_id, article_id=article.id, method=result.method
+            ChangeKind.STORY_UPDATED, result.story_id, article_id=article.id, method=result.method
         )
     record_article(index, article.id, result.story_id, result.duplicate_of, result.method)

@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping
 from operator import itemgetter
 
-from worker.stories.text import Terms
+from worker.stories.terms import Terms
 
 Vector = dict[str, float]
 
@@ -29,7 +29,7 @@ DEFAULT_PROPER_WEIGHT = 3.0
 #: Terms holding a digit (ages, death tolls, magnitudes, scores, years, model numbers) weigh this
 #: many times more, like names: two events of one kind also differ in their numbers (a
 #: 61-year-old vs a 38-year-old victim, a 6th-round vs an 11th-round stoppage). Measured on ECB+
-#: in docs/stories.md (B-cubed F1 0.870 -> 0.879, every order and both topic halves).
+#: in docs/stories.md.
 DEFAULT_NUMBER_WEIGHT = 3.0
 #: Terms kept per story centroid.
 DEFAULT_CENTROID_TERMS = 100

@@ -14,8 +14,7 @@ from models import Run, RunKind, make_engine, session_factory, utcnow
 from tests.support.services import RedisServer, migrate
 from worker.cli import app
 from worker.config import get_settings
-from worker.lifecycle import close_worker_run, open_worker_run
-from worker.monitoring.heartbeat import BeatTicks
+from worker.lifecycle import BeatRun, close_worker_run, open_worker_run
 from worker.runs import start_run
 
 
@@ -143,7 +142,7 @@ def test_embedded_defaults_before_anything_ran() -> None:
 def test_heartbeats_are_what_the_checks_read(deployment: str) -> None:
     settings = get_settings()
     open_worker_run()  # what a worker's main process does at worker_init
-    BeatTicks(settings).tick()
+    BeatRun(settings).tick()
     try:
         code, checks = _health()
         assert code == 0, checks

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.services import migrate
 from worker.config import Settings
-from worker.runtime import Runtime, build_runtime
+from worker.resources import Resources, build_resources
 
 
 def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
@@ -24,8 +24,8 @@ def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
+def runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Resources]:
     migrate(sqlite_url)
-    rt = build_runtime(make_settings(tmp_path, sqlite_url))
+    rt = build_resources(make_settings(tmp_path, sqlite_url))
     yield rt
     rt.close()

@@ -17,18 +17,18 @@ from worker.dedupe import content_hash
 from worker.fetch import Fetcher
 from worker.pipeline import RetryLater, assign_story_step, process_article, refresh_feed
 from worker.pipeline.inline import run_inline
-from worker.runtime import Runtime, build_runtime
+from worker.resources import Resources, build_resources
 from worker.store import add_feed
 
 
-def _ingest_feed(rt: Runtime, url: str) -> list[int]:
+def _ingest_feed(rt: Resources, url: str) -> list[int]:
     with session_scope(rt.sessions) as s:
         feed, _ = add_feed(s, url)
     return refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed.id).new_article_ids
 
 
 def test_page_is_extracted_and_merged_with_feed_fields(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     ids = _ingest_feed(runtime, serve_site(http_server)["world"])
     for article_id in ids:
@@ -52,7 +52,7 @@ def test_page_is_extracted_and_merged_with_feed_fields(
         assert not any(junk in article.text for junk in BOILERPLATE)
 
 
-def test_processing_twice_changes_nothing(runtime: Runtime, http_server: LocalHTTPServer) -> None:
+def test_processing_twice_changes_nothing(runtime: Resources, http_server: LocalHTTPServer) -> None:
     ids = _ingest_feed(runtime, serve_site(http_server)["world"])
     process_article(runtime.sessions, runtime.fetcher, runtime.settings, ids[0])
     again = process_article(runtime.sessions, runtime.fetcher, runtime.settings, ids[0])
@@ -60,7 +60,7 @@ def test_processing_twice_changes_nothing(runtime: Runtime, http_server: LocalHT
 
 
 def test_missing_page_fails_but_keeps_the_feed_summary(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     story = STORIES[0]
     http_server.add(
@@ -81,7 +81,7 @@ def test_missing_page_fails_but_keeps_the_feed_summary(
 
 
 def test_same_text_at_two_urls_is_marked_duplicate(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     story = STORIES[1]
     for path in ("/one/x.html", "/two/y.html"):
@@ -104,7 +104,7 @@ def test_same_text_at_two_urls_is_marked_duplicate(
 
 
 def test_our_own_rate_limit_defers_without_spending_attempts(
-    tmp_path: Path, runtime: Runtime, http_server: LocalHTTPServer
+    tmp_path: Path, runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     ids = _ingest_feed(runtime, serve_site(http_server)["world"])
     # One request per 100 s to the host, which the feed fetch just used: the page must wait.
@@ -122,11 +122,39 @@ def test_our_own_rate_limit_defers_without_spending_attempts(
         assert (article.status, article.attempts) == ("pending", 0)
 
 
+def test_a_page_failing_transiently_is_retried_later_then_failed_at_the_attempts_setting(
+    tmp_path: Path, runtime: Resources, http_server: LocalHTTPServer
+) -> None:
+    story = STORIES[0]
+    http_server.add("/busy.html", b"try later", status=503, content_type="text/html")
+    items = [(story, http_server.url("/busy.html"))]
+    http_server.add("/f.xml", rss("F", items), content_type="application/rss+xml")
+    [article_id] = _ingest_feed(runtime, http_server.url("/f.xml"))
+    settings = make_settings(tmp_path, runtime.settings.sqlalchemy_url, max_page_attempts=3)
+    waits = []
+    for attempt in (1, 2):
+        with pytest.raises(RetryLater) as raised:
+            process_article(runtime.sessions, runtime.fetcher, settings, article_id)
+        assert (raised.value.attempts, raised.value.error_class) == (attempt, "http_503")
+        waits.append(raised.value.countdown)
+    assert waits == [30.0, 60.0]  # longer after each attempt
+    outcome = process_article(runtime.sessions, runtime.fetcher, settings, article_id)
+    assert (outcome.status, outcome.error_class) == ("failed", "http_503")
+    with session_scope(runtime.sessions) as s:
+        article = s.get(Article, article_id)
+        assert article is not None
+        assert (article.status, article.attempts, article.text) == (
+            "failed",
+            3,
+            story.paragraphs[0],  # the feed's text kept
+        )
+
+
 def test_two_deliveries_at_once_write_one_result(
     tmp_path: Path, pg_url: str, http_server: LocalHTTPServer
 ) -> None:
     migrate(pg_url)
-    rt = build_runtime(make_settings(tmp_path, pg_url))
+    rt = build_resources(make_settings(tmp_path, pg_url))
     try:
         [article_id, *_] = _ingest_feed(rt, serve_site(http_server)["world"])
         outcomes: list[str] = []
@@ -155,7 +183,7 @@ def test_two_deliveries_at_once_write_one_result(
         rt.close()
 
 
-def test_an_older_copy_arriving_late_becomes_the_original(runtime: Runtime) -> None:
+def test_an_older_copy_arriving_late_becomes_the_original(runtime: Resources) -> None:
     from datetime import UTC, datetime
 
     text = "The same wire text, word for word, about the harbour ferry timetable vote."
@@ -186,9 +214,9 @@ def test_an_older_copy_arriving_late_becomes_the_original(runtime: Runtime) -> N
     assert dup == {"a": None, "b": ids["a"], "c": ids["a"]}
 
 
-def test_our_own_outage_costs_an_article_no_attempt(runtime: Runtime) -> None:
+def test_our_own_outage_costs_an_article_no_attempt(runtime: Resources) -> None:
     from worker.fetch import TransientFetchError
-    from worker.health import note_fetch
+    from worker.pipeline.outage import note_fetch
 
     # Two other hosts just failed at network level, nobody answered since: a third
     # failure (this page's host) makes it an outage of ours.
@@ -223,7 +251,7 @@ def test_a_page_date_before_the_feeds_first_entry_gives_way_to_the_feed(
 
     url = request.getfixturevalue(db)
     migrate(url)
-    rt = build_runtime(make_settings(tmp_path, url))
+    rt = build_resources(make_settings(tmp_path, url))
     try:
         older, newer = STORIES[0], STORIES[1]
         older = dataclasses.replace(older, published=datetime(2026, 1, 1, 9, tzinfo=UTC))
@@ -256,7 +284,7 @@ def test_a_page_date_before_the_feeds_first_entry_gives_way_to_the_feed(
 
 
 def test_a_page_is_stored_in_four_statements(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     ids = _ingest_feed(runtime, serve_site(http_server)["world"])
     statements: list[str] = []

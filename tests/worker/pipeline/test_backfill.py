@@ -1,104 +1,20 @@
-"""``storywire cluster``'s backfill: every unusable input line reported with why, and one
-output line per input document (none lost, none doubled)."""
+"""``storywire cluster``'s backfill: one output line per input document (none lost, none
+doubled), and its articles created as a feed's entries are."""
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
+from models import Change, ChangeKind, session_scope
 from tests.worker.stories.texts import BRIDGE_LOCAL, BRIDGE_WIRE, STRIKE
 from worker.pipeline import backfill as backfill_module
-from worker.pipeline.backfill import (
-    BackfillDoc,
-    BackfillError,
-    backfill,
-    plan,
-    publication_order,
-)
-from worker.runtime import Runtime
-
-# One bad line each, and the start of the reason it must be reported with.
-BAD_LINES = [
-    (b"not json", "not JSON"),
-    (b'{"id": "a", "text": "caf\xe9"}', "not UTF-8"),
-    (b"[1, 2]", 'an object with an "id"'),
-    (b'{"title": "no id", "text": "x"}', 'an object with an "id"'),
-    (b'{"id": null, "text": "x"}', 'an object with an "id"'),
-    (b'{"id": "  ", "text": "x"}', 'an object with an "id"'),
-    (b'{"id": true, "text": "x"}', 'an object with an "id"'),
-    (b'{"id": "b"}', '"title" and/or "text" strings'),
-    (b'{"id": "b", "title": 5, "text": null}', '"title" and/or "text" strings'),
-    (b'{"id": "b", "text": "x", "url": 7}', '"url" must be a string'),
-    (b'{"id": "b", "text": "x", "source": ["x"]}', '"source" must be a string'),
-    (b'{"id": "b", "text": "x", "published_at": "soon"}', "published_at 'soon' is not"),
-    # What a database cannot store, or Python cannot read or compute with:
-    (b'{"id": "b", "text": "x\\u0000y"}', '"text" contains a NUL character'),
-    (b'{"id": "b", "title": "\\ud800", "text": "x"}', '"title" contains a lone surrogate'),
-    (b'{"id": "b", "text": "x", "published_at": "2999-12-31T23:00:00-14:00"}', "published_at"),
-    (b'{"id": 1e400, "text": "x"}', 'an object with an "id"'),
-    (b'{"id": "b", "text": "x", "n": Infinity}', "not JSON this reader accepts"),
-    (b'{"id": "b", "text": "x", "n": ' + b"1" * 4500 + b"}", "not JSON this reader accepts"),
-    (b"[" * 50_000, "not JSON this reader accepts: nested too deeply"),
-]
-
-
-def read_docs(lines: list[bytes]) -> tuple[list[BackfillDoc], list[BackfillError]]:
-    """The documents of these lines in publication order, and the errors."""
-    file = io.BytesIO(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines))
-    found = plan(file)
-    return list(found.docs(file)), found.errors
-
-
-@pytest.mark.parametrize(("line", "reason"), BAD_LINES)
-def test_a_bad_line_is_reported_with_its_number_and_why(line: bytes, reason: str) -> None:
-    docs, errors = read_docs([b'{"id": 1, "text": "Fine."}\n', b"\n", line + b"\n"])
-    assert [d.id for d in docs] == ["1"]
-    assert [(e.line, e.reason[: len(reason)]) for e in errors] == [(3, reason)]
-
-
-def test_every_bad_line_is_reported_and_the_good_ones_kept() -> None:
-    lines = [b'{"id": 1, "text": "One."}'] + [line for line, _ in BAD_LINES]
-    lines.append(b'{"id": "z", "title": "Last", "published_at": "2024-05-06T08:00:00"}')
-    docs, errors = read_docs(lines)
-    assert [e.line for e in errors] == list(range(2, 2 + len(BAD_LINES)))
-    assert [d.id for d in docs] == ["1", "z"]
-    assert docs[1].published_at == datetime(2024, 5, 6, 8, tzinfo=UTC)  # naive dates are UTC
-
-
-def test_an_id_given_twice_is_one_document_or_an_error() -> None:
-    same = b'{"id": "a", "title": "T", "text": "Same."}'
-    docs, errors = read_docs([same, same])
-    assert not errors and [d.id for d in docs] == ["a", "a"]  # as given, one line out each
-    docs, errors = read_docs([same, b'{"id": "a", "title": "T", "text": "Other."}'])
-    assert [d.id for d in docs] == ["a"]
-    assert [(e.line, e.reason) for e in errors] == [
-        (2, "id 'a' is also on line 1, with other contents")
-    ]
-
-
-def test_a_file_is_planned_in_publication_order_without_holding_its_texts() -> None:
-    lines = [
-        b'{"id": "may-3", "text": "c", "published_at": "2024-05-03T00:00:00Z"}',
-        b'{"id": "undated", "text": "c2"}',
-        b"",
-        b'{"id": "may-1", "text": "a", "published_at": "2024-05-01T00:00:00Z"}',
-        b'{"id": "may-2", "text": "b", "published_at": "2024-05-02T00:00:00Z"}',
-    ]
-    file = io.BytesIO(b"\n".join(lines) + b"\n")
-    found = plan(file)
-    assert [number for _, number in found.lines] == [4, 5, 1, 2]  # line numbers, in order
-    assert [d.id for d in found.docs(file)] == ["may-1", "may-2", "may-3", "undated"]
-
-
-def test_undated_documents_keep_their_place_after_the_dated_one_before() -> None:
-    def doc(ident: str, day: int | None) -> BackfillDoc:
-        when = datetime(2024, 5, day, tzinfo=UTC) if day else None
-        return BackfillDoc(id=ident, title="", text=ident, published_at=when)
-
-    ordered = publication_order([doc("c", 3), doc("c+", None), doc("a", 1), doc("b", 2)])
-    assert [d.id for d in ordered] == ["a", "b", "c", "c+"]
+from worker.pipeline.backfill import backfill
+from worker.pipeline.backfill_input import BackfillDoc, publication_order
+from worker.resources import Resources
+from worker.store import Provenance, SourceFields, add_feed, upsert_article_stub
 
 
 def _doc(ident: str, text: str, hours: int, url: str | None = None) -> BackfillDoc:
@@ -107,7 +23,7 @@ def _doc(ident: str, text: str, hours: int, url: str | None = None) -> BackfillD
 
 
 def test_every_document_gets_its_own_output_line(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Stored and read back in chunks (a statement's parameters are bounded): of 2 here.
     monkeypatch.setattr(backfill_module, "DEFAULT_READ_CHUNK", 2)
@@ -128,3 +44,26 @@ def test_every_document_gets_its_own_output_line(
     assert (story["copy"], original["copy"]) == (story["wire"], "wire")  # same text (layer 2)
     assert story["local"] == story["wire"] and original["local"] is None  # same event
     assert story["strike"] != story["wire"] and original["strike"] is None
+
+
+def test_a_document_is_created_with_the_change_a_feed_entry_gets(runtime: Resources) -> None:
+    # One writer (worker.store.articles), one article.created payload, whoever creates it.
+    with session_scope(runtime.sessions) as s:
+        feed, _ = add_feed(s, "https://feeds.example/rss")
+        upsert_article_stub(
+            s,
+            feed_id=feed.id,
+            canonical_url="https://news.example/a",
+            url="https://news.example/a",
+            source=SourceFields(title="A"),
+            provenance=Provenance(run_id=None),
+        )
+    backfill(runtime.sessions, [_doc("b", STRIKE, 1, "https://news.example/b")])
+    with session_scope(runtime.sessions) as s:
+        entry, document = s.scalars(
+            select(Change.payload)
+            .where(Change.kind == ChangeKind.ARTICLE_CREATED)
+            .order_by(Change.id)
+        ).all()
+    assert entry == {"v": 1, "url": "https://news.example/a", "feed_id": feed.id, "run_id": None}
+    assert document == {"v": 1, "url": "https://news.example/b", "feed_id": None, "run_id": None}

@@ -25,23 +25,23 @@ from tests.support.httpserver import LocalHTTPServer
 from worker.fetch import Fetcher, HostRateLimiter
 from worker.pipeline import feed as feed_pipeline
 from worker.pipeline import refresh_feed
-from worker.runtime import Runtime
+from worker.resources import Resources
 from worker.scheduler import claim_due_feeds
 from worker.store import add_feed
 
 
-def _add(rt: Runtime, url: str) -> int:
+def _add(rt: Resources, url: str) -> int:
     with session_scope(rt.sessions) as s:
         feed, _ = add_feed(s, url)
         return feed.id
 
 
-def _refresh(rt: Runtime, feed_id: int):  # type: ignore[no-untyped-def]
+def _refresh(rt: Resources, feed_id: int):  # type: ignore[no-untyped-def]
     return refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed_id)
 
 
 def test_new_entries_become_pending_articles_once(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     feeds = serve_site(http_server)
     feed_id = _add(runtime, feeds["world"])
@@ -70,7 +70,7 @@ def test_new_entries_become_pending_articles_once(
 
 
 def test_refetching_a_changed_feed_without_validators_adds_nothing(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     feeds = serve_site(http_server)
     http_server.routes["/feeds/world.xml"].headers.pop("ETag")  # type: ignore[union-attr]
@@ -82,7 +82,7 @@ def test_refetching_a_changed_feed_without_validators_adds_nothing(
 
 
 def test_article_linked_from_two_feeds_is_stored_once(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     feeds = serve_site(http_server)
     world, local = _add(runtime, feeds["world"]), _add(runtime, feeds["local"])
@@ -102,7 +102,7 @@ def test_article_linked_from_two_feeds_is_stored_once(
 
 
 def test_server_error_is_recorded_and_backs_off(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     http_server.add("/broken.xml", "oops", status=500, content_type="text/plain")
     feed_id = _add(runtime, http_server.url("/broken.xml"))
@@ -120,7 +120,7 @@ def test_server_error_is_recorded_and_backs_off(
         assert (log.outcome, log.status_code) == ("error", 500)
 
 
-def test_gone_feed_is_never_polled_again(runtime: Runtime, http_server: LocalHTTPServer) -> None:
+def test_gone_feed_is_never_polled_again(runtime: Resources, http_server: LocalHTTPServer) -> None:
     http_server.add("/gone.xml", "gone", status=410, content_type="text/plain")
     feed_id = _add(runtime, http_server.url("/gone.xml"))
     assert _refresh(runtime, feed_id).outcome == "gone"
@@ -133,7 +133,7 @@ def test_gone_feed_is_never_polled_again(runtime: Runtime, http_server: LocalHTT
 
 
 def test_html_page_instead_of_feed_is_an_error_not_articles(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     http_server.add("/page.html", "<html><body><h1>Welcome</h1><p>Hi.</p></body></html>")
     feed_id = _add(runtime, http_server.url("/page.html"))
@@ -147,7 +147,7 @@ def test_html_page_instead_of_feed_is_an_error_not_articles(
 
 
 def test_entry_without_link_keeps_the_feeds_text(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     body = """<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
     <item><title>Linkless note</title><guid isPermaLink="false">note-1</guid>
@@ -168,21 +168,21 @@ RSS_ONE = """<?xml version="1.0"?><rss version="2.0"><channel><title>One</title>
 </channel></rss>"""
 
 
-def _feed(rt: Runtime, feed_id: int) -> Feed:
+def _feed(rt: Resources, feed_id: int) -> Feed:
     with session_scope(rt.sessions) as s:
         feed = s.get(Feed, feed_id)
         assert feed is not None
         return feed
 
 
-def _fetch_log(rt: Runtime, feed_id: int) -> list[FeedFetch]:
+def _fetch_log(rt: Resources, feed_id: int) -> list[FeedFetch]:
     with session_scope(rt.sessions) as s:
         return list(
             s.scalars(select(FeedFetch).where(FeedFetch.feed_id == feed_id).order_by(FeedFetch.id))
         )
 
 
-def _due_in(runtime: Runtime, feed: Feed) -> float:
+def _due_in(runtime: Resources, feed: Feed) -> float:
     """Seconds from the feed's last fetch (as logged) to its next check: the delay the
     refresh scheduled, the same however long ago a busy machine made that fetch."""
     last = _fetch_log(runtime, feed.id)[-1]
@@ -190,7 +190,7 @@ def _due_in(runtime: Runtime, feed: Feed) -> float:
 
 
 def test_every_fetch_leaves_a_trace_on_the_feed_and_in_the_log(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     feeds = serve_site(http_server)
     feed_id = _add(runtime, feeds["world"])
@@ -240,7 +240,7 @@ def test_every_fetch_leaves_a_trace_on_the_feed_and_in_the_log(
     ],
 )
 def test_next_poll_is_never_sooner_than_the_publisher_asked(
-    runtime: Runtime,
+    runtime: Resources,
     http_server: LocalHTTPServer,
     ttl: str,
     headers: dict[str, str],
@@ -255,7 +255,7 @@ def test_next_poll_is_never_sooner_than_the_publisher_asked(
     assert floor_s <= _due_in(runtime, feed) <= feed.check_interval_s
 
 
-def test_max_age_also_holds_for_a_304(runtime: Runtime, http_server: LocalHTTPServer) -> None:
+def test_max_age_also_holds_for_a_304(runtime: Resources, http_server: LocalHTTPServer) -> None:
     body = RSS_ONE.format(ttl="", port=http_server.port).encode()
 
     def handle(req: BaseHTTPRequestHandler) -> None:
@@ -282,7 +282,7 @@ def test_max_age_also_holds_for_a_304(runtime: Runtime, http_server: LocalHTTPSe
 @pytest.mark.parametrize("status", [429, 503])
 @pytest.mark.parametrize("as_date", [False, True])
 def test_retry_after_is_respected_on_the_schedule(
-    runtime: Runtime, http_server: LocalHTTPServer, status: int, as_date: bool
+    runtime: Resources, http_server: LocalHTTPServer, status: int, as_date: bool
 ) -> None:
     wait = 5 * 3600
     value = (
@@ -304,7 +304,7 @@ def test_retry_after_is_respected_on_the_schedule(
 
 
 def test_retry_after_is_clamped_to_the_backoff_cap(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     http_server.add(
         "/busy.xml", "later", status=503, content_type="text/plain",
@@ -316,7 +316,7 @@ def test_retry_after_is_clamped_to_the_backoff_cap(
 
 
 def test_a_failing_feed_backs_off_up_to_the_cap_and_is_never_dropped(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     http_server.add("/flaky.xml", "broken", status=500, content_type="text/plain")
     feed_id = _add(runtime, http_server.url("/flaky.xml"))
@@ -351,7 +351,7 @@ def test_a_failing_feed_backs_off_up_to_the_cap_and_is_never_dropped(
 
 
 def test_when_every_host_fails_at_once_it_is_our_network(
-    runtime: Runtime, http_server: LocalHTTPServer, dead_port: int
+    runtime: Resources, http_server: LocalHTTPServer, dead_port: int
 ) -> None:
     # 127.0.0.2..7 are loopback addresses nothing listens on: distinct hosts whose connect
     # is refused, as every host would be with our network down.
@@ -384,7 +384,7 @@ def test_when_every_host_fails_at_once_it_is_our_network(
 
 
 def test_one_dead_host_with_many_feeds_is_not_an_outage(
-    runtime: Runtime, http_server: LocalHTTPServer, dead_port: int
+    runtime: Resources, http_server: LocalHTTPServer, dead_port: int
 ) -> None:
     port = dead_port
     feed_ids = [_add(runtime, f"http://127.0.0.9:{port}/feed{i}.xml") for i in range(6)]
@@ -393,7 +393,7 @@ def test_one_dead_host_with_many_feeds_is_not_an_outage(
 
 
 def test_http_errors_prove_the_network_works(
-    runtime: Runtime, http_server: LocalHTTPServer, dead_port: int
+    runtime: Resources, http_server: LocalHTTPServer, dead_port: int
 ) -> None:
     # A 404 from one host is an answer: the connect failures after it are counted.
     http_server.add("/missing.xml", "no", status=404, content_type="text/plain")
@@ -408,7 +408,7 @@ def test_http_errors_prove_the_network_works(
 
 
 def test_permanent_redirect_is_adopted_only_when_it_repeats(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     body = RSS_ONE.format(ttl="", port=http_server.port)
     http_server.add("/new.xml", body, content_type="application/rss+xml")
@@ -440,7 +440,7 @@ def test_permanent_redirect_is_adopted_only_when_it_repeats(
 
 
 def test_temporary_redirects_never_move_the_feed(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     http_server.add("/new.xml", RSS_ONE.format(ttl="", port=http_server.port),
                     content_type="application/rss+xml")  # fmt: skip
@@ -453,7 +453,7 @@ def test_temporary_redirects_never_move_the_feed(
 
 
 def test_redirect_to_an_already_registered_feed_keeps_both(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     http_server.add("/new.xml", RSS_ONE.format(ttl="", port=http_server.port),
                     content_type="application/rss+xml")  # fmt: skip
@@ -467,7 +467,7 @@ def test_redirect_to_an_already_registered_feed_keeps_both(
 
 
 def test_our_own_rate_limit_defers_without_touching_the_last_fetch(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     feeds = serve_site(http_server)
     feed_id = _add(runtime, feeds["world"])
@@ -487,7 +487,7 @@ def test_our_own_rate_limit_defers_without_touching_the_last_fetch(
 
 
 def test_an_unexpected_error_is_recorded_not_raised(
-    runtime: Runtime, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
+    runtime: Resources, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A parser bug cannot be produced on demand: this fault is injected.
     def broken_parser(*args: object, **kwargs: object) -> None:
@@ -508,7 +508,7 @@ def test_an_unexpected_error_is_recorded_not_raised(
 
 
 def test_the_same_feed_refreshed_twice_at_once_stores_each_entry_once(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     feeds = serve_site(http_server)
     feed_id = _add(runtime, feeds["world"])
@@ -523,7 +523,7 @@ def test_the_same_feed_refreshed_twice_at_once_stores_each_entry_once(
 
 
 def test_atom_entry_dated_only_by_updated_gets_that_date(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     body = """<?xml version="1.0" encoding="utf-8"?>
     <feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><id>urn:a</id>
@@ -542,7 +542,7 @@ def test_atom_entry_dated_only_by_updated_gets_that_date(
 
 
 def test_a_feeds_entries_are_stored_in_a_few_statements_not_three_per_entry(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     def rss(links: list[str]) -> str:
         items = "".join(f"<item><title>T {u}</title><link>{u}</link></item>" for u in links)
@@ -588,7 +588,7 @@ def test_a_feeds_entries_are_stored_in_a_few_statements_not_three_per_entry(
 
 
 def test_an_unchanged_feed_is_polled_in_three_statements(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     feed_id = _add(runtime, serve_site(http_server)["world"])
     assert _refresh(runtime, feed_id).outcome == "ok"
@@ -613,7 +613,7 @@ def test_an_unchanged_feed_is_polled_in_three_statements(
 
 
 def test_a_304_records_its_hosts_answer_when_the_last_one_is_old_or_a_failure_came_since(
-    runtime: Runtime, http_server: LocalHTTPServer
+    runtime: Resources, http_server: LocalHTTPServer
 ) -> None:
     feed_id = _add(runtime, serve_site(http_server)["world"])
     _refresh(runtime, feed_id)

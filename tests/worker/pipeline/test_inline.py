@@ -19,7 +19,7 @@ from tests.support.httpserver import LocalHTTPServer
 from tests.support.services import migrate
 from tests.worker.pipeline.conftest import make_settings
 from worker.pipeline.inline import run_inline
-from worker.runtime import Runtime, build_runtime
+from worker.resources import Resources, build_resources
 from worker.store import add_feed
 
 
@@ -30,12 +30,12 @@ def hosts() -> Iterator[list[LocalHTTPServer]]:
         yield [stack.enter_context(LocalHTTPServer(f"127.0.0.{10 + i}")) for i in range(6)]
 
 
-def _runtime(tmp_path: Path, url: str, **settings: object) -> Runtime:
+def _runtime(tmp_path: Path, url: str, **settings: object) -> Resources:
     migrate(url)
-    return build_runtime(make_settings(tmp_path, url, **settings))
+    return build_resources(make_settings(tmp_path, url, **settings))
 
 
-def _feed(rt: Runtime, server: LocalHTTPServer, links: list[str]) -> int:
+def _feed(rt: Resources, server: LocalHTTPServer, links: list[str]) -> int:
     items = [(STORIES[i % len(STORIES)], link) for i, link in enumerate(links)]
     server.add("/feed.xml", rss("Feed", items), content_type="application/rss+xml")
     with session_scope(rt.sessions) as s:
@@ -43,7 +43,7 @@ def _feed(rt: Runtime, server: LocalHTTPServer, links: list[str]) -> int:
         return feed.id
 
 
-def _articles(rt: Runtime) -> dict[str, Article]:
+def _articles(rt: Resources) -> dict[str, Article]:
     with session_scope(rt.sessions) as s:
         return {a.url: a for a in s.scalars(select(Article))}
 

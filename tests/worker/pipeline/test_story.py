@@ -25,27 +25,27 @@ from tests.worker.stories.texts import (
 )
 from worker.pipeline import StoryStepBusy, assign_story_step
 from worker.pipeline import story as story_module
-from worker.runtime import Runtime, build_runtime
+from worker.resources import Resources, build_resources
 from worker.stories import assigner, lock_story_step
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Runtime]:
+) -> Iterator[Resources]:
     url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
     migrate(url)
-    rt = build_runtime(make_settings(tmp_path, url))
+    rt = build_resources(make_settings(tmp_path, url))
     yield rt
     rt.close()
 
 
-def extracted(rt: Runtime, title: str, text: str, hours: float) -> int:
+def extracted(rt: Resources, title: str, text: str, hours: float) -> int:
     """An article fetched and extracted, waiting for the story step."""
     return add_article(rt.sessions, title, text, hours=hours, site=f"site{hours:g}.example")
 
 
-def failures(rt: Runtime, article_id: int) -> tuple[str | None, int]:
+def failures(rt: Resources, article_id: int) -> tuple[str | None, int]:
     """What the article's row says of its story step's failures."""
     with session_scope(rt.sessions) as s:
         article = s.get(Article, article_id)
@@ -66,14 +66,14 @@ def fail_on(monkeypatch: pytest.MonkeyPatch, bad: int, error: Exception) -> None
     monkeypatch.setattr("worker.stories.step.assign", assign)
 
 
-def story_of(rt: Runtime, article_id: int) -> int | None:
+def story_of(rt: Resources, article_id: int) -> int | None:
     with session_scope(rt.sessions) as s:
         article = s.get(Article, article_id)
         assert article is not None
         return article.story_id
 
 
-def test_a_task_assigns_the_backlog_oldest_report_first(backend: Runtime) -> None:
+def test_a_task_assigns_the_backlog_oldest_report_first(backend: Resources) -> None:
     # Three reports wait for the story step (a busy stories queue); the newest one's task runs
     # first and takes the others with it, in the order they were published.
     local = extracted(backend, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=2)
@@ -91,7 +91,7 @@ def test_a_task_assigns_the_backlog_oldest_report_first(backend: Runtime) -> Non
     assert assign_story_step(backend.sessions, local, batch=8).method == "done"
 
 
-def test_a_batch_takes_at_most_its_size(backend: Runtime) -> None:
+def test_a_batch_takes_at_most_its_size(backend: Resources) -> None:
     first = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=1)
     second = extracted(backend, STRIKE_TITLE, STRIKE, hours=2)
     third = extracted(backend, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=3)
@@ -100,7 +100,7 @@ def test_a_batch_takes_at_most_its_size(backend: Runtime) -> None:
     assert story_of(backend, second) is None
 
 
-def test_a_task_works_off_full_batches_of_the_backlog(backend: Runtime) -> None:
+def test_a_task_works_off_full_batches_of_the_backlog(backend: Resources) -> None:
     texts = [(BRIDGE_WIRE_TITLE, BRIDGE_WIRE), (STRIKE_TITLE, STRIKE)] * 4
     waiting = [extracted(backend, t, x, hours=h) for h, (t, x) in enumerate(texts, start=1)]
     # Batches of 2, up to 3 of them: its own article and the oldest, then two full batches.
@@ -115,7 +115,7 @@ def test_a_task_works_off_full_batches_of_the_backlog(backend: Runtime) -> None:
 
 
 def test_a_failing_backlog_batch_ends_the_drain_not_the_task(
-    backend: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    backend: Resources, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     texts = [(BRIDGE_WIRE_TITLE, BRIDGE_WIRE), (STRIKE_TITLE, STRIKE)] * 2
     oldest, next_one, bad, own = (
@@ -132,7 +132,7 @@ def test_a_failing_backlog_batch_ends_the_drain_not_the_task(
 
 
 def test_an_article_that_fails_holds_up_only_its_own_task(
-    backend: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    backend: Resources, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The batch that holds the bad article fails as a whole, then each task assigns its own
     # article alone.
@@ -154,7 +154,7 @@ def test_an_article_that_fails_holds_up_only_its_own_task(
 
     # A restarted worker (a runtime of its own; no state in memory): later batches leave the
     # article out, from its row, and no longer fail.
-    restarted = build_runtime(backend.settings)
+    restarted = build_resources(backend.settings)
     try:
         later = extracted(restarted, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=3)
         other = extracted(restarted, BRIDGE_WIRE_TITLE, BRIDGE_WIRE + "\n\nUpdate.", hours=4)
@@ -173,7 +173,7 @@ def test_an_article_that_fails_holds_up_only_its_own_task(
 
 
 def test_a_failed_article_is_cleared_when_a_batch_assigns_it_as_an_original(
-    backend: Runtime, monkeypatch: pytest.MonkeyPatch
+    backend: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Its copy (marked by the text step) takes its original along, in the copy's batch.
     original = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
@@ -189,7 +189,9 @@ def test_a_failed_article_is_cleared_when_a_batch_assigns_it_as_an_original(
     assert failures(backend, original) == (None, 1)
 
 
-def test_a_database_error_is_not_counted(backend: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_database_error_is_not_counted(
+    backend: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The database going away is no fault of the article: the task retries it (autoretry_for),
     # and nothing is counted against it.
     article = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
@@ -202,7 +204,7 @@ def test_a_database_error_is_not_counted(backend: Runtime, monkeypatch: pytest.M
 
 
 def test_a_long_error_is_cut_and_a_bare_one_named(
-    backend: Runtime, monkeypatch: pytest.MonkeyPatch
+    backend: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     article = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
     fail_on(monkeypatch, article, RuntimeError("x" * 10_000))
@@ -219,7 +221,7 @@ def test_a_long_error_is_cut_and_a_bare_one_named(
 
 
 def test_a_failure_that_cannot_be_recorded_still_raises_the_original(
-    backend: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    backend: Resources, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     article = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
     fail_on(monkeypatch, article, RuntimeError("the original"))
@@ -238,7 +240,7 @@ def test_a_failure_that_cannot_be_recorded_still_raises_the_original(
 
 
 def test_a_task_finding_its_article_done_takes_neither_lock_nor_batch(
-    backend: Runtime,
+    backend: Resources,
 ) -> None:
     first = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=1)
     second = extracted(backend, STRIKE_TITLE, STRIKE, hours=2)
@@ -262,7 +264,7 @@ def test_a_task_that_must_not_wait_is_told_the_story_step_is_busy(
     tmp_path: Path, pg_url: str
 ) -> None:
     migrate(pg_url)
-    rt = build_runtime(make_settings(tmp_path, pg_url))
+    rt = build_resources(make_settings(tmp_path, pg_url))
     article = extracted(rt, STRIKE_TITLE, STRIKE, hours=1)
     with session_scope(rt.sessions) as holder:
         lock_story_step(holder)  # another worker in the middle of a batch

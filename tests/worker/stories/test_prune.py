@@ -22,7 +22,7 @@ from tests.worker.stories.texts import (
     VISIT_A,
     VISIT_A_TITLE,
 )
-from worker import runtime as runtime_module
+from worker import resources as resources_module
 from worker.celery_app import celery_config
 from worker.config import Settings
 from worker.stories.prune import prune_sketches
@@ -225,9 +225,9 @@ def test_task_prunes_with_the_configured_window(
 
     migrate(sqlite_url)
     settings = Settings(database_url=sqlite_url, syndication_window_days=10)
-    rt = runtime_module.build_runtime(settings)
-    monkeypatch.setattr(runtime_module, "_runtime", rt)
-    monkeypatch.setattr(runtime_module, "_pid", os.getpid())
+    rt = resources_module.build_resources(settings)
+    monkeypatch.setattr(resources_module, "_resources", rt)
+    monkeypatch.setattr(resources_module, "_pid", os.getpid())
     try:
         old = add_article(rt.sessions, *FILLER[0], hours=days_ago(11))
         recent = add_article(rt.sessions, *FILLER[1], hours=days_ago(9), site="b.example")

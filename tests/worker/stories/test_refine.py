@@ -372,7 +372,7 @@ def test_the_task_refines_the_configured_window(
     import os
 
     from tests.support.services import migrate
-    from worker import runtime as runtime_module
+    from worker import resources as resources_module
     from worker.config import Settings
     from worker.tasks import refine_stories as task
 
@@ -380,9 +380,9 @@ def test_the_task_refines_the_configured_window(
 
     def refine_within(hours: float) -> int:
         settings = Settings(database_url=sqlite_url, refine_window_hours=hours)
-        rt = runtime_module.build_runtime(settings)
-        monkeypatch.setattr(runtime_module, "_runtime", rt)
-        monkeypatch.setattr(runtime_module, "_pid", os.getpid())
+        rt = resources_module.build_resources(settings)
+        monkeypatch.setattr(resources_module, "_resources", rt)
+        monkeypatch.setattr(resources_module, "_pid", os.getpid())
         try:
             return int(task())
         finally:

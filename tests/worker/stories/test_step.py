@@ -32,7 +32,7 @@ from worker.dedupe import content_hash
 from worker.stories import DEFAULT_CONFIG, InMemoryStoryIndex, StoryDoc, assign
 from worker.stories.index import DEFAULT_POSTING_TERMS, posting_terms
 from worker.stories.step import assign_stories
-from worker.stories.text import DEFAULT_TERM_TEXT_CHARS
+from worker.stories.terms import DEFAULT_TERM_TEXT_CHARS
 
 T0 = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
 

@@ -1,7 +1,15 @@
-"""Per-process resources: engine, session factory, HTTP fetcher.
+"""The resources one process works with: its settings, engine, session factory and fetcher.
 
-Created lazily and keyed by process id, because Celery's prefork pool forks after import: a
-connection pool or socket inherited across fork would be shared by two processes.
+Usage::
+
+    rt = get_resources()                  # a worker process's own (the tasks' ``self.resources``)
+    rt = build_resources(settings)        # a CLI command's, a test's, an inline fetch's
+    refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed_id)
+
+``get_resources`` builds them lazily and per process id, because Celery's prefork pool forks
+after import: a connection pool or socket inherited across fork would be shared by two
+processes. It is where a worker process reads its settings (``get_settings``); everything it
+calls is handed them.
 """
 
 from __future__ import annotations
@@ -13,13 +21,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import RunKind, make_engine, session_factory
+from worker import metrics
 from worker.config import Settings, get_settings
 from worker.fetch import Fetcher
 from worker.runs import start_run
 
 
 @dataclass
-class Runtime:
+class Resources:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
@@ -39,7 +48,7 @@ class Runtime:
         self.engine.dispose()
 
 
-_runtime: Runtime | None = None
+_resources: Resources | None = None
 _pid: int | None = None
 _inherited_run_id: int | None = None
 
@@ -50,17 +59,19 @@ def adopt_worker_run(run_id: int | None) -> None:
     _inherited_run_id = run_id
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Resources for one process (tests and the inline runner build their own)."""
+def build_resources(settings: Settings) -> Resources:
+    """Resources for one process (tests and the inline runner build their own); the
+    per-domain metrics of this process label the top hosts of its database."""
+    metrics.label_top_domains(settings.sqlalchemy_url, settings.metrics_top_domains)
     engine = make_engine(settings.sqlalchemy_url)
     fetcher = Fetcher(settings)
-    return Runtime(settings, engine, session_factory(engine), fetcher)
+    return Resources(settings, engine, session_factory(engine), fetcher)
 
 
-def get_runtime() -> Runtime:
-    """This process's runtime, built on first use after (each) fork."""
-    global _runtime, _pid
-    if _runtime is None or _pid != os.getpid():
-        _runtime = build_runtime(get_settings())
+def get_resources() -> Resources:
+    """This process's resources, built on first use after (each) fork."""
+    global _resources, _pid
+    if _resources is None or _pid != os.getpid():
+        _resources = build_resources(get_settings())
         _pid = os.getpid()
-    return _runtime
+    return _resources

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from worker.monitoring import metrics
+    from worker import metrics
 
     metrics.observe_feed_fetch("ok", None, seconds=0.42, host="news.example")
     metrics.observe_page_fetch("failed", "http_404", seconds=0.3, host="news.example")
@@ -35,10 +35,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from worker.config import get_settings
+from sqlalchemy import Engine, func, select
+
+from models import Feed, make_read_engine
 
 if TYPE_CHECKING:
-    from prometheus_client import Counter, Histogram
+    from prometheus_client import Histogram
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 OTHER_DOMAIN = "other"
 #: How often each process re-reads which hosts are the top N.
 DEFAULT_DOMAIN_REFRESH_S = 300.0
+#: Longest wait for the database when the top hosts are read (the label is then ``other``).
+DEFAULT_READ_TIMEOUT_S = 5.0
 #: Bucket bounds (seconds) of the stage durations: 5 ms to 2 min.
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 #: Refinement re-clusters a whole window: longer runs.
@@ -180,55 +184,53 @@ class _Metrics:
     def __init__(self) -> None:
         from prometheus_client import Counter, Histogram
 
-        self.feed_fetches: Counter = Counter(
-            "storywire_feed_fetches",
-            "Feed refreshes by outcome and error class.",
-            ["outcome", "error_class"],
+        by_outcome = ["outcome", "error_class"]
+        self.feed_fetches = Counter(
+            "storywire_feed_fetches", "Feed refreshes by outcome and error class.", by_outcome
         )
-        self.page_fetches: Counter = Counter(
+        self.page_fetches = Counter(
             "storywire_page_fetches",
             "Article pages processed by outcome and error class.",
-            ["outcome", "error_class"],
+            by_outcome,
         )
-        self.domain_fetches: Counter = Counter(
+        self.domain_fetches = Counter(
             "storywire_domain_fetches",
             "Feed and page fetches per host (the top hosts by volume; the rest as other).",
             ["domain", "kind", "outcome"],
         )
-        self.feed_fetch_seconds: Histogram = Histogram(
-            "storywire_feed_fetch_seconds",
-            "Time to fetch and parse one feed.",
-            buckets=DEFAULT_BUCKETS,
-        )
-        self.page_fetch_seconds: Histogram = Histogram(
-            "storywire_page_fetch_seconds",
-            "Time to fetch one article page.",
-            buckets=DEFAULT_BUCKETS,
-        )
-        self.extraction_seconds: Histogram = Histogram(
-            "storywire_extraction_seconds",
-            "Time to extract one page's text and metadata.",
-            buckets=DEFAULT_BUCKETS,
-        )
-        self.story_step_seconds: Histogram = Histogram(
-            "storywire_story_step_seconds",
-            "Time of one story-step task (one article or a batch).",
-            buckets=DEFAULT_BUCKETS,
-        )
-        self.refinement_seconds: Histogram = Histogram(
-            "storywire_refinement_seconds",
-            "Time of one story refinement run.",
-            buckets=REFINEMENT_BUCKETS,
-        )
-        self.rate_waits: Histogram = Histogram(
-            "storywire_rate_limit_wait_seconds",
-            "Time requests waited for their host's turn (per-host rate limit).",
-            buckets=DEFAULT_BUCKETS,
-        )
-        self.rate_deferrals: Counter = Counter(
+        self.rate_deferrals = Counter(
             "storywire_rate_limit_deferrals",
             "Requests deferred because their host's turn was too far away.",
         )
+        seconds: dict[str, Histogram] = {
+            name: Histogram(f"storywire_{name}", doc, buckets=buckets)
+            for name, doc, buckets in _DURATIONS
+        }
+        self.feed_fetch_seconds = seconds["feed_fetch_seconds"]
+        self.page_fetch_seconds = seconds["page_fetch_seconds"]
+        self.extraction_seconds = seconds["extraction_seconds"]
+        self.story_step_seconds = seconds["story_step_seconds"]
+        self.refinement_seconds = seconds["refinement_seconds"]
+        self.rate_waits = seconds["rate_limit_wait_seconds"]
+
+
+#: The histograms of the stages: name (after ``storywire_``), help text, buckets.
+_DURATIONS = (
+    ("feed_fetch_seconds", "Time to fetch and parse one feed.", DEFAULT_BUCKETS),
+    ("page_fetch_seconds", "Time to fetch one article page.", DEFAULT_BUCKETS),
+    ("extraction_seconds", "Time to extract one page's text and metadata.", DEFAULT_BUCKETS),
+    (
+        "story_step_seconds",
+        "Time of one story-step task (one article or a batch).",
+        DEFAULT_BUCKETS,
+    ),
+    ("refinement_seconds", "Time of one story refinement run.", REFINEMENT_BUCKETS),
+    (
+        "rate_limit_wait_seconds",
+        "Time requests waited for their host's turn (per-host rate limit).",
+        DEFAULT_BUCKETS,
+    ),
+)
 
 
 _lock = threading.Lock()
@@ -274,12 +276,25 @@ class _TopDomains:
         return host if host in self._hosts else OTHER_DOMAIN
 
 
+#: Where the top hosts are read from, and how many (``label_top_domains``); None: not set.
+_domain_source: tuple[str, int] | None = None
+
+
+def label_top_domains(database_url: str, size: int) -> None:
+    """Label the per-domain series of this process (and of those it forks) with the ``size``
+    hosts whose feeds in this database list the most entries; until called, every host is
+    ``other``. ``worker.resources.build_resources`` calls it with the process's settings."""
+    global _domain_source
+    _domain_source = (database_url, size)
+    _top_domains.cache_clear()
+
+
 @lru_cache(maxsize=4)
 def _top_domains(pid: int) -> _TopDomains:
-    settings = get_settings()
-    return _TopDomains(
-        _loader(settings.sqlalchemy_url), settings.metrics_top_domains, DEFAULT_DOMAIN_REFRESH_S
-    )
+    if _domain_source is None:
+        return _TopDomains(lambda _size: [], 0, DEFAULT_DOMAIN_REFRESH_S)
+    url, size = _domain_source
+    return _TopDomains(_loader(url), size, DEFAULT_DOMAIN_REFRESH_S)
 
 
 def domain_label(host: str) -> str:
@@ -287,11 +302,17 @@ def domain_label(host: str) -> str:
     return _top_domains(os.getpid()).label(host)
 
 
+def top_hosts(engine: Engine, size: int) -> list[str]:
+    """The ``size`` feed hosts whose feeds listed the most entries at their last fetch."""
+    volume = func.sum(func.coalesce(Feed.last_entries_seen, 0)) + func.count()
+    query = select(Feed.host).group_by(Feed.host).order_by(volume.desc(), Feed.host).limit(size)
+    with engine.connect() as conn:
+        return [str(h) for h in conn.execute(query).scalars()]
+
+
 def _loader(url: str) -> Callable[[int], list[str]]:
     def load(size: int) -> list[str]:
-        from worker.monitoring.queries import read_engine, top_hosts
-
-        engine = read_engine(url)
+        engine = make_read_engine(url, connect_timeout_s=DEFAULT_READ_TIMEOUT_S)
         try:
             return top_hosts(engine, size)
         finally:

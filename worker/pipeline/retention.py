@@ -14,12 +14,12 @@ counts as they were: they are the record of an event. Keep the retention longer 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Article, session_scope, utcnow
+from models import Article, ChangeKind, in_batches, utcnow
 from worker.store import record_change
 
 #: Articles deleted per transaction.
@@ -37,26 +37,27 @@ def prune_articles(
 ) -> int:
     """Delete articles discovered before ``now - older_than``; returns how many."""
     cutoff = utcnow() - older_than
-    removed = 0
-    for _ in range(max_batches):
-        with session_scope(sessions) as session:
-            rows = session.execute(
-                select(Article.id, Article.canonical_url)
-                .where(Article.discovered_at < cutoff)
-                .order_by(Article.id)
-                .limit(batch)
-            ).all()
-            if not rows:
-                break
-            for article_id, url in rows:
-                record_change(session, "article.deleted", article_id, canonical_url=url)
-            ids = [article_id for article_id, _ in rows]
-            session.execute(
-                delete(Article)
-                .where(Article.id.in_(ids))
-                .execution_options(synchronize_session=False)
-            )
-        removed += len(rows)
-        if len(rows) < batch:
-            break
-    return removed
+    return in_batches(
+        sessions,
+        lambda session: _delete_oldest(session, cutoff, batch),
+        batch=batch,
+        max_batches=max_batches,
+    )
+
+
+def _delete_oldest(session: Session, cutoff: datetime, batch: int) -> int:
+    rows = session.execute(
+        select(Article.id, Article.canonical_url)
+        .where(Article.discovered_at < cutoff)
+        .order_by(Article.id)
+        .limit(batch)
+    ).all()
+    for article_id, url in rows:
+        record_change(session, ChangeKind.ARTICLE_DELETED, article_id, canonical_url=url)
+    if rows:
+        session.execute(
+            delete(Article)
+            .where(Article.id.in_([article_id for article_id, _ in rows]))
+            .execution_options(synchronize_session=False)
+        )
+    return len(rows)

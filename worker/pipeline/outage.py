@@ -34,13 +34,9 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import HostHealth
+from models import NETWORK_ERROR_CLASSES, HostHealth
 from worker.config import Settings
 from worker.store.upsert import dialect_insert
-
-#: ``error_class`` values of failures that happen before any response: the only ones that
-#: can mean our network is down. (A TLS or protocol error needed a peer to talk to.)
-NETWORK_ERROR_CLASSES = frozenset({"connect", "dns", "timeout"})
 
 
 class Evidence(StrEnum):
@@ -80,7 +76,8 @@ def note_fetch(
     if evidence is Evidence.REACHED:
         _upsert(session, host, {"last_ok_at": now})
         return False
-    failure_class = str(getattr(error, "error_class", "network"))
+    # A network failure: its error class is one of NETWORK_ERROR_CLASSES.
+    failure_class = str(getattr(error, "error_class", ""))
     _upsert(session, host, {"last_failure_at": now, "last_failure_class": failure_class})
     return local_outage(session, now, settings=settings)
 

@@ -12,6 +12,7 @@ from kombu import Connection, Exchange, Queue
 
 from worker.celery_app import QUEUES
 from worker.config import Settings
+from worker.embedded_broker import embedded_broker_url
 
 #: Rounds of processes starting together on a fresh broker file. With kombu's own transport
 #: about one round in five lost a process (UNIQUE constraint failed: kombu_queue.name).
@@ -36,7 +37,7 @@ def test_processes_declaring_the_queues_at_once_all_get_through(tmp_path: Path) 
     ctx = multiprocessing.get_context("fork")
     for round_ in range(ROUNDS):
         (tmp_path / str(round_)).mkdir()
-        url = Settings(data_dir=tmp_path / str(round_)).broker_url
+        url = embedded_broker_url(Settings(data_dir=tmp_path / str(round_)).broker_path)
         barrier = ctx.Barrier(PROCESSES)
         results: ResultQueue[str] = ctx.Queue()
         procs = [

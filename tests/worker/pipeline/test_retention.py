@@ -18,7 +18,7 @@ from models import (
     utcnow,
 )
 from tests.support.services import migrate
-from worker.retention import prune_articles
+from worker.pipeline.retention import prune_articles
 from worker.store import SourceFields, add_feed, upsert_article_stub
 
 

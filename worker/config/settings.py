@@ -1,53 +1,43 @@
-"""Storywire settings: one typed object read from the environment.
+"""The settings model: every setting with its default, bounds and meaning.
 
 Usage::
 
-    from worker.config import get_settings
+    settings = Settings()              # read from the environment, *_FILE twins and .env
+    settings.sqlalchemy_url            # DATABASE_URL, else the SQLite file in the data dir
+    get_settings()                     # the process's own, read once
 
-    settings = get_settings()
-    settings.database_url      # DATABASE_URL, SQLite file in the data dir by default
-    settings.broker_url        # REDIS_URL, else an embedded SQLite broker
-
-``DATABASE_URL`` and ``REDIS_URL`` keep their conventional names (docker-compose, Heroku-style
-platforms set them); every other setting is ``STORYWIRE_<NAME>``. With nothing set at all,
-Storywire runs on embedded defaults: a SQLite database and a SQLite-backed Celery broker under
-``STORYWIRE_DATA_DIR``, so ``storywire run`` needs no server.
+Read by the entry points only (the CLI, the Celery app and its signal handlers, a worker
+process's resources): everything below them is handed the settings it needs.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, get_args, get_origin
-from urllib.parse import urlsplit
+from typing import Annotated, Literal, Self
 
-import annotated_types
 from pydantic import AliasChoices, BeforeValidator, Field, field_validator, model_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+
+from worker.config.secrets import FileSecrets
+from worker.config.urls import (
+    HEADER_TEXT,
+    ContactUrl,
+    DatabaseUrl,
+    ProxyUrl,
+    RedisUrl,
+    normalize_database_url,
+)
 
 DEFAULT_DATA_DIR = Path(".storywire")
 DEFAULT_USER_AGENT = "Storywire/0.1"
 DEFAULT_CONTACT_URL = "https://github.com/storywire/storywire"
 DEFAULT_METRICS_HOST = "127.0.0.1"
 DEFAULT_ENV_FILE = ".env"
-#: Suffix of a variable naming a file that holds a setting's value (Docker/Kubernetes secrets).
-FILE_SUFFIX = "_FILE"
-#: Database URL schemes Storywire runs on (the others lack a driver or the SQL it uses).
-DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql", "postgresql+psycopg")
-#: Redis URL schemes: Celery's broker and the per-host rate limit read redis(s)://; a unix://
-#: socket serves the rate limit of processes that share a machine with their Redis.
-REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 _DAY_S = 86_400
 _WEEK_S = 7 * _DAY_S
 _YEAR_S = 365 * _DAY_S
-# A header value: printable ASCII, so no setting can smuggle a line break into a request.
-_HEADER_TEXT = r"^[\x20-\x7e]+$"
 
 LogLevel = Annotated[
     Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
@@ -84,13 +74,13 @@ class Settings(BaseSettings):
         json_schema_extra={"allowed": "a directory Storywire can create and write"},
         description="Directory for the embedded SQLite database, broker and beat schedule.",
     )
-    database_url: str | None = Field(
+    database_url: DatabaseUrl = Field(
         None,
         validation_alias=AliasChoices("DATABASE_URL", "STORYWIRE_DATABASE_URL"),
         json_schema_extra={"allowed": "`sqlite:///PATH` or `postgresql://USER@HOST:PORT/DB`"},
         description="SQLAlchemy URL of the database. Default: SQLite file in the data dir.",
     )
-    redis_url: str | None = Field(
+    redis_url: RedisUrl = Field(
         None,
         validation_alias=AliasChoices("REDIS_URL", "STORYWIRE_REDIS_URL"),
         json_schema_extra={"allowed": "`redis://HOST:PORT/DB`, `rediss://…` or `unix:///PATH`"},
@@ -106,28 +96,19 @@ class Settings(BaseSettings):
         30.0, ge=1, le=3600, description="How often beat looks for feeds that are due."
     )
     dispatch_per_host: int = Field(
-        2,
-        ge=1,
-        le=10_000,
-        description="At most this many feeds of one host are dispatched per tick.",
+        2, ge=1, le=10_000, description="At most this many feeds of one host per tick."
     )
     dispatch_batch: int = Field(
         500, ge=1, le=100_000, description="At most this many feeds dispatched per tick."
     )
     default_interval_s: int = Field(
-        900,
-        ge=1,
-        le=_YEAR_S,
-        description="Poll interval of a new feed, before it adapts to the feed's rhythm.",
+        900, ge=1, le=_YEAR_S, description="Poll interval of a new feed, before it adapts."
     )
     min_interval_s: int = Field(
         300, ge=1, le=_YEAR_S, description="Shortest adaptive poll interval."
     )
     max_interval_s: int = Field(
-        86_400,
-        ge=1,
-        le=_YEAR_S,
-        description="Longest adaptive poll interval (at least the shortest).",
+        86_400, ge=1, le=_YEAR_S, description="Longest adaptive poll interval."
     )
     max_backoff_s: int = Field(
         86_400, ge=1, le=_YEAR_S, description="Cap of the error back-off of a failing feed."
@@ -160,11 +141,11 @@ class Settings(BaseSettings):
         DEFAULT_USER_AGENT,
         min_length=1,
         max_length=200,
-        pattern=_HEADER_TEXT,
+        pattern=HEADER_TEXT,
         json_schema_extra={"allowed": "1 to 200 printable ASCII characters"},
         description="Product token of the User-Agent; the contact URL is appended to it.",
     )
-    contact_url: str | None = Field(
+    contact_url: ContactUrl = Field(
         DEFAULT_CONTACT_URL,
         max_length=500,
         json_schema_extra={
@@ -264,6 +245,13 @@ class Settings(BaseSettings):
         description="A worker process whose resident memory exceeds this after a task is "
         "replaced by a fresh one.",
     )
+    max_page_attempts: int = Field(
+        4,
+        ge=1,
+        le=100,
+        description="Transient failures of an article page (timeouts, 5xx, 429) before it is "
+        "given up as failed; each retry waits longer.",
+    )
     max_unfinished_tries: int = Field(
         3,
         ge=1,
@@ -297,6 +285,13 @@ class Settings(BaseSettings):
         ge=1,
         le=36_500,
         description="Changes older than this are pruned (consumers must keep up).",
+    )
+
+    prune_interval_s: float = Field(
+        3600.0,
+        ge=60,
+        le=_DAY_S,
+        description="How often beat prunes old changes, sketches and (with a retention) articles.",
     )
 
     # --- stories -------------------------------------------------------------------------
@@ -373,7 +368,7 @@ class Settings(BaseSettings):
         description="Hosts with their own series in the per-domain metrics (those with the "
         "most feed entries); every other host is counted as `other`.",
     )
-    http_proxy: str | None = Field(
+    http_proxy: ProxyUrl = Field(
         None,
         max_length=2_000,
         json_schema_extra={"allowed": "empty, or `http://HOST:PORT`"},
@@ -384,50 +379,9 @@ class Settings(BaseSettings):
         None,
         gt=0,
         le=36_500,
-        description="Delete articles discovered longer ago than this (hourly, with an "
+        description="Delete articles discovered longer ago than this (pruning, with an "
         "`article.deleted` change each). Unset: articles are kept forever.",
     )
-
-    @field_validator("database_url")
-    @classmethod
-    def _database_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None  # set but empty: the embedded default, as if unset
-        check_database_url(value)
-        return value.strip()
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        check_redis_url(value)
-        return value.strip()
-
-    @field_validator("contact_url")
-    @classmethod
-    def _contact_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = value.strip()
-        scheme = value.split(":", 1)[0].lower() if ":" in value else ""
-        if scheme not in ("http", "https", "mailto") or not re.fullmatch(_HEADER_TEXT, value):
-            raise ValueError("must be empty, or an http(s) or mailto: URL in printable ASCII")
-        return value
-
-    @field_validator("http_proxy")
-    @classmethod
-    def _http_proxy(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        try:
-            parts = urlsplit(value.strip())
-            parts.port  # noqa: B018 - raises ValueError for a bad port
-        except ValueError:
-            raise ValueError("not a proxy URL; use http://HOST:PORT") from None
-        if parts.scheme.lower() != "http" or not parts.hostname:
-            raise ValueError("use http://HOST:PORT (HTTPS targets are tunnelled through it)")
-        return value.strip()
 
     @field_validator("data_dir")
     @classmethod
@@ -472,16 +426,6 @@ class Settings(BaseSettings):
         return f"{self.user_agent} (+{contact})"
 
     @property
-    def broker_url(self) -> str:
-        """Celery broker: Redis when configured, else kombu's SQLAlchemy transport on SQLite
-        (made safe for processes starting together: ``worker.broker``)."""
-        if self.redis_url:
-            return self.redis_url
-        from worker.broker import embedded_broker_url  # kombu: imported only when needed
-
-        return embedded_broker_url(self.broker_path)
-
-    @property
     def broker_path(self) -> Path:
         """The embedded broker's SQLite file (when there is no ``REDIS_URL``)."""
         return (self.data_dir / "broker.db").resolve()
@@ -490,129 +434,6 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when running without any server (no REDIS_URL)."""
         return not self.redis_url
-
-
-class FileSecrets(PydanticBaseSettingsSource):
-    """``DATABASE_URL_FILE=/run/secrets/db`` sets ``DATABASE_URL`` to that file's content
-    (without its trailing newline): secrets mounted as files stay out of the environment,
-    where any process listing can read them. Every setting has its ``*_FILE`` twin."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        for name in _env_names(field_name, field):
-            path = os.environ.get(name + FILE_SUFFIX)
-            if path:
-                # Keyed as the environment source keys it: by alias where the field has one.
-                key = name if isinstance(field.validation_alias, AliasChoices) else field_name
-                return _read_secret(name + FILE_SUFFIX, path), key, False
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for field_name, field in self.settings_cls.model_fields.items():
-            value, key, _ = self.get_field_value(field, field_name)
-            if value is not None:
-                found[key] = value
-        return found
-
-
-def _env_names(field_name: str, field: FieldInfo) -> list[str]:
-    alias = field.validation_alias
-    if isinstance(alias, AliasChoices):
-        return [str(choice) for choice in alias.choices]
-    return [f"STORYWIRE_{field_name.upper()}"]
-
-
-def _read_secret(variable: str, path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{variable}={path}: cannot read the file: {exc}") from exc
-
-
-def check_database_url(url: str) -> str:
-    """``url`` normalized for SQLAlchemy, or ``ValueError`` saying what is wrong with it.
-
-    Usage::
-
-        check_database_url("postgres://u@db/storywire")   # "postgresql+psycopg://u@db/storywire"
-        check_database_url("mysql://u@db/x")              # ValueError: ... not supported ...
-    """
-    expected = "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
-    try:
-        parsed = make_url(normalize_database_url(url.strip()))
-    except ArgumentError:
-        raise ValueError(f"not a database URL; {expected}") from None
-    scheme = url.strip().split("://", 1)[0].lower()
-    if scheme not in DATABASE_SCHEMES and parsed.drivername != "sqlite+pysqlite":
-        raise ValueError(f"{scheme!r} databases are not supported; {expected}")
-    if parsed.get_backend_name() == "postgresql" and not parsed.host and not parsed.query:
-        raise ValueError(f"no host in the URL; {expected}")
-    return normalize_database_url(url.strip())
-
-
-def check_redis_url(url: str) -> str:
-    """``url`` if Celery and redis-py can both use it, else ``ValueError`` saying why."""
-    expected = "use redis://HOST:PORT/DB (rediss:// for TLS, unix:///PATH for a socket)"
-    try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ValueError(f"not a Redis URL; {expected}") from None
-    if parts.scheme.lower() not in REDIS_SCHEMES:
-        what = f"{parts.scheme!r} URLs are" if parts.scheme else "a URL without a scheme is"
-        raise ValueError(f"{what} not supported; {expected}")
-    if parts.scheme.lower() == "unix":
-        if not parts.path:
-            raise ValueError(f"no socket path in the URL; {expected}")
-    elif not parts.hostname:
-        raise ValueError(f"no host in the URL; {expected}")
-    return url.strip()
-
-
-def allowed(name: str) -> str:
-    """What the setting ``name`` (a field of :class:`Settings`) accepts, in words.
-
-    Usage::
-
-        allowed("concurrency")        # "an integer from 1 to 256"
-        allowed("connect_timeout_s")  # "a number above 0, at most 300"
-
-    The README's configuration table and the start-up error of a bad value both say this.
-    """
-    field = Settings.model_fields[name]
-    extra = field.json_schema_extra
-    if isinstance(extra, dict) and isinstance(extra.get("allowed"), str):
-        return str(extra["allowed"])
-    if field.annotation is bool:
-        return "true or false (also 1/0, yes/no, on/off)"
-    if get_origin(field.annotation) is Literal:
-        return "one of " + ", ".join(get_args(field.annotation)) + " (any case)"
-    kind = "an integer" if field.annotation in (int, int | None) else "a number"
-    bounds: dict[str, Any] = {}
-    for item in field.metadata:
-        for key in ("ge", "gt", "le", "lt"):
-            if isinstance(item, getattr(annotated_types, key.title())):
-                bounds[key] = getattr(item, key)
-    if "ge" in bounds and "le" in bounds:
-        return f"{kind} from {_number(bounds['ge'])} to {_number(bounds['le'])}"
-    low = f"above {_number(bounds['gt'])}" if "gt" in bounds else None
-    if low is None and "ge" in bounds:
-        low = f"at least {_number(bounds['ge'])}"
-    high = f"at most {_number(bounds['le'])}" if "le" in bounds else None
-    return ", ".join([kind + (f" {low}" if low else ""), *([high] if high else [])])
-
-
-def _number(value: float) -> str:
-    return str(value) if isinstance(value, int) else f"{value:g}"
-
-
-def normalize_database_url(url: str) -> str:
-    # Platforms hand out `postgres://` (Heroku) or `postgresql://`; SQLAlchemy needs an
-    # explicit driver to use psycopg 3 rather than looking for psycopg2.
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
 
 
 @lru_cache(maxsize=1)

@@ -11,8 +11,11 @@ from sqlalchemy import update
 
 from models import Feed, make_engine, session_factory, session_scope
 from tests.support.services import migrate
-from worker.monitoring.metrics import OTHER_DOMAIN, _TopDomains
-from worker.monitoring.queries import read_engine, top_hosts
+from tests.worker.pipeline.conftest import make_settings
+from worker import metrics
+from worker.metrics import OTHER_DOMAIN, _TopDomains, top_hosts
+from worker.monitoring.queries import read_engine
+from worker.resources import build_resources
 from worker.store import add_feed
 
 # Run in a fresh interpreter: prometheus-client's storage choice is process-global.
@@ -20,7 +23,7 @@ FORKED = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from worker.monitoring import metrics
+    from worker import metrics
 
     data = Path(sys.argv[1])
     stale = data / "metrics" / "counter_999999.db"
@@ -98,3 +101,19 @@ def test_top_hosts_by_entries_listed(sqlite_url: str) -> None:
     assert top_hosts(reader, 3) == ["big.example", "mid.example", "small.example"]
     assert top_hosts(reader, 0) == []
     reader.dispose()
+
+
+def test_a_process_labels_the_top_hosts_of_its_own_database(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # Given by the settings its resources are built with, not read from the environment.
+    migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with session_scope(session_factory(engine)) as session:
+        for url in ("https://big.example/a", "https://big.example/b", "https://small.example/"):
+            add_feed(session, url)
+    engine.dispose()
+    settings = make_settings(tmp_path, sqlite_url, metrics_top_domains=1)
+    build_resources(settings).close()
+    assert metrics.domain_label("big.example") == "big.example"
+    assert metrics.domain_label("small.example") == OTHER_DOMAIN

@@ -2,7 +2,8 @@
 
 One row per host, updated after every feed fetch that says something about the network: a
 response of any kind (even a 404) proves our network works; a connect, DNS or timeout failure
-is a vote for "the network is down". ``worker.health`` reads it (see the README, "Feed health").
+is a vote for "the network is down". ``worker.pipeline.outage`` reads it (see the README,
+"Feed health").
 """
 
 from __future__ import annotations

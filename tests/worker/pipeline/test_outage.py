@@ -1,4 +1,4 @@
-"""worker.health on real SQLite and PostgreSQL: the evidence rule and the outage window."""
+"""worker.pipeline.outage on real SQLite and PostgreSQL: the evidence rule and the outage window."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.support.services import migrate
 from worker.config import Settings
 from worker.feeds import FeedParseError
 from worker.fetch import BlockedDestination, PermanentFetchError, TransientFetchError
-from worker.health import Evidence, evidence_of, local_outage, note_fetch
+from worker.pipeline.outage import Evidence, evidence_of, local_outage, note_fetch
 
 SETTINGS = Settings(outage_window_s=300, outage_min_hosts=3)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from worker.stories.text import DEFAULT_TERM_TEXT_CHARS, extract_terms, key_phrases
+from worker.stories.terms import DEFAULT_TERM_TEXT_CHARS, extract_terms, key_phrases
 from worker.stories.vectors import add_to_centroid, cosine, idf, normalized, top_terms, weigh
 
 

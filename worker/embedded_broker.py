@@ -68,17 +68,14 @@ class Transport(SQLAlchemyTransport):
     polling_interval = DEFAULT_POLL_S
 
 
-TRANSPORT_ALIASES[TRANSPORT_NAME] = f"{__name__}:Transport"
-
-
 def connect(path: Path) -> sqlite3.Connection:
     """A connection to the embedded broker's file, for kombu's SQLAlchemy transport.
 
     Why: kombu opens it with SQLite's defaults, a rollback journal synced to disk at every
-    commit, in which each poll (a write transaction) and each publish wait for one another:
-    publishing a message took ~40 ms of a worker process on a busy machine. In WAL mode,
-    synced at checkpoints only (a message lost to a power cut is swept up like a lost task),
-    they no longer block each other's reads."""
+    commit, in which each poll (a write transaction) and each publish wait for one another
+    and for the disk (docs/throughput.md has the cost). In WAL mode, synced at checkpoints
+    only (a message lost to a power cut is swept up like a lost task), they no longer block
+    each other's reads."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=DEFAULT_BUSY_TIMEOUT_S, check_same_thread=False)
     # Switching needs a moment alone with the file; once switched it stays so for everyone.
@@ -89,5 +86,11 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def embedded_broker_url(path: Path) -> str:
-    """The broker URL of a SQLite file through this transport."""
+    """The broker URL of a SQLite file through this transport.
+
+    Registers the transport's name with kombu on the way (an entry in kombu's table of
+    transports, the same each time): done here, where the URL naming it is made, rather than
+    as a side effect of importing this module. Every process that connects to the embedded
+    broker builds its URL first (``worker.celery_app.celery_config``)."""
+    TRANSPORT_ALIASES[TRANSPORT_NAME] = f"{__name__}:Transport"
     return f"{TRANSPORT_NAME}+sqlite:///{path.resolve()}"
