@@ -122,7 +122,7 @@ PAGE_CASES = [
         page_text=True),
     # Under the size cap, yet 1.6 GB and 83 s to parse: refused from a count of its tags.
     PageCase("link-farm", _add(payloads.link_farm(), content_type=HTML), "failed",
-             "too_complex", 200, max_mb=120.0, max_s=60.0),
+             "too_complex", 200, max_mb=120.0),
     PageCase("gzip-page-control", _add(gzip.compress(_page().encode()), content_type=HTML,
              headers={"Content-Encoding": "gzip"}), "ok", http_status=200, page_text=True),
 ]  # fmt: skip
