@@ -99,7 +99,7 @@ def test_worker_runs_end_when_stopped_or_killed(
         client.close()
         for process in (first, second, third):
             if process is not None:
-                process.stop()
+                process.stop(timeout=120)  # a warm shutdown, however busy the machine
         flush_broker(redis_server.url)
     runs = _runs(engine)
     killed, stopped = runs[killed_run], runs[stopped_run]

@@ -35,16 +35,17 @@ def test_consumer_process_ends_with_the_database_contents(
         beat = Process(["beat"], env, tmp_path / "beat.log")
         engine = make_engine(pg_url)
         try:
-            done = select(func.count()).select_from(Article).where(Article.status != "pending")
+            # Stories come from a step a second after the pages: wait for that step.
+            done = select(func.count()).select_from(Article).where(Article.story_id.is_not(None))
 
             def processed() -> bool:
                 with engine.connect() as conn:
                     return int(conn.execute(done).scalar_one()) >= 4
 
-            wait_for(processed, timeout=240, what="4 processed articles", processes=(worker, beat))
+            wait_for(processed, timeout=240, what="4 articles in stories", processes=(worker, beat))
         finally:
-            beat.stop()
-            worker.stop()
+            beat.stop(timeout=120)
+            worker.stop(timeout=120)
         stop.touch()
         assert consumer.wait(timeout=120) == 0
     finally:

@@ -88,7 +88,8 @@ class Process:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def stop(self, timeout: float = 20) -> None:
+    # A warm shutdown waits for the tasks in hand; a busy machine can make that long.
+    def stop(self, timeout: float = 120) -> None:
         if self.alive():
             os.killpg(self.popen.pid, signal.SIGTERM)
             try:
