@@ -36,29 +36,38 @@ a UTC value's day (it is the same moment, the offset is unknown).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import lxml.html
+from dateutil import parser as dateutil_parser
 from htmldate import find_date
 from lxml.html import HtmlElement
 
 from worker.extract.metadata import DateText, PageMetadata
+from worker.extract.shown import ShownDate, shown_date
 from worker.text.dates import parse_date, read_date
 
 SOURCE_JSONLD = "jsonld"
 SOURCE_META = "meta"
 SOURCE_URL = "url"
+SOURCE_SHOWN = "shown"
 SOURCE_TEXT = "text"
 
 DEFAULT_MAX_OFFSET = timedelta(hours=14)
 """Widest UTC offset in use (Line Islands, +14:00); a larger shift is not a time zone."""
 DEFAULT_MAX_DATE_ERROR_CHARS = 1_000
 """``date_error`` is cut here: the first refusals say enough."""
+DEFAULT_SHOWN_SLACK_DAYS = 1
+"""A shown day this close to the markup's is the same publication seen from another time
+zone (or a late edit): the markup, which has the time, stays."""
 
 _QUARTER_HOUR = timedelta(minutes=15)
+# A clock time in a shown date ("4:38 PM", "14:17"): located here, read by dateutil.
+_CLOCK_RE = re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?(?![\d:])")
 # Given to htmldate for scans that must not read a date from the page's URL (that step came
 # first) nor look for one in a canonical link: a URL without a date.
 _NO_URL = "http://localhost/"
@@ -87,36 +96,54 @@ class _Dated:
     source: str
 
 
+def date_page(
+    meta: PageMetadata, tree: HtmlElement, *, url: str, now: datetime | None = None
+) -> PageDates:
+    """The dates of the page ``tree`` fetched from ``url``: every candidate, htmldate's
+    extensive scan only when nothing else dates the page."""
+    now = now or datetime.now(UTC)
+    shown = shown_date(tree, now=now)
+    scanned = None
+    if shown is None and needs_scan(meta, url=url, now=now):
+        scanned = scan_page(tree, url=url, now=now)
+    return resolve_dates(meta, tree, url=url, scanned=scanned, shown=shown, now=now)
+
+
 def resolve_dates(
     meta: PageMetadata,
     tree: HtmlElement,
     *,
     url: str,
     scanned: str | None,
+    shown: ShownDate | None = None,
     now: datetime | None = None,
 ) -> PageDates:
     """Pick published/modified dates of the page ``tree`` fetched from ``url``.
 
     ``scanned`` is :func:`scan_page`'s result when :func:`needs_scan` asked for it, the
-    ``text`` candidate; the tree is only read (copies are scanned).
+    ``text`` candidate; ``shown`` the date beside the headline
+    (:func:`worker.extract.shown.shown_date`). The tree is only read (copies are scanned).
     """
     now = now or datetime.now(UTC)
     problems: list[str] = []
     published = _first_readable(meta.published, now, problems)
     modified = _first_readable(meta.modified, now, problems)
     if published is None:
-        published = _guessed(meta, url=url, scanned=scanned, now=now, problems=problems)
-    else:
-        published = _Dated(
-            _with_publisher_offset(published.value, _spellings(meta)), published.source
+        published = _guessed(
+            meta, url=url, shown=shown, scanned=scanned, now=now, problems=problems
         )
+    else:
+        spellings = _spellings(meta) + _shown_clock(shown)
+        published = _Dated(_with_publisher_offset(published.value, spellings), published.source)
         if (
             modified is not None
             and modified.value.date() != published.value.date()
             and modified.value > published.value
-            and _shown_day(tree) == modified.value.date()
+            and (shown.value.date() if shown else _shown_day(tree)) == modified.value.date()
         ):
             published = modified
+        elif shown is not None and _far_apart(shown, published.value):
+            published = _Dated(_moment_on(shown.value, spellings), SOURCE_SHOWN)
     if modified is not None and published is not None and modified.value < published.value:
         modified = None  # an "update" before the publication is a template error
     return PageDates(
@@ -187,6 +214,7 @@ def _guessed(
     meta: PageMetadata,
     *,
     url: str,
+    shown: ShownDate | None,
     scanned: str | None,
     now: datetime,
     problems: list[str],
@@ -195,6 +223,8 @@ def _guessed(
         found = url_date(candidate)
         if found is not None and read_date(found.isoformat(), now=now).value is not None:
             return _Dated(found, SOURCE_URL)
+    if shown is not None:
+        return _Dated(_moment_on(shown.value, _spellings(meta) + _shown_clock(shown)), SOURCE_SHOWN)
     reading = read_date(scanned, now=now)
     if reading.value is None:
         if reading.problem:
@@ -220,6 +250,40 @@ def _shown_day(tree: HtmlElement) -> date | None:
     page.append(copy)
     found = read_date(find_date(page, url=_NO_URL, extensive_search=False, original_date=True))
     return found.value.date() if found.value else None
+
+
+def _far_apart(shown: ShownDate, published: datetime) -> bool:
+    """Whether the shown day (either reading of an all-numeric one) is more than
+    :data:`DEFAULT_SHOWN_SLACK_DAYS` from the published day: another date, not another zone."""
+    readings = [shown.value] + ([shown.swapped] if shown.swapped else [])
+    return all(
+        abs((reading.date() - published.date()).days) > DEFAULT_SHOWN_SLACK_DAYS
+        for reading in readings
+    )
+
+
+def _shown_clock(shown: ShownDate | None) -> list[str]:
+    """The shown date with its clock time, local and without offset, when it has one."""
+    if shown is None:
+        return []
+    clocks = _CLOCK_RE.findall(shown.text)
+    if len(clocks) != 1:
+        return []  # none, or several: which one is the publication's is unknown
+    try:
+        wall = dateutil_parser.parse(clocks[0], default=shown.value.replace(tzinfo=None))
+    except (ValueError, OverflowError):
+        return []
+    return [wall.isoformat()]
+
+
+def _moment_on(day: datetime, spellings: Iterable[str]) -> datetime:
+    """The first moment the markup (or the shown clock) spells on ``day``, with its offset;
+    else the day itself at midnight UTC."""
+    for text in spellings:
+        value = parse_date(text)
+        if value is not None and value.date() == day.date():
+            return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return day
 
 
 def _spellings(meta: PageMetadata) -> list[str]:
