@@ -294,7 +294,8 @@ def _with_publisher_offset(value: datetime, spellings: Iterable[str]) -> datetim
     """``value`` (UTC) in the offset of another spelling of the same moment on the page.
 
     A spelling with an offset must be the same moment; one without (local time, as
-    ``sailthru.date`` writes it) must be a whole quarter-hour away, within the widest offset.
+    ``sailthru.date`` writes it, or a clock shown beside the headline) must be a whole
+    quarter-hour away, within the widest offset; to the minute when it has no seconds.
     A value on the hour is left alone: too many unrelated times are on the hour too.
     """
     if value.utcoffset() != timedelta(0) or (value.minute, value.second) == (0, 0):
@@ -309,7 +310,8 @@ def _with_publisher_offset(value: datetime, spellings: Iterable[str]) -> datetim
             if offset and other == value:
                 return value.astimezone(other.tzinfo)
             continue
-        shift = other - wall
+        minute = wall.replace(second=0, microsecond=0) if other.second == 0 else wall
+        shift = other - minute
         if shift and abs(shift) <= DEFAULT_MAX_OFFSET and shift % _QUARTER_HOUR == timedelta(0):
             return value.astimezone(timezone(shift))
     return value

@@ -35,6 +35,8 @@ DEFAULT_AFTER_CHARS = 300
 """Text read below the headline: the byline and a standfirst, not the article's body."""
 DEFAULT_MIN_HEADLINE_CHARS = 8
 """A shorter heading is a section name or a logo, not a headline."""
+DEFAULT_TITLE_SHARE = 0.75
+"""A heading is the headline when this share of its words is in the page's title."""
 
 # Text no reader sees, and form controls (a date picker's options are not the page's date).
 _TEXT = (
@@ -46,6 +48,7 @@ _TITLES = (
     "|//title/text()"
 )
 _NON_WORD_RE = re.compile(r"\W+")
+_FIRST_RE = re.compile(r"(?<!\d)0?1(?!\d)")
 # Day and month both written as numbers up to 12: either order reads as a date.
 _AMBIGUOUS_RE = re.compile(
     r"(?<!\d)(?:0?[1-9]|1[0-2])[./-](?:0?[1-9]|1[0-2])[./-](?:\d{4}|\d{2})(?!\d)"
@@ -72,69 +75,76 @@ class ShownDate:
         return self.value.replace(month=self.value.day, day=self.value.month)
 
 
-def shown_date(
-    tree: HtmlElement,
-    *,
-    now: datetime | None = None,
-    before: int = DEFAULT_BEFORE_CHARS,
-    after: int = DEFAULT_AFTER_CHARS,
-) -> ShownDate | None:
+def shown_date(tree: HtmlElement, *, now: datetime | None = None) -> ShownDate | None:
     """The date nearest to the page's headline, or ``None`` (no headline, or no date near it)."""
     headline = _headline(tree)
     if headline is None:
         return None
-    inside = set(headline.iter())
-    texts = list(_texts(tree, headline, inside))
-    in_headline = [i for i, (_, _, own) in enumerate(texts) if own]
-    if not in_headline:
-        return None
-    start = texts[in_headline[0]][0]
-    end = texts[in_headline[-1]][0] + len(texts[in_headline[-1]][1])
-    near = [
-        (offset - end if offset >= end else start - offset, text)
-        for offset, text, own in texts
-        if not own and (start - before <= offset < start or end <= offset <= end + after)
-    ]
     # A day, not a moment: htmldate caches its readings by their arguments.
     latest = datetime.combine((now or datetime.now(UTC)).date(), time()) + _MAX_AHEAD
-    for _distance, text in sorted(near, key=lambda item: item[0]):
-        found = try_date_expr(text, _ISO_DAY, False, _MIN_DATE, latest)
-        if found:
-            value = datetime.strptime(found, _ISO_DAY).replace(tzinfo=UTC)
-            return ShownDate(value, text, _AMBIGUOUS_RE.search(text) is not None)
+    for text in _near(list(_texts(tree)), headline):
+        found = _read_day(text, latest)
+        if found is not None:
+            return ShownDate(found, text, _AMBIGUOUS_RE.search(text) is not None)
     return None
 
 
 def _headline(tree: HtmlElement) -> HtmlElement | None:
-    titles = [_folded(str(t)) for t in tree.xpath(_TITLES)]
-    titles = [t for t in titles if t]
+    """The heading that repeats the page's title best; else the first ``<h1>``."""
+    titles = [set(_folded(str(t)).split()) for t in tree.xpath(_TITLES)]
+    best: tuple[float, HtmlElement] | None = None
     first_h1: HtmlElement | None = None
-    best: tuple[int, HtmlElement] | None = None
     for heading in tree.xpath("//h1|//h2"):
         text = _folded(heading.text_content())
         if len(text) < DEFAULT_MIN_HEADLINE_CHARS:
             continue
         if first_h1 is None and heading.tag == "h1":
             first_h1 = heading
-        if any(text in title for title in titles) and (best is None or len(text) > best[0]):
-            best = (len(text), heading)
+        words = text.split()
+        share = max((sum(w in title for w in words) / len(words) for title in titles), default=0)
+        if share >= DEFAULT_TITLE_SHARE and (best is None or share > best[0]):
+            best = (share, heading)
     return best[1] if best is not None else first_h1
 
 
-def _texts(
-    tree: HtmlElement, headline: HtmlElement, inside: set[HtmlElement]
-) -> Iterator[tuple[int, str, bool]]:
-    """The page's visible texts in reading order: (offset, text, part of the headline)."""
+def _texts(tree: HtmlElement) -> Iterator[tuple[int, str, HtmlElement, bool]]:
+    """The page's visible texts in reading order: (offset, text, its element, is a tail)."""
     body = tree.find("body")
     offset = 0
     for node in (body if body is not None else tree).xpath(_TEXT):
         text = str(node).strip()
-        if not text:
-            continue
-        owner = node.getparent()
-        own = owner in inside and not (node.is_tail and owner is headline)
-        yield offset, text, own
-        offset += len(text) + 1
+        if text:
+            yield offset, text, node.getparent(), bool(node.is_tail)
+            offset += len(text) + 1
+
+
+def _near(texts: list[tuple[int, str, HtmlElement, bool]], headline: HtmlElement) -> list[str]:
+    """The texts around ``headline``, nearest first."""
+    inside = set(headline.iter())
+    own = [
+        i
+        for i, (_, _, owner, tail) in enumerate(texts)
+        if owner in inside and not (tail and owner is headline)
+    ]
+    if not own:
+        return []
+    start = texts[own[0]][0]
+    end = texts[own[-1]][0] + len(texts[own[-1]][1])
+    above = [(start - offset, text) for offset, text, _, _ in texts[: own[0]]]
+    below = [(offset - end, text) for offset, text, _, _ in texts[own[-1] + 1 :]]
+    near = [n for n in above if n[0] <= DEFAULT_BEFORE_CHARS]
+    near += [n for n in below if n[0] <= DEFAULT_AFTER_CHARS]
+    return [text for _, text in sorted(near, key=lambda n: n[0])]
+
+
+def _read_day(text: str, latest: datetime) -> datetime | None:
+    """The day ``text`` spells, or ``None``."""
+    found = try_date_expr(text, _ISO_DAY, False, _MIN_DATE, latest)
+    if found is None:
+        return None
+    value = datetime.strptime(found, _ISO_DAY).replace(tzinfo=UTC)
+    # htmldate reads "02/2022" as February 1st: a day must be written.
+    return value if value.day != 1 or _FIRST_RE.search(text) else None
 
 
 def _folded(text: str) -> str:
