@@ -48,7 +48,7 @@ from htmldate import find_date
 from lxml.html import HtmlElement
 
 from worker.extract.metadata import DateText, PageMetadata
-from worker.extract.shown import ShownDate, shown_date
+from worker.extract.shown import ShownDate, labelled_date, shown_date
 from worker.text.dates import parse_date, read_date
 
 SOURCE_JSONLD = "jsonld"
@@ -99,13 +99,17 @@ class _Dated:
 def date_page(
     meta: PageMetadata, tree: HtmlElement, *, url: str, now: datetime | None = None
 ) -> PageDates:
-    """The dates of the page ``tree`` fetched from ``url``: every candidate, htmldate's
-    extensive scan only when nothing else dates the page."""
+    """The dates of the page ``tree`` fetched from ``url``: every candidate, the costlier
+    ones only when nothing else dates the page."""
     now = now or datetime.now(UTC)
     shown = shown_date(tree, now=now)
     scanned = None
     if shown is None and needs_scan(meta, url=url, now=now):
-        scanned = scan_page(tree, url=url, now=now)
+        # Read only here: a "published" label far from the headline is the page's date
+        # when nothing else is, not a reason to doubt its markup.
+        shown = labelled_date(tree, now=now)
+        if shown is None:
+            scanned = scan_page(tree, url=url, now=now)
     return resolve_dates(meta, tree, url=url, scanned=scanned, shown=shown, now=now)
 
 
@@ -122,7 +126,8 @@ def resolve_dates(
 
     ``scanned`` is :func:`scan_page`'s result when :func:`needs_scan` asked for it, the
     ``text`` candidate; ``shown`` the date beside the headline
-    (:func:`worker.extract.shown.shown_date`). The tree is only read (copies are scanned).
+    (:func:`worker.extract.shown.shown_date`) or labelled as the publication. The tree is
+    only read (copies are scanned).
     """
     now = now or datetime.now(UTC)
     problems: list[str] = []

@@ -48,6 +48,17 @@ _TITLES = (
     "|//title/text()"
 )
 _NON_WORD_RE = re.compile(r"\W+")
+# "Published" in the languages htmldate reads month names of, and their neighbours; not
+# "updated": that is a modification.
+_PUBLISHED_RE = re.compile(
+    r"\b(?:published|posted|veröffentlicht|erschienen|publiée?|publicad[oa]|pubblicat[oa]"
+    r"|gepubliceerd|publicerad|publiceret|publisert|opublikowano|julkaistu|yay\u0131nland\u0131"
+    r"|yay\u0131mland\u0131|опубликовано)\b",
+    re.IGNORECASE,
+)
+# Where a labelled date is read: German puts the verb last ("am 3. Mai 2020 veröffentlicht").
+_LABEL_BEFORE = 40
+_LABEL_AFTER = 60
 _FIRST_RE = re.compile(r"(?<!\d)0?1(?!\d)")
 # Day and month both written as numbers up to 12: either order reads as a date.
 _AMBIGUOUS_RE = re.compile(
@@ -86,6 +97,21 @@ def shown_date(tree: HtmlElement, *, now: datetime | None = None) -> ShownDate |
         found = _read_day(text, latest)
         if found is not None:
             return ShownDate(found, text, _AMBIGUOUS_RE.search(text) is not None)
+    return None
+
+
+def labelled_date(tree: HtmlElement, *, now: datetime | None = None) -> ShownDate | None:
+    """The first date the page labels as its publication, anywhere on it ("Published on
+    3 June 2020", "Veröffentlicht am 16.08.2019", "am 3. Dezember 2011 veröffentlicht")."""
+    latest = datetime.combine((now or datetime.now(UTC)).date(), time()) + _MAX_AHEAD
+    for _, text, _, _ in _texts(tree):
+        label = _PUBLISHED_RE.search(text)
+        if label is None:
+            continue
+        around = text[max(0, label.start() - _LABEL_BEFORE) : label.end() + _LABEL_AFTER]
+        found = _read_day(around, latest)
+        if found is not None:
+            return ShownDate(found, around, _AMBIGUOUS_RE.search(around) is not None)
     return None
 
 
