@@ -22,7 +22,6 @@ resort of :mod:`worker.extract.dates`. Only reads the tree.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
@@ -39,9 +38,18 @@ DEFAULT_TITLE_SHARE = 0.75
 """A heading is the headline when this share of its words is in the page's title."""
 
 # Text no reader sees, and form controls (a date picker's options are not the page's date).
-_TEXT = (
-    ".//text()[not(ancestor::script or ancestor::style or ancestor::noscript"
-    " or ancestor::template or ancestor::select or ancestor::button)]"
+_VISIBLE = (
+    "[not(parent::script or parent::style or parent::noscript or parent::template"
+    " or parent::option or parent::button or ancestor::head)]"
+)
+# Text nodes looked at on each side of the headline, whitespace between tags included: enough
+# to fill the windows, without walking the whole page.
+_NEAR_NODES = 120
+_ABOVE = f"preceding::text()[position() <= {_NEAR_NODES}]{_VISIBLE}"
+_BELOW = f"following::text()[position() <= {_NEAR_NODES}]{_VISIBLE}"
+_ALL = (
+    ".//text()[not(parent::script or parent::style or parent::noscript"
+    " or parent::template or parent::option or parent::button)]"
 )
 _TITLES = (
     "//meta[@property='og:title' or @name='og:title' or @name='twitter:title']/@content"
@@ -93,7 +101,7 @@ def shown_date(tree: HtmlElement, *, now: datetime | None = None) -> ShownDate |
         return None
     # A day, not a moment: htmldate caches its readings by their arguments.
     latest = datetime.combine((now or datetime.now(UTC)).date(), time()) + _MAX_AHEAD
-    for text in _near(list(_texts(tree)), headline):
+    for text in _near(headline):
         found = _read_day(text, latest)
         if found is not None:
             return ShownDate(found, text, _AMBIGUOUS_RE.search(text) is not None)
@@ -104,14 +112,17 @@ def labelled_date(tree: HtmlElement, *, now: datetime | None = None) -> ShownDat
     """The first date the page labels as its publication, anywhere on it ("Published on
     3 June 2020", "Veröffentlicht am 16.08.2019", "am 3. Dezember 2011 veröffentlicht")."""
     latest = datetime.combine((now or datetime.now(UTC)).date(), time()) + _MAX_AHEAD
-    for _, text, _, _ in _texts(tree):
-        label = _PUBLISHED_RE.search(text)
-        if label is None:
-            continue
-        around = text[max(0, label.start() - _LABEL_BEFORE) : label.end() + _LABEL_AFTER]
-        found = _read_day(around, latest)
-        if found is not None:
-            return ShownDate(found, around, _AMBIGUOUS_RE.search(around) is not None)
+    # One string: the label and its date are often apart ("Published <time>3 June</time>").
+    body = tree.find("body")  # none on a malformed page: lxml's root is then its first tag
+    nodes = (body if body is not None else tree).xpath(_ALL)
+    text = " ".join(" ".join(str(node).split()) for node in nodes)
+    for label in _PUBLISHED_RE.finditer(text):
+        after = text[label.start() : label.end() + _LABEL_AFTER]
+        before = text[max(0, label.start() - _LABEL_BEFORE) : label.end()]
+        for around in (after, before):
+            found = _read_day(around, latest)
+            if found is not None:
+                return ShownDate(found, around, _AMBIGUOUS_RE.search(around) is not None)
     return None
 
 
@@ -133,33 +144,25 @@ def _headline(tree: HtmlElement) -> HtmlElement | None:
     return best[1] if best is not None else first_h1
 
 
-def _texts(tree: HtmlElement) -> Iterator[tuple[int, str, HtmlElement, bool]]:
-    """The page's visible texts in reading order: (offset, text, its element, is a tail)."""
-    body = tree.find("body")
-    offset = 0
-    for node in (body if body is not None else tree).xpath(_TEXT):
-        text = str(node).strip()
-        if text:
-            yield offset, text, node.getparent(), bool(node.is_tail)
-            offset += len(text) + 1
-
-
-def _near(texts: list[tuple[int, str, HtmlElement, bool]], headline: HtmlElement) -> list[str]:
-    """The texts around ``headline``, nearest first."""
-    inside = set(headline.iter())
-    own = [
-        i
-        for i, (_, _, owner, tail) in enumerate(texts)
-        if owner in inside and not (tail and owner is headline)
-    ]
-    if not own:
-        return []
-    start = texts[own[0]][0]
-    end = texts[own[-1]][0] + len(texts[own[-1]][1])
-    above = [(start - offset, text) for offset, text, _, _ in texts[: own[0]]]
-    below = [(offset - end, text) for offset, text, _, _ in texts[own[-1] + 1 :]]
-    near = [n for n in above if n[0] <= DEFAULT_BEFORE_CHARS]
-    near += [n for n in below if n[0] <= DEFAULT_AFTER_CHARS]
+def _near(headline: HtmlElement) -> list[str]:
+    """The texts around ``headline``, nearest first, within the windows. Text below is as far
+    as where it starts; text above as far as where it starts too, so its own length counts
+    (a long paragraph above is not a dateline)."""
+    near: list[tuple[int, str]] = []
+    for nodes, window, below in (
+        (headline.xpath(_BELOW), DEFAULT_AFTER_CHARS, True),
+        (reversed(headline.xpath(_ABOVE)), DEFAULT_BEFORE_CHARS, False),
+    ):
+        passed = 0  # characters between the headline and this text
+        for node in nodes:
+            text = str(node).strip()
+            if not text:
+                continue
+            distance = passed + 1 if below else passed + len(text) + 1
+            if distance > window:
+                break
+            near.append((distance, text))
+            passed += len(text) + 1
     return [text for _, text in sorted(near, key=lambda n: n[0])]
 
 
