@@ -149,6 +149,8 @@ def resolve_dates(
             published = modified
         elif shown is not None and _far_apart(shown, published.value):
             published = _Dated(_moment_on(shown.value, spellings), SOURCE_SHOWN)
+        elif shown is not None:
+            published = _Dated(_on_shown_day(published.value, shown), published.source)
     if modified is not None and published is not None and modified.value < published.value:
         modified = None  # an "update" before the publication is a template error
     return PageDates(
@@ -255,6 +257,26 @@ def _shown_day(tree: HtmlElement) -> date | None:
     page.append(copy)
     found = read_date(find_date(page, url=_NO_URL, extensive_search=False, original_date=True))
     return found.value.date() if found.value else None
+
+
+def _on_shown_day(value: datetime, shown: ShownDate) -> datetime:
+    """A UTC ``value`` in the nearest offset that puts it on the shown day, the day before
+    or after (within the widest offsets): the moment is the markup's, the day the one the
+    publisher shows. The offset found is a bound, not necessarily the publisher's own."""
+    if value.utcoffset() != timedelta(0):
+        return value
+    day = shown.value.date()
+    since_midnight = value - value.replace(hour=0, minute=0, second=0, microsecond=0)
+    if day == value.date() - timedelta(days=1):
+        shift = -(since_midnight // _QUARTER_HOUR + 1) * _QUARTER_HOUR
+    elif day == value.date() + timedelta(days=1):
+        shift = timedelta(days=1) - since_midnight
+        shift = -(-shift // _QUARTER_HOUR) * _QUARTER_HOUR
+    else:
+        return value
+    if abs(shift) > DEFAULT_MAX_OFFSET:
+        return value
+    return value.astimezone(timezone(shift))
 
 
 def _far_apart(shown: ShownDate, published: datetime) -> bool:
