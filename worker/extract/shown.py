@@ -129,7 +129,7 @@ def labelled_date(tree: HtmlElement, *, now: datetime | None = None) -> ShownDat
 def _headline(tree: HtmlElement) -> HtmlElement | None:
     """The heading that repeats the page's title best; else the first ``<h1>``."""
     titles = [set(_folded(str(t)).split()) for t in tree.xpath(_TITLES)]
-    best: tuple[float, HtmlElement] | None = None
+    best: tuple[int, HtmlElement] | None = None
     first_h1: HtmlElement | None = None
     for heading in tree.xpath("//h1|//h2"):
         text = _folded(heading.text_content())
@@ -138,9 +138,11 @@ def _headline(tree: HtmlElement) -> HtmlElement | None:
         if first_h1 is None and heading.tag == "h1":
             first_h1 = heading
         words = text.split()
-        share = max((sum(w in title for w in words) / len(words) for title in titles), default=0)
-        if share >= DEFAULT_TITLE_SHARE and (best is None or share > best[0]):
-            best = (share, heading)
+        # Most of its words in the title, and as much of the title as any: the site's name
+        # is in the title too, but the article's headline repeats more of it.
+        in_title = max((sum(w in title for w in words) for title in titles), default=0)
+        if in_title >= DEFAULT_TITLE_SHARE * len(words) and (best is None or in_title > best[0]):
+            best = (in_title, heading)
     return best[1] if best is not None else first_h1
 
 

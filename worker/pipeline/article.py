@@ -31,7 +31,7 @@ from worker.fetch import (
 )
 from worker.health import note_fetch
 from worker.monitoring import metrics
-from worker.pipeline.dates import FeedDates, merge_dates
+from worker.pipeline.dates import FeedDates, PageDateFields, merge_dates
 from worker.store import NO_PROVENANCE, Provenance, record_change
 from worker.urls import host_of
 
@@ -228,6 +228,10 @@ def _finish_from_feed(
         article.status = status
         article.text = stub.feed_text
         article.content_hash = content_hash(stub.feed_text) if stub.feed_text else None
+        page_dates = getattr(error, "dates", None)
+        if page_dates is not None:  # a page without main text, still dated by its markup
+            for name, value in date_columns(page_dates, _stub_fields(article, stub)).items():
+                setattr(article, name, value)
         article.error_class = str(error_class) if error_class else None
         article.error = str(error)[:2000] if error else None
         article.http_status = http_status
@@ -251,16 +255,7 @@ def _store_page(
         article = _locked(session, article_id)
         if article is None or article.status != ArticleStatus.PENDING:
             return ArticleOutcome(article_id, "skipped")
-        fields = StubFields(
-            title=article.title,
-            summary=article.summary,
-            authors=list(article.authors),
-            published=(article.published_at, article.published_source),
-            modified=(article.modified_at, article.modified_source),
-            first_entry_at=stub.first_entry_at,
-            date_error=article.date_error,
-        )
-        for name, value in page_record(page, fields).items():
+        for name, value in page_record(page, _stub_fields(article, stub)).items():
             setattr(article, name, value)
         article.http_status = response.status_code
         article.status = ArticleStatus.OK
@@ -269,6 +264,18 @@ def _store_page(
         _stamp(article, provenance)
         record_change(session, "article.updated", article_id, status="ok")
     return ArticleOutcome(article_id, "ok")
+
+
+def _stub_fields(article: Article, stub: _Stub) -> StubFields:
+    return StubFields(
+        title=article.title,
+        summary=article.summary,
+        authors=list(article.authors),
+        published=(article.published_at, article.published_source),
+        modified=(article.modified_at, article.modified_source),
+        first_entry_at=stub.first_entry_at,
+        date_error=article.date_error,
+    )
 
 
 #: Longest ``articles.date_error`` kept.
@@ -291,6 +298,21 @@ class StubFields:
 def page_record(page: ExtractedPage, stub: StubFields) -> dict[str, Any]:
     """The article columns an extracted page sets, merged with the feed's (``stub``): what
     the pipeline stores, and what ``storywire extract`` prints."""
+    return {
+        "title": page.title or stub.title,
+        "text": page.text,
+        "content_hash": content_hash(page.text) if page.text else None,
+        "authors": page.authors or stub.authors,
+        **date_columns(page, stub),
+        "summary": stub.summary or page.description,
+        "language": page.language,
+        "site_name": page.site_name,
+        "image_url": page.image_url,
+    }
+
+
+def date_columns(page: PageDateFields, stub: StubFields) -> dict[str, Any]:
+    """The date columns of an article: the page's dates merged with the feed's (``stub``)."""
     feed = FeedDates(
         stub.published[0] if stub.published[1] == "feed" else None,
         stub.modified[0] if stub.modified[1] == "feed" else None,
@@ -300,19 +322,11 @@ def page_record(page: ExtractedPage, stub: StubFields) -> dict[str, Any]:
     # The page's refusals replace the feed's; with none, what the feed's were stays.
     refused = [*dates.problems, *([page.date_error] if page.date_error else [])]
     return {
-        "title": page.title or stub.title,
-        "text": page.text,
-        "content_hash": content_hash(page.text) if page.text else None,
-        "authors": page.authors or stub.authors,
         "published_at": dates.published_at,
         "published_source": dates.published_source,
         "modified_at": dates.modified_at,
         "modified_source": dates.modified_source,
         "date_error": "; ".join(refused)[:DEFAULT_DATE_ERROR_CHARS] or stub.date_error,
-        "summary": stub.summary or page.description,
-        "language": page.language,
-        "site_name": page.site_name,
-        "image_url": page.image_url,
     }
 
 
