@@ -58,7 +58,9 @@ SOURCE_SHOWN = "shown"
 SOURCE_TEXT = "text"
 
 DEFAULT_MAX_OFFSET = timedelta(hours=14)
-"""Widest UTC offset in use (Line Islands, +14:00); a larger shift is not a time zone."""
+"""Widest UTC offset in use east (Line Islands, +14:00); a larger shift is not a time zone."""
+DEFAULT_MIN_OFFSET = timedelta(hours=-12)
+"""Widest UTC offset in use west (Baker Island, -12:00)."""
 DEFAULT_MAX_DATE_ERROR_CHARS = 1_000
 """``date_error`` is cut here: the first refusals say enough."""
 DEFAULT_SHOWN_SLACK_DAYS = 1
@@ -274,9 +276,14 @@ def _on_shown_day(value: datetime, shown: ShownDate) -> datetime:
         shift = -(-shift // _QUARTER_HOUR) * _QUARTER_HOUR
     else:
         return value
-    if abs(shift) > DEFAULT_MAX_OFFSET:
+    if not _is_offset(shift):
         return value
     return value.astimezone(timezone(shift))
+
+
+def _is_offset(shift: timedelta) -> bool:
+    """Whether ``shift`` can be a UTC offset: whole quarter-hours, within the widest ones."""
+    return DEFAULT_MIN_OFFSET <= shift <= DEFAULT_MAX_OFFSET and not shift % _QUARTER_HOUR
 
 
 def _far_apart(shown: ShownDate, published: datetime) -> bool:
@@ -339,6 +346,6 @@ def _with_publisher_offset(value: datetime, spellings: Iterable[str]) -> datetim
             continue
         minute = wall.replace(second=0, microsecond=0) if other.second == 0 else wall
         shift = other - minute
-        if shift and abs(shift) <= DEFAULT_MAX_OFFSET and shift % _QUARTER_HOUR == timedelta(0):
+        if shift and _is_offset(shift):
             return value.astimezone(timezone(shift))
     return value
