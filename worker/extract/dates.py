@@ -2,9 +2,9 @@
 
 Usage::
 
-    from worker.extract.dates import resolve_dates
+    from worker.extract.dates import date_page
 
-    dates = resolve_dates(meta, tree, url=page_url, scanned=htmldate_result)
+    dates = date_page(meta, tree, url=page_url)
     dates.published_at, dates.published_source   # e.g. (datetime(..., +02:00), "jsonld")
     dates.date_error     # "jsonld datePublished '2999-01-01': in the future", or None
 
@@ -16,15 +16,22 @@ in ``docs/extraction.md``):
    date that is unreadable, has no day, is not after 1970 or lies in the future is refused,
    its reason kept, and the next one is tried.
 2. **The publisher's offset**: a value in UTC takes the offset of the same moment written
-   again on the page in local time (``sailthru.date``, a second JSON-LD object, a ``<time>``),
-   so the day is the publisher's day. Only the offset changes, never the moment.
-3. **A page that shows its update as its date was republished then**: when the declared
-   modification falls on another day than the publication and the dates the page shows in
-   its body (htmldate's scan, markup left out) are that day, the modification is the date.
-4. **Without markup**: the URL's date (``/2024/05/17/``), then htmldate's scan of the page
-   (``text``; in its extensive mode, which reads free text in any language through
-   dateparser, as only then is it the page's one source). A scanned January 1st is
-   htmldate's stand-in for a bare year: refused.
+   again on the page in local time (``sailthru.date``, a second JSON-LD object, a ``<time>``,
+   the clock shown beside the headline), so the day is the publisher's day. Only the offset
+   changes, never the moment.
+3. **What the page shows its reader** (:mod:`worker.extract.shown`: the date beside the
+   headline) checks the markup: when it is the declared modification's day (another day
+   than the publication's), the page was republished then and the modification is the date;
+   when it is more than a day from the markup's (either reading of an all-numeric day and
+   month), it is the date (``shown``); when a UTC value's day is the day before or after it,
+   the value takes the nearest offset that puts it on that day. Without a date beside the
+   headline, the day htmldate's fast scan finds in the body (markup left out) stands in for
+   the republication rule.
+4. **Without markup**: the URL's date (``/2024/05/17/``), then the date beside the headline,
+   then a date the page labels as its publication ("Published on ...", both ``shown``),
+   then htmldate's scan of the page (``text``; in its extensive mode, which reads free text
+   in any language through dateparser, as only then is it the page's one source). A scanned
+   January 1st is htmldate's stand-in for a bare year: refused.
 5. **Modification**: markup only (a "latest date on the page" is more often a comment or a
    copyright year); one before the publication is a template error and dropped.
 

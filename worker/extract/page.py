@@ -51,8 +51,9 @@ class ExtractedPage:
     ``text`` has one paragraph per block, separated by blank lines, without navigation,
     newsletter, cookie or paywall boilerplate. Dates are aware, in the offset the page gave
     (so their ``date()`` is the publisher's day; UTC when the page gave none); ``*_source``
-    says where each came from: ``jsonld``, ``meta``, ``url`` or ``text``. ``date_error`` says
-    why dates the page declared were refused (unreadable, no day, out of range, future).
+    says where each came from: ``jsonld``, ``meta``, ``url``, ``shown`` or ``text``.
+    ``date_error`` says why dates the page declared were refused (unreadable, no day, out of
+    range, future).
     """
 
     title: str | None

@@ -2,21 +2,23 @@
 
 Usage::
 
-    from worker.extract.shown import shown_date
+    from worker.extract.shown import labelled_date, shown_date
 
     shown = shown_date(tree)
     shown.value      # datetime(2020, 1, 19, tzinfo=UTC): the day (no offset is known)
     shown.text       # "January 19, 2020 / 12:25 PM / Updated 8 hours ago": what was read
     shown.swappable  # True for "06/01/2020": day and month may be the other way round
+    labelled_date(tree)   # "Published on 3 June 2020" anywhere on the page, or None
 
-The headline is the ``<h1>``/``<h2>`` that the page's title (``og:title``, ``<title>``)
-contains, the longest one; without one, the first ``<h1>``. A date in the text right above
-it (a dateline, a kicker) or right below it (the byline) is the one the publisher shows
-its reader: the nearest, within :data:`DEFAULT_BEFORE_CHARS` before and
+The headline is the ``<h1>``/``<h2>`` most of whose words are in the page's title
+(``og:title``, ``<title>``), the one that repeats most of it (the site's name is in the
+title too, but says less of it); without one, the first ``<h1>``. A date in the text right
+above it (a dateline, a kicker) or right below it (the byline) is the one the publisher
+shows its reader: the nearest, within :data:`DEFAULT_BEFORE_CHARS` before and
 :data:`DEFAULT_AFTER_CHARS` after. Texts are read by htmldate's own reader of date-like
-text (numeric dates, month names in English, French, German, Turkish, ...) without
-dateparser, which would cost tens of milliseconds a text; the full-page scan is the last
-resort of :mod:`worker.extract.dates`. Only reads the tree.
+text (``htmldate.extractors.try_date_expr``: numeric dates, month names in English, French,
+German, Turkish, ...) without dateparser, which would cost tens of milliseconds a text; the
+full-page scan is the last resort of :mod:`worker.extract.dates`. Only reads the tree.
 """
 
 from __future__ import annotations
