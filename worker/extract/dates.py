@@ -16,9 +16,8 @@ in ``docs/extraction.md``):
    date that is unreadable, has no day, is not after 1970 or lies in the future is refused,
    its reason kept, and the next one is tried.
 2. **The publisher's offset**: a value in UTC takes the offset of the same moment written
-   again on the page in local time (``sailthru.date``, a second JSON-LD object, a ``<time>``,
-   the clock shown beside the headline), so the day is the publisher's day. Only the offset
-   changes, never the moment.
+   again on the page in local time (``sailthru.date``, a second JSON-LD object, a ``<time>``),
+   so the day is the publisher's day. Only the offset changes, never the moment.
 3. **What the page shows its reader** (:mod:`worker.extract.shown`: the date beside the
    headline) checks the markup: when it is the declared modification's day (another day
    than the publication's), the page was republished then and the modification is the date;
@@ -43,14 +42,12 @@ a UTC value's day (it is the same moment, the offset is unknown).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import lxml.html
-from dateutil import parser as dateutil_parser
 from htmldate import find_date
 from lxml.html import HtmlElement
 
@@ -75,8 +72,6 @@ DEFAULT_SHOWN_SLACK_DAYS = 1
 zone (or a late edit): the markup, which has the time, stays."""
 
 _QUARTER_HOUR = timedelta(minutes=15)
-# A clock time in a shown date ("4:38 PM", "14:17"): located here, read by dateutil.
-_CLOCK_RE = re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?(?![\d:])")
 # Given to htmldate for scans that must not read a date from the page's URL (that step came
 # first) nor look for one in a canonical link: a URL without a date.
 _NO_URL = "http://localhost/"
@@ -147,7 +142,7 @@ def resolve_dates(
             meta, url=url, shown=shown, scanned=scanned, now=now, problems=problems
         )
     else:
-        spellings = _spellings(meta) + _shown_clock(shown)
+        spellings = _spellings(meta)
         published = _Dated(_with_publisher_offset(published.value, spellings), published.source)
         if (
             modified is not None
@@ -240,7 +235,7 @@ def _guessed(
         if found is not None and read_date(found.isoformat(), now=now).value is not None:
             return _Dated(found, SOURCE_URL)
     if shown is not None:
-        return _Dated(_moment_on(shown.value, _spellings(meta) + _shown_clock(shown)), SOURCE_SHOWN)
+        return _Dated(_moment_on(shown.value, _spellings(meta)), SOURCE_SHOWN)
     reading = read_date(scanned, now=now)
     if reading.value is None:
         if reading.problem:
@@ -303,22 +298,8 @@ def _far_apart(shown: ShownDate, published: datetime) -> bool:
     )
 
 
-def _shown_clock(shown: ShownDate | None) -> list[str]:
-    """The shown date with its clock time, local and without offset, when it has one."""
-    if shown is None:
-        return []
-    clocks = _CLOCK_RE.findall(shown.text)
-    if len(clocks) != 1:
-        return []  # none, or several: which one is the publication's is unknown
-    try:
-        wall = dateutil_parser.parse(clocks[0], default=shown.value.replace(tzinfo=None))
-    except (ValueError, OverflowError):
-        return []
-    return [wall.isoformat()]
-
-
 def _moment_on(day: datetime, spellings: Iterable[str]) -> datetime:
-    """The first moment the markup (or the shown clock) spells on ``day``, with its offset;
+    """The first moment the markup spells on ``day``, with its offset;
     else the day itself at midnight UTC."""
     for text in spellings:
         value = parse_date(text)
@@ -335,8 +316,7 @@ def _with_publisher_offset(value: datetime, spellings: Iterable[str]) -> datetim
     """``value`` (UTC) in the offset of another spelling of the same moment on the page.
 
     A spelling with an offset must be the same moment; one without (local time, as
-    ``sailthru.date`` writes it, or a clock shown beside the headline) must be a whole
-    quarter-hour away, within the widest offset; to the minute when it has no seconds.
+    ``sailthru.date`` writes it) must be a whole quarter-hour away, within the widest offsets.
     A value on the hour is left alone: too many unrelated times are on the hour too.
     """
     if value.utcoffset() != timedelta(0) or (value.minute, value.second) == (0, 0):
@@ -351,8 +331,7 @@ def _with_publisher_offset(value: datetime, spellings: Iterable[str]) -> datetim
             if offset and other == value:
                 return value.astimezone(other.tzinfo)
             continue
-        minute = wall.replace(second=0, microsecond=0) if other.second == 0 else wall
-        shift = other - minute
+        shift = other - wall
         if shift and _is_offset(shift):
             return value.astimezone(timezone(shift))
     return value

@@ -241,15 +241,6 @@ def test_a_page_showing_its_modification_day_was_republished_then() -> None:
     )
 
 
-def test_the_clock_shown_beside_the_headline_gives_a_utc_value_its_offset() -> None:
-    meta = PageMetadata(published=(_jsonld("2020-04-14T00:38:07Z"),))
-    dates = _resolve(meta, shown=_shown("2020-04-13", "Apr 13, 2020 at 4:38 PM"))
-    assert dates.published_at == datetime(2020, 4, 14, 0, 38, 7, tzinfo=UTC)  # the same moment
-    assert dates.published_at is not None
-    assert dates.published_at.utcoffset() == timedelta(hours=-8)
-    assert dates.published_source == "jsonld"
-
-
 @pytest.mark.parametrize(
     ("published", "shown", "day", "offset"),
     [
