@@ -176,11 +176,13 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
     rule_loss: collections.Counter[int] = collections.Counter()
     t_ours = t_ref = t_ref_meta = 0.0
     errors: collections.Counter[str] = collections.Counter()
+    date_sources: dict[str, list[bool]] = collections.defaultdict(list)
     compiled = [re.compile(p, re.I) for p in _PATTERNS]
     for url, gold in items:
         html = _read_gz(folder / "html" / (gold["file"] + ".gz"))
         with_, without = gold.get("with") or [], gold.get("without") or []
         seen.clear()
+        error_dates = None
         try:
             t0 = time.perf_counter()
             page = extract_page(html, url=url)
@@ -188,7 +190,7 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
         except ExtractionError as err:
             t_ours += time.perf_counter() - t0
             errors[err.error_class] += 1
-            page = None
+            page, error_dates = None, err.dates
         text = page.text if page else None
         ours.add(text, with_, without)
         raw_paragraphs = seen[0] if seen else []
@@ -202,13 +204,20 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
                 norm_p = _norm(paragraph)
                 rule_gain[hits[0]] += sum(1 for s in without if _norm(s) and _norm(s) in norm_p)
                 rule_loss[hits[0]] += sum(1 for s in with_ if _norm(s) and _norm(s) in norm_p)
+        dated = page or error_dates
+        published = dated.published_at if dated else None
         _score_meta(
             ours_meta,
             gold,
             page.title if page else None,
             page.authors if page else [],
-            page.published_at.date() if page and page.published_at else None,
+            published.date() if published else None,
         )
+        if gold.get("date"):
+            source = _source_label(dated, page is None)
+            date_sources[source].append(
+                published is not None and published.date().isoformat() == gold["date"]
+            )
 
         t0 = time.perf_counter()
         ref_text = trafilatura.extract(html, url=url)
@@ -245,6 +254,8 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
         f" ({1000 * t_ref_meta / max(1, n):.1f} ms/page)"
     )
     print(f"extract_page / trafilatura with metadata: {t_ours / max(t_ref_meta, 1e-9):.2f}")
+    print("storywire dates by published_source (exact day, pages with a gold date):")
+    _print_sources({source: {"all": hits} for source, hits in date_sources.items()}, ("all",))
     if show_rules:
         print("boilerplate rules: without-snippets removed / with-snippets lost")
         for i, pattern in enumerate(_PATTERNS):
@@ -279,7 +290,9 @@ def _htmldate_eval(root: Path, limit: int) -> None:
     htmldate (extensive and fast; with its default ``original_date=False`` and with True)."""
     folder = root / "htmldate"
     ours: dict[str, DateScores] = collections.defaultdict(DateScores)
-    by_source: dict[str, list[bool]] = collections.defaultdict(list)
+    by_source: dict[str, dict[str, list[bool]]] = collections.defaultdict(
+        lambda: collections.defaultdict(list)
+    )
     refs: dict[str, dict[str, list[bool]]] = collections.defaultdict(
         lambda: collections.defaultdict(list)
     )
@@ -300,16 +313,19 @@ def _htmldate_eval(root: Path, limit: int) -> None:
             t0 = time.perf_counter()
             try:
                 page = extract_page(html, url=url)
-                got, source = page.published_at, page.published_source or "none"
+                got, source = page.published_at, _source_label(page, False)
             except ExtractionError as err:
-                got, source = None, f"error:{err.error_class}"
+                # A page without main text is still dated (the pipeline keeps these dates).
+                got = err.dates.published_at if err.dates else None
+                source = _source_label(err.dates, True)
             t_ours += time.perf_counter() - t0
             t0 = time.perf_counter()
             trafilatura.bare_extraction(html, url=url, with_metadata=True, favor_precision=True)
             t_traf += time.perf_counter() - t0
             for key in (subset, _tuning_half(url), "all"):
                 ours[key].add(got, want)
-            by_source[source].append(got is not None and got.date() == want)
+            for key in (_tuning_half(url), "all"):
+                by_source[source][key].append(got is not None and got.date() == want)
             for mode, kwargs in _HTMLDATE_MODES.items():
                 t0 = time.perf_counter()
                 found = find_date(lxml.html.fromstring(html), url=url, **kwargs)
@@ -333,8 +349,24 @@ def _htmldate_eval(root: Path, limit: int) -> None:
             )
         )
     print("storywire by published_source (exact day):")
-    for source, hits in sorted(by_source.items(), key=lambda kv: -len(kv[1])):
-        print(f"  {source:16s} n={len(hits):4d}  correct {sum(hits) / len(hits):.3f}")
+    _print_sources(by_source, ("all", "tune", "held-out"))
+
+
+def _source_label(dated: Any, no_text: bool) -> str:
+    """``published_source`` of a page (``none`` when undated), ``+no_text`` for a page without
+    main text (its dates come with the error)."""
+    source = (dated.published_source if dated is not None else None) or "none"
+    return f"{source}+no_text" if no_text else source
+
+
+def _print_sources(by_source: dict[str, dict[str, list[bool]]], keys: tuple[str, ...]) -> None:
+    print(f"  {'source':16s}" + "".join(f"{key:>22s}" for key in keys))
+    for source, hits in sorted(by_source.items(), key=lambda kv: -len(kv[1]["all"])):
+        cells = (hits.get(key, []) for key in keys)
+        print(
+            f"  {source:16s}"
+            + "".join(f"{sum(h) / max(1, len(h)):>15.3f} n={len(h):4d}" for h in cells)
+        )
 
 
 _HTMLDATE_MODES: dict[str, dict[str, bool]] = {

@@ -6,7 +6,7 @@ Usage::
 
     page = extract_page(body, url="https://example.com/news/1", content_type="text/html")
     page.text                  # paragraphs separated by blank lines, boilerplate removed
-    page.published_at, page.published_source    # aware UTC, "jsonld" | "meta" | "url" | "text"
+    page.published_at, page.published_source    # aware, "jsonld" | "meta" | "url" | "shown" | ...
     page.authors, page.canonical_url, page.language
 
 No network, no file access: only the bytes given are read. A long-running process calls

@@ -2,9 +2,9 @@
 
 Usage::
 
-    from worker.extract.dates import resolve_dates
+    from worker.extract.dates import date_page
 
-    dates = resolve_dates(meta, tree, url=page_url, scanned=htmldate_result)
+    dates = date_page(meta, tree, url=page_url)
     dates.published_at, dates.published_source   # e.g. (datetime(..., +02:00), "jsonld")
     dates.date_error     # "jsonld datePublished '2999-01-01': in the future", or None
 
@@ -18,13 +18,19 @@ in ``docs/extraction.md``):
 2. **The publisher's offset**: a value in UTC takes the offset of the same moment written
    again on the page in local time (``sailthru.date``, a second JSON-LD object, a ``<time>``),
    so the day is the publisher's day. Only the offset changes, never the moment.
-3. **A page that shows its update as its date was republished then**: when the declared
-   modification falls on another day than the publication and the dates the page shows in
-   its body (htmldate's scan, markup left out) are that day, the modification is the date.
-4. **Without markup**: the URL's date (``/2024/05/17/``), then htmldate's scan of the page
-   (``text``; in its extensive mode, which reads free text in any language through
-   dateparser, as only then is it the page's one source). A scanned January 1st is
-   htmldate's stand-in for a bare year: refused.
+3. **What the page shows its reader** (:mod:`worker.extract.shown`: the date beside the
+   headline) checks the markup: when it is the declared modification's day (another day
+   than the publication's), the page was republished then and the modification is the date;
+   when it is more than a day from the markup's (either reading of an all-numeric day and
+   month), it is the date (``shown``); when a UTC value's day is the day before or after it,
+   the value takes the nearest offset that puts it on that day. Without a date beside the
+   headline, the day htmldate's fast scan finds in the body (markup left out) stands in for
+   the republication rule.
+4. **Without markup**: the URL's date (``/2024/05/17/``), then the date beside the headline,
+   then a date the page labels as its publication ("Published on ...", both ``shown``),
+   then htmldate's scan of the page (``text``; in its extensive mode, which reads free text
+   in any language through dateparser, as only then is it the page's one source). A scanned
+   January 1st is htmldate's stand-in for a bare year: refused.
 5. **Modification**: markup only (a "latest date on the page" is more often a comment or a
    copyright year); one before the publication is a template error and dropped.
 
@@ -46,17 +52,24 @@ from htmldate import find_date
 from lxml.html import HtmlElement
 
 from worker.extract.metadata import DateText, PageMetadata
+from worker.extract.shown import ShownDate, labelled_date, shown_date
 from worker.text.dates import parse_date, read_date
 
 SOURCE_JSONLD = "jsonld"
 SOURCE_META = "meta"
 SOURCE_URL = "url"
+SOURCE_SHOWN = "shown"
 SOURCE_TEXT = "text"
 
 DEFAULT_MAX_OFFSET = timedelta(hours=14)
-"""Widest UTC offset in use (Line Islands, +14:00); a larger shift is not a time zone."""
+"""Widest UTC offset in use east (Line Islands, +14:00); a larger shift is not a time zone."""
+DEFAULT_MIN_OFFSET = timedelta(hours=-12)
+"""Widest UTC offset in use west (Baker Island, -12:00)."""
 DEFAULT_MAX_DATE_ERROR_CHARS = 1_000
 """``date_error`` is cut here: the first refusals say enough."""
+DEFAULT_SHOWN_SLACK_DAYS = 1
+"""A shown day this close to the markup's is the same publication seen from another time
+zone (or a late edit): the markup, which has the time, stays."""
 
 _QUARTER_HOUR = timedelta(minutes=15)
 # Given to htmldate for scans that must not read a date from the page's URL (that step came
@@ -87,36 +100,61 @@ class _Dated:
     source: str
 
 
+def date_page(
+    meta: PageMetadata, tree: HtmlElement, *, url: str, now: datetime | None = None
+) -> PageDates:
+    """The dates of the page ``tree`` fetched from ``url``: every candidate, the costlier
+    ones only when nothing else dates the page."""
+    now = now or datetime.now(UTC)
+    shown = shown_date(tree, now=now)
+    scanned = None
+    if shown is None and needs_scan(meta, url=url, now=now):
+        # Read only here: a "published" label far from the headline is the page's date
+        # when nothing else is, not a reason to doubt its markup.
+        shown = labelled_date(tree, now=now)
+        if shown is None:
+            scanned = scan_page(tree, url=url, now=now)
+    return resolve_dates(meta, tree, url=url, scanned=scanned, shown=shown, now=now)
+
+
 def resolve_dates(
     meta: PageMetadata,
     tree: HtmlElement,
     *,
     url: str,
     scanned: str | None,
+    shown: ShownDate | None = None,
     now: datetime | None = None,
 ) -> PageDates:
     """Pick published/modified dates of the page ``tree`` fetched from ``url``.
 
     ``scanned`` is :func:`scan_page`'s result when :func:`needs_scan` asked for it, the
-    ``text`` candidate; the tree is only read (copies are scanned).
+    ``text`` candidate; ``shown`` the date beside the headline
+    (:func:`worker.extract.shown.shown_date`) or labelled as the publication. The tree is
+    only read (copies are scanned).
     """
     now = now or datetime.now(UTC)
     problems: list[str] = []
     published = _first_readable(meta.published, now, problems)
     modified = _first_readable(meta.modified, now, problems)
     if published is None:
-        published = _guessed(meta, url=url, scanned=scanned, now=now, problems=problems)
-    else:
-        published = _Dated(
-            _with_publisher_offset(published.value, _spellings(meta)), published.source
+        published = _guessed(
+            meta, url=url, shown=shown, scanned=scanned, now=now, problems=problems
         )
+    else:
+        spellings = _spellings(meta)
+        published = _Dated(_with_publisher_offset(published.value, spellings), published.source)
         if (
             modified is not None
             and modified.value.date() != published.value.date()
             and modified.value > published.value
-            and _shown_day(tree) == modified.value.date()
+            and (shown.value.date() if shown else _shown_day(tree)) == modified.value.date()
         ):
             published = modified
+        elif shown is not None and _far_apart(shown, published.value):
+            published = _Dated(_moment_on(shown.value, spellings), SOURCE_SHOWN)
+        elif shown is not None:
+            published = _Dated(_on_shown_day(published.value, shown), published.source)
     if modified is not None and published is not None and modified.value < published.value:
         modified = None  # an "update" before the publication is a template error
     return PageDates(
@@ -187,6 +225,7 @@ def _guessed(
     meta: PageMetadata,
     *,
     url: str,
+    shown: ShownDate | None,
     scanned: str | None,
     now: datetime,
     problems: list[str],
@@ -195,6 +234,8 @@ def _guessed(
         found = url_date(candidate)
         if found is not None and read_date(found.isoformat(), now=now).value is not None:
             return _Dated(found, SOURCE_URL)
+    if shown is not None:
+        return _Dated(_moment_on(shown.value, _spellings(meta)), SOURCE_SHOWN)
     reading = read_date(scanned, now=now)
     if reading.value is None:
         if reading.problem:
@@ -222,6 +263,51 @@ def _shown_day(tree: HtmlElement) -> date | None:
     return found.value.date() if found.value else None
 
 
+def _on_shown_day(value: datetime, shown: ShownDate) -> datetime:
+    """A UTC ``value`` in the nearest offset that puts it on the shown day, the day before
+    or after (within the widest offsets): the moment is the markup's, the day the one the
+    publisher shows. The offset found is a bound, not necessarily the publisher's own."""
+    if value.utcoffset() != timedelta(0):
+        return value
+    day = shown.value.date()
+    since_midnight = value - value.replace(hour=0, minute=0, second=0, microsecond=0)
+    if day == value.date() - timedelta(days=1):
+        shift = -(since_midnight // _QUARTER_HOUR + 1) * _QUARTER_HOUR
+    elif day == value.date() + timedelta(days=1):
+        shift = timedelta(days=1) - since_midnight
+        shift = -(-shift // _QUARTER_HOUR) * _QUARTER_HOUR
+    else:
+        return value
+    if not _is_offset(shift):
+        return value
+    return value.astimezone(timezone(shift))
+
+
+def _is_offset(shift: timedelta) -> bool:
+    """Whether ``shift`` can be a UTC offset: whole quarter-hours, within the widest ones."""
+    return DEFAULT_MIN_OFFSET <= shift <= DEFAULT_MAX_OFFSET and not shift % _QUARTER_HOUR
+
+
+def _far_apart(shown: ShownDate, published: datetime) -> bool:
+    """Whether the shown day (either reading of an all-numeric one) is more than
+    :data:`DEFAULT_SHOWN_SLACK_DAYS` from the published day: another date, not another zone."""
+    readings = [shown.value] + ([shown.swapped] if shown.swapped else [])
+    return all(
+        abs((reading.date() - published.date()).days) > DEFAULT_SHOWN_SLACK_DAYS
+        for reading in readings
+    )
+
+
+def _moment_on(day: datetime, spellings: Iterable[str]) -> datetime:
+    """The first moment the markup spells on ``day``, with its offset;
+    else the day itself at midnight UTC."""
+    for text in spellings:
+        value = parse_date(text)
+        if value is not None and value.date() == day.date():
+            return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return day
+
+
 def _spellings(meta: PageMetadata) -> list[str]:
     return [d.text for d in (*meta.published, *meta.modified)] + list(meta.other_dates)
 
@@ -230,7 +316,7 @@ def _with_publisher_offset(value: datetime, spellings: Iterable[str]) -> datetim
     """``value`` (UTC) in the offset of another spelling of the same moment on the page.
 
     A spelling with an offset must be the same moment; one without (local time, as
-    ``sailthru.date`` writes it) must be a whole quarter-hour away, within the widest offset.
+    ``sailthru.date`` writes it) must be a whole quarter-hour away, within the widest offsets.
     A value on the hour is left alone: too many unrelated times are on the hour too.
     """
     if value.utcoffset() != timedelta(0) or (value.minute, value.second) == (0, 0):
@@ -246,6 +332,6 @@ def _with_publisher_offset(value: datetime, spellings: Iterable[str]) -> datetim
                 return value.astimezone(other.tzinfo)
             continue
         shift = other - wall
-        if shift and abs(shift) <= DEFAULT_MAX_OFFSET and shift % _QUARTER_HOUR == timedelta(0):
+        if shift and _is_offset(shift):
             return value.astimezone(timezone(shift))
     return value

@@ -30,7 +30,7 @@ from lxml.html import HtmlElement
 from models import ErrorClass
 from worker.extract.boilerplate import drop_boilerplate
 from worker.extract.byline import read_byline
-from worker.extract.dates import needs_scan, resolve_dates, scan_page
+from worker.extract.dates import PageDates, date_page
 from worker.extract.decode import decode_html
 from worker.extract.metadata import read_page_metadata
 from worker.text.normalize import clean_authors, squash_spaces, strip_control_chars
@@ -64,8 +64,9 @@ class ExtractedPage:
     ``text`` has one paragraph per block, separated by blank lines, without navigation,
     newsletter, cookie or paywall boilerplate. Dates are aware, in the offset the page gave
     (so their ``date()`` is the publisher's day; UTC when the page gave none); ``*_source``
-    says where each came from: ``jsonld``, ``meta``, ``url`` or ``text``. ``date_error`` says
-    why dates the page declared were refused (unreadable, no day, out of range, future).
+    says where each came from: ``jsonld``, ``meta``, ``url``, ``shown`` or ``text``.
+    ``date_error`` says why dates the page declared were refused (unreadable, no day, out of
+    range, future).
     """
 
     title: str | None
@@ -85,14 +86,21 @@ class ExtractedPage:
 
 class ExtractionError(Exception):
     """No main text in the body. ``error_class``: ``empty``, ``not_html``, ``no_text``, or
-    ``too_complex`` (more elements than any article page has: refused unparsed)."""
+    ``too_complex`` (more elements than any article page has: refused unparsed).
 
-    def __init__(self, error_class: str, message: str) -> None:
+    ``dates`` are the page's dates when it is HTML without main text (``no_text``): a
+    video, a paywall or a redirect page is still dated by its markup.
+    """
+
+    def __init__(self, error_class: str, message: str, dates: PageDates | None = None) -> None:
         super().__init__(message)
         self.error_class = error_class
+        self.dates = dates
 
-    def __reduce__(self) -> tuple[type[ExtractionError], tuple[str, str]]:
-        return (type(self), (self.error_class, str(self)))
+    def __reduce__(
+        self,
+    ) -> tuple[type[ExtractionError], tuple[str, str, PageDates | None]]:
+        return (type(self), (self.error_class, str(self), self.dates))
 
 
 def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> ExtractedPage:
@@ -110,19 +118,18 @@ def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> E
         raise ExtractionError(ErrorClass.NOT_HTML, "body could not be parsed as HTML")
 
     meta = read_page_metadata(tree, url=url)
+    dates = date_page(meta, tree, url=url)
     document = _trafilatura(tree, url)
     if document is None or not document.text:
-        raise ExtractionError(ErrorClass.NO_TEXT, "no main text found on the page")
+        raise ExtractionError(ErrorClass.NO_TEXT, "no main text found on the page", dates)
     paragraphs = drop_boilerplate(
         squash_spaces(line) for line in document.text.split("\n") if line.strip()
     )
     body = "\n\n".join(p for p in paragraphs if p)
     if not body:
-        raise ExtractionError(ErrorClass.NO_TEXT, "only boilerplate found on the page")
+        raise ExtractionError(ErrorClass.NO_TEXT, "only boilerplate found on the page", dates)
 
     byline = read_byline(tree)
-    scanned = scan_page(tree, url=url) if needs_scan(meta, url=url) else None
-    dates = resolve_dates(meta, tree, url=url, scanned=scanned)
     authors = clean_authors((byline.author or "").split(";")) or list(meta.jsonld_authors)
     return ExtractedPage(
         title=_clean(byline.title),

@@ -39,7 +39,7 @@ from worker.fetch import (
     RobotsDisallowed,
     TransientFetchError,
 )
-from worker.pipeline.dates import FeedDates, merge_dates
+from worker.pipeline.dates import FeedDates, PageDateFields, merge_dates
 from worker.pipeline.outage import note_fetch
 from worker.store import NO_PROVENANCE, Provenance, record_change
 from worker.urls import host_of
@@ -386,6 +386,9 @@ def _finish_from_feed(
         "error": str(error)[:2000] if error else None,
         "http_status": http_status,
     }
+    page_dates = getattr(error, "dates", None)
+    if page_dates is not None:  # a page without main text, still dated by its markup
+        values.update(date_columns(page_dates, stub.fields()))
     with session_scope(sessions) as session:
         if not _finish(session, article_id, stub, provenance, values):
             return ArticleOutcome(article_id, PageOutcome.SKIPPED)
@@ -437,6 +440,21 @@ class StubFields:
 def page_record(page: ExtractedPage, stub: StubFields) -> dict[str, Any]:
     """The article columns an extracted page sets, merged with the feed's (``stub``): what
     the pipeline stores, and what ``storywire extract`` prints."""
+    return {
+        "title": page.title or stub.title,
+        "text": page.text,
+        "content_hash": content_hash(page.text) if page.text else None,
+        "authors": page.authors or stub.authors,
+        **date_columns(page, stub),
+        "summary": stub.summary or page.description,
+        "language": page.language,
+        "site_name": page.site_name,
+        "image_url": page.image_url,
+    }
+
+
+def date_columns(page: PageDateFields, stub: StubFields) -> dict[str, Any]:
+    """The date columns of an article: the page's dates merged with the feed's (``stub``)."""
     feed = FeedDates(
         stub.published[0] if stub.published[1] == "feed" else None,
         stub.modified[0] if stub.modified[1] == "feed" else None,
@@ -446,19 +464,11 @@ def page_record(page: ExtractedPage, stub: StubFields) -> dict[str, Any]:
     # The page's refusals replace the feed's; with none, what the feed's were stays.
     refused = [*dates.problems, *([page.date_error] if page.date_error else [])]
     return {
-        "title": page.title or stub.title,
-        "text": page.text,
-        "content_hash": content_hash(page.text) if page.text else None,
-        "authors": page.authors or stub.authors,
         "published_at": dates.published_at,
         "published_source": dates.published_source,
         "modified_at": dates.modified_at,
         "modified_source": dates.modified_source,
         "date_error": "; ".join(refused)[:DEFAULT_DATE_ERROR_CHARS] or stub.date_error,
-        "summary": stub.summary or page.description,
-        "language": page.language,
-        "site_name": page.site_name,
-        "image_url": page.image_url,
     }
 
 

@@ -10,7 +10,9 @@ Usage::
 
 Order of trust: the page's structured metadata (``jsonld``, ``meta``: the publisher's own
 statement), then the ``feed`` (some feeds stamp the time an item was added), then the page's
-``url`` and ``text`` (guesses). Sanity rules, from what a feed entry proves:
+``url``, the date it ``shown`` beside its headline (or labelled as its publication) and its
+``text`` (guesses). The page's dates may come from a page without main text too
+(``ExtractionError.dates``). Sanity rules, from what a feed entry proves:
 
 - a page date more than :data:`DEFAULT_FEED_SLACK` after the feed's date for the entry is not
   the publication (the feed listed the article before): it is taken as a modification;
@@ -27,15 +29,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from worker.extract import ExtractedPage
 from worker.text.dates import to_utc
 
 SOURCE_FEED = "feed"
 DEFAULT_FEED_SLACK = timedelta(days=1)
 """How far a page date may stray from what the feed proves: time zones and clock skew."""
 
-_PRECEDENCE = ("jsonld", "meta", SOURCE_FEED, "url", "text")
+_PRECEDENCE = ("jsonld", "meta", SOURCE_FEED, "url", "shown", "text")
+
+
+class PageDateFields(Protocol):
+    """A page's dates: an ``ExtractedPage``, or the ``PageDates`` of a page without text."""
+
+    @property
+    def published_at(self) -> datetime | None: ...
+    @property
+    def published_source(self) -> str | None: ...
+    @property
+    def modified_at(self) -> datetime | None: ...
+    @property
+    def modified_source(self) -> str | None: ...
+    @property
+    def date_error(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +73,7 @@ class MergedDates:
     problems: tuple[str, ...] = ()
 
 
-def merge_dates(feed: FeedDates, page: ExtractedPage) -> MergedDates:
+def merge_dates(feed: FeedDates, page: PageDateFields) -> MergedDates:
     """The article's published/modified dates (UTC) and the page dates refused on the way."""
     problems: list[str] = []
     published: list[tuple[datetime | None, str | None]] = [(feed.published_at, SOURCE_FEED)]

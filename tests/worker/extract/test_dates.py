@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+import pickle
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import lxml.html
 import pytest
 
-from worker.extract import extract_page
+from worker.extract import ExtractionError, extract_page
 from worker.extract.dates import PageDates, resolve_dates, url_date
 from worker.extract.metadata import DateText, PageMetadata
+from worker.extract.shown import ShownDate
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 ARTICLE = "".join(
@@ -185,3 +187,99 @@ def test_extract_page_keeps_the_publisher_offset() -> None:
     assert page.published_at is not None
     assert page.published_at.utcoffset() == timedelta(hours=-4)
     assert page.published_at.date() == date(2024, 5, 17)
+
+
+def _shown(day: str, text: str | None = None, *, swappable: bool = False) -> ShownDate:
+    value = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    return ShownDate(value, text or day, swappable)
+
+
+def test_a_date_shown_beside_the_headline_beats_the_scan_not_the_url() -> None:
+    shown = _shown("2024-05-02")
+    by_shown = _resolve(PageMetadata(), shown=shown, scanned="2024-05-04")
+    assert (by_shown.published_at, by_shown.published_source) == (shown.value, "shown")
+    dated_url = "https://n.example.com/2024/05/03/story"
+    assert _resolve(PageMetadata(), url=dated_url, shown=shown).published_source == "url"
+
+
+def test_a_shown_date_far_from_the_markup_is_the_publication() -> None:
+    meta = PageMetadata(published=(_meta("2021-12-20T11:02:44+01:00"),))
+    far = _resolve(meta, shown=_shown("2022-01-27"))
+    assert (far.published_at, far.published_source) == (datetime(2022, 1, 27, tzinfo=UTC), "shown")
+    # a day apart: the same publication seen from another zone; the markup has the time
+    near = _resolve(meta, shown=_shown("2021-12-21"))
+    assert near.published_source == "meta"
+
+
+def test_an_all_numeric_shown_date_read_the_other_way_can_be_the_markups() -> None:
+    meta = PageMetadata(published=(_meta("2021-02-12T11:02:44-05:00"),))
+    # htmldate reads "02/12/2021" day first: December 2nd; month first it is the markup's day
+    swapped = _resolve(meta, shown=_shown("2021-12-02", "02/12/2021", swappable=True))
+    assert swapped.published_source == "meta"
+    spelled = _resolve(meta, shown=_shown("2021-12-02", "2 December 2021"))
+    assert spelled.published_source == "shown"
+
+
+def test_a_shown_day_takes_the_moment_the_markup_spells_on_it() -> None:
+    meta = PageMetadata(
+        published=(_meta("2021-12-20T11:02:44+01:00"),),
+        other_dates=("2022-01-27T09:15:00+01:00",),
+    )
+    dates = _resolve(meta, shown=_shown("2022-01-27"))
+    assert dates.published_at == datetime(2022, 1, 27, 9, 15, tzinfo=timezone(timedelta(hours=1)))
+
+
+def test_a_page_showing_its_modification_day_was_republished_then() -> None:
+    meta = PageMetadata(
+        published=(_jsonld("2017-08-21T13:09:00Z"),),
+        modified=(_jsonld("2019-04-03T08:04:01Z", "dateModified"),),
+    )
+    dates = _resolve(meta, shown=_shown("2019-04-03"))
+    assert (dates.published_at, dates.published_source) == (
+        datetime(2019, 4, 3, 8, 4, 1, tzinfo=UTC),
+        "jsonld",
+    )
+
+
+@pytest.mark.parametrize(
+    ("published", "shown", "day", "offset"),
+    [
+        # the nearest offset that puts the moment on the shown day
+        ("2020-08-25T00:23:33Z", "2020-08-24", "2020-08-24", timedelta(minutes=-30)),
+        ("2020-04-28T22:10:00Z", "2020-04-29", "2020-04-29", timedelta(hours=2)),
+        # no zone is more than 12 hours west of UTC, nor more than 14 hours east
+        ("2020-08-25T12:05:00Z", "2020-08-24", "2020-08-25", timedelta(0)),
+        ("2020-08-25T09:45:00Z", "2020-08-26", "2020-08-25", timedelta(0)),
+        # a value with its own offset keeps it
+        ("2020-08-25T00:23:33+02:00", "2020-08-24", "2020-08-25", timedelta(hours=2)),
+    ],
+)
+def test_a_utc_value_falls_on_the_day_the_page_shows(
+    published: str, shown: str, day: str, offset: timedelta
+) -> None:
+    dates = _resolve(PageMetadata(published=(_jsonld(published),)), shown=_shown(shown))
+    assert dates.published_at == datetime.fromisoformat(published.replace("Z", "+00:00"))
+    assert dates.published_at is not None
+    assert dates.published_at.utcoffset() == offset
+    assert dates.published_at.date().isoformat() == day
+
+
+def test_a_page_without_main_text_is_still_dated() -> None:
+    head = (
+        '<script type="application/ld+json">{"@type": "NewsArticle",'
+        ' "datePublished": "2020-01-20T08:00:00+08:00"}</script>'
+    )
+    html = f"<html><head>{head}</head><body><div></div></body></html>"
+    with pytest.raises(ExtractionError) as caught:
+        extract_page(html.encode(), url="https://x.example.com/video/1")
+    assert caught.value.error_class == "no_text"
+    assert caught.value.dates is not None
+    assert caught.value.dates.published_at == datetime(2020, 1, 20, tzinfo=UTC)
+    assert caught.value.dates.published_source == "jsonld"
+    # it crosses process boundaries (Celery, multiprocessing) with its dates
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert (again.error_class, str(again), again.dates) == (
+        "no_text",
+        str(caught.value),
+        caught.value.dates,
+    )

@@ -80,6 +80,36 @@ def test_missing_page_fails_but_keeps_the_feed_summary(
         assert article.title == story.title
 
 
+def test_a_page_without_main_text_still_dates_its_article(
+    runtime: Resources, http_server: LocalHTTPServer
+) -> None:
+    from datetime import timedelta
+
+    story = STORIES[0]
+    # A video page: no text to extract, but its markup dates it (earlier than the feed says,
+    # within the day the feed's date allows).
+    page_date = story.published - timedelta(hours=6)
+    jsonld = f'{{"@type": "VideoObject", "datePublished": "{page_date.isoformat()}"}}'
+    http_server.add(
+        "/video.html",
+        f'<html><head><script type="application/ld+json">{jsonld}</script></head>'
+        "<body><div></div></body></html>",
+    )
+    http_server.add(
+        "/f.xml",
+        rss("F", [(story, http_server.url("/video.html"))]),
+        content_type="application/rss+xml",
+    )
+    [article_id] = _ingest_feed(runtime, http_server.url("/f.xml"))
+    outcome = process_article(runtime.sessions, runtime.fetcher, runtime.settings, article_id)
+    assert (outcome.status, outcome.error_class) == ("failed", "no_text")
+    with session_scope(runtime.sessions) as s:
+        article = s.get(Article, article_id)
+        assert article is not None
+        assert (article.published_at, article.published_source) == (page_date, "jsonld")
+        assert article.text == story.paragraphs[0]  # the feed's description stays
+
+
 def test_same_text_at_two_urls_is_marked_duplicate(
     runtime: Resources, http_server: LocalHTTPServer
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from worker.extract import ExtractedPage
+from worker.extract.dates import PageDates
 from worker.pipeline.dates import FeedDates, merge_dates
 
 FEED = datetime(2024, 5, 17, 12, tzinfo=UTC)
@@ -66,3 +67,17 @@ def test_a_modification_before_the_publication_is_dropped() -> None:
                  modified_source="meta")  # fmt: skip
     merged = merge_dates(FeedDates(FEED), page)
     assert (merged.modified_at, merged.modified_source) == (None, None)
+
+
+def test_a_date_shown_on_the_page_ranks_after_the_feed() -> None:
+    shown = FEED - timedelta(hours=5)
+    merged = merge_dates(FeedDates(FEED), _page(shown, "shown"))
+    assert (merged.published_at, merged.published_source) == (FEED, "feed")
+    alone = merge_dates(FeedDates(), _page(shown, "shown"))
+    assert (alone.published_at, alone.published_source) == (shown, "shown")
+
+
+def test_the_dates_of_a_page_without_text_merge_like_a_pages() -> None:
+    page = PageDates(published_at=FEED - timedelta(hours=5), published_source="jsonld")
+    merged = merge_dates(FeedDates(FEED), page)
+    assert (merged.published_at, merged.published_source) == (FEED - timedelta(hours=5), "jsonld")
