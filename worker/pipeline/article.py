@@ -232,7 +232,7 @@ def _finish_from_feed(
     }
     page_dates = getattr(error, "dates", None)
     if page_dates is not None:  # a page without main text, still dated by its markup
-        values.update(date_columns(page_dates, stub.fields()))
+        values.update(date_columns(page_dates, stub.fields))
     with session_scope(sessions) as session:
         if not _finish(session, article_id, stub, provenance, values):
             return ArticleOutcome(article_id, PageOutcome.SKIPPED)
@@ -251,7 +251,7 @@ def _store_page(
     provenance: Provenance,
 ) -> ArticleOutcome:
     values = {
-        **page_record(page, stub.fields()),
+        **page_record(page, stub.fields),
         "http_status": response.status_code,
         "status": ArticleStatus.OK,
         "error": None,

@@ -18,7 +18,6 @@ Attempts (``articles.attempts``) count the tries that ended in a transient failu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import lxml.html
 from lxml.etree import ParserError
@@ -80,30 +79,13 @@ class Stub:
     are merged with the page's (and stay as they are while the article is pending)."""
 
     url: str
-    title: str | None
-    authors: list[str]
-    summary: str | None
-    published: tuple[datetime | None, str | None]
-    modified: tuple[datetime | None, str | None]
+    fields: StubFields
     run_id: int | None
     task_id: str | None
     source_content: str | None  # the first feed entry's own HTML and summary
     source_summary: str | None
-    first_entry_at: datetime | None  # the oldest entry date its feed ever gave
-    date_error: str | None  # why the feed's own dates were refused
     unfinished_tries: int = 0  # tries before this one that never ended
     last_error_class: str | None = None
-
-    def fields(self) -> StubFields:
-        return StubFields(
-            title=self.title,
-            summary=self.summary,
-            authors=self.authors,
-            published=self.published,
-            modified=self.modified,
-            first_entry_at=self.first_entry_at,
-            date_error=self.date_error,
-        )
 
     @property
     def feed_text(self) -> str | None:
@@ -134,19 +116,22 @@ def start_try(sessions: sessionmaker[Session], article_id: int) -> Stub | None:
         if row is None or row.status != ArticleStatus.PENDING:
             return None
         _set_unfinished(session, article_id, Article.unfinished_tries + 1)
-    return Stub(
-        url=row.url,
+    fields = StubFields(
         title=row.title,
-        authors=list(row.authors or []),
         summary=row.summary,
+        authors=list(row.authors or []),
         published=(row.published_at, row.published_source),
         modified=(row.modified_at, row.modified_source),
+        first_entry_at=row.first_entry_at,
+        date_error=row.date_error,
+    )
+    return Stub(
+        url=row.url,
+        fields=fields,
         run_id=row.run_id,
         task_id=row.task_id,
         source_content=row.content,
         source_summary=row.source_summary,
-        first_entry_at=row.first_entry_at,
-        date_error=row.date_error,
         unfinished_tries=row.unfinished_tries,
         last_error_class=row.error_class,
     )
