@@ -187,7 +187,7 @@ def extract(
     record = {
         "url": page_url,
         "canonical_url": canonical_url,
-        "status": "ok",
+        "status": Status.OK,
         "http_status": status,
         **page_record(page, StubFields()),
     }

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from models import DateSource
 from worker.dedupe import content_hash
 from worker.extract import ExtractedPage
-from worker.pipeline.dates import SOURCE_FEED, FeedDates, PageDateFields, merge_dates
+from worker.pipeline.dates import FeedDates, PageDateFields, merge_dates
 
 #: Longest ``articles.date_error`` kept.
 DEFAULT_DATE_ERROR_CHARS = 2000
@@ -57,8 +58,8 @@ def page_record(page: ExtractedPage, stub: StubFields) -> dict[str, Any]:
 def date_columns(page: PageDateFields, stub: StubFields) -> dict[str, Any]:
     """The date columns of an article: the page's dates merged with the feed's (``stub``)."""
     feed = FeedDates(
-        stub.published[0] if stub.published[1] == SOURCE_FEED else None,
-        stub.modified[0] if stub.modified[1] == SOURCE_FEED else None,
+        stub.published[0] if stub.published[1] == DateSource.FEED else None,
+        stub.modified[0] if stub.modified[1] == DateSource.FEED else None,
         stub.first_entry_at,
     )
     dates = merge_dates(feed, page)

@@ -21,7 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from models import Article, ArticleSource, ArticleStatus, ChangeKind, utcnow
+from models import Article, ArticleSource, ArticleStatus, ChangeKind, DateSource, utcnow
 from worker.store.changes import record_changes
 from worker.store.upsert import dialect_insert
 
@@ -222,9 +222,9 @@ def _article_row(stub: Stub, feed_id: int, provenance: Provenance, now: datetime
         "summary": source.summary,
         "authors": list(source.authors),
         "published_at": source.published_at,
-        "published_source": "feed" if source.published_at else None,
+        "published_source": DateSource.FEED if source.published_at else None,
         "modified_at": source.updated_at,
-        "modified_source": "feed" if source.updated_at else None,
+        "modified_source": DateSource.FEED if source.updated_at else None,
         "date_error": source.date_error,
         "status": ArticleStatus.PENDING,
         "attempts": 0,
@@ -244,7 +244,7 @@ def _document_row(doc: Document, provenance: Provenance, now: datetime) -> dict[
         "content_hash": doc.content_hash,
         "authors": [],
         "published_at": doc.published_at,
-        "published_source": "input" if doc.published_at else None,
+        "published_source": DateSource.INPUT if doc.published_at else None,
         "site_name": doc.site_name,
         "status": ArticleStatus.OK,
         "attempts": 0,
