@@ -19,14 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import lxml.html
-from lxml.etree import ParserError
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from models import Article, ArticleSource, ArticleStatus, ErrorClass, session_scope
 from worker.fetch import FetchError
 from worker.pipeline.columns import StubFields
+from worker.text.normalize import html_to_lines
 
 #: Longest ``articles.error`` kept.
 DEFAULT_ERROR_CHARS = 2000
@@ -90,7 +89,7 @@ class Stub:
     @property
     def feed_text(self) -> str | None:
         """Plain text the feed carried: the fallback when the page gives none."""
-        text = _html_to_text(self.source_content) if self.source_content else None
+        text = html_to_lines(self.source_content) if self.source_content else None
         return text or self.source_summary
 
 
@@ -180,15 +179,3 @@ def _set_unfinished(session: Session, article_id: int, value: object) -> None:
         .values(unfinished_tries=value)
         .execution_options(synchronize_session=False)
     )
-
-
-def _html_to_text(html: str) -> str | None:
-    """Plain text of a feed's HTML content, one line per block element."""
-    try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (ParserError, ValueError):
-        return None
-    for node in root.iter("p", "div", "br", "li", "h1", "h2", "h3", "h4", "blockquote"):
-        node.tail = "\n" + (node.tail or "")
-    lines = (" ".join(line.split()) for line in root.text_content().splitlines())
-    return "\n".join(line for line in lines if line) or None
