@@ -148,7 +148,7 @@ def install() -> None:
 
     Fetcher.fetch = timed_fetch  # type: ignore[method-assign]
     _wrap(article, "extract_page", functools.partial(_timed, "extract"))
-    for name in ("_load_stub", "_store_page", "_finish_from_feed", "_count_attempt"):
+    for name in ("start_try", "_store_page", "_finish_from_feed", "count_attempt"):
         _wrap(article, name, functools.partial(_timed, "store"))
     _wrap(feed, "parse_feed", functools.partial(_timed, "feed_parse"))
     _wrap(tasks, "assign_story_step", functools.partial(_timed, "story"))

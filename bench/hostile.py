@@ -23,7 +23,7 @@ from pathlib import Path
 from _common import REPO_ROOT  # noqa: F401 - puts the repository on sys.path
 
 from tests.hostile import payloads
-from tests.hostile.conftest import hostile_runtime_for, measure, refresh_and_record
+from tests.hostile.conftest import hostile_resources_for, measure, refresh_and_record
 from tests.hostile.test_articles import PAGE_CASES, PageCase, _stub
 from tests.hostile.test_feeds import FEED_CASES, RSS, FeedCase, _route
 from tests.support.httpserver import LocalHTTPServer
@@ -48,11 +48,11 @@ PLAIN_FEED = FeedCase(
 )
 
 
-def _runtime(workdir: Path) -> Resources:
+def _resources(workdir: Path) -> Resources:
     path = Path(tempfile.mkdtemp(dir=workdir))
     url = f"sqlite:///{path / 'bench.db'}"
     migrate(url)
-    return hostile_runtime_for(path, url)
+    return hostile_resources_for(path, url)
 
 
 def parse_setup(document: str | bytes) -> Setup:
@@ -67,7 +67,7 @@ def parse_setup(document: str | bytes) -> Setup:
 
 def feed_setup(workdir: Path, case: FeedCase) -> Setup:
     def setup() -> Callable[[], None]:
-        rt, server = _runtime(workdir), LocalHTTPServer().start()
+        rt, server = _resources(workdir), LocalHTTPServer().start()
         url = server.url(case.serve(server))
 
         def run() -> None:
@@ -84,7 +84,7 @@ def feed_setup(workdir: Path, case: FeedCase) -> Setup:
 
 def page_setup(workdir: Path, case: PageCase) -> Setup:
     def setup() -> Callable[[], None]:
-        rt, server = _runtime(workdir), LocalHTTPServer().start()
+        rt, server = _resources(workdir), LocalHTTPServer().start()
         case.serve(server)
         article_id = _stub(rt, server, server.url("/page.html"))
 

@@ -7,11 +7,13 @@ from models.enums import (
     NETWORK_ERROR_CLASSES,
     ArticleStatus,
     ChangeKind,
+    DateSource,
     ErrorClass,
     FeedStatus,
     FetchOutcome,
     RunKind,
     RunStatus,
+    StoryMethod,
 )
 from models.host_health import HostHealth
 from models.tables import Article, ArticleSource, Change, Feed, FeedFetch, Run, Story
@@ -25,6 +27,7 @@ __all__ = [
     "Base",
     "Change",
     "ChangeKind",
+    "DateSource",
     "ErrorClass",
     "Feed",
     "FeedFetch",
@@ -35,6 +38,7 @@ __all__ = [
     "RunKind",
     "RunStatus",
     "Story",
+    "StoryMethod",
     "in_batches",
     "make_engine",
     "make_read_engine",

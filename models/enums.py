@@ -89,6 +89,31 @@ class ChangeKind(StrEnum):
     STORY_SPLIT = "story.split"
 
 
+class DateSource(StrEnum):
+    """``articles.published_source`` and ``modified_source``: where the date came from (the
+    order of trust is ``worker.pipeline.dates``'s)."""
+
+    JSONLD = "jsonld"  # the page's schema.org JSON-LD
+    META = "meta"  # the page's <meta> tags (Open Graph, Dublin Core, ...)
+    FEED = "feed"  # the feed entry
+    URL = "url"  # a date in the page's URL
+    SHOWN = "shown"  # the date shown beside the headline, or labelled as the publication
+    TEXT = "text"  # the page's text, read by htmldate
+    INPUT = "input"  # a line of `storywire cluster`'s input
+
+
+class StoryMethod(StrEnum):
+    """The ``method`` of an ``article.updated`` or ``story.updated`` change: how the article
+    came to its story."""
+
+    EXACT = "exact"  # a copy of an article's text, to the byte
+    NEAR = "near"  # a syndicated copy (near-duplicate text)
+    SIMILAR = "similar"  # another report of the same event
+    NEW = "new"  # the first report: it opened the story
+    MERGE = "merge"  # its story was merged into another
+    REFINE = "refine"  # a periodic refinement moved it, or corrected the story
+
+
 class ErrorClass(StrEnum):
     """``articles.error_class``, ``feeds.last_error_class``, ``feed_fetches.error_class`` and
     ``host_health.last_failure_class``: a short stable name of what went wrong.

@@ -62,7 +62,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1 if settings.redis_url else DEFAULT_EMBEDDED_PREFETCH,
         # What one page may cost: interrupted (soft), then its process killed (hard) and the
-        # try counted as unfinished (worker/pipeline/article.py); a process that grew past the
+        # try counted as unfinished (worker/pipeline/tries.py); a process that grew past the
         # memory cap is replaced after its task, so one bloated page does not stay resident.
         "task_soft_time_limit": settings.task_soft_time_limit_s,
         "task_time_limit": settings.task_time_limit_s,

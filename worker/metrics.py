@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, func, select
 
-from models import Feed, make_read_engine
+from models import Feed, FetchOutcome, make_read_engine
 
 if TYPE_CHECKING:
     from prometheus_client import Histogram
@@ -105,7 +105,7 @@ def observe_feed_fetch(
     with _never_raise():
         m = _metrics()
         m.feed_fetches.labels(outcome, error_class or "").inc()
-        if outcome != "deferred":  # no request was made
+        if outcome != FetchOutcome.DEFERRED:  # no request was made
             m.feed_fetch_seconds.observe(seconds)
         m.domain_fetches.labels(domain_label(host), "feed", outcome).inc()
 

@@ -28,7 +28,7 @@ from worker.pipeline import (
     process_article,
     refresh_feed,
 )
-from worker.pipeline.article import PageOutcome, note_time_limit
+from worker.pipeline.article import PageOutcome
 from worker.pipeline.retention import prune_articles as prune_old_articles
 from worker.pipeline.story import (
     DEFAULT_STORY_BUSY_RETRIES,
@@ -37,6 +37,7 @@ from worker.pipeline.story import (
     story_config,
 )
 from worker.pipeline.sweep import claim_lost_articles
+from worker.pipeline.tries import note_time_limit
 from worker.resources import Resources, get_resources
 from worker.runs import close_runs, finish_if_done
 from worker.scheduler import claim_due_feeds

@@ -29,8 +29,8 @@ from worker.resources import Resources, build_resources
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def any_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Resources]:
-    """A runtime on a migrated database of each dialect in turn."""
+def any_resources(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Resources]:
+    """Resources on a migrated database of each dialect in turn."""
     url = str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
     migrate(url)
     rt = build_resources(make_settings(tmp_path, url))

@@ -62,8 +62,8 @@ def _paired(body: bytes, content_type: str) -> Callable[[BaseHTTPRequestHandler]
     return handle
 
 
-def test_refresh_feed_twice_at_once(any_runtime: Resources, http_server: LocalHTTPServer) -> None:
-    rt = any_runtime
+def test_refresh_feed_twice_at_once(any_resources: Resources, http_server: LocalHTTPServer) -> None:
+    rt = any_resources
     feed_urls, _ = serve_articles(http_server, feeds=1, per_feed=30)
     body = http_server.routes["/feeds/0.xml"].body  # type: ignore[union-attr]
     http_server.add_handler("/feeds/0.xml", _paired(body, "application/rss+xml"))
@@ -82,9 +82,9 @@ def test_refresh_feed_twice_at_once(any_runtime: Resources, http_server: LocalHT
 
 
 def test_process_article_twice_at_once(
-    any_runtime: Resources, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
+    any_resources: Resources, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rt = any_runtime
+    rt = any_resources
     # Timing only: both copies finish extracting, then write at the same moment, so their
     # read-check-write sequences overlap in the database (the race a lock must close).
     aligned = threading.Barrier(2, timeout=2)
@@ -118,11 +118,11 @@ def test_process_article_twice_at_once(
 
 
 def test_article_retry_counted_once_per_failure(
-    any_runtime: Resources, http_server: LocalHTTPServer
+    any_resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     # Two copies hitting a 503 at once: each failed attempt is one real request, so both
     # are counted, but the row never ends up finished twice or with a lost count.
-    rt = any_runtime
+    rt = any_resources
     feed_urls, paths = serve_articles(http_server, feeds=1, per_feed=1)
     http_server.add(paths[0], "busy", status=503, content_type="text/plain")
     with session_scope(rt.sessions) as s:
@@ -142,10 +142,10 @@ def test_article_retry_counted_once_per_failure(
         assert (row.status, row.attempts, row.error_class) == ("pending", 2, "http_503")
 
 
-def test_story_step_twice_at_once(any_runtime: Resources, http_server: LocalHTTPServer) -> None:
+def test_story_step_twice_at_once(any_resources: Resources, http_server: LocalHTTPServer) -> None:
     # Two copies of one syndicated text: whichever order the serialized step runs them in,
     # exactly one is the original and the other points at it, once.
-    rt = any_runtime
+    rt = any_resources
     same = page_html(article(7))
     http_server.add("/a.html", same)
     http_server.add("/b.html", same)

@@ -11,11 +11,13 @@ from models import (
     ArticleStatus,
     Base,
     ChangeKind,
+    DateSource,
     ErrorClass,
     FeedStatus,
     FetchOutcome,
     RunKind,
     RunStatus,
+    StoryMethod,
 )
 from worker.config import Settings, allowed
 
@@ -77,7 +79,17 @@ def _values_section() -> str:
 
 @pytest.mark.parametrize(
     "enum",
-    [ChangeKind, FetchOutcome, ErrorClass, FeedStatus, ArticleStatus, RunKind, RunStatus],
+    [
+        ChangeKind,
+        FetchOutcome,
+        ErrorClass,
+        FeedStatus,
+        ArticleStatus,
+        RunKind,
+        RunStatus,
+        DateSource,
+        StoryMethod,
+    ],
     ids=lambda enum: enum.__name__,
 )
 def test_every_contract_value_is_documented(enum: type[StrEnum]) -> None:

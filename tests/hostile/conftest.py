@@ -1,8 +1,8 @@
-"""The hostile suite's runtime, memory meter and record readers.
+"""The hostile suite's resources, memory meter and record readers.
 
-- ``hostile_runtime``: a migrated SQLite database and a runtime whose limits are the
+- ``hostile_resources``: a migrated SQLite database and resources whose limits are the
   defaults' shape at test scale (8 MiB cap, 3 s deadline), private networks allowed (the
-  server is on loopback; the SSRF cases build their own runtime without).
+  server is on loopback; the SSRF cases build their own resources without).
 - ``measure()``: peak memory growth and time of a block, from the kernel's peak-RSS counter
   (reset through ``/proc/self/clear_refs``) so C allocations (expat, zlib, brotli) count too;
   ``tracemalloc`` where the counter cannot be reset.
@@ -37,14 +37,14 @@ HOSTILE_LIMITS: dict[str, object] = {
 }
 
 
-def hostile_runtime_for(tmp_path: Path, url: str, **overrides: object) -> Resources:
+def hostile_resources_for(tmp_path: Path, url: str, **overrides: object) -> Resources:
     return build_resources(make_settings(tmp_path, url, **{**HOSTILE_LIMITS, **overrides}))
 
 
 @pytest.fixture
-def hostile_runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Resources]:
+def hostile_resources(tmp_path: Path, sqlite_url: str) -> Iterator[Resources]:
     migrate(sqlite_url)
-    rt = hostile_runtime_for(tmp_path, sqlite_url)
+    rt = hostile_resources_for(tmp_path, sqlite_url)
     yield rt
     rt.close()
 

@@ -151,9 +151,9 @@ def _updates(rt: Resources) -> int:
 
 @pytest.mark.parametrize("case", PAGE_CASES, ids=lambda c: c.name)
 def test_hostile_page(
-    case: PageCase, hostile_runtime: Resources, http_server: LocalHTTPServer
+    case: PageCase, hostile_resources: Resources, http_server: LocalHTTPServer
 ) -> None:
-    rt = hostile_runtime
+    rt = hostile_resources
     case.serve(http_server)
     article_id = _stub(rt, http_server, http_server.url("/page.html"))
 
@@ -208,9 +208,9 @@ def self_signed(certs: Certs) -> Iterator[LocalHTTPServer]:
 
 
 def test_self_signed_tls_page_fails_clearly(
-    hostile_runtime: Resources, http_server: LocalHTTPServer, self_signed: LocalHTTPServer
+    hostile_resources: Resources, http_server: LocalHTTPServer, self_signed: LocalHTTPServer
 ) -> None:
-    rt = hostile_runtime
+    rt = hostile_resources
     article_id = _stub(rt, http_server, f"https://localhost:{self_signed.port}/page.html")
     outcome = process_article(rt.sessions, rt.fetcher, rt.settings, article_id)
     article = _article(rt, article_id)
@@ -221,12 +221,12 @@ def test_self_signed_tls_page_fails_clearly(
 
 
 def test_self_signed_tls_feed_is_recorded(
-    hostile_runtime: Resources, self_signed: LocalHTTPServer, tmp_path: Path
+    hostile_resources: Resources, self_signed: LocalHTTPServer, tmp_path: Path
 ) -> None:
     from tests.hostile.conftest import refresh_and_record
 
     self_signed.add("/feed.xml", payloads.plain_feed("https://x.example"), content_type="text/xml")
-    record = refresh_and_record(hostile_runtime, f"https://localhost:{self_signed.port}/feed.xml")
+    record = refresh_and_record(hostile_resources, f"https://localhost:{self_signed.port}/feed.xml")
     assert (record.refresh.outcome, record.refresh.error_class) == ("error", "tls")
     assert record.feed.last_error_class == record.fetch.error_class == "tls"
     assert record.feed.status == "erroring" and record.articles == []
@@ -250,9 +250,9 @@ def test_self_signed_tls_feed_is_recorded(
     ],
 )  # fmt: skip
 def test_junk_page_dates_never_become_plausible_ones(
-    hostile_runtime: Resources, http_server: LocalHTTPServer, head: str, reason: str
+    hostile_resources: Resources, http_server: LocalHTTPServer, head: str, reason: str
 ) -> None:
-    rt = hostile_runtime
+    rt = hostile_resources
     page = _page().replace("</title>", f"</title>{head}")
     http_server.add("/page.html", page, content_type=HTML)
     article_id = _stub(rt, http_server, http_server.url("/page.html"))  # the entry has no date

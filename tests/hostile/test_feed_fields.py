@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from models import Article, ArticleSource, Change, Feed, session_scope
 from tests.hostile import payloads
-from tests.hostile.conftest import hostile_runtime_for, refresh_and_record
+from tests.hostile.conftest import hostile_resources_for, refresh_and_record
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.processes import run_storywire, storywire_env
 from tests.support.services import migrate
@@ -36,11 +36,11 @@ def _private_feed(server: LocalHTTPServer) -> str:
 
 
 def test_feed_credentials_are_sent_but_never_shown(
-    hostile_runtime: Resources, http_server: LocalHTTPServer, caplog: pytest.LogCaptureFixture
+    hostile_resources: Resources, http_server: LocalHTTPServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = _private_feed(http_server)
     with caplog.at_level(logging.DEBUG):
-        record = refresh_and_record(hostile_runtime, url)
+        record = refresh_and_record(hostile_resources, url)
 
     (request,) = http_server.requests_to("/private.xml")
     expected = base64.b64encode(b"reader:s3cr@t-pw").decode()
@@ -48,7 +48,7 @@ def test_feed_credentials_are_sent_but_never_shown(
     assert record.refresh.outcome == "ok"
     assert record.feed.url == http_server.url("/private.xml")
     assert (record.feed.username, record.feed.password) == ("reader", "s3cr@t-pw")
-    with session_scope(hostile_runtime.sessions) as s:
+    with session_scope(hostile_resources.sessions) as s:
         payloads_ = [json.dumps(p) for p in s.scalars(select(Change.payload))]
         stored = [
             *s.scalars(select(Article.url)),
@@ -83,7 +83,7 @@ def test_feed_credentials_stay_out_of_cli_output(
 
 
 def test_a_link_too_long_to_keep_is_dropped_with_a_reason(
-    hostile_runtime: Resources, http_server: LocalHTTPServer
+    hostile_resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     link = "https://hostile.example/" + "a" * 100_000
     http_server.add(
@@ -91,7 +91,7 @@ def test_a_link_too_long_to_keep_is_dropped_with_a_reason(
         payloads.rss(payloads.item("Long", link=link, guid="long-1", description="Kept.")),
         content_type=RSS,
     )
-    record = refresh_and_record(hostile_runtime, http_server.url("/long-link.xml"))
+    record = refresh_and_record(hostile_resources, http_server.url("/long-link.xml"))
     assert record.refresh.outcome == "bozo"  # usable, with something wrong that is recorded
     message = record.fetch.error_message or ""
     assert "1 link or id of more than 2048 characters dropped (longest: 100024)" in message
@@ -113,7 +113,7 @@ def test_a_link_too_long_for_a_key_is_stored_under_another_on_postgres(
         content_type=RSS,
     )
     migrate(pg_url)
-    rt = hostile_runtime_for(tmp_path, pg_url)
+    rt = hostile_resources_for(tmp_path, pg_url)
     try:
         record = refresh_and_record(rt, http_server.url("/encoded-link.xml"))
     finally:
@@ -124,7 +124,7 @@ def test_a_link_too_long_for_a_key_is_stored_under_another_on_postgres(
 
 
 def test_ten_thousand_authors_are_capped(
-    hostile_runtime: Resources, http_server: LocalHTTPServer
+    hostile_resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     people = [{"name": f"Writer Number{n}"} for n in range(10_000)]
     people.insert(0, {"name": "N" * 5_000})  # not a name: dropped, not cut
@@ -138,7 +138,7 @@ def test_ten_thousand_authors_are_capped(
         ],
     }  # fmt: skip
     http_server.add("/authors.json", json.dumps(feed), content_type="application/feed+json")
-    record = refresh_and_record(hostile_runtime, http_server.url("/authors.json"))
+    record = refresh_and_record(hostile_resources, http_server.url("/authors.json"))
     by_url = {a.url: a for a in record.articles}
     assert by_url["https://hostile.example/1"].authors == [f"Writer Number{n}" for n in range(50)]
     assert by_url["https://hostile.example/2"].authors == [f"Byline Person{n}" for n in range(50)]

@@ -208,9 +208,9 @@ FEED_CASES = [
 
 @pytest.mark.parametrize("case", FEED_CASES, ids=lambda c: c.name)
 def test_hostile_feed(
-    case: FeedCase, hostile_runtime: Resources, http_server: LocalHTTPServer
+    case: FeedCase, hostile_resources: Resources, http_server: LocalHTTPServer
 ) -> None:
-    rt = hostile_runtime
+    rt = hostile_resources
     path = case.serve(http_server)
     record = refresh_and_record(rt, http_server.url(path))
 
@@ -246,36 +246,36 @@ def test_hostile_feed(
 
 
 def test_xxe_file_is_never_read(
-    hostile_runtime: Resources, http_server: LocalHTTPServer, tmp_path: pytest.TempPathFactory
+    hostile_resources: Resources, http_server: LocalHTTPServer, tmp_path: pytest.TempPathFactory
 ) -> None:
     secret = tmp_path / "secret.txt"  # type: ignore[operator]
     secret.write_text(payloads.SECRET)
     http_server.add("/xxe-file.xml", payloads.xxe(f"file://{secret}"), content_type=RSS)
-    record = refresh_and_record(hostile_runtime, http_server.url("/xxe-file.xml"))
+    record = refresh_and_record(hostile_resources, http_server.url("/xxe-file.xml"))
     assert record.refresh.outcome == "bozo"  # the DTD was removed, the entry kept
     assert len(record.articles) == 1
     _no_leak(record, http_server)
 
 
 def test_xxe_network_is_never_fetched(
-    hostile_runtime: Resources, http_server: LocalHTTPServer
+    hostile_resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     http_server.add("/xxe-target", payloads.SECRET, content_type="text/plain")
     doc = payloads.xxe(http_server.url("/xxe-target"))
     http_server.add("/xxe-net.xml", doc, content_type=RSS)
-    record = refresh_and_record(hostile_runtime, http_server.url("/xxe-net.xml"))
+    record = refresh_and_record(hostile_resources, http_server.url("/xxe-net.xml"))
     assert record.refresh.outcome == "bozo"
     assert len(record.articles) == 1
     _no_leak(record, http_server)
 
 
 def test_gzip_feed_that_is_not_a_bomb_is_fine(
-    hostile_runtime: Resources, http_server: LocalHTTPServer
+    hostile_resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     # The control for the bombs: compression itself is welcome.
     body = gzip.compress(payloads.plain_feed(http_server.url("")).encode())
     http_server.add("/gz-ok.xml", body, content_type=RSS, headers={"Content-Encoding": "gzip"})
-    record = refresh_and_record(hostile_runtime, http_server.url("/gz-ok.xml"))
+    record = refresh_and_record(hostile_resources, http_server.url("/gz-ok.xml"))
     assert (record.refresh.outcome, len(record.articles)) == ("ok", 2)
 
 
@@ -283,7 +283,7 @@ def test_gzip_feed_that_is_not_a_bomb_is_fine(
 
 
 def test_missing_and_duplicate_guids_lose_and_duplicate_nothing(
-    hostile_runtime: Resources, http_server: LocalHTTPServer
+    hostile_resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     base = "https://guids.example"
     doc = payloads.rss(
@@ -297,7 +297,7 @@ def test_missing_and_duplicate_guids_lose_and_duplicate_nothing(
         payloads.item("Linkless with guid", guid="note-1", description="A note."),
     )
     http_server.add("/guids.xml", doc, content_type=RSS)
-    record = refresh_and_record(hostile_runtime, http_server.url("/guids.xml"))
+    record = refresh_and_record(hostile_resources, http_server.url("/guids.xml"))
     assert record.refresh.outcome == "ok"
     assert record.fetch.entries_seen == 8
     urls = sorted(a.canonical_url for a in record.articles)
@@ -305,14 +305,14 @@ def test_missing_and_duplicate_guids_lose_and_duplicate_nothing(
     assert len(urls) == len(set(urls)) == 7  # five links, two link-less entries
     assert record.created_changes == 7
     again = refresh_feed(
-        hostile_runtime.sessions, hostile_runtime.fetcher, hostile_runtime.settings,
+        hostile_resources.sessions, hostile_resources.fetcher, hostile_resources.settings,
         record.feed.id,
     )  # fmt: skip
     assert again.new_article_ids == []  # link-less keys are stable across polls
 
 
 def test_cross_feed_guids_do_not_collide(
-    hostile_runtime: Resources, http_server: LocalHTTPServer
+    hostile_resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     # Two feeds number their entries 1, 2, ...: the same guid means nothing across feeds.
     for name in ("one", "two"):
@@ -321,8 +321,8 @@ def test_cross_feed_guids_do_not_collide(
             payloads.item(f"{name} note", guid="2", description=f"Text of {name}."),
         )
         http_server.add(f"/{name}.xml", doc, content_type=RSS)
-    first = refresh_and_record(hostile_runtime, http_server.url("/one.xml"))
-    second = refresh_and_record(hostile_runtime, http_server.url("/two.xml"))
+    first = refresh_and_record(hostile_resources, http_server.url("/one.xml"))
+    second = refresh_and_record(hostile_resources, http_server.url("/two.xml"))
     assert len(first.articles) == len(second.articles) == 2
     assert not {a.id for a in first.articles} & {a.id for a in second.articles}
     assert second.created_changes == 4
@@ -344,7 +344,7 @@ def test_cross_feed_guids_do_not_collide(
     ],
 )
 def test_entry_dates(
-    hostile_runtime: Resources,
+    hostile_resources: Resources,
     http_server: LocalHTTPServer,
     date: str | None,
     expected: datetime | None,
@@ -352,7 +352,7 @@ def test_entry_dates(
     doc = payloads.rss(payloads.item("Dated", link="https://dates.example/x", date=date))
     http_server.add("/dates.xml", doc, content_type=RSS)
     with measure():
-        record = refresh_and_record(hostile_runtime, http_server.url("/dates.xml"))
+        record = refresh_and_record(hostile_resources, http_server.url("/dates.xml"))
     assert record.refresh.outcome in ("ok", "bozo")
     (article,) = record.articles
     assert article.published_at == expected
@@ -373,11 +373,11 @@ def test_entry_dates(
     ],
 )
 def test_junk_entry_dates_are_null_with_their_reason(
-    hostile_runtime: Resources, http_server: LocalHTTPServer, date: str, reason: str
+    hostile_resources: Resources, http_server: LocalHTTPServer, date: str, reason: str
 ) -> None:
     doc = payloads.rss(payloads.item("Junk date", link="https://dates.example/j", date=date))
     http_server.add("/junk-dates.xml", doc, content_type=RSS)
-    record = refresh_and_record(hostile_runtime, http_server.url("/junk-dates.xml"))
+    record = refresh_and_record(hostile_resources, http_server.url("/junk-dates.xml"))
     assert record.refresh.outcome in ("ok", "bozo")
     (article,) = record.articles
     (source,) = record.sources

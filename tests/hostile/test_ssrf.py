@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from models import Article, session_scope
 from tests.hostile import payloads
-from tests.hostile.conftest import add, hostile_runtime_for, refresh_and_record
+from tests.hostile.conftest import add, hostile_resources_for, refresh_and_record
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.services import migrate
 from worker.fetch import transport
@@ -41,20 +41,20 @@ TARGETS = [
 
 
 @pytest.fixture
-def guarded_runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Resources]:
+def guarded_resources(tmp_path: Path, sqlite_url: str) -> Iterator[Resources]:
     migrate(sqlite_url)
-    rt = hostile_runtime_for(tmp_path, sqlite_url, allow_private_networks=False)
+    rt = hostile_resources_for(tmp_path, sqlite_url, allow_private_networks=False)
     yield rt
     rt.close()
 
 
 @pytest.mark.parametrize("template", TARGETS)
 def test_feed_url_to_an_internal_address_is_refused_and_recorded(
-    template: str, guarded_runtime: Resources, http_server: LocalHTTPServer
+    template: str, guarded_resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     http_server.add("/feed.xml", payloads.plain_feed("https://x.example"), content_type="text/xml")
     http_server.add("/latest/meta-data/", "secret-role", content_type="text/plain")
-    record = refresh_and_record(guarded_runtime, template.format(port=http_server.port))
+    record = refresh_and_record(guarded_resources, template.format(port=http_server.port))
     assert (record.refresh.outcome, record.refresh.error_class) == (
         "error",
         "blocked_destination",
@@ -68,7 +68,7 @@ def test_feed_url_to_an_internal_address_is_refused_and_recorded(
 
 
 def test_redirect_to_an_internal_address_is_refused_and_recorded(
-    guarded_runtime: Resources, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
+    guarded_resources: Resources, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The test server (127.0.0.1) stands for a public site: only that address is let
     # through. Its redirect points at an internal service on 127.0.0.2, which must be
@@ -85,7 +85,7 @@ def test_redirect_to_an_internal_address_is_refused_and_recorded(
         internal.settimeout(0.3)
         target = f"http://127.0.0.2:{internal.getsockname()[1]}/admin"
         http_server.add("/feed.xml", status=301, headers={"Location": target})
-        record = refresh_and_record(guarded_runtime, http_server.url("/feed.xml"))
+        record = refresh_and_record(guarded_resources, http_server.url("/feed.xml"))
         with pytest.raises(TimeoutError):
             internal.accept()  # nobody ever connected
     assert (record.refresh.outcome, record.refresh.error_class) == (
@@ -111,13 +111,13 @@ def test_article_link_to_an_internal_address_keeps_the_feed_text(
     http_server.add("/feed.xml", doc, content_type="application/rss+xml")
     # The feed itself is fetched with private networks allowed (it is on 127.0.0.1); its
     # article link is then followed by a worker that refuses them, as in production.
-    open_rt = hostile_runtime_for(tmp_path, sqlite_url)
+    open_rt = hostile_resources_for(tmp_path, sqlite_url)
     feed_id = add(open_rt, http_server.url("/feed.xml"))
     (article_id,) = refresh_feed(
         open_rt.sessions, open_rt.fetcher, open_rt.settings, feed_id
     ).new_article_ids
     open_rt.close()
-    guarded = hostile_runtime_for(tmp_path, sqlite_url, allow_private_networks=False)
+    guarded = hostile_resources_for(tmp_path, sqlite_url, allow_private_networks=False)
     try:
         outcome = process_article(guarded.sessions, guarded.fetcher, guarded.settings, article_id)
         assert (outcome.status, outcome.error_class) == ("failed", "blocked_destination")

@@ -24,7 +24,7 @@ from worker.resources import Resources, build_resources
 def worker(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Resources, list[int]]]:
-    """This process's runtime, as a worker's tasks get it, and the ids sweep enqueues."""
+    """This process's resources, as a worker's tasks get them, and the ids sweep enqueues."""
     migrate(sqlite_url)
     rt = build_resources(make_settings(tmp_path, sqlite_url))
     monkeypatch.setattr(resources_module, "_resources", rt)

@@ -163,7 +163,7 @@ def extract(
     address check (STORYWIRE_ALLOW_PRIVATE_NETWORKS) apply.
     """
     from worker.extract import ExtractionError, extract_page
-    from worker.pipeline.article import StubFields, page_record
+    from worker.pipeline.columns import StubFields, page_record
     from worker.urls import canonicalize
 
     status: int | None = None
@@ -187,7 +187,7 @@ def extract(
     record = {
         "url": page_url,
         "canonical_url": canonical_url,
-        "status": "ok",
+        "status": Status.OK,
         "http_status": status,
         **page_record(page, StubFields()),
     }

@@ -51,15 +51,10 @@ import lxml.html
 from htmldate import find_date
 from lxml.html import HtmlElement
 
+from models import DateSource
 from worker.extract.metadata import DateText, PageMetadata
 from worker.extract.shown import ShownDate, labelled_date, shown_date
 from worker.text.dates import parse_date, read_date
-
-SOURCE_JSONLD = "jsonld"
-SOURCE_META = "meta"
-SOURCE_URL = "url"
-SOURCE_SHOWN = "shown"
-SOURCE_TEXT = "text"
 
 DEFAULT_MAX_OFFSET = timedelta(hours=14)
 """Widest UTC offset in use east (Line Islands, +14:00); a larger shift is not a time zone."""
@@ -152,7 +147,7 @@ def resolve_dates(
         ):
             published = modified
         elif shown is not None and _far_apart(shown, published.value):
-            published = _Dated(_moment_on(shown.value, spellings), SOURCE_SHOWN)
+            published = _Dated(_moment_on(shown.value, spellings), DateSource.SHOWN)
         elif shown is not None:
             published = _Dated(_on_shown_day(published.value, shown), published.source)
     if modified is not None and published is not None and modified.value < published.value:
@@ -233,9 +228,9 @@ def _guessed(
     for candidate in (url, meta.canonical_url):
         found = url_date(candidate)
         if found is not None and read_date(found.isoformat(), now=now).value is not None:
-            return _Dated(found, SOURCE_URL)
+            return _Dated(found, DateSource.URL)
     if shown is not None:
-        return _Dated(_moment_on(shown.value, _spellings(meta)), SOURCE_SHOWN)
+        return _Dated(_moment_on(shown.value, _spellings(meta)), DateSource.SHOWN)
     reading = read_date(scanned, now=now)
     if reading.value is None:
         if reading.problem:
@@ -244,7 +239,7 @@ def _guessed(
     if (reading.value.month, reading.value.day) == (1, 1):
         problems.append(f"text {scanned!r}: January 1st stands for a bare year")
         return None
-    return _Dated(reading.value, SOURCE_TEXT)
+    return _Dated(reading.value, DateSource.TEXT)
 
 
 def _shown_day(tree: HtmlElement) -> date | None:

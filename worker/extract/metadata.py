@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from courlan import extract_domain
 from lxml.html import HtmlElement
 
+from models import DateSource
 from worker.text.normalize import clean_authors, squash_spaces
 from worker.text.sanitize import absolute_http_url
 
@@ -133,12 +134,14 @@ def _meta_values(tree: HtmlElement) -> dict[str, list[str]]:
 
 
 def _meta_dates(metas: dict[str, list[str]], keys: tuple[str, ...]) -> tuple[DateText, ...]:
-    return tuple(DateText("meta", key, value) for key in keys for value in metas.get(key, ()))
+    return tuple(
+        DateText(DateSource.META, key, value) for key in keys for value in metas.get(key, ())
+    )
 
 
 def _dates(obj: dict[str, Any] | None, key: str) -> tuple[DateText, ...]:
     value = _scalar(obj.get(key)) if obj is not None else None
-    return (DateText("jsonld", key, value),) if value else ()
+    return (DateText(DateSource.JSONLD, key, value),) if value else ()
 
 
 def _first_text(metas: dict[str, list[str]], keys: tuple[str, ...]) -> str | None:

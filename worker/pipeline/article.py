@@ -3,30 +3,22 @@
 The stub already holds what the feed said (title, summary, dates with source "feed"); the page
 adds the text and better metadata. Whatever happens, the row ends in a final status with the
 reason recorded, and keeps the feed's fields, so nothing the feed gave us is lost.
+
+Beside it: :mod:`worker.pipeline.tries` counts the tries at a page (and reads the stub),
+:mod:`worker.pipeline.columns` merges the page's columns with the feed's.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import lxml.html
-from lxml.etree import ParserError
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
 
-from models import (
-    Article,
-    ArticleSource,
-    ArticleStatus,
-    ChangeKind,
-    ErrorClass,
-    session_scope,
-    utcnow,
-)
+from models import Article, ArticleStatus, ChangeKind, ErrorClass, session_scope, utcnow
 from worker import metrics
 from worker.config import Settings
 from worker.dedupe import content_hash
@@ -39,8 +31,16 @@ from worker.fetch import (
     RobotsDisallowed,
     TransientFetchError,
 )
-from worker.pipeline.dates import FeedDates, PageDateFields, merge_dates
+from worker.pipeline.columns import date_columns, page_record
 from worker.pipeline.outage import note_fetch
+from worker.pipeline.tries import (
+    DEFAULT_ERROR_CHARS,
+    Stub,
+    Unfinished,
+    count_attempt,
+    end_try,
+    start_try,
+)
 from worker.store import NO_PROVENANCE, Provenance, record_change
 from worker.urls import host_of
 
@@ -50,47 +50,6 @@ DEFAULT_RETRY_BASE_S = 30.0
 #: Longest wait before a retry: far below the broker's visibility timeout (an hour by
 #: default), so that Redis does not deliver the waiting task a second time.
 DEFAULT_MAX_RETRY_DELAY_S = 600.0
-
-# What the article step reads of a pending article before fetching it: the row's feed fields
-# and its first source's content (the fallback text), in one statement.
-_FIRST_SOURCE = (
-    select(func.min(ArticleSource.id))
-    .where(ArticleSource.article_id == Article.id)
-    .correlate(Article)
-    .scalar_subquery()
-)
-# The oldest entry date the article's feed ever gave (one indexed lookup on
-# article_sources(feed_id, published_at)): a page date before it is not believed.
-_FEED_ENTRY = aliased(ArticleSource)
-_FIRST_ENTRY_AT = (
-    select(func.min(_FEED_ENTRY.published_at))
-    .where(_FEED_ENTRY.feed_id == Article.feed_id)
-    .correlate(Article)
-    .scalar_subquery()
-)
-_STUB = (
-    select(
-        Article.url,
-        Article.status,
-        Article.title,
-        Article.authors,
-        Article.summary,
-        Article.published_at,
-        Article.published_source,
-        Article.modified_at,
-        Article.modified_source,
-        Article.run_id,
-        Article.task_id,
-        Article.date_error,
-        Article.unfinished_tries,
-        Article.error_class,
-        ArticleSource.content,
-        ArticleSource.summary.label("source_summary"),
-        _FIRST_ENTRY_AT.label("first_entry_at"),
-    )
-    .outerjoin(ArticleSource, ArticleSource.id == _FIRST_SOURCE)
-    .where(Article.id == bindparam("id"))
-)
 
 
 class RetryLater(Exception):
@@ -128,58 +87,6 @@ class ArticleOutcome:
     article_id: int
     status: PageOutcome  # ok | failed | blocked | skipped
     error_class: str | None = None
-
-
-class Unfinished(Exception):
-    """The last tries of a page never ended: it is failed rather than tried again forever."""
-
-    def __init__(self, tries: int, last_error_class: str | None) -> None:
-        timed_out = last_error_class == ErrorClass.TIME_LIMIT
-        cause = (
-            "the last one ran past the task's time limit"
-            if timed_out
-            else "the worker process died during each (out of memory, or its hard time limit)"
-        )
-        super().__init__(f"given up after {tries} tries that never finished: {cause}")
-        self.error_class = ErrorClass.TIME_LIMIT if timed_out else ErrorClass.WORKER_LOST
-
-
-@dataclass
-class _Stub:
-    """What the feed said, read in one statement before the page is fetched: its fields
-    are merged with the page's (and stay as they are while the article is pending)."""
-
-    url: str
-    title: str | None
-    authors: list[str]
-    summary: str | None
-    published: tuple[datetime | None, str | None]
-    modified: tuple[datetime | None, str | None]
-    run_id: int | None
-    task_id: str | None
-    source_content: str | None  # the first feed entry's own HTML and summary
-    source_summary: str | None
-    first_entry_at: datetime | None  # the oldest entry date its feed ever gave
-    date_error: str | None  # why the feed's own dates were refused
-    unfinished_tries: int = 0  # tries before this one that never ended
-    last_error_class: str | None = None
-
-    def fields(self) -> StubFields:
-        return StubFields(
-            title=self.title,
-            summary=self.summary,
-            authors=self.authors,
-            published=self.published,
-            modified=self.modified,
-            first_entry_at=self.first_entry_at,
-            date_error=self.date_error,
-        )
-
-    @property
-    def feed_text(self) -> str | None:
-        """Plain text the feed carried: the fallback when the page gives none."""
-        text = _html_to_text(self.source_content) if self.source_content else None
-        return text or self.source_summary
 
 
 def process_article(
@@ -241,7 +148,7 @@ def _process(
     provenance: Provenance,
     timer: _StageTimer,
 ) -> ArticleOutcome:
-    stub = _start_try(sessions, article_id)
+    stub = start_try(sessions, article_id)
     if stub is None:
         return ArticleOutcome(article_id, PageOutcome.SKIPPED)
     if stub.unfinished_tries >= settings.max_unfinished_tries:
@@ -272,13 +179,13 @@ def _process(
         if exc.error_class == ErrorClass.RATE_LIMITED:
             # Our own politeness queue is full for this host: not the page's fault, so it
             # costs no attempt.
-            _end_try(sessions, article_id)
+            end_try(sessions, article_id)
             raise RetryLater(article_id, 0, exc) from exc
         if _our_outage(sessions, settings, stub.url, exc):
             # Our own network is down (many hosts failing at once): not the page's fault.
-            _end_try(sessions, article_id)
+            end_try(sessions, article_id)
             raise RetryLater(article_id, 0, exc) from exc
-        attempts = _count_attempt(sessions, article_id, exc)
+        attempts = count_attempt(sessions, article_id, exc)
         if attempts < settings.max_page_attempts:
             raise RetryLater(article_id, attempts, exc) from exc
         return _finish_from_feed(
@@ -296,57 +203,6 @@ def _process(
     return _store_page(sessions, article_id, stub, response, page, provenance)
 
 
-def note_time_limit(sessions: sessionmaker[Session], article_id: int, limit_s: float) -> None:
-    """Record on a pending article that its try ran past the soft time limit (the try stays
-    counted as unfinished: the task retries it, and gives up once the limit is reached)."""
-    with session_scope(sessions) as session:
-        article = _locked(session, article_id)
-        if article is not None and article.status == ArticleStatus.PENDING:
-            article.error_class = ErrorClass.TIME_LIMIT
-            article.error = f"fetching and extracting the page took longer than {limit_s:g} s"
-
-
-def _start_try(sessions: sessionmaker[Session], article_id: int) -> _Stub | None:
-    """The pending article's stub (its feed's fields, in one statement), with its try counted
-    and committed before any risky work: a try that kills its worker is counted too."""
-    with session_scope(sessions) as session:
-        row = session.execute(_STUB, {"id": article_id}).first()
-        if row is None or row.status != ArticleStatus.PENDING:
-            return None
-        session.execute(
-            update(Article)
-            .where(Article.id == article_id)
-            .values(unfinished_tries=Article.unfinished_tries + 1)
-            .execution_options(synchronize_session=False)
-        )
-    return _Stub(
-        url=row.url,
-        title=row.title,
-        authors=list(row.authors or []),
-        summary=row.summary,
-        published=(row.published_at, row.published_source),
-        modified=(row.modified_at, row.modified_source),
-        run_id=row.run_id,
-        task_id=row.task_id,
-        source_content=row.content,
-        source_summary=row.source_summary,
-        first_entry_at=row.first_entry_at,
-        date_error=row.date_error,
-        unfinished_tries=row.unfinished_tries,
-        last_error_class=row.error_class,
-    )
-
-
-def _end_try(sessions: sessionmaker[Session], article_id: int) -> None:
-    with session_scope(sessions) as session:
-        session.execute(
-            update(Article)
-            .where(Article.id == article_id)
-            .values(unfinished_tries=0)
-            .execution_options(synchronize_session=False)
-        )
-
-
 def _our_outage(
     sessions: sessionmaker[Session], settings: Settings, url: str, error: FetchError
 ) -> bool:
@@ -354,22 +210,10 @@ def _our_outage(
         return note_fetch(session, host_of(url), error, settings=settings, now=utcnow())
 
 
-def _count_attempt(sessions: sessionmaker[Session], article_id: int, error: FetchError) -> int:
-    with session_scope(sessions) as session:
-        article = _locked(session, article_id)
-        assert article is not None
-        article.attempts += 1
-        article.unfinished_tries = 0
-        article.error_class = error.error_class
-        article.error = str(error)[:2000]
-        article.http_status = error.status_code
-        return article.attempts
-
-
 def _finish_from_feed(
     sessions: sessionmaker[Session],
     article_id: int,
-    stub: _Stub,
+    stub: Stub,
     status: ArticleStatus,
     error: Exception | None,
     http_status: int | None,
@@ -383,12 +227,12 @@ def _finish_from_feed(
         "text": text,
         "content_hash": content_hash(text) if text else None,
         "error_class": error_class,
-        "error": str(error)[:2000] if error else None,
+        "error": str(error)[:DEFAULT_ERROR_CHARS] if error else None,
         "http_status": http_status,
     }
     page_dates = getattr(error, "dates", None)
     if page_dates is not None:  # a page without main text, still dated by its markup
-        values.update(date_columns(page_dates, stub.fields()))
+        values.update(date_columns(page_dates, stub.fields))
     with session_scope(sessions) as session:
         if not _finish(session, article_id, stub, provenance, values):
             return ArticleOutcome(article_id, PageOutcome.SKIPPED)
@@ -401,13 +245,13 @@ def _finish_from_feed(
 def _store_page(
     sessions: sessionmaker[Session],
     article_id: int,
-    stub: _Stub,
+    stub: Stub,
     response: FetchResponse,
     page: ExtractedPage,
     provenance: Provenance,
 ) -> ArticleOutcome:
     values = {
-        **page_record(page, stub.fields()),
+        **page_record(page, stub.fields),
         "http_status": response.status_code,
         "status": ArticleStatus.OK,
         "error": None,
@@ -420,62 +264,10 @@ def _store_page(
     return ArticleOutcome(article_id, PageOutcome.OK)
 
 
-#: Longest ``articles.date_error`` kept.
-DEFAULT_DATE_ERROR_CHARS = 2000
-
-
-@dataclass
-class StubFields:
-    """What the feed said about an article, before its page was read."""
-
-    title: str | None = None
-    summary: str | None = None
-    authors: list[str] = field(default_factory=list)
-    published: tuple[datetime | None, str | None] = (None, None)
-    modified: tuple[datetime | None, str | None] = (None, None)
-    first_entry_at: datetime | None = None  # the oldest entry date its feed ever gave
-    date_error: str | None = None  # why the feed's own dates were refused
-
-
-def page_record(page: ExtractedPage, stub: StubFields) -> dict[str, Any]:
-    """The article columns an extracted page sets, merged with the feed's (``stub``): what
-    the pipeline stores, and what ``storywire extract`` prints."""
-    return {
-        "title": page.title or stub.title,
-        "text": page.text,
-        "content_hash": content_hash(page.text) if page.text else None,
-        "authors": page.authors or stub.authors,
-        **date_columns(page, stub),
-        "summary": stub.summary or page.description,
-        "language": page.language,
-        "site_name": page.site_name,
-        "image_url": page.image_url,
-    }
-
-
-def date_columns(page: PageDateFields, stub: StubFields) -> dict[str, Any]:
-    """The date columns of an article: the page's dates merged with the feed's (``stub``)."""
-    feed = FeedDates(
-        stub.published[0] if stub.published[1] == "feed" else None,
-        stub.modified[0] if stub.modified[1] == "feed" else None,
-        stub.first_entry_at,
-    )
-    dates = merge_dates(feed, page)
-    # The page's refusals replace the feed's; with none, what the feed's were stays.
-    refused = [*dates.problems, *([page.date_error] if page.date_error else [])]
-    return {
-        "published_at": dates.published_at,
-        "published_source": dates.published_source,
-        "modified_at": dates.modified_at,
-        "modified_source": dates.modified_source,
-        "date_error": "; ".join(refused)[:DEFAULT_DATE_ERROR_CHARS] or stub.date_error,
-    }
-
-
 def _finish(
     session: Session,
     article_id: int,
-    stub: _Stub,
+    stub: Stub,
     provenance: Provenance,
     values: dict[str, Any],
 ) -> bool:
@@ -496,21 +288,3 @@ def _finish(
         .execution_options(synchronize_session=False)
     )
     return bool(done.rowcount)  # type: ignore[attr-defined]
-
-
-def _locked(session: Session, article_id: int) -> Article | None:
-    # Row lock (Postgres; SQLite's BEGIN IMMEDIATE already serializes writers): two
-    # deliveries of one task that finish together write one result, the other sees it done.
-    return session.get(Article, article_id, with_for_update=True)
-
-
-def _html_to_text(html: str) -> str | None:
-    """Plain text of a feed's HTML content, one line per block element."""
-    try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (ParserError, ValueError):
-        return None
-    for node in root.iter("p", "div", "br", "li", "h1", "h2", "h3", "h4", "blockquote"):
-        node.tail = "\n" + (node.tail or "")
-    lines = (" ".join(line.split()) for line in root.text_content().splitlines())
-    return "\n".join(line for line in lines if line) or None

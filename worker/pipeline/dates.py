@@ -31,13 +31,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from models import DateSource
 from worker.text.dates import to_utc
 
-SOURCE_FEED = "feed"
 DEFAULT_FEED_SLACK = timedelta(days=1)
 """How far a page date may stray from what the feed proves: time zones and clock skew."""
 
-_PRECEDENCE = ("jsonld", "meta", SOURCE_FEED, "url", "shown", "text")
+_PRECEDENCE = (
+    DateSource.JSONLD,
+    DateSource.META,
+    DateSource.FEED,
+    DateSource.URL,
+    DateSource.SHOWN,
+    DateSource.TEXT,
+)
 
 
 class PageDateFields(Protocol):
@@ -76,9 +83,9 @@ class MergedDates:
 def merge_dates(feed: FeedDates, page: PageDateFields) -> MergedDates:
     """The article's published/modified dates (UTC) and the page dates refused on the way."""
     problems: list[str] = []
-    published: list[tuple[datetime | None, str | None]] = [(feed.published_at, SOURCE_FEED)]
+    published: list[tuple[datetime | None, str | None]] = [(feed.published_at, DateSource.FEED)]
     modified: list[tuple[datetime | None, str | None]] = [
-        (feed.modified_at, SOURCE_FEED),
+        (feed.modified_at, DateSource.FEED),
         (page.modified_at, page.modified_source),
     ]
     page_published = _utc(page.published_at)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models import Article, session_scope
 from worker.config import Settings
 from worker.stories import (
+    ALREADY_ASSIGNED,
     DEFAULT_CONFIG,
     Assignment,
     Prepared,
@@ -75,7 +76,7 @@ class StoryOutcome:
     duplicate_of: int | None = None
     story_id: int | None = None
     new_story: bool = False
-    method: str | None = None  # exact | near | similar | new | done; None: nothing to assign
+    method: str | None = None  # a StoryMethod, or ALREADY_ASSIGNED; None: nothing to assign
 
 
 def story_config(settings: Settings) -> StoryConfig:
@@ -149,7 +150,7 @@ def _assigned_already(sessions: sessionmaker[Session], article_id: int) -> Story
         row = session.execute(_ASSIGNED, {"id": article_id}).first()
     if row is None:
         return None
-    return StoryOutcome(article_id, row.duplicate_of, row.story_id, False, "done")
+    return StoryOutcome(article_id, row.duplicate_of, row.story_id, False, ALREADY_ASSIGNED)
 
 
 def _drain(

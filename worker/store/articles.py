@@ -21,7 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from models import Article, ArticleSource, ArticleStatus, ChangeKind, utcnow
+from models import Article, ArticleSource, ArticleStatus, ChangeKind, DateSource, utcnow
 from worker.store.changes import record_changes
 from worker.store.upsert import dialect_insert
 
@@ -132,17 +132,19 @@ def insert_documents(
     if not docs:
         return []
     now = utcnow()
-    created, ids = _insert_articles(session, [_document_row(doc, provenance, now) for doc in docs])
-    results: list[tuple[int, bool]] = []
-    changes: list[tuple[ChangeKind, int, dict[str, Any]]] = []
-    for doc in docs:
-        article_id = ids[doc.canonical_url]
-        first = created.pop(doc.canonical_url, None) is not None
-        results.append((article_id, first))
-        if first:
-            facts = created_payload(doc.canonical_url, None, provenance)
-            changes.append((ChangeKind.ARTICLE_CREATED, article_id, facts))
-    record_changes(session, changes)
+    results = _insert_articles(session, [_document_row(doc, provenance, now) for doc in docs])
+    record_changes(
+        session,
+        [
+            (
+                ChangeKind.ARTICLE_CREATED,
+                article_id,
+                created_payload(doc.canonical_url, None, provenance),
+            )
+            for doc, (article_id, created) in zip(docs, results, strict=True)
+            if created
+        ],
+    )
     return results
 
 
@@ -153,10 +155,9 @@ def created_payload(
     return {"url": canonical_url, "feed_id": feed_id, "run_id": provenance.run_id}
 
 
-def _insert_articles(
-    session: Session, rows: list[dict[str, Any]]
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Insert the rows whose key is new; the ids of those created, and of every key."""
+def _insert_articles(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, bool]]:
+    """Insert the rows whose key is new. Per row, in order: its article's id, and whether
+    this statement created it (a key repeated in ``rows`` counts as created once, first)."""
     articles = cast(Table, Article.__table__)
     inserted = session.execute(
         dialect_insert(session, articles)
@@ -176,22 +177,20 @@ def _insert_articles(
                 )
             )
         )
-    return created, ids
+    keys = [row["canonical_url"] for row in rows]
+    return [(ids[key], created.pop(key, None) is not None) for key in keys]
 
 
 def _upsert_chunk(
     session: Session, feed_id: int, stubs: Sequence[Stub], provenance: Provenance
 ) -> list[tuple[int, bool]]:
     now = utcnow()
-    created, ids = _insert_articles(
-        session, [_article_row(s, feed_id, provenance, now) for s in stubs]
-    )
+    results = _insert_articles(session, [_article_row(s, feed_id, provenance, now) for s in stubs])
     sources = cast(Table, ArticleSource.__table__)
     rows: dict[int, dict[str, Any]] = {}
-    for stub in stubs:  # one source per article and feed: the first entry linking it
-        rows.setdefault(
-            ids[stub.canonical_url], _source_row(stub, ids[stub.canonical_url], feed_id, now)
-        )
+    for stub, (article_id, _) in zip(stubs, results, strict=True):
+        # One source per article and feed: the first entry linking it.
+        rows.setdefault(article_id, _source_row(stub, article_id, feed_id, now))
     new_sources = set(
         session.scalars(
             dialect_insert(session, sources)
@@ -200,13 +199,9 @@ def _upsert_chunk(
             .returning(sources.c.article_id)
         )
     )
-    results: list[tuple[int, bool]] = []
     changes: list[tuple[ChangeKind, int, dict[str, Any]]] = []
-    for stub in stubs:
-        article_id = ids[stub.canonical_url]
-        first = created.pop(stub.canonical_url, None) is not None
-        results.append((article_id, first))
-        if first:
+    for stub, (article_id, created) in zip(stubs, results, strict=True):
+        if created:
             facts = created_payload(stub.canonical_url, feed_id, provenance)
             changes.append((ChangeKind.ARTICLE_CREATED, article_id, facts))
         elif article_id in new_sources:
@@ -227,9 +222,9 @@ def _article_row(stub: Stub, feed_id: int, provenance: Provenance, now: datetime
         "summary": source.summary,
         "authors": list(source.authors),
         "published_at": source.published_at,
-        "published_source": "feed" if source.published_at else None,
+        "published_source": DateSource.FEED if source.published_at else None,
         "modified_at": source.updated_at,
-        "modified_source": "feed" if source.updated_at else None,
+        "modified_source": DateSource.FEED if source.updated_at else None,
         "date_error": source.date_error,
         "status": ArticleStatus.PENDING,
         "attempts": 0,
@@ -249,7 +244,7 @@ def _document_row(doc: Document, provenance: Provenance, now: datetime) -> dict[
         "content_hash": doc.content_hash,
         "authors": [],
         "published_at": doc.published_at,
-        "published_source": "input" if doc.published_at else None,
+        "published_source": DateSource.INPUT if doc.published_at else None,
         "site_name": doc.site_name,
         "status": ArticleStatus.OK,
         "attempts": 0,

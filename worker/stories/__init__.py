@@ -17,7 +17,13 @@ names table and the measurements): ``assigner`` the layers, ``scoring`` the time
 calibrations, ``partition`` the window re-clustering, ``step`` / ``sql*`` the database side.
 """
 
-from worker.stories.assigner import DEFAULT_CONFIG, Assignment, StoryConfig, assign
+from worker.stories.assigner import (
+    ALREADY_ASSIGNED,
+    DEFAULT_CONFIG,
+    Assignment,
+    StoryConfig,
+    assign,
+)
 from worker.stories.index import InMemoryStoryIndex, StoryDoc, StoryIndex, StoryState
 from worker.stories.prune import prune_sketches
 from worker.stories.refine import RefineReport, refine_stories
@@ -34,6 +40,7 @@ from worker.stories.step import (
 )
 
 __all__ = [
+    "ALREADY_ASSIGNED",
     "DEFAULT_CONFIG",
     "Assignment",
     "InMemoryStoryIndex",

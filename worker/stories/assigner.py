@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from models import StoryMethod
 from worker.dedupe.exact import hash_normalized, normalize_text
 from worker.dedupe.minhash import (
     DEFAULT_BAND_ROWS,
@@ -100,6 +101,10 @@ class StoryConfig:
 
 DEFAULT_CONFIG = StoryConfig()
 
+#: The ``method`` of an article that had its story already (a redelivered task): nothing is
+#: written, so it is no ``StoryMethod`` of the change feed.
+ALREADY_ASSIGNED = "done"
+
 
 @dataclass(frozen=True, slots=True)
 class Assignment:
@@ -109,7 +114,7 @@ class Assignment:
     duplicate_of: int | None  # the original, for layers 2 and 3
     new_story: bool
     merged: tuple[int, ...] = ()  # stories merged into ``story_id`` by this assignment
-    method: str = "new"  # "exact" | "near" | "similar" | "new"
+    method: str = StoryMethod.NEW  # exact, near, similar, new; or ALREADY_ASSIGNED
     score: float = 0.0  # containment (near) or kernel-weighted cosine (similar)
 
 
@@ -178,7 +183,7 @@ def assign(
         same = index.find_by_hash(digest)
         original = _root(index, same) if same is not None else None
         if original is not None and original.id != doc.id and original.story_id is not None:
-            return _join_as_copy(index, doc, original, digest, "exact", 1.0)
+            return _join_as_copy(index, doc, original, digest, StoryMethod.EXACT, 1.0)
 
     # Layer 3: a syndicated copy (another site's boilerplate, trimmed ending, small edits).
     if sk is not None:
@@ -194,7 +199,7 @@ def assign(
             if best is None or _before(order, best[0]):
                 best = (order, ref, match.containment)
         if best is not None:
-            result = _join_as_copy(index, doc, best[1], digest, "near", best[2])
+            result = _join_as_copy(index, doc, best[1], digest, StoryMethod.NEAR, best[2])
             if result.duplicate_of is None:  # the newcomer is older: it is the original now
                 index.add_sketch(doc.id, sk, keys, doc.published_at)
             return result
@@ -235,7 +240,7 @@ def assign(
             )
         )
         index.attach(doc, state.id, None, digest)
-        return Assignment(state.id, None, True, (), "new", chosen_score)
+        return Assignment(state.id, None, True, (), StoryMethod.NEW, chosen_score)
 
     chosen.centroid = add_to_centroid(chosen.centroid, vec, keep=config.centroid_terms)
     count_article(chosen, doc, phrases)
@@ -243,7 +248,7 @@ def assign(
     kept = index.story(merged[0]) if merged else chosen
     index.save_story(kept)
     index.attach(doc, kept.id, None, digest)
-    return Assignment(kept.id, None, False, merged[1:], "similar", chosen_score)
+    return Assignment(kept.id, None, False, merged[1:], StoryMethod.SIMILAR, chosen_score)
 
 
 def _root(index: StoryIndex, ref: ArticleRef) -> ArticleRef:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from models import Article, ChangeKind, Story
+from models import Article, ChangeKind, Story, StoryMethod
 from models.story_state import TERM_CHARS, StoryProfile, StoryTerm
 from worker.store import record_change
 from worker.stories.assigner import StoryConfig, count_article
@@ -137,14 +137,14 @@ def apply_plan(
     _rebuild(session, rebuilt, found, story_config, new=set(created.values()))
     for story_id in rebuilt:
         if story_id not in created.values():
-            record_change(session, ChangeKind.STORY_UPDATED, story_id, method="refine")
+            record_change(session, ChangeKind.STORY_UPDATED, story_id, method=StoryMethod.REFINE)
     for article_id in sorted(moved):
         record_change(
             session,
             ChangeKind.ARTICLE_UPDATED,
             article_id,
             story_id=moved[article_id],
-            method="refine",
+            method=StoryMethod.REFINE,
         )
     report.moved = len(moved)
     report.split = len(created)

@@ -28,7 +28,7 @@ from sqlalchemy import (
     text,
 )
 
-from models import Article, ArticleStatus, ChangeKind
+from models import Article, ArticleStatus, ChangeKind, StoryMethod
 from models.story_state import (
     TERM_CHARS,
 )
@@ -232,7 +232,7 @@ class SqlStoryIndex(StoryProfiles, SketchIndex, TermCounts):
         count_article(story, doc, [])
         self.save_story(story)
         self.attach(doc, story.id, original.id, None)
-        return Assignment(story.id, original.id, False, (), "exact", 1.0)
+        return Assignment(story.id, original.id, False, (), StoryMethod.EXACT, 1.0)
 
 
 def _earliest(ref: ArticleRef) -> tuple[bool, datetime, int]:

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import Article, ChangeKind, Story
+from models import Article, ChangeKind, Story, StoryMethod
 from models.story_state import (
     TERM_CHARS,
     StoryProfile,
@@ -271,7 +271,7 @@ class StoryProfiles(BatchState):
         self.record_change(ChangeKind.STORY_MERGED, gone, merged_into=keep, articles=len(moved))
         for article_id in moved:
             self.record_change(
-                ChangeKind.ARTICLE_UPDATED, article_id, story_id=keep, method="merge"
+                ChangeKind.ARTICLE_UPDATED, article_id, story_id=keep, method=StoryMethod.MERGE
             )
 
     # --- helpers -------------------------------------------------------------------------

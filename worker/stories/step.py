@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from models import Article, ArticleStatus, ChangeKind
 from worker.stories.assigner import (
+    ALREADY_ASSIGNED,
     DEFAULT_CONFIG,
     Assignment,
     Features,
@@ -260,7 +261,7 @@ def _assign(
     if article is None or article.status == ArticleStatus.PENDING:
         return None
     if article.story_id is not None:  # already done (a redelivered task)
-        return Assignment(article.story_id, article.duplicate_of, False, (), "done", 0.0)
+        return Assignment(article.story_id, article.duplicate_of, False, (), ALREADY_ASSIGNED, 0.0)
     if article.duplicate_of is not None:
         # An exact copy marked by the text-hash step: it joins its original's story.
         original = index.session.get(Article, article.duplicate_of)

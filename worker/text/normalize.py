@@ -125,6 +125,19 @@ def html_to_text(fragment: str | None, *, single_line: bool = False) -> str | No
     return text or None
 
 
+def html_to_lines(fragment: str) -> str | None:
+    """Plain text of an HTML fragment, one line per block element, blank lines dropped: an
+    article's fallback text, from its feed entry's content, when its page gives none."""
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    for node in root.iter("p", "div", "br", "li", "h1", "h2", "h3", "h4", "blockquote"):
+        node.tail = "\n" + (node.tail or "")
+    lines = (" ".join(line.split()) for line in root.text_content().splitlines())
+    return "\n".join(line for line in lines if line) or None
+
+
 def plain_text(text: str | None, *, single_line: bool = False) -> str | None:
     """Declared plain text, tidied: entities left by double escaping decoded, controls removed,
     whitespace normalized like :func:`html_to_text`; any ``<...>`` is kept as literal text."""

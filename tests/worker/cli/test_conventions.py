@@ -13,12 +13,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from models import ArticleStatus
+from models import ArticleStatus, FeedStatus
 from tests.support.httpserver import LocalHTTPServer
 from tests.worker.cli.conftest import ok
 from worker.celery_app import QUEUES
 from worker.cli import app
 from worker.cli.articles import Status
+from worker.cli.feeds import _STATUS_STYLE
 from worker.cli.service import ALL_QUEUES
 
 #: Modules `storywire --help` must not pay for.
@@ -58,6 +59,7 @@ def test_version() -> None:
 
 def test_status_choices_mirror_the_model() -> None:
     assert [s.value for s in Status] == [s.value for s in ArticleStatus]
+    assert list(_STATUS_STYLE) == [s.value for s in FeedStatus]
     assert ",".join(QUEUES) == ALL_QUEUES
 
 

@@ -1,4 +1,4 @@
-"""Fixtures for the pipeline tests: a migrated SQLite database and a runtime on it."""
+"""Fixtures for the pipeline tests: a migrated SQLite database and the resources on it."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Resources]:
+def resources(tmp_path: Path, sqlite_url: str) -> Iterator[Resources]:
     migrate(sqlite_url)
     rt = build_resources(make_settings(tmp_path, sqlite_url))
     yield rt

@@ -28,15 +28,17 @@ def _ingest_feed(rt: Resources, url: str) -> list[int]:
 
 
 def test_page_is_extracted_and_merged_with_feed_fields(
-    runtime: Resources, http_server: LocalHTTPServer
+    resources: Resources, http_server: LocalHTTPServer
 ) -> None:
-    ids = _ingest_feed(runtime, serve_site(http_server)["world"])
+    ids = _ingest_feed(resources, serve_site(http_server)["world"])
     for article_id in ids:
         assert (
-            process_article(runtime.sessions, runtime.fetcher, runtime.settings, article_id).status
+            process_article(
+                resources.sessions, resources.fetcher, resources.settings, article_id
+            ).status
             == "ok"
         )
-    with session_scope(runtime.sessions) as s:
+    with session_scope(resources.sessions) as s:
         stored = {a.title: a for a in s.scalars(select(Article))}
         changes = s.scalars(select(Change.kind).where(Change.kind == "article.updated")).all()
     assert len(changes) == 3
@@ -52,15 +54,17 @@ def test_page_is_extracted_and_merged_with_feed_fields(
         assert not any(junk in article.text for junk in BOILERPLATE)
 
 
-def test_processing_twice_changes_nothing(runtime: Resources, http_server: LocalHTTPServer) -> None:
-    ids = _ingest_feed(runtime, serve_site(http_server)["world"])
-    process_article(runtime.sessions, runtime.fetcher, runtime.settings, ids[0])
-    again = process_article(runtime.sessions, runtime.fetcher, runtime.settings, ids[0])
+def test_processing_twice_changes_nothing(
+    resources: Resources, http_server: LocalHTTPServer
+) -> None:
+    ids = _ingest_feed(resources, serve_site(http_server)["world"])
+    process_article(resources.sessions, resources.fetcher, resources.settings, ids[0])
+    again = process_article(resources.sessions, resources.fetcher, resources.settings, ids[0])
     assert again.status == "skipped"
 
 
 def test_missing_page_fails_but_keeps_the_feed_summary(
-    runtime: Resources, http_server: LocalHTTPServer
+    resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     story = STORIES[0]
     http_server.add(
@@ -68,10 +72,10 @@ def test_missing_page_fails_but_keeps_the_feed_summary(
         rss("F", [(story, http_server.url("/nowhere.html"))]),
         content_type="application/rss+xml",
     )
-    [article_id] = _ingest_feed(runtime, http_server.url("/f.xml"))
-    outcome = process_article(runtime.sessions, runtime.fetcher, runtime.settings, article_id)
+    [article_id] = _ingest_feed(resources, http_server.url("/f.xml"))
+    outcome = process_article(resources.sessions, resources.fetcher, resources.settings, article_id)
     assert outcome.status == "failed"
-    with session_scope(runtime.sessions) as s:
+    with session_scope(resources.sessions) as s:
         article = s.get(Article, article_id)
         assert article is not None
         assert article.http_status == 404
@@ -81,7 +85,7 @@ def test_missing_page_fails_but_keeps_the_feed_summary(
 
 
 def test_a_page_without_main_text_still_dates_its_article(
-    runtime: Resources, http_server: LocalHTTPServer
+    resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     from datetime import timedelta
 
@@ -100,10 +104,10 @@ def test_a_page_without_main_text_still_dates_its_article(
         rss("F", [(story, http_server.url("/video.html"))]),
         content_type="application/rss+xml",
     )
-    [article_id] = _ingest_feed(runtime, http_server.url("/f.xml"))
-    outcome = process_article(runtime.sessions, runtime.fetcher, runtime.settings, article_id)
+    [article_id] = _ingest_feed(resources, http_server.url("/f.xml"))
+    outcome = process_article(resources.sessions, resources.fetcher, resources.settings, article_id)
     assert (outcome.status, outcome.error_class) == ("failed", "no_text")
-    with session_scope(runtime.sessions) as s:
+    with session_scope(resources.sessions) as s:
         article = s.get(Article, article_id)
         assert article is not None
         assert (article.published_at, article.published_source) == (page_date, "jsonld")
@@ -111,66 +115,66 @@ def test_a_page_without_main_text_still_dates_its_article(
 
 
 def test_same_text_at_two_urls_is_marked_duplicate(
-    runtime: Resources, http_server: LocalHTTPServer
+    resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     story = STORIES[1]
     for path in ("/one/x.html", "/two/y.html"):
         http_server.add(path, page_html(story, http_server.url(path)))
     items = [(story, http_server.url("/one/x.html")), (story, http_server.url("/two/y.html"))]
     http_server.add("/f.xml", rss("F", items), content_type="application/rss+xml")
-    with session_scope(runtime.sessions) as s:
+    with session_scope(resources.sessions) as s:
         feed, _ = add_feed(s, http_server.url("/f.xml"))
-    summary = run_inline(runtime, [feed.id])
+    summary = run_inline(resources, [feed.id])
     assert (summary.new_articles, summary.articles_ok, summary.duplicates) == (2, 2, 1)
-    with session_scope(runtime.sessions) as s:
+    with session_scope(resources.sessions) as s:
         first, second = s.scalars(select(Article).order_by(Article.id)).all()
         dup = second if second.duplicate_of else first
         original = first if dup is second else second
         assert dup.duplicate_of == original.id
         assert original.duplicate_of is None
     # The story step is idempotent: running it again changes nothing.
-    assert assign_story_step(runtime.sessions, dup.id).duplicate_of == original.id
-    assert assign_story_step(runtime.sessions, original.id).duplicate_of is None
+    assert assign_story_step(resources.sessions, dup.id).duplicate_of == original.id
+    assert assign_story_step(resources.sessions, original.id).duplicate_of is None
 
 
 def test_our_own_rate_limit_defers_without_spending_attempts(
-    tmp_path: Path, runtime: Resources, http_server: LocalHTTPServer
+    tmp_path: Path, resources: Resources, http_server: LocalHTTPServer
 ) -> None:
-    ids = _ingest_feed(runtime, serve_site(http_server)["world"])
+    ids = _ingest_feed(resources, serve_site(http_server)["world"])
     # One request per 100 s to the host, which the feed fetch just used: the page must wait.
     slow = make_settings(
-        tmp_path, runtime.settings.sqlalchemy_url, host_rate_per_s=0.01, obey_robots=False
+        tmp_path, resources.settings.sqlalchemy_url, host_rate_per_s=0.01, obey_robots=False
     )
     with Fetcher(slow) as fetcher, pytest.raises(RetryLater) as raised:
-        process_article(runtime.sessions, fetcher, slow, ids[0])
+        process_article(resources.sessions, fetcher, slow, ids[0])
     assert raised.value.attempts == 0
     assert raised.value.retry_after
     assert raised.value.retry_after > 30
-    with session_scope(runtime.sessions) as s:
+    with session_scope(resources.sessions) as s:
         article = s.get(Article, ids[0])
         assert article is not None
         assert (article.status, article.attempts) == ("pending", 0)
 
 
 def test_a_page_failing_transiently_is_retried_later_then_failed_at_the_attempts_setting(
-    tmp_path: Path, runtime: Resources, http_server: LocalHTTPServer
+    tmp_path: Path, resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     story = STORIES[0]
     http_server.add("/busy.html", b"try later", status=503, content_type="text/html")
     items = [(story, http_server.url("/busy.html"))]
     http_server.add("/f.xml", rss("F", items), content_type="application/rss+xml")
-    [article_id] = _ingest_feed(runtime, http_server.url("/f.xml"))
-    settings = make_settings(tmp_path, runtime.settings.sqlalchemy_url, max_page_attempts=3)
+    [article_id] = _ingest_feed(resources, http_server.url("/f.xml"))
+    settings = make_settings(tmp_path, resources.settings.sqlalchemy_url, max_page_attempts=3)
     waits = []
     for attempt in (1, 2):
         with pytest.raises(RetryLater) as raised:
-            process_article(runtime.sessions, runtime.fetcher, settings, article_id)
+            process_article(resources.sessions, resources.fetcher, settings, article_id)
         assert (raised.value.attempts, raised.value.error_class) == (attempt, "http_503")
         waits.append(raised.value.countdown)
     assert waits == [30.0, 60.0]  # longer after each attempt
-    outcome = process_article(runtime.sessions, runtime.fetcher, settings, article_id)
+    outcome = process_article(resources.sessions, resources.fetcher, settings, article_id)
     assert (outcome.status, outcome.error_class) == ("failed", "http_503")
-    with session_scope(runtime.sessions) as s:
+    with session_scope(resources.sessions) as s:
         article = s.get(Article, article_id)
         assert article is not None
         assert (article.status, article.attempts, article.text) == (
@@ -217,7 +221,7 @@ def test_two_deliveries_at_once_write_one_result(
         rt.close()
 
 
-def test_an_older_copy_arriving_late_becomes_the_original(runtime: Resources) -> None:
+def test_an_older_copy_arriving_late_becomes_the_original(resources: Resources) -> None:
     from datetime import UTC, datetime
 
     text = "The same wire text, word for word, about the harbour ferry timetable vote."
@@ -228,7 +232,7 @@ def test_an_older_copy_arriving_late_becomes_the_original(runtime: Resources) ->
     }
     ids = {}
     for key in ("b", "c", "a"):  # "a" is the oldest but reaches the story step last
-        with session_scope(runtime.sessions) as s:
+        with session_scope(resources.sessions) as s:
             article = Article(
                 canonical_url=f"https://{key}.example/x",
                 url=f"https://{key}.example/x",
@@ -242,22 +246,22 @@ def test_an_older_copy_arriving_late_becomes_the_original(runtime: Resources) ->
             s.add(article)
             s.flush()
             ids[key] = article.id
-        assign_story_step(runtime.sessions, ids[key])
-    with session_scope(runtime.sessions) as s:
+        assign_story_step(resources.sessions, ids[key])
+    with session_scope(resources.sessions) as s:
         dup = {k: s.get(Article, i).duplicate_of for k, i in ids.items()}  # type: ignore[union-attr]
     assert dup == {"a": None, "b": ids["a"], "c": ids["a"]}
 
 
-def test_our_own_outage_costs_an_article_no_attempt(runtime: Resources) -> None:
+def test_our_own_outage_costs_an_article_no_attempt(resources: Resources) -> None:
     from worker.fetch import TransientFetchError
     from worker.pipeline.outage import note_fetch
 
     # Two other hosts just failed at network level, nobody answered since: a third
     # failure (this page's host) makes it an outage of ours.
-    with session_scope(runtime.sessions) as s:
+    with session_scope(resources.sessions) as s:
         for host in ("a.example", "b.example"):
             err = TransientFetchError("down", url=f"http://{host}/", error_class="connect")
-            note_fetch(s, host, err, settings=runtime.settings, now=utcnow())
+            note_fetch(s, host, err, settings=resources.settings, now=utcnow())
         s.add(
             Article(
                 canonical_url="http://127.0.0.1:9/x",
@@ -267,12 +271,12 @@ def test_our_own_outage_costs_an_article_no_attempt(runtime: Resources) -> None:
                 attempts=0,
             )
         )
-    with session_scope(runtime.sessions) as s:
+    with session_scope(resources.sessions) as s:
         article_id = s.scalars(select(Article.id)).one()
     with pytest.raises(RetryLater) as raised:  # port 9 (discard) refuses the connection
-        process_article(runtime.sessions, runtime.fetcher, runtime.settings, article_id)
+        process_article(resources.sessions, resources.fetcher, resources.settings, article_id)
     assert raised.value.attempts == 0
-    with session_scope(runtime.sessions) as s:
+    with session_scope(resources.sessions) as s:
         assert s.get(Article, article_id).attempts == 0  # type: ignore[union-attr]
 
 
@@ -318,20 +322,20 @@ def test_a_page_date_before_the_feeds_first_entry_gives_way_to_the_feed(
 
 
 def test_a_page_is_stored_in_four_statements(
-    runtime: Resources, http_server: LocalHTTPServer
+    resources: Resources, http_server: LocalHTTPServer
 ) -> None:
-    ids = _ingest_feed(runtime, serve_site(http_server)["world"])
+    ids = _ingest_feed(resources, serve_site(http_server)["world"])
     statements: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
             statements.append(statement.split()[0].upper())
 
-    event.listen(runtime.engine, "before_cursor_execute", seen)
+    event.listen(resources.engine, "before_cursor_execute", seen)
     try:
-        outcome = process_article(runtime.sessions, runtime.fetcher, runtime.settings, ids[0])
+        outcome = process_article(resources.sessions, resources.fetcher, resources.settings, ids[0])
     finally:
-        event.remove(runtime.engine, "before_cursor_execute", seen)
+        event.remove(resources.engine, "before_cursor_execute", seen)
     assert outcome.status == "ok"
     # The stub with its feed entry, and its try counted (committed before the page is
     # fetched: a try that kills its worker is counted too); the row's final state; its change.

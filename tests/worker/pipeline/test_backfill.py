@@ -23,7 +23,7 @@ def _doc(ident: str, text: str, hours: int, url: str | None = None) -> BackfillD
 
 
 def test_every_document_gets_its_own_output_line(
-    runtime: Resources, monkeypatch: pytest.MonkeyPatch
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Stored and read back in chunks (a statement's parameters are bounded): of 2 here.
     monkeypatch.setattr(backfill_module, "DEFAULT_READ_CHUNK", 2)
@@ -35,7 +35,7 @@ def test_every_document_gets_its_own_output_line(
         _doc("strike", STRIKE, 4),
         _doc("copy", BRIDGE_WIRE, 5),
     ]
-    results = backfill(runtime.sessions, publication_order(docs))
+    results = backfill(resources.sessions, publication_order(docs))
     assert [r.id for r in results] == ["wire", "wire-again", "local", "strike", "copy"]
     story = {r.id: r.story_id for r in results}
     original = {r.id: r.duplicate_of for r in results}
@@ -46,9 +46,9 @@ def test_every_document_gets_its_own_output_line(
     assert story["strike"] != story["wire"] and original["strike"] is None
 
 
-def test_a_document_is_created_with_the_change_a_feed_entry_gets(runtime: Resources) -> None:
+def test_a_document_is_created_with_the_change_a_feed_entry_gets(resources: Resources) -> None:
     # One writer (worker.store.articles), one article.created payload, whoever creates it.
-    with session_scope(runtime.sessions) as s:
+    with session_scope(resources.sessions) as s:
         feed, _ = add_feed(s, "https://feeds.example/rss")
         upsert_article_stub(
             s,
@@ -58,8 +58,8 @@ def test_a_document_is_created_with_the_change_a_feed_entry_gets(runtime: Resour
             source=SourceFields(title="A"),
             provenance=Provenance(run_id=None),
         )
-    backfill(runtime.sessions, [_doc("b", STRIKE, 1, "https://news.example/b")])
-    with session_scope(runtime.sessions) as s:
+    backfill(resources.sessions, [_doc("b", STRIKE, 1, "https://news.example/b")])
+    with session_scope(resources.sessions) as s:
         entry, document = s.scalars(
             select(Change.payload)
             .where(Change.kind == ChangeKind.ARTICLE_CREATED)

@@ -30,7 +30,7 @@ def hosts() -> Iterator[list[LocalHTTPServer]]:
         yield [stack.enter_context(LocalHTTPServer(f"127.0.0.{10 + i}")) for i in range(6)]
 
 
-def _runtime(tmp_path: Path, url: str, **settings: object) -> Resources:
+def _resources(tmp_path: Path, url: str, **settings: object) -> Resources:
     migrate(url)
     return build_resources(make_settings(tmp_path, url, **settings))
 
@@ -87,7 +87,7 @@ def test_at_most_concurrency_pages_are_fetched_at_once(
         for k in range(2):
             server.add_handler(f"/p/{n * 2 + k}", page)
             links.append(server.url(f"/p/{n * 2 + k}"))
-    rt = _runtime(tmp_path, sqlite_url)
+    rt = _resources(tmp_path, sqlite_url)
     feed_id = _feed(rt, http_server, links)
 
     summary = run_inline(rt, [feed_id], concurrency=limit)
@@ -107,7 +107,7 @@ def test_each_host_is_still_paced_by_the_shared_limiter(
         for k in range(3):
             server.add(f"/p/{k}", page_html(STORIES[k], server.url(f"/p/{k}")))
             links.append(server.url(f"/p/{k}"))
-    rt = _runtime(
+    rt = _resources(
         tmp_path, sqlite_url, host_rate_per_s=0.01, rate_max_wait_s=1.0, obey_robots=False
     )
     feed_id = _feed(rt, http_server, links)
@@ -135,7 +135,7 @@ def test_a_host_failing_at_dns_or_connect_is_skipped_for_the_rest_of_the_run(
         *(f"{refused}/p/{k}" for k in range(2)),
         *(live.url(f"/p/{k}") for k in range(2)),
     ]
-    rt = _runtime(tmp_path, sqlite_url)
+    rt = _resources(tmp_path, sqlite_url)
     feed_id = _feed(rt, http_server, links)
 
     summary = run_inline(rt, [feed_id], concurrency=4)
@@ -160,7 +160,7 @@ def test_a_host_failing_at_dns_or_connect_is_skipped_for_the_rest_of_the_run(
 def test_a_feed_read_after_its_host_failed_does_not_try_it_again(
     tmp_path: Path, sqlite_url: str, hosts: list[LocalHTTPServer]
 ) -> None:
-    rt = _runtime(tmp_path, sqlite_url)
+    rt = _resources(tmp_path, sqlite_url)
     first = _feed(rt, hosts[0], ["http://no-such-host.invalid/a"])
     body = rss("Late", [(STORIES[0], "http://no-such-host.invalid/b")]).encode()
     tried = select(Article.attempts).where(Article.url == "http://no-such-host.invalid/a")
@@ -195,7 +195,7 @@ def test_a_feed_read_after_its_host_failed_does_not_try_it_again(
 
 
 def test_concurrency_below_one_is_refused(tmp_path: Path, sqlite_url: str) -> None:
-    rt = _runtime(tmp_path, sqlite_url)
+    rt = _resources(tmp_path, sqlite_url)
     with pytest.raises(ValueError, match="at least 1"):
         run_inline(rt, [], concurrency=0)
     rt.close()
@@ -220,7 +220,7 @@ def test_the_threads_take_the_hosts_in_turn(
         for k in range(3):
             server.add_handler(f"/p/{k}", page)
             links.append(server.url(f"/p/{k}"))
-    rt = _runtime(tmp_path, sqlite_url, obey_robots=False)
+    rt = _resources(tmp_path, sqlite_url, obey_robots=False)
     feed_id = _feed(rt, http_server, links)
 
     run_inline(rt, [feed_id], concurrency=1)
@@ -235,7 +235,7 @@ def test_the_threads_take_the_hosts_in_turn(
 def test_the_story_step_runs_while_pages_come_in(
     tmp_path: Path, sqlite_url: str, http_server: LocalHTTPServer, hosts: list[LocalHTTPServer]
 ) -> None:
-    rt = _runtime(tmp_path, sqlite_url, story_batch=2)
+    rt = _resources(tmp_path, sqlite_url, story_batch=2)
     has_story = select(Article.id).where(Article.story_id.is_not(None)).limit(1)
     served: list[bool] = []  # per page: did a story exist when it was answered?
 

@@ -152,7 +152,7 @@ def test_an_article_that_fails_holds_up_only_its_own_task(
         assign_story_step(backend.sessions, bad, batch=8)  # its task, redelivered or swept
     assert failures(backend, bad) == ("RuntimeError: a bug on this one text", 2)
 
-    # A restarted worker (a runtime of its own; no state in memory): later batches leave the
+    # A restarted worker (resources of its own; no state in memory): later batches leave the
     # article out, from its row, and no longer fail.
     restarted = build_resources(backend.settings)
     try:

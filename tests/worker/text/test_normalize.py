@@ -4,6 +4,7 @@ import pytest
 
 from worker.text.normalize import (
     clean_authors,
+    html_to_lines,
     html_to_text,
     plain_text,
     strip_control_chars,
@@ -38,6 +39,12 @@ def test_html_to_text_blocks_entities_and_scripts() -> None:
     assert html_to_text("  ") is None
     assert html_to_text("<script>only()</script>") is None
     assert html_to_text("bad\x00 control\x07") == "bad control"
+
+
+def test_html_to_lines_one_line_per_block() -> None:
+    html = "<p>Fish &amp;  <b>chips</b></p><ul><li>one</li><li>two</li></ul>tail<br>end"
+    assert html_to_lines(html) == "Fish & chips\none\ntwo\ntail\nend"
+    assert html_to_lines("<p> </p><div></div>") is None
 
 
 def test_plain_text_keeps_angle_brackets() -> None:
