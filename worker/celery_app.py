@@ -67,6 +67,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": settings.task_soft_time_limit_s,
         "task_time_limit": settings.task_time_limit_s,
         "worker_max_memory_per_child": settings.max_memory_per_child_mb * 1024,  # KiB
+        # No remote control (inspect, revoke, pool resize): nothing here uses it, and its
+        # broadcast queue is auto-deleted when a connection closes, which on a Redis restart
+        # crashed the worker ('NoneType' object has no attribute 'hostname', kombu#582).
+        "worker_enable_remote_control": False,
         "task_ignore_result": True,
         "result_backend": None,
         "task_serializer": "json",

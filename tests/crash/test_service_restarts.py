@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.crash.conftest import Ingest
 from tests.support.httpserver import LocalHTTPServer
@@ -36,6 +37,14 @@ def test_redis_and_postgres_restart_mid_run(
         ingest.start_beat()
         worker = ingest.start_worker()
         ingest.wait_progress(40)
+        # No broadcast (remote control) queue: kombu deletes it when its connection closes,
+        # and on a restart that deletion ran on a closed connection and crashed the worker.
+        client = redis.Redis.from_url(redis_server.url)
+        try:
+            assert client.keys("_kombu.binding.*pidbox*") == []
+            assert client.keys("_kombu.binding.feeds")  # the worker's own queues are there
+        finally:
+            client.close()
 
         redis_server.restart()  # every queued message is gone with it
         ingest.log.append(f"redis restarted at {ingest.progress()} processed")
