@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,16 +99,26 @@ def read_window(
     every: list[str] = []  # each article's terms in turn (indexed once, after the loop)
     counts, proper = array("d"), array("b")
     indptr, ids, stories, sizes, days = [0], [], [], [], []
+    # Each article's term pairs in turn, the same way, as column numbers at once: a pair is a
+    # new string in every article that holds it (a term is one string from the stemmer's cache).
+    pair_vocabulary: dict[str, int] = {}
+    pair_index = pair_vocabulary.setdefault
+    pair_columns, pair_counts, pair_indptr = array("q"), array("d"), [0]
     originals: list[tuple[int, int | None]] = []
     for row in _articles_of(session, found.stories):
         found.members[row.id] = row.story_id
         originals.append((row.id, row.duplicate_of))
         doc = doc_of(row)
-        terms = extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
+        terms = extract_terms(
+            doc.title, doc.text, doc.language, title_weight=config.title_weight, pairs=True
+        )
         every.extend(terms.counts)
         counts.extend(terms.counts.values())
         proper.extend(map(terms.proper.__contains__, terms.counts))
         indptr.append(len(every))
+        pair_columns.extend([pair_index(p, len(pair_vocabulary)) for p in terms.pairs])
+        pair_counts.extend(terms.pairs.values())
+        pair_indptr.append(len(pair_columns))
         ids.append(row.id)
         stories.append(row.story_id)
         sizes.append(len(terms.counts))
@@ -127,14 +137,23 @@ def read_window(
         np.frombuffer(counts, dtype=np.float64),
         np.frombuffer(proper, dtype=np.int8).astype(bool),
         np.array(indptr, dtype=np.int64),
-        found.terms,
+        _numeric(found.terms),
         n_docs,
-        df,
+        np.array([df.get(t, 0) for t in found.terms], dtype=np.float64),
         config,
     )
     keep = np.array([a not in copies for a in ids], dtype=bool)
     if not keep.any():
         return found
+    phrases = _phrases(
+        np.frombuffer(pair_columns, dtype=np.int64),
+        np.frombuffer(pair_counts, dtype=np.float64),
+        np.array(pair_indptr, dtype=np.int64),
+        _numeric(pair_vocabulary),
+        keep,
+        config,
+    )
+    del pair_vocabulary
     kept_ids = np.array(ids, dtype=np.int64)[keep]
     found.rows = {int(a): i for i, a in enumerate(kept_ids)}
     found.window = Window(
@@ -143,8 +162,27 @@ def read_window(
         stories=np.array(stories, dtype=np.int64)[keep],
         terms=np.array(sizes, dtype=np.int64)[keep],
         days=np.array(days, dtype=np.float64)[keep],
+        phrases=phrases,
     )
     return found
+
+
+def _phrases(
+    columns: np.ndarray,
+    counts: np.ndarray,
+    indptr: np.ndarray,
+    numeric: np.ndarray,
+    keep: np.ndarray,
+    config: StoryConfig,
+) -> sp.csr_matrix:
+    """The originals' unit TF-IDF vectors of term pairs. No table counts pairs (the online step
+    never reads them), so their document frequencies are the window's own: a window of
+    thousands of articles is a fair sample of the news it holds."""
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    frequency = np.bincount(columns[keep[rows]], minlength=len(numeric)).astype(np.float64)
+    proper = np.zeros(len(columns), dtype=bool)  # names weigh in the terms already
+    matrix = _weigh(columns, counts, proper, indptr, numeric, int(keep.sum()), frequency, config)
+    return matrix[np.flatnonzero(keep)]
 
 
 def _weigh(
@@ -152,14 +190,13 @@ def _weigh(
     counts: np.ndarray,
     proper: np.ndarray,
     indptr: np.ndarray,
-    terms: list[str],
+    numeric: np.ndarray,
     n_docs: int,
-    df: Mapping[str, int],
+    frequency: np.ndarray,
     config: StoryConfig,
 ) -> sp.csr_matrix:
-    """``worker.stories.vectors.weigh`` for every article at once: unit rows."""
-    frequency = np.array([df.get(t, 0) for t in terms], dtype=np.float64)
-    numeric = np.array([not t.isalpha() and any(map(str.isdigit, t)) for t in terms], dtype=bool)
+    """``worker.stories.vectors.weigh`` for every article at once: unit rows (per term, by
+    column: ``numeric``, whether it holds a digit; ``frequency``, its document frequency)."""
     tf = np.where(counts >= 1.0, 1.0 + np.log(np.maximum(counts, 1.0)), counts)
     idf = np.log((n_docs + 1) / (frequency[columns] + 1)) + 1.0
     boost = np.where(
@@ -169,7 +206,13 @@ def _weigh(
     rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
     norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=len(indptr) - 1))
     weights = weights / np.where(norms > 0, norms, 1.0)[rows]
-    return sp.csr_matrix((weights, columns, indptr), shape=(len(indptr) - 1, max(len(terms), 1)))
+    shape = (len(indptr) - 1, max(len(numeric), 1))
+    return sp.csr_matrix((weights, columns, indptr), shape=shape)
+
+
+def _numeric(terms: Iterable[str]) -> np.ndarray:
+    """Whether each term holds a digit (``worker.stories.vectors.weigh``'s number boost)."""
+    return np.array([not t.isalpha() and any(map(str.isdigit, t)) for t in terms], dtype=bool)
 
 
 def _articles_of(session: Session, story_ids: Iterable[int]) -> Iterator[ArticleRow]:

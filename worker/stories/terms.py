@@ -5,6 +5,7 @@ Usage::
     terms = extract_terms("Putin visits Minsk", "President Vladimir Putin arrived in Minsk ...")
     terms.counts        # {stemmed term: count}, title words counted DEFAULT_TITLE_WEIGHT times
     terms.proper        # the terms written capitalized mid-sentence (names, places, brands)
+    extract_terms(title, text, pairs=True).pairs   # {"vladimir putin": 1.0, ...}: adjacent terms
     key_phrases(text)   # ["vladimir putin", "minsk", ...]: capitalized phrases, most frequent first
 
 No model and no data file: a regular expression tokenizer, short stop-word lists, a Snowball
@@ -18,7 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import compress
 from operator import itemgetter
@@ -35,6 +36,10 @@ DEFAULT_PHRASE_CHARS = 4_000
 #: and a broken or hostile page fills them — would add tens of thousands of terms, each a
 #: ``term_stats`` row written under the story-step lock and kept for good.
 DEFAULT_TERM_TEXT_CHARS = 20_000
+#: Words of a text whose adjacent terms are paired (``extract_terms(..., pairs=True)``): about
+#: the first 4,000 characters, where an article names its event; the rest adds pairs that
+#: rarely match another text's and would only cost a refinement memory.
+DEFAULT_PAIR_WORDS = 700
 #: Longest token kept (longer "words" are URLs, hashes or glued garbage).
 DEFAULT_MAX_TOKEN_CHARS = 40
 
@@ -99,10 +104,12 @@ _SNOWBALL = {
 
 @dataclass(frozen=True, slots=True)
 class Terms:
-    """The terms of one text: weighted counts and which of them are proper nouns."""
+    """The terms of one text: weighted counts, which of them are proper nouns, and (when asked
+    for) the weighted counts of adjacent term pairs ("world cup", "vladimir putin")."""
 
     counts: dict[str, float]
     proper: frozenset[str]
+    pairs: dict[str, float] = field(default_factory=dict)
 
 
 def extract_terms(
@@ -112,12 +119,15 @@ def extract_terms(
     *,
     title_weight: float = DEFAULT_TITLE_WEIGHT,
     max_chars: int = DEFAULT_TERM_TEXT_CHARS,
+    pairs: bool = False,
 ) -> Terms:
     """Stemmed content terms of a title and body (the first ``max_chars`` of each), with the
-    proper-noun subset."""
+    proper-noun subset; with ``pairs``, also the pairs of adjacent terms of one sentence (stop
+    words skipped, as in "bank [of] america"), title pairs counted ``title_weight`` times."""
     vocabulary = _vocabulary(_language_code(language))
     counts: dict[str, float] = {}
     proper: set[str] = set()
+    paired: dict[str, float] = {}
     if text:
         items, terms = vocabulary.items(_lead(text, max_chars))
         # Weight 1: a term's count is its number of occurrences, exactly the sum of 1.0s (and in
@@ -127,13 +137,27 @@ def extract_terms(
         counted.pop(_BREAK, None)
         counts = {term: float(n) for term, n in counted.items()}
         _add_proper(items, terms, proper)
+        if pairs:
+            _add_pairs(terms[:DEFAULT_PAIR_WORDS], 1.0, paired)
     if title:
         items, terms = vocabulary.items(_lead(title, max_chars))  # a feed's title can be long
         for term in terms:  # added one at a time, as ever: the floats stay bit for bit the same
             if term and term != _BREAK:
                 counts[term] = counts.get(term, 0.0) + title_weight
         _add_proper(items, terms, proper)
-    return Terms(counts=counts, proper=frozenset(proper))
+        if pairs:
+            _add_pairs(terms, title_weight, paired)
+    return Terms(counts=counts, proper=frozenset(proper), pairs=paired)
+
+
+def _add_pairs(terms: list[str], weight: float, into: dict[str, float]) -> None:
+    """Add ``weight`` to each pair of adjacent terms of one sentence ("" terms, stop words and
+    the like, are skipped; a sentence break ends a run)."""
+    run = [t for t in terms if t]
+    for a, b in zip(run, run[1:], strict=False):
+        if a != _BREAK and b != _BREAK:
+            key = f"{a} {b}"
+            into[key] = into.get(key, 0.0) + weight
 
 
 def _lead(text: str, max_chars: int) -> str:
