@@ -14,9 +14,9 @@ through a few shared words, and unlike single link it does not chain. A pair's s
 the cosine of the two TF-IDF vectors of terms plus ``DEFAULT_PHRASE_WEIGHT`` x the cosine of
 their vectors of adjacent term pairs ("world cup", "vladimir putin": a phrase two texts share
 is evidence beyond its two words, and the most there is between two headlines), x the time
-prior x the length calibration (``worker.stories.scoring``); candidate pairs are those sharing one of their heaviest terms
-(the postings the online step reads too), so the work grows with the pairs that share a
-salient word, not with the square of the window.
+prior x the length calibration (``worker.stories.scoring``); candidate pairs are those
+sharing one of their heaviest terms (the postings the online step reads too), so the work
+grows with the pairs that share a salient word, not with the square of the window.
 
 Hysteresis: a pair already in one story counts ``DEFAULT_REFINE_MARGIN`` more, so a story is
 split only when its members' mean similarity falls that far below the threshold, and stories

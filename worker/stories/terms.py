@@ -21,7 +21,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import compress
+from itertools import compress, pairwise
 from operator import itemgetter
 
 import snowballstemmer  # type: ignore[import-untyped]
@@ -154,7 +154,7 @@ def _add_pairs(terms: list[str], weight: float, into: dict[str, float]) -> None:
     """Add ``weight`` to each pair of adjacent terms of one sentence ("" terms, stop words and
     the like, are skipped; a sentence break ends a run)."""
     run = [t for t in terms if t]
-    for a, b in zip(run, run[1:], strict=False):
+    for a, b in pairwise(run):
         if a != _BREAK and b != _BREAK:
             key = f"{a} {b}"
             into[key] = into.get(key, 0.0) + weight

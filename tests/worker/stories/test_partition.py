@@ -78,6 +78,22 @@ def test_short_texts_are_judged_on_the_scale_of_long_ones() -> None:
     assert cluster(short_pair) == [[1, 2]]
 
 
+def test_a_shared_phrase_adds_to_the_words_similarity() -> None:
+    # Two headlines whose words alone fall short: sharing a phrase ("world cup") is evidence
+    # beyond its two words, the pair cosine adds to the terms' cosine.
+    cos = 0.1
+    words = [
+        WindowArticle(1, 1, {"x": 1.0}, 6, None),
+        WindowArticle(2, 2, at_cosine(cos), 6, None),
+    ]
+    phrased = [
+        WindowArticle(1, 1, {"x": 1.0}, 6, None, {"world cup": 1.0}),
+        WindowArticle(2, 2, at_cosine(cos), 6, None, {"world cup": 0.6, "cup final": 0.8}),
+    ]
+    assert cluster(words) == [[1], [2]]
+    assert cluster(phrased) == [[1, 2]]
+
+
 def test_a_cluster_keeps_the_id_of_the_story_holding_most_of_it() -> None:
     articles = [article(1, 10, {}), article(2, 11, {}), article(3, 11, {})]
     plan = reconcile(articles, [[1, 2, 3]], {10: (T0, 10), 11: (T0, 11)})

@@ -26,6 +26,19 @@ def test_capitalized_words_inside_a_sentence_are_proper_nouns() -> None:
     assert "mayor" not in terms.proper
 
 
+def test_pairs_are_adjacent_terms_of_one_sentence() -> None:
+    terms = extract_terms("Tamsin bridge", "Bank of America lent. Divers searched.", pairs=True)
+    # Stop words are skipped ("bank [of] america"), a sentence break ends a run (no "lent
+    # diver"), title pairs count like title words.
+    assert terms.pairs == {
+        "bank america": 1.0,
+        "america lent": 1.0,
+        "diver search": 1.0,
+        "tamsin bridg": 2.0,
+    }
+    assert extract_terms("Tamsin bridge", "Bank of America lent.").pairs == {}  # not asked for
+
+
 def test_language_picks_the_stemmer() -> None:
     german = extract_terms(None, "Die Brücken sind gesperrt, sagte er.", "de").counts
     assert set(german) == {"bruck", "gesperrt", "sagt"}  # "die", "sind", "er" are stop words
