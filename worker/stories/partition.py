@@ -128,9 +128,7 @@ def window_of(articles: Sequence[WindowArticle]) -> Window:
             [a.published_at.timestamp() / 86400 if a.published_at else np.nan for a in ordered]
         ),
         phrases=(
-            _matrix([a.phrases or {} for a in ordered])
-            if any(a.phrases for a in ordered)
-            else None
+            _matrix([a.phrases or {} for a in ordered]) if any(a.phrases for a in ordered) else None
         ),
     )
 
