@@ -42,7 +42,6 @@ import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
 
 from worker.stories.scoring import (
-    DEFAULT_LENGTH_TERMS,
     DEFAULT_NEAR_TIME_PRIOR,
     DEFAULT_SPARSE_PER_DAY,
     DEFAULT_TIME_SCALE,
@@ -53,6 +52,9 @@ from worker.stories.vectors import Vector
 DEFAULT_REFINE_THRESHOLD = 0.375
 #: What the cosine of two texts' term-pair vectors adds, per unit, to their terms' cosine.
 DEFAULT_PHRASE_WEIGHT = 1.0
+#: The length calibration's constant for a pair (``scoring.length_factor``): below the online
+#: step's, since the pairs' cosine already credits part of what two short texts share.
+DEFAULT_REFINE_LENGTH_TERMS = 7.5
 #: What a pair already in one story counts more (hysteresis).
 DEFAULT_REFINE_MARGIN = 0.05
 #: Heaviest terms of each article whose sharing makes a candidate pair.
@@ -85,7 +87,7 @@ class RefineConfig:
     time_scale_days: float = DEFAULT_TIME_SCALE.total_seconds() / 86400
     near_prior: float = DEFAULT_NEAR_TIME_PRIOR
     sparse_per_day: float = DEFAULT_SPARSE_PER_DAY
-    length_terms: float = DEFAULT_LENGTH_TERMS
+    length_terms: float = DEFAULT_REFINE_LENGTH_TERMS
 
 
 DEFAULT_REFINE_CONFIG = RefineConfig()

@@ -62,8 +62,8 @@ def test_time_separates_a_recurring_event_and_keeps_a_week_of_coverage() -> None
             WindowArticle(2, 2, at_cosine(cos), 30, second),
         ]
 
-    assert cluster(pair(0.27, None)) == [[1], [2]]  # undated: the words alone, not enough
-    assert cluster(pair(0.27, 4)) == [[1, 2]]  # four days apart: one event's coverage
+    assert cluster(pair(0.3, None)) == [[1], [2]]  # undated: the words alone, not enough
+    assert cluster(pair(0.3, 4)) == [[1, 2]]  # four days apart: one event's coverage
     assert cluster(pair(1.0, 60)) == [[1], [2]]  # two months: even the same words
 
 
