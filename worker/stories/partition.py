@@ -166,7 +166,7 @@ def _pairs(window: Window, config: RefineConfig) -> tuple[np.ndarray, np.ndarray
     gap = np.abs(window.days[rows] - window.days[cols])
     dated = ~np.isnan(gap)
     ratio = np.nan_to_num(gap) / config.time_scale_days
-    # ``worker.stories.scoring.pair_scale``, for every pair at once.
+    # ``worker.stories.scoring.pair_scale`` (with ``config.length_terms``), for every pair at once.
     decay = np.where(dated, 1.0 / (1.0 + ratio**4), 1.0)
     near = _near_prior(window.days, config)
     constant = config.length_terms * np.where(dated, near, 1.0)
