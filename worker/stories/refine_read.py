@@ -19,6 +19,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -99,11 +100,10 @@ def read_window(
     every: list[str] = []  # each article's terms in turn (indexed once, after the loop)
     counts, proper = array("d"), array("b")
     indptr, ids, stories, sizes, days = [0], [], [], [], []
-    # Each article's term pairs in turn, the same way, as column numbers at once: a pair is a
-    # new string in every article that holds it (a term is one string from the stemmer's cache).
-    pair_vocabulary: dict[str, int] = {}
-    pair_index = pair_vocabulary.setdefault
-    pair_columns, pair_counts, pair_indptr = array("q"), array("d"), [0]
+    # Each article's run of terms in turn (its phrases are the adjacent pairs): paired as term
+    # numbers with NumPy after the loop, not as a string per pair.
+    runs: list[str] = []
+    run_lengths: list[int] = []
     originals: list[tuple[int, int | None]] = []
     for row in _articles_of(session, found.stories):
         found.members[row.id] = row.story_id
@@ -116,9 +116,8 @@ def read_window(
         counts.extend(terms.counts.values())
         proper.extend(map(terms.proper.__contains__, terms.counts))
         indptr.append(len(every))
-        pair_columns.extend([pair_index(p, len(pair_vocabulary)) for p in terms.pairs])
-        pair_counts.extend(terms.pairs.values())
-        pair_indptr.append(len(pair_columns))
+        runs.extend(terms.run)  # ends with a break: no pair spans two articles
+        run_lengths.append(len(terms.run))
         ids.append(row.id)
         stories.append(row.story_id)
         sizes.append(len(terms.counts))
@@ -132,12 +131,13 @@ def read_window(
     columns = np.fromiter(map(index.__getitem__, every), dtype=np.int64, count=len(every))
     del every
     n_docs, df = read_term_counts(session, index)
+    numeric = _numeric(found.terms)
     matrix = _weigh(
         columns,
         np.frombuffer(counts, dtype=np.float64),
         np.frombuffer(proper, dtype=np.int8).astype(bool),
         np.array(indptr, dtype=np.int64),
-        _numeric(found.terms),
+        numeric,
         n_docs,
         np.array([df.get(t, 0) for t in found.terms], dtype=np.float64),
         config,
@@ -145,15 +145,9 @@ def read_window(
     keep = np.array([a not in copies for a in ids], dtype=bool)
     if not keep.any():
         return found
-    phrases = _phrases(
-        np.frombuffer(pair_columns, dtype=np.int64),
-        np.frombuffer(pair_counts, dtype=np.float64),
-        np.array(pair_indptr, dtype=np.int64),
-        _numeric(pair_vocabulary),
-        keep,
-        config,
-    )
-    del pair_vocabulary
+    sequence = np.fromiter(map(index.get, runs, repeat(-1)), dtype=np.int64, count=len(runs))
+    del runs
+    phrases = _phrases(sequence, np.array(run_lengths, dtype=np.int64), numeric, keep, config)
     kept_ids = np.array(ids, dtype=np.int64)[keep]
     found.rows = {int(a): i for i, a in enumerate(kept_ids)}
     found.window = Window(
@@ -168,20 +162,38 @@ def read_window(
 
 
 def _phrases(
-    columns: np.ndarray,
-    counts: np.ndarray,
-    indptr: np.ndarray,
+    sequence: np.ndarray,
+    lengths: np.ndarray,
     numeric: np.ndarray,
     keep: np.ndarray,
     config: StoryConfig,
 ) -> sp.csr_matrix:
-    """The originals' unit TF-IDF vectors of term pairs. No table counts pairs (the online step
-    never reads them), so their document frequencies are the window's own: a window of
-    thousands of articles is a fair sample of the news it holds."""
-    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-    frequency = np.bincount(columns[keep[rows]], minlength=len(numeric)).astype(np.float64)
+    """The originals' unit TF-IDF vectors of adjacent term pairs (``sequence``: every article's
+    run as term columns, -1 for a sentence break; ``lengths``: each article's share). No table
+    counts pairs (the online step never reads them), so their document frequencies are the
+    window's own: a window of thousands of articles is a fair sample of the news it holds."""
+    width = max(len(numeric), 1)
+    first, second = sequence[:-1], sequence[1:]
+    valid = (first >= 0) & (second >= 0)
+    row = np.repeat(np.arange(len(lengths)), lengths)[:-1][valid]
+    keys, column = np.unique(first[valid] * width + second[valid], return_inverse=True)
+    cells, counts = np.unique(row * len(keys) + column, return_counts=True)
+    rows, columns = cells // max(len(keys), 1), cells % max(len(keys), 1)
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(lengths)), out=indptr[1:])
+    frequency = np.bincount(columns[keep[rows]], minlength=len(keys)).astype(np.float64)
+    pair_numeric = numeric[keys // width] | numeric[keys % width]
     proper = np.zeros(len(columns), dtype=bool)  # names weigh in the terms already
-    matrix = _weigh(columns, counts, proper, indptr, numeric, int(keep.sum()), frequency, config)
+    matrix = _weigh(
+        columns,
+        counts.astype(np.float64),
+        proper,
+        indptr,
+        pair_numeric,
+        int(keep.sum()),
+        frequency,
+        config,
+    )
     return matrix[np.flatnonzero(keep)]
 
 
