@@ -42,7 +42,6 @@ import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
 
 from worker.stories.scoring import (
-    DEFAULT_NEAR_TIME_PRIOR,
     DEFAULT_SPARSE_PER_DAY,
     DEFAULT_TIME_SCALE,
 )
@@ -55,6 +54,10 @@ DEFAULT_PHRASE_WEIGHT = 1.0
 #: The length calibration's constant for a pair (``scoring.length_factor``): below the online
 #: step's, since the pairs' cosine already credits part of what two short texts share.
 DEFAULT_REFINE_LENGTH_TERMS = 7.5
+#: How much larger a dated pair's length constant is (``scoring.DEFAULT_NEAR_TIME_PRIOR``):
+#: raised with the threshold (0.325 -> 0.375 when the pairs' cosine came in) so that two texts
+#: published together keep the weight they had against it.
+DEFAULT_REFINE_NEAR_PRIOR = 3.0
 #: What a pair already in one story counts more (hysteresis).
 DEFAULT_REFINE_MARGIN = 0.05
 #: Heaviest terms of each article whose sharing makes a candidate pair.
@@ -85,7 +88,7 @@ class RefineConfig:
     pair_terms: int = DEFAULT_PAIR_TERMS
     floor: float = DEFAULT_PAIR_FLOOR
     time_scale_days: float = DEFAULT_TIME_SCALE.total_seconds() / 86400
-    near_prior: float = DEFAULT_NEAR_TIME_PRIOR
+    near_prior: float = DEFAULT_REFINE_NEAR_PRIOR
     sparse_per_day: float = DEFAULT_SPARSE_PER_DAY
     length_terms: float = DEFAULT_REFINE_LENGTH_TERMS
 
