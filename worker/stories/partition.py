@@ -2,7 +2,7 @@
 
 Usage::
 
-    articles = [WindowArticle(id, story_id, vector, terms, published_at), ...]
+    articles = [WindowArticle(id, story_id, vector, terms, published_at, phrases), ...]
     clusters = cluster(articles)                      # [[article ids], ...], deterministic
     plan = reconcile(articles, clusters, first_seen)  # which story each cluster becomes
 
@@ -11,10 +11,12 @@ re-clustered all at once can take those decisions back. Average link: two groups
 story while the mean similarity of their pairs (a missing pair counts 0) is at least
 ``DEFAULT_REFINE_THRESHOLD``; unlike a centroid it never lets a big story swallow a look-alike
 through a few shared words, and unlike single link it does not chain. A pair's similarity is
-the cosine of the two TF-IDF vectors x the time prior x the length calibration
-(``worker.stories.scoring``); candidate pairs are those sharing one of their heaviest terms
-(the postings the online step reads too), so the work grows with the pairs that share a
-salient word, not with the square of the window.
+the cosine of the two TF-IDF vectors of terms plus ``DEFAULT_PHRASE_WEIGHT`` x the cosine of
+their vectors of adjacent term pairs ("world cup", "vladimir putin": a phrase two texts share
+is evidence beyond its two words, and the most there is between two headlines), x the time
+prior x the length calibration (``worker.stories.scoring``); candidate pairs are those
+sharing one of their heaviest terms (the postings the online step reads too), so the work
+grows with the pairs that share a salient word, not with the square of the window.
 
 Hysteresis: a pair already in one story counts ``DEFAULT_REFINE_MARGIN`` more, so a story is
 split only when its members' mean similarity falls that far below the threshold, and stories
@@ -40,15 +42,22 @@ import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
 
 from worker.stories.scoring import (
-    DEFAULT_LENGTH_TERMS,
-    DEFAULT_NEAR_TIME_PRIOR,
     DEFAULT_SPARSE_PER_DAY,
     DEFAULT_TIME_SCALE,
 )
 from worker.stories.vectors import Vector
 
 #: Mean pair similarity from which two groups of a window are one story.
-DEFAULT_REFINE_THRESHOLD = 0.325
+DEFAULT_REFINE_THRESHOLD = 0.375
+#: What the cosine of two texts' term-pair vectors adds, per unit, to their terms' cosine.
+DEFAULT_PHRASE_WEIGHT = 1.0
+#: The length calibration's constant for a pair (``scoring.length_factor``): below the online
+#: step's, since the pairs' cosine already credits part of what two short texts share.
+DEFAULT_REFINE_LENGTH_TERMS = 7.5
+#: How much larger a dated pair's length constant is (``scoring.DEFAULT_NEAR_TIME_PRIOR``):
+#: raised with the threshold (0.325 -> 0.375 when the pairs' cosine came in) so that two texts
+#: published together keep the weight they had against it.
+DEFAULT_REFINE_NEAR_PRIOR = 3.0
 #: What a pair already in one story counts more (hysteresis).
 DEFAULT_REFINE_MARGIN = 0.05
 #: Heaviest terms of each article whose sharing makes a candidate pair.
@@ -68,18 +77,20 @@ class WindowArticle:
     vector: Vector  # unit TF-IDF vector
     terms: int  # distinct terms, for the length calibration
     published_at: datetime | None  # its own date; None: undated (no time prior)
+    phrases: Vector | None = None  # unit TF-IDF vector of adjacent term pairs
 
 
 @dataclass(frozen=True, slots=True)
 class RefineConfig:
     threshold: float = DEFAULT_REFINE_THRESHOLD
+    phrase_weight: float = DEFAULT_PHRASE_WEIGHT
     margin: float = DEFAULT_REFINE_MARGIN
     pair_terms: int = DEFAULT_PAIR_TERMS
     floor: float = DEFAULT_PAIR_FLOOR
     time_scale_days: float = DEFAULT_TIME_SCALE.total_seconds() / 86400
-    near_prior: float = DEFAULT_NEAR_TIME_PRIOR
+    near_prior: float = DEFAULT_REFINE_NEAR_PRIOR
     sparse_per_day: float = DEFAULT_SPARSE_PER_DAY
-    length_terms: float = DEFAULT_LENGTH_TERMS
+    length_terms: float = DEFAULT_REFINE_LENGTH_TERMS
 
 
 DEFAULT_REFINE_CONFIG = RefineConfig()
@@ -99,13 +110,15 @@ class Plan:
 @dataclass(frozen=True)
 class Window:
     """The window as arrays, row ``i`` being article ``ids[i]`` (ids increasing): unit TF-IDF
-    rows, current stories, distinct terms, and publication days (NaN: undated)."""
+    rows, current stories, distinct terms, publication days (NaN: undated), and the unit
+    TF-IDF rows of adjacent term pairs (None: not compared)."""
 
     ids: np.ndarray
     vectors: sp.csr_matrix
     stories: np.ndarray
     terms: np.ndarray
     days: np.ndarray
+    phrases: sp.csr_matrix | None = None
 
 
 def window_of(articles: Sequence[WindowArticle]) -> Window:
@@ -118,6 +131,9 @@ def window_of(articles: Sequence[WindowArticle]) -> Window:
         terms=np.array([a.terms for a in ordered], dtype=np.int64),
         days=np.array(
             [a.published_at.timestamp() / 86400 if a.published_at else np.nan for a in ordered]
+        ),
+        phrases=(
+            _matrix([a.phrases or {} for a in ordered]) if any(a.phrases for a in ordered) else None
         ),
     )
 
@@ -147,11 +163,13 @@ def _pairs(window: Window, config: RefineConfig) -> tuple[np.ndarray, np.ndarray
     dots = np.empty(len(rows))
     for start in range(0, len(rows), DEFAULT_PAIR_CHUNK):
         r, c = rows[start : start + DEFAULT_PAIR_CHUNK], cols[start : start + DEFAULT_PAIR_CHUNK]
-        dots[start : start + len(r)] = np.asarray(full[r].multiply(full[c]).sum(axis=1)).ravel()
+        dots[start : start + len(r)] = _dots(full, r, c)
+        if window.phrases is not None and config.phrase_weight:
+            dots[start : start + len(r)] += config.phrase_weight * _dots(window.phrases, r, c)
     gap = np.abs(window.days[rows] - window.days[cols])
     dated = ~np.isnan(gap)
     ratio = np.nan_to_num(gap) / config.time_scale_days
-    # ``worker.stories.scoring.pair_scale``, for every pair at once.
+    # ``worker.stories.scoring.pair_scale`` (with ``config.length_terms``), for every pair at once.
     decay = np.where(dated, 1.0 / (1.0 + ratio**4), 1.0)
     near = _near_prior(window.days, config)
     constant = config.length_terms * np.where(dated, near, 1.0)
@@ -161,6 +179,11 @@ def _pairs(window: Window, config: RefineConfig) -> tuple[np.ndarray, np.ndarray
     sims = sims + np.where(together, config.margin, 0.0)
     keep = sims > config.floor
     return rows[keep], cols[keep], sims[keep]
+
+
+def _dots(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The dot product of each pair of rows (``rows[k]``, ``cols[k]``)."""
+    return np.asarray(matrix[rows].multiply(matrix[cols]).sum(axis=1)).ravel()
 
 
 def _near_prior(days: np.ndarray, config: RefineConfig) -> float:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -99,16 +100,24 @@ def read_window(
     every: list[str] = []  # each article's terms in turn (indexed once, after the loop)
     counts, proper = array("d"), array("b")
     indptr, ids, stories, sizes, days = [0], [], [], [], []
+    # Each article's run of terms in turn (its phrases are the adjacent pairs): paired as term
+    # numbers with NumPy after the loop, not as a string per pair.
+    runs: list[str] = []
+    run_lengths: list[int] = []
     originals: list[tuple[int, int | None]] = []
     for row in _articles_of(session, found.stories):
         found.members[row.id] = row.story_id
         originals.append((row.id, row.duplicate_of))
         doc = doc_of(row)
-        terms = extract_terms(doc.title, doc.text, doc.language, title_weight=config.title_weight)
+        terms = extract_terms(
+            doc.title, doc.text, doc.language, title_weight=config.title_weight, pairs=True
+        )
         every.extend(terms.counts)
         counts.extend(terms.counts.values())
         proper.extend(map(terms.proper.__contains__, terms.counts))
         indptr.append(len(every))
+        runs.extend(terms.run)  # ends with a break: no pair spans two articles
+        run_lengths.append(len(terms.run))
         ids.append(row.id)
         stories.append(row.story_id)
         sizes.append(len(terms.counts))
@@ -122,19 +131,23 @@ def read_window(
     columns = np.fromiter(map(index.__getitem__, every), dtype=np.int64, count=len(every))
     del every
     n_docs, df = read_term_counts(session, index)
+    numeric = _numeric(found.terms)
     matrix = _weigh(
         columns,
         np.frombuffer(counts, dtype=np.float64),
         np.frombuffer(proper, dtype=np.int8).astype(bool),
         np.array(indptr, dtype=np.int64),
-        found.terms,
+        numeric,
         n_docs,
-        df,
+        np.array([df.get(t, 0) for t in found.terms], dtype=np.float64),
         config,
     )
     keep = np.array([a not in copies for a in ids], dtype=bool)
     if not keep.any():
         return found
+    sequence = np.fromiter(map(index.get, runs, repeat(-1)), dtype=np.int64, count=len(runs))
+    del runs
+    phrases = _phrases(sequence, np.array(run_lengths, dtype=np.int64), numeric, keep, config)
     kept_ids = np.array(ids, dtype=np.int64)[keep]
     found.rows = {int(a): i for i, a in enumerate(kept_ids)}
     found.window = Window(
@@ -143,8 +156,45 @@ def read_window(
         stories=np.array(stories, dtype=np.int64)[keep],
         terms=np.array(sizes, dtype=np.int64)[keep],
         days=np.array(days, dtype=np.float64)[keep],
+        phrases=phrases,
     )
     return found
+
+
+def _phrases(
+    sequence: np.ndarray,
+    lengths: np.ndarray,
+    numeric: np.ndarray,
+    keep: np.ndarray,
+    config: StoryConfig,
+) -> sp.csr_matrix:
+    """The originals' unit TF-IDF vectors of adjacent term pairs (``sequence``: every article's
+    run as term columns, -1 for a sentence break; ``lengths``: each article's share). No table
+    counts pairs (the online step never reads them), so their document frequencies are the
+    window's own: a window of thousands of articles is a fair sample of the news it holds."""
+    width = max(len(numeric), 1)
+    first, second = sequence[:-1], sequence[1:]
+    valid = (first >= 0) & (second >= 0)
+    row = np.repeat(np.arange(len(lengths)), lengths)[:-1][valid]
+    keys, column = np.unique(first[valid] * width + second[valid], return_inverse=True)
+    cells, counts = np.unique(row * len(keys) + column, return_counts=True)
+    rows, columns = cells // max(len(keys), 1), cells % max(len(keys), 1)
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(lengths)), out=indptr[1:])
+    frequency = np.bincount(columns[keep[rows]], minlength=len(keys)).astype(np.float64)
+    pair_numeric = numeric[keys // width] | numeric[keys % width]
+    proper = np.zeros(len(columns), dtype=bool)  # names weigh in the terms already
+    matrix = _weigh(
+        columns,
+        counts.astype(np.float64),
+        proper,
+        indptr,
+        pair_numeric,
+        int(keep.sum()),
+        frequency,
+        config,
+    )
+    return matrix[np.flatnonzero(keep)]
 
 
 def _weigh(
@@ -152,14 +202,13 @@ def _weigh(
     counts: np.ndarray,
     proper: np.ndarray,
     indptr: np.ndarray,
-    terms: list[str],
+    numeric: np.ndarray,
     n_docs: int,
-    df: Mapping[str, int],
+    frequency: np.ndarray,
     config: StoryConfig,
 ) -> sp.csr_matrix:
-    """``worker.stories.vectors.weigh`` for every article at once: unit rows."""
-    frequency = np.array([df.get(t, 0) for t in terms], dtype=np.float64)
-    numeric = np.array([not t.isalpha() and any(map(str.isdigit, t)) for t in terms], dtype=bool)
+    """``worker.stories.vectors.weigh`` for every article at once: unit rows (per term, by
+    column: ``numeric``, whether it holds a digit; ``frequency``, its document frequency)."""
     tf = np.where(counts >= 1.0, 1.0 + np.log(np.maximum(counts, 1.0)), counts)
     idf = np.log((n_docs + 1) / (frequency[columns] + 1)) + 1.0
     boost = np.where(
@@ -169,7 +218,13 @@ def _weigh(
     rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
     norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=len(indptr) - 1))
     weights = weights / np.where(norms > 0, norms, 1.0)[rows]
-    return sp.csr_matrix((weights, columns, indptr), shape=(len(indptr) - 1, max(len(terms), 1)))
+    shape = (len(indptr) - 1, max(len(numeric), 1))
+    return sp.csr_matrix((weights, columns, indptr), shape=shape)
+
+
+def _numeric(terms: Iterable[str]) -> np.ndarray:
+    """Whether each term holds a digit (``worker.stories.vectors.weigh``'s number boost)."""
+    return np.array([not t.isalpha() and any(map(str.isdigit, t)) for t in terms], dtype=bool)
 
 
 def _articles_of(session: Session, story_ids: Iterable[int]) -> Iterator[ArticleRow]:

@@ -33,6 +33,9 @@ same-day article of another event with the same names stays apart), an undated p
 thousands of articles a day, every event shares the hour with many others. So the
 refinement scales the prior down in proportion above ``DEFAULT_SPARSE_PER_DAY`` dated
 articles a day in its window (none is left in a worker's live window of a busy feed list).
+The refinement passes its own length constant and prior (``partition.DEFAULT_REFINE_*``:
+its similarity adds the cosine of the texts' adjacent term pairs, which already credits part
+of what two short texts share, against a higher threshold).
 
 Measured on ECB+ and its dated / titles-only / headline-length variants (bench/, docs/stories.md).
 """

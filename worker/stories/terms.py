@@ -5,6 +5,8 @@ Usage::
     terms = extract_terms("Putin visits Minsk", "President Vladimir Putin arrived in Minsk ...")
     terms.counts        # {stemmed term: count}, title words counted DEFAULT_TITLE_WEIGHT times
     terms.proper        # the terms written capitalized mid-sentence (names, places, brands)
+    extract_terms(title, text, pairs=True).run     # ["vladimir", "putin", "arriv", BREAK, ...]
+    term_pairs(terms.run)                          # {"vladimir putin": 1.0, ...}: adjacent terms
     key_phrases(text)   # ["vladimir putin", "minsk", ...]: capitalized phrases, most frequent first
 
 No model and no data file: a regular expression tokenizer, short stop-word lists, a Snowball
@@ -18,9 +20,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import compress
+from itertools import compress, pairwise
 from operator import itemgetter
 
 import snowballstemmer  # type: ignore[import-untyped]
@@ -35,6 +37,12 @@ DEFAULT_PHRASE_CHARS = 4_000
 #: and a broken or hostile page fills them — would add tens of thousands of terms, each a
 #: ``term_stats`` row written under the story-step lock and kept for good.
 DEFAULT_TERM_TEXT_CHARS = 20_000
+#: Words (and sentence breaks) of a text whose adjacent terms are paired
+#: (``extract_terms(..., pairs=True)``): the lead, about 1,200 characters, where an article
+#: names its event; the rest adds pairs that rarely match another text's and would cost a
+#: refinement of 20,000 articles seconds and hundreds of megabytes (measured in
+#: docs/stories.md).
+DEFAULT_PAIR_WORDS = 200
 #: Longest token kept (longer "words" are URLs, hashes or glued garbage).
 DEFAULT_MAX_TOKEN_CHARS = 40
 
@@ -47,7 +55,7 @@ _SENTENCE_BREAK = r"(?<=[.!?])[\"'\u201d\u2019)]*\s+|\n+"
 # each sentence in turn and a break item stands between sentences.
 _ITEM = re.compile(rf"{_TOKEN.pattern}|{_SENTENCE_BREAK}", re.UNICODE)
 #: The term of a sentence-break item (no term holds a space: tokens hold none).
-_BREAK = " "
+BREAK = " "
 _first_char = itemgetter(0)
 # Words joining the parts of a name: "Bank of America", "Ludwig van Beethoven".
 _NAME_JOINERS = frozenset({"of", "de", "la", "del", "van", "von", "der", "al", "bin", "da", "du"})
@@ -99,10 +107,12 @@ _SNOWBALL = {
 
 @dataclass(frozen=True, slots=True)
 class Terms:
-    """The terms of one text: weighted counts and which of them are proper nouns."""
+    """The terms of one text: weighted counts, which of them are proper nouns, and (when asked
+    for) the run of terms whose adjacent pairs are compared ("world cup", "vladimir putin")."""
 
     counts: dict[str, float]
     proper: frozenset[str]
+    run: list[str] = field(default_factory=list)  # terms in order, BREAK between sentences
 
 
 def extract_terms(
@@ -112,28 +122,49 @@ def extract_terms(
     *,
     title_weight: float = DEFAULT_TITLE_WEIGHT,
     max_chars: int = DEFAULT_TERM_TEXT_CHARS,
+    pairs: bool = False,
 ) -> Terms:
     """Stemmed content terms of a title and body (the first ``max_chars`` of each), with the
-    proper-noun subset."""
+    proper-noun subset; with ``pairs``, also the ``run`` of terms whose adjacent pairs within
+    a sentence are the text's phrases (stop words skipped, as in "bank [of] america"): the
+    text's lead, then the title ``title_weight`` times (rounded), each ended by ``BREAK``."""
     vocabulary = _vocabulary(_language_code(language))
     counts: dict[str, float] = {}
     proper: set[str] = set()
+    paired: list[str] = []
     if text:
         items, terms = vocabulary.items(_lead(text, max_chars))
         # Weight 1: a term's count is its number of occurrences, exactly the sum of 1.0s (and in
         # the same first-occurrence order), counted in C rather than a Python loop per token.
         counted = Counter(terms)
         counted.pop("", None)
-        counted.pop(_BREAK, None)
+        counted.pop(BREAK, None)
         counts = {term: float(n) for term, n in counted.items()}
         _add_proper(items, terms, proper)
+        if pairs:
+            paired.extend(filter(None, terms[:DEFAULT_PAIR_WORDS]))
+            paired.append(BREAK)
     if title:
         items, terms = vocabulary.items(_lead(title, max_chars))  # a feed's title can be long
         for term in terms:  # added one at a time, as ever: the floats stay bit for bit the same
-            if term and term != _BREAK:
+            if term and term != BREAK:
                 counts[term] = counts.get(term, 0.0) + title_weight
         _add_proper(items, terms, proper)
-    return Terms(counts=counts, proper=frozenset(proper))
+        if pairs:
+            for _ in range(max(1, round(title_weight))):
+                paired.extend(filter(None, terms))
+                paired.append(BREAK)
+    return Terms(counts=counts, proper=frozenset(proper), run=paired)
+
+
+def term_pairs(run: list[str]) -> dict[str, float]:
+    """How often each pair of adjacent terms of one sentence occurs in ``run`` ("a b")."""
+    found: dict[str, float] = {}
+    for a, b in pairwise(run):
+        if a != BREAK and b != BREAK:
+            key = f"{a} {b}"
+            found[key] = found.get(key, 0.0) + 1.0
+    return found
 
 
 def _lead(text: str, max_chars: int) -> str:
@@ -149,7 +180,7 @@ def _add_proper(items: list[str], terms: list[str], proper: set[str]) -> None:
     sentence's first word is capitalized anyway). Only capitalized items are looked at."""
     for i in compress(range(len(items)), map(str.isupper, map(_first_char, items))):
         term = terms[i]
-        if i and term and terms[i - 1] != _BREAK:
+        if i and term and terms[i - 1] != BREAK:
             proper.add(term)
 
 
@@ -206,7 +237,7 @@ class _Vocabulary:
 
     def items(self, text: str) -> tuple[list[str], list[str]]:
         """A text's tokens and sentence breaks (``_ITEM``), and the term of each: "" for a
-        token that is not a term, ``_BREAK`` for a break."""
+        token that is not a term, ``BREAK`` for a break."""
         items: list[str] = _ITEM.findall(unicodedata.normalize("NFKC", text))
         # Most tokens are cached: one C-level pass reads them all, misses are filled after.
         terms: list[str | None] = list(map(self._cache.get, items))
@@ -216,15 +247,15 @@ class _Vocabulary:
 
     def term(self, token: str) -> str:
         """The stemmed term, or "" for a stop word or a token too short or too long (and
-        ``_BREAK`` for a sentence break)."""
+        ``BREAK`` for a sentence break)."""
         cached = self._cache.get(token)
         if cached is not None:
             return cached
         if len(self._cache) > 500_000:  # bound memory on a long-running worker
             self._cache.clear()
         if _TOKEN.match(token) is None:
-            self._cache[token] = _BREAK
-            return _BREAK
+            self._cache[token] = BREAK
+            return BREAK
         word = _strip_possessive(token).casefold()
         if (
             len(word) > DEFAULT_MAX_TOKEN_CHARS

@@ -62,8 +62,8 @@ def test_time_separates_a_recurring_event_and_keeps_a_week_of_coverage() -> None
             WindowArticle(2, 2, at_cosine(cos), 30, second),
         ]
 
-    assert cluster(pair(0.27, None)) == [[1], [2]]  # undated: the words alone, not enough
-    assert cluster(pair(0.27, 4)) == [[1, 2]]  # four days apart: one event's coverage
+    assert cluster(pair(0.3, None)) == [[1], [2]]  # undated: the words alone, not enough
+    assert cluster(pair(0.3, 4)) == [[1, 2]]  # four days apart: one event's coverage
     assert cluster(pair(1.0, 60)) == [[1], [2]]  # two months: even the same words
 
 
@@ -76,6 +76,22 @@ def test_short_texts_are_judged_on_the_scale_of_long_ones() -> None:
     ]
     assert cluster(long_pair) == [[1], [2]]
     assert cluster(short_pair) == [[1, 2]]
+
+
+def test_a_shared_phrase_adds_to_the_words_similarity() -> None:
+    # Two headlines whose words alone fall short: sharing a phrase ("world cup") is evidence
+    # beyond its two words, the pair cosine adds to the terms' cosine.
+    cos = 0.1
+    words = [
+        WindowArticle(1, 1, {"x": 1.0}, 6, None),
+        WindowArticle(2, 2, at_cosine(cos), 6, None),
+    ]
+    phrased = [
+        WindowArticle(1, 1, {"x": 1.0}, 6, None, {"world cup": 1.0}),
+        WindowArticle(2, 2, at_cosine(cos), 6, None, {"world cup": 0.6, "cup final": 0.8}),
+    ]
+    assert cluster(words) == [[1], [2]]
+    assert cluster(phrased) == [[1, 2]]
 
 
 def test_a_cluster_keeps_the_id_of_the_story_holding_most_of_it() -> None:

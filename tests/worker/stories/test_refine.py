@@ -30,6 +30,7 @@ from tests.worker.stories.texts import (
 )
 from worker.stories import DEFAULT_CONFIG
 from worker.stories.refine import RefineReport, refine_stories
+from worker.stories.refine_read import read_window
 from worker.stories.step import assign_stories
 
 WINDOW = timedelta(days=30)
@@ -397,3 +398,21 @@ def test_the_task_refines_the_configured_window(
     assert refine_within(24) == 0  # the first story is outside the window
     assert refine_within(48) == 1  # inside: merged, one article moved
     assert refine_within(48) == 0  # nothing left to correct
+
+
+def test_the_window_holds_each_article_s_term_pairs(sessions: sessionmaker[Session]) -> None:
+    # What the refinement compares besides the terms: each original's adjacent term pairs,
+    # weighed with the window's own document frequencies (no table counts them).
+    seed_filler(sessions)
+    first = alone(sessions, "Floods cut off Tamsin Valley villages", "", 0.0, "wire.example")
+    second = alone(sessions, "Army boats reach Tamsin Valley", "", 26.0, "local.example")
+    other = alone(sessions, STRIKE_TITLE, STRIKE, 27.0, "wire.example")
+    with scope(sessions) as s:
+        found = read_window(s, WINDOW, 1000, None, DEFAULT_CONFIG)
+    window = found.window
+    assert window is not None and window.phrases is not None
+    rows = window.phrases[[found.rows[first], found.rows[second], found.rows[other]]]
+    dots = (rows @ rows.T).toarray()
+    assert dots[0, 0] == pytest.approx(1.0) and dots[2, 2] == pytest.approx(1.0)
+    assert dots[0, 1] > 0.1  # "tamsin valley"
+    assert dots[0, 2] == 0.0 and dots[1, 2] == 0.0

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import math
 
-from worker.stories.terms import DEFAULT_TERM_TEXT_CHARS, extract_terms, key_phrases
+from worker.stories.terms import (
+    DEFAULT_TERM_TEXT_CHARS,
+    extract_terms,
+    key_phrases,
+    term_pairs,
+)
 from worker.stories.vectors import add_to_centroid, cosine, idf, normalized, top_terms, weigh
 
 
@@ -24,6 +29,19 @@ def test_capitalized_words_inside_a_sentence_are_proper_nouns() -> None:
     assert {"tamsin", "river", "brennan"} <= terms.proper
     assert "diver" not in terms.proper  # capitalized only because it opens the sentence
     assert "mayor" not in terms.proper
+
+
+def test_pairs_are_adjacent_terms_of_one_sentence() -> None:
+    terms = extract_terms("Tamsin bridge", "Bank of America lent. Divers searched.", pairs=True)
+    # Stop words are skipped ("bank [of] america"), a sentence break ends a run (no "lent
+    # diver"), title pairs count like title words.
+    assert term_pairs(terms.run) == {
+        "bank america": 1.0,
+        "america lent": 1.0,
+        "diver search": 1.0,
+        "tamsin bridg": 2.0,
+    }
+    assert extract_terms("Tamsin bridge", "Bank of America lent.").run == []  # not asked for
 
 
 def test_language_picks_the_stemmer() -> None:
