@@ -23,3 +23,27 @@ def shared_data() -> Path | None:
 def peak_rss_mb(children: bool = False) -> float:
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its descendants so far: the live ones,
+    and those that exited and were reaped (counted in their parent's ``cutime``/``cstime``).
+    Linux only (``/proc``); 0.0 for a process that is gone."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        # utime, stime, cutime, cstime: fields 14-17 of proc(5), here counted from "state".
+        times[child] = sum(int(f) for f in fields[11:15]) / ticks
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo.extend(child for child, parent in parents.items() if parent == current)
+    return total
