@@ -56,18 +56,15 @@ _PG_RETURN_STORY_IDS = text(
 # from turning it into a hash join over every story in the window: it cannot tell how few
 # postings the rare query terms have, and that hash grows with the stories in the window;
 # docs/stories.md has the plans). The stories this batch changed pass whatever their stored
-# time: the batch knows their new one and checks it itself. The array literals are read once,
-# by sub-selects (as in worker/stories/sql_sketches.py): inline, a sequential scan of
-# story_terms parsed the query's terms again for every row.
+# time: the batch knows their new one and checks it itself.
 _PG_POSTINGS = text(
     "SELECT t.story_id, t.term, t.weight FROM story_terms AS t"
     " CROSS JOIN LATERAL (SELECT 1 FROM stories AS s WHERE s.id = t.story_id"
     " AND s.merged_into IS NULL"
     " AND (CAST(:since AS timestamptz) IS NULL OR s.last_published_at IS NULL"
     " OR s.last_published_at >= CAST(:since AS timestamptz)"
-    " OR s.id = ANY(CAST((SELECT CAST(CAST(:changed AS text) AS bigint[])) AS bigint[])))"
-    " OFFSET 0) AS live"
-    " WHERE t.term = ANY(CAST((SELECT CAST(CAST(:terms AS text) AS varchar[])) AS varchar[]))"
+    " OR s.id = ANY(CAST(CAST(:changed AS text) AS bigint[]))) OFFSET 0) AS live"
+    " WHERE t.term = ANY(CAST(CAST(:terms AS text) AS varchar[]))"
 )
 _STORIES_WITH_PROFILES = (
     select(Story, StoryProfile)
