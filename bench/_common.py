@@ -23,3 +23,30 @@ def shared_data() -> Path | None:
 def peak_rss_mb(children: bool = False) -> float:
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+def tree_cpu_s(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each named process and its descendants: the live
+    ones, and those that exited and were reaped (counted in their parent's ``cutime``).
+    Linux only (``/proc``); 0.0 for a process that is gone."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        pid = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        # utime, stime, cutime, cstime: fields 14-17 of proc(5), here counted from "state".
+        times[pid] = sum(int(f) for f in fields[11:15]) / ticks
+    totals = {}
+    for name, root in roots.items():
+        total, todo = 0.0, [root]
+        while todo:
+            pid = todo.pop()
+            total += times.get(pid, 0.0)
+            todo.extend(children.get(pid, ()))
+        totals[name] = total
+    return totals

@@ -257,6 +257,11 @@ class RedisServer(_Server):
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (benchmarks read its CPU time)."""
+        return self._proc.pid if self._proc is not None and self.running else None
+
     def start(self) -> None:
         if self.running:
             return
@@ -360,6 +365,12 @@ class PostgresServer(_Server):
     @property
     def url(self) -> str:
         return self.url_for("postgres")
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs (benchmarks read the CPU time of it and
+        its backends)."""
+        return self._postmaster_pid() if self.running else None
 
     def url_for(self, database: str) -> str:
         return f"postgresql+psycopg://{self.superuser}@127.0.0.1:{self.port}/{database}"

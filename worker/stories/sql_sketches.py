@@ -38,10 +38,15 @@ _PG_NEAR = text(
     " WHERE b.band_key = ANY(CAST(:keys AS bigint[])))"
     " ORDER BY k.article_id"
 ).columns(published_at=ArticleSketch.__table__.c.published_at.type)
+# The keys' array literal is read once, by a sub-select (an InitPlan; the outer CAST makes it
+# one array value, not a subquery of rows). Written inline, a sequential scan (the plan of a
+# table too new to have statistics) parsed the whole batch's literal again for every row it
+# looked at: 0.2-1 s a batch at a few thousand bands, growing with the table
+# (docs/throughput.md).
 _PG_NEAR_BY_KEYS = text(
     "SELECT b.band_key, k.article_id, k.signature, k.shingles, k.published_at"
     " FROM article_bands AS b JOIN article_sketches AS k ON k.article_id = b.article_id"
-    " WHERE b.band_key = ANY(CAST(CAST(:keys AS text) AS bigint[]))"
+    " WHERE b.band_key = ANY(CAST((SELECT CAST(CAST(:keys AS text) AS bigint[])) AS bigint[]))"
 ).columns(published_at=ArticleSketch.__table__.c.published_at.type)
 
 
