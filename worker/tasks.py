@@ -221,7 +221,8 @@ def refine_stories(self: StorywireTask) -> int:
     """Re-cluster the live window of stories and correct the stored ones (merges, splits,
     moved articles); how many articles changed story (the churn)."""
     rt = self.resources
-    report = refine_window(rt.sessions, rt.settings)
+    with metrics.time_refinement():
+        report = refine_window(rt.sessions, rt.settings)
     log.info(
         "stories refined",
         articles=report.articles,

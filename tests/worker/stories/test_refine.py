@@ -395,9 +395,17 @@ def test_the_task_refines_the_configured_window(
     alone(sessions, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, 0.0, "wire.example")
     alone(sessions, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, 30.0, "local.example")
     engine.dispose()
+    runs_before = _refinement_runs()
     assert refine_within(24) == 0  # the first story is outside the window
     assert refine_within(48) == 1  # inside: merged, one article moved
     assert refine_within(48) == 0  # nothing left to correct
+    assert _refinement_runs() == runs_before + 3  # each run timed in its histogram
+
+
+def _refinement_runs() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("storywire_refinement_seconds_count") or 0.0
 
 
 def test_the_window_holds_each_article_s_term_pairs(sessions: sessionmaker[Session]) -> None:
