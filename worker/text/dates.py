@@ -123,18 +123,6 @@ def parse_date(text: object) -> datetime | None:
     return _parse(text.strip())[0]
 
 
-def parse_datetime(value: str | None) -> datetime | None:
-    """An aware UTC datetime from an ISO 8601 / RFC 3339 / common textual date, else ``None``.
-
-    Strict like :func:`read_date` (year, month and day spelled out; naive means UTC) but
-    without the plausibility check: see :func:`sane_datetime`.
-    """
-    if not value or not isinstance(value, str) or not value.strip():
-        return None
-    parsed, _problem = _parse(value.strip())
-    return to_utc(parsed) if parsed is not None else None
-
-
 def to_utc(value: datetime) -> datetime | None:
     """``value`` as aware UTC (naive means UTC); ``None`` when the offset is unusable."""
     try:
@@ -143,21 +131,6 @@ def to_utc(value: datetime) -> datetime | None:
         return value.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
-
-
-def sane_datetime(
-    value: datetime | None,
-    *,
-    now: datetime | None = None,
-    max_future: timedelta = DEFAULT_MAX_FUTURE,
-    min_date: datetime = DEFAULT_MIN_DATE,
-) -> datetime | None:
-    """``value`` as UTC when :func:`check_date` finds nothing wrong with it, else ``None``."""
-    if value is None:
-        return None
-    if check_date(value, now=now, max_future=max_future, min_date=min_date) is not None:
-        return None
-    return to_utc(value)
 
 
 def _parse(text: str) -> tuple[datetime | None, str | None]:

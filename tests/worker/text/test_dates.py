@@ -8,28 +8,30 @@ import pytest
 
 from worker.text.dates import (
     DateReading,
+    check_date,
     describe_problems,
-    parse_datetime,
     read_date,
-    sane_datetime,
 )
 
 NOW = datetime(2024, 6, 1, 12, tzinfo=UTC)
 
 
-def test_parse_datetime() -> None:
-    assert parse_datetime("2024-05-17T10:00:00+02:00") == datetime(2024, 5, 17, 8, tzinfo=UTC)
-    assert parse_datetime("2024-05-17T10:00:00") == datetime(2024, 5, 17, 10, tzinfo=UTC)
-    assert parse_datetime("2024-05-17") == datetime(2024, 5, 17, tzinfo=UTC)
-    assert parse_datetime("20240517") == datetime(2024, 5, 17, tzinfo=UTC)
-    assert parse_datetime("Fri, 17 May 2024 18:00:00 GMT") == datetime(2024, 5, 17, 18, tzinfo=UTC)
-    assert parse_datetime("Fri, 17 May 24 18:00:00 GMT") == datetime(2024, 5, 17, 18, tzinfo=UTC)
-    assert parse_datetime("17 May 2024 12:00 CET") == datetime(2024, 5, 17, 12, tzinfo=UTC)
-    assert parse_datetime("1 January 2024") == datetime(2024, 1, 1, tzinfo=UTC)
-    assert parse_datetime("May 17") is None  # no year: not silently "this year"
-    assert parse_datetime("soon") is None
-    assert parse_datetime("") is None
-    assert parse_datetime("9999-99-99") is None
+def test_read_date_in_utc() -> None:
+    def utc(text: str) -> datetime | None:
+        return read_date(text, now=NOW).utc
+
+    assert utc("2024-05-17T10:00:00+02:00") == datetime(2024, 5, 17, 8, tzinfo=UTC)
+    assert utc("2024-05-17T10:00:00") == datetime(2024, 5, 17, 10, tzinfo=UTC)
+    assert utc("2024-05-17") == datetime(2024, 5, 17, tzinfo=UTC)
+    assert utc("20240517") == datetime(2024, 5, 17, tzinfo=UTC)
+    assert utc("Fri, 17 May 2024 18:00:00 GMT") == datetime(2024, 5, 17, 18, tzinfo=UTC)
+    assert utc("Fri, 17 May 24 18:00:00 GMT") == datetime(2024, 5, 17, 18, tzinfo=UTC)
+    assert utc("17 May 2024 12:00 CET") == datetime(2024, 5, 17, 12, tzinfo=UTC)
+    assert utc("1 January 2024") == datetime(2024, 1, 1, tzinfo=UTC)
+    assert utc("May 17") is None  # no year: not silently "this year"
+    assert utc("soon") is None
+    assert utc("") is None
+    assert utc("9999-99-99") is None
 
 
 def test_read_date_keeps_the_offset_of_the_text() -> None:
@@ -96,9 +98,8 @@ def test_describe_problems() -> None:
     assert describe_problems(("published", good)) is None
 
 
-def test_sane_datetime_bounds() -> None:
-    assert sane_datetime(datetime(2099, 1, 1, tzinfo=UTC), now=NOW) is None
-    assert sane_datetime(datetime(1969, 12, 31, tzinfo=UTC), now=NOW) is None
-    assert sane_datetime(NOW + timedelta(days=1), now=NOW) == NOW + timedelta(days=1)
-    assert sane_datetime(datetime(2024, 1, 1), now=NOW) == datetime(2024, 1, 1, tzinfo=UTC)
-    assert sane_datetime(None) is None
+def test_check_date_bounds() -> None:
+    assert check_date(datetime(2099, 1, 1, tzinfo=UTC), now=NOW) == "in the future"
+    assert check_date(datetime(1969, 12, 31, tzinfo=UTC), now=NOW) is not None
+    assert check_date(NOW + timedelta(days=1), now=NOW) is None
+    assert check_date(datetime(2024, 1, 1), now=NOW) is None  # naive means UTC
