@@ -168,6 +168,7 @@ class Ingest:
 
     def wait_progress(self, at_least: int, timeout: float = 300, *, sweep: bool = False) -> None:
         """Wait until ``at_least`` articles are processed; ``sweep``: ask for sweeps meanwhile."""
+        assert at_least <= self.articles, f"waiting for {at_least} of {self.articles} articles"
         deadline = time.monotonic() + timeout
         next_sweep = 0.0
         while self.progress() < at_least:

@@ -43,7 +43,7 @@ def test_worker_killed_at_random_points(
         # 2 and 3: at random moments of the article phase.
         for low, high in ((20, 60), (80, 130)):
             ingest.start_worker()
-            ingest.wait_progress(ingest.progress() + rng.randint(1, 10))
+            ingest.wait_progress(min(ingest.progress() + rng.randint(1, 10), ingest.articles))
             ingest.wait_progress(min(rng.randint(low, high), ingest.articles - 20))
             time.sleep(rng.uniform(0.0, 0.3))
             ingest.kill_worker()
