@@ -57,14 +57,18 @@ _PG_RETURN_STORY_IDS = text(
 # postings the rare query terms have, and that hash grows with the stories in the window;
 # docs/stories.md has the plans). The stories this batch changed pass whatever their stored
 # time: the batch knows their new one and checks it itself.
+# The arrays are literals sent untyped and cast once, so the parameters *are* arrays: a
+# literal cast from ``text`` is a run-time conversion that a generic plan (psycopg prepares
+# a statement it has run a few times) evaluates again for every row it filters — on a young
+# table the planner scans, that parsed the query's terms once per posting of the table.
 _PG_POSTINGS = text(
     "SELECT t.story_id, t.term, t.weight FROM story_terms AS t"
     " CROSS JOIN LATERAL (SELECT 1 FROM stories AS s WHERE s.id = t.story_id"
     " AND s.merged_into IS NULL"
     " AND (CAST(:since AS timestamptz) IS NULL OR s.last_published_at IS NULL"
     " OR s.last_published_at >= CAST(:since AS timestamptz)"
-    " OR s.id = ANY(CAST(CAST(:changed AS text) AS bigint[]))) OFFSET 0) AS live"
-    " WHERE t.term = ANY(CAST(CAST(:terms AS text) AS varchar[]))"
+    " OR s.id = ANY(CAST(:changed AS bigint[]))) OFFSET 0) AS live"
+    " WHERE t.term = ANY(CAST(:terms AS varchar[]))"
 )
 _STORIES_WITH_PROFILES = (
     select(Story, StoryProfile)
