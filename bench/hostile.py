@@ -5,11 +5,11 @@
 The cases are the tests' own: the parser bombs of tests/hostile/payloads.py through
 ``parse_feed``, the feeds of tests/hostile/test_feeds.py through ``refresh_feed`` and the
 pages of tests/hostile/test_articles.py through ``process_article`` (with the hostile suite's
-limits: 8 MiB cap, 3 s deadline). The tests assert what happened and how much memory it
-took; how long it took depends on how busy the machine is, so it is printed here: the best of
-``--repeat`` runs, and that as a multiple of the reference case measured alongside. A
-regression that makes a case slow (a bomb expanded, a body read whole, a deadline not
-enforced) shows as seconds or minutes where the reference takes milliseconds.
+limits: 8 MiB cap, a 3 s deadline for the trickles). The tests assert what happened and how
+much memory it took; how long it took depends on how busy the machine is, so it is printed
+here: the best of ``--repeat`` runs, and that as a multiple of the reference case measured
+alongside. A regression that makes a case slow (a bomb expanded, a body read whole, a
+deadline not enforced) shows as seconds or minutes where the reference takes milliseconds.
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ PLAIN_FEED = FeedCase(
 )
 
 
-def _resources(workdir: Path) -> Resources:
+def _resources(workdir: Path, limits: dict[str, object]) -> Resources:
     path = Path(tempfile.mkdtemp(dir=workdir))
     url = f"sqlite:///{path / 'bench.db'}"
     migrate(url)
-    return hostile_resources_for(path, url)
+    return hostile_resources_for(path, url, **limits)
 
 
 def parse_setup(document: str | bytes) -> Setup:
@@ -67,7 +67,7 @@ def parse_setup(document: str | bytes) -> Setup:
 
 def feed_setup(workdir: Path, case: FeedCase) -> Setup:
     def setup() -> Callable[[], None]:
-        rt, server = _resources(workdir), LocalHTTPServer().start()
+        rt, server = _resources(workdir, case.limits), LocalHTTPServer().start()
         url = server.url(case.serve(server))
 
         def run() -> None:
@@ -84,7 +84,7 @@ def feed_setup(workdir: Path, case: FeedCase) -> Setup:
 
 def page_setup(workdir: Path, case: PageCase) -> Setup:
     def setup() -> Callable[[], None]:
-        rt, server = _resources(workdir), LocalHTTPServer().start()
+        rt, server = _resources(workdir, case.limits), LocalHTTPServer().start()
         case.serve(server)
         article_id = _stub(rt, server, server.url("/page.html"))
 

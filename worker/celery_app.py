@@ -31,6 +31,8 @@ QUEUES = ("feeds", "articles", "stories")
 DEFAULT_EMBEDDED_PREFETCH = 4
 #: Longest pause between two looks for messages of dead workers to redeliver (Redis).
 DEFAULT_RESTORE_INTERVAL_S = 10.0
+#: How long a freshly forked pool process may take to report that it is up.
+DEFAULT_PROC_ALIVE_TIMEOUT_S = 60.0
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -67,6 +69,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": settings.task_soft_time_limit_s,
         "task_time_limit": settings.task_time_limit_s,
         "worker_max_memory_per_child": settings.max_memory_per_child_mb * 1024,  # KiB
+        # Celery kills a new pool process not up within 4 s: on a busy host a slow start is
+        # not a dead process (the kill is logged as an error and costs another fork).
+        "worker_proc_alive_timeout": DEFAULT_PROC_ALIVE_TIMEOUT_S,
         # No remote control (inspect, revoke, pool resize): nothing here uses it, and its
         # broadcast queue is auto-deleted when a connection closes, which on a Redis restart
         # crashed the worker ('NoneType' object has no attribute 'hostname', kombu#582).

@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 
 def _twice_at_once(call: Callable[[], T]) -> list[T]:
-    start = threading.Barrier(2, timeout=10)
+    start = threading.Barrier(2, timeout=120)  # only fails a thread that never started
 
     def run() -> T:
         start.wait()
@@ -86,7 +86,8 @@ def test_process_article_twice_at_once(
 ) -> None:
     rt = any_resources
     # Timing only: both copies finish extracting, then write at the same moment, so their
-    # read-check-write sequences overlap in the database (the race a lock must close).
+    # read-check-write sequences overlap in the database (the race a lock must close). Reset
+    # for each article: a barrier broken once (one copy found the work done) stays broken.
     aligned = threading.Barrier(2, timeout=2)
     real_extract = article_pipeline.extract_page
 
@@ -106,6 +107,7 @@ def test_process_article_twice_at_once(
     assert len(ids) == 12
 
     for article_id in ids:
+        aligned.reset()
         outcomes = _twice_at_once(
             partial(process_article, rt.sessions, rt.fetcher, rt.settings, article_id)
         )

@@ -8,11 +8,9 @@ a run lost after 5 s without one.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,16 +131,10 @@ def test_a_queued_fetch_finishes_when_its_work_is_done(
     assert shown["status"] == "finished" and shown["articles"]["total"] == 4
 
 
-def _closed_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # closed again: nothing listens there
-
-
 def test_a_fetch_whose_broker_is_down_records_no_run(
-    tmp_path: Path, http_server: LocalHTTPServer, engine: Engine
+    tmp_path: Path, http_server: LocalHTTPServer, engine: Engine, dead_port: int
 ) -> None:
-    env = _env(tmp_path, f"redis://127.0.0.1:{_closed_port()}/0")
+    env = _env(tmp_path, f"redis://127.0.0.1:{dead_port}/0")
     feeds = serve_site(http_server)
     done = subprocess.run([*STORYWIRE, "fetch", feeds["world"]], env=env, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
@@ -153,14 +145,18 @@ def test_a_fetch_whose_broker_is_down_records_no_run(
 
 
 def test_a_fetch_that_cannot_enqueue_fails(
-    tmp_path: Path, http_server: LocalHTTPServer, engine: Engine, redis_server: RedisServer
+    tmp_path: Path,
+    http_server: LocalHTTPServer,
+    engine: Engine,
+    redis_server: RedisServer,
+    dead_port: int,
 ) -> None:
     # A Redis that answers (the start-up check passes) but refuses every write: a replica of
     # a primary that is not there is read-only.
     import redis
 
     client = redis.Redis.from_url(redis_server.url)
-    client.execute_command("REPLICAOF", "127.0.0.1", str(_closed_port()))
+    client.execute_command("REPLICAOF", "127.0.0.1", str(dead_port))
     try:
         env = _env(tmp_path, redis_server.url)
         feeds = serve_site(http_server)

@@ -9,6 +9,7 @@ signal held the pool's queue lock).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.slow
 #: Far beyond the 30 s a service manager waits before SIGKILL: the test waits for the exit,
 #: it does not time it.
 EXIT_DEADLINE_S = 120
+POOL = 2  # --concurrency
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -41,6 +43,24 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+def _sigterm_ignorers(pid: int) -> int:
+    """How many children of ``pid`` ignore SIGTERM: its pool processes, once each has run
+    ``worker_process_init`` (before that, the signal still kills one)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0
+    count = 0
+    for child in children:
+        try:
+            status = Path(f"/proc/{child}/status").read_text()
+        except OSError:
+            continue
+        ignored = re.search(r"^SigIgn:\s+([0-9a-f]+)$", status, re.M)
+        count += bool(ignored and int(ignored.group(1), 16) & 1 << (signal.SIGTERM - 1))
+    return count
+
+
 def test_sigterm_to_the_process_group_stops_the_embedded_worker(
     tmp_path: Path, http_server: LocalHTTPServer
 ) -> None:
@@ -54,11 +74,19 @@ def test_sigterm_to_the_process_group_stops_the_embedded_worker(
         STORYWIRE_HOST_RATE_PER_S="50",
     )
     run_cli(["feeds", "add", *feeds.values()], env)
-    proc = Process(["run", "--concurrency", "2"], env, tmp_path / "run.log")
+    proc = Process(["run", "--concurrency", str(POOL)], env, tmp_path / "run.log")
     pgid = proc.popen.pid  # start_new_session: the group is the command's own (setsid)
+
+    def started() -> bool:
+        return (
+            "ready" in proc.output()
+            and len(_group_members(pgid)) >= 3
+            and _sigterm_ignorers(pgid) == POOL
+        )
+
     try:
-        wait_for(lambda: "ready" in proc.output() and len(_group_members(pgid)) >= 3,
-                 timeout=120, what="the worker, its pool and beat", processes=(proc,))  # fmt: skip
+        wait_for(started, timeout=120, what="the worker, its pool (SIGTERM ignored) and beat",
+                 processes=(proc,))  # fmt: skip
         os.killpg(pgid, signal.SIGTERM)  # what `kill -TERM -- -PID` does
         try:
             code = proc.popen.wait(EXIT_DEADLINE_S)

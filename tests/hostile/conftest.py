@@ -1,8 +1,10 @@
 """The hostile suite's resources, memory meter and record readers.
 
 - ``hostile_resources``: a migrated SQLite database and resources whose limits are the
-  defaults' shape at test scale (8 MiB cap, 3 s deadline), private networks allowed (the
-  server is on loopback; the SSRF cases build their own resources without).
+  defaults' shape at test scale (8 MiB cap, generous timeouts: a busy machine must not turn
+  a multi-MB success into a timeout), private networks allowed (the server is on loopback;
+  the SSRF cases build their own resources without). ``hostile_resources_with(**limits)``:
+  the same with some limits replaced (``SHORT_DEADLINE`` for the cases that must time out).
 - ``measure()``: peak memory growth and time of a block, from the kernel's peak-RSS counter
   (reset through ``/proc/self/clear_refs``) so C allocations (expat, zlib, brotli) count too;
   ``tracemalloc`` where the counter cannot be reset.
@@ -14,7 +16,7 @@ import contextlib
 import re
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,11 +32,14 @@ from worker.store import add_feed
 
 HOSTILE_LIMITS: dict[str, object] = {
     "max_response_bytes": 8 * 1024 * 1024,
-    "connect_timeout_s": 2.0,
-    "read_timeout_s": 2.0,
-    "total_timeout_s": 3.0,
+    "connect_timeout_s": 60.0,
+    "read_timeout_s": 60.0,
+    "total_timeout_s": 120.0,
     "max_redirects": 5,
 }
+#: For a case that must end in a timeout: its total deadline fires long before the read
+#: timeout could, or its trickle could end.
+SHORT_DEADLINE: dict[str, object] = {"total_timeout_s": 3.0}
 
 
 def hostile_resources_for(tmp_path: Path, url: str, **overrides: object) -> Resources:
@@ -42,11 +47,22 @@ def hostile_resources_for(tmp_path: Path, url: str, **overrides: object) -> Reso
 
 
 @pytest.fixture
-def hostile_resources(tmp_path: Path, sqlite_url: str) -> Iterator[Resources]:
+def hostile_resources_with(tmp_path: Path, sqlite_url: str) -> Iterator[Callable[..., Resources]]:
     migrate(sqlite_url)
-    rt = hostile_resources_for(tmp_path, sqlite_url)
-    yield rt
-    rt.close()
+    built: list[Resources] = []
+
+    def build(**overrides: object) -> Resources:
+        built.append(hostile_resources_for(tmp_path, sqlite_url, **overrides))
+        return built[-1]
+
+    yield build
+    for rt in built:
+        rt.close()
+
+
+@pytest.fixture
+def hostile_resources(hostile_resources_with: Callable[..., Resources]) -> Resources:
+    return hostile_resources_with()
 
 
 # --- memory and time ------------------------------------------------------------------------

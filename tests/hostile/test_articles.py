@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from models import Article, Change, session_scope
 from tests.hostile import payloads
-from tests.hostile.conftest import add, measure
+from tests.hostile.conftest import SHORT_DEADLINE, add, measure
 from tests.support.httpserver import LocalHTTPServer
 from tests.worker.fetch import handlers
 from tests.worker.fetch.tlscerts import Certs, make_certs, tls_server
@@ -57,6 +57,7 @@ class PageCase:
     retry: bool = False  # a transient failure: RetryLater, one attempt counted
     page_text: bool = False  # the page's text was stored (else the feed's)
     max_mb: float = 40.0
+    limits: dict[str, object] = field(default_factory=dict)  # replaced hostile limits
 
 
 def _add(body: bytes | str, **kwargs: object) -> Serve:
@@ -104,7 +105,7 @@ PAGE_CASES = [
     PageCase("gone-410", _add("gone", status=410, content_type="text/plain"), "failed", "gone",
              410),
     PageCase("slow-trickle", _handle(lambda: handlers.trickle(10_000, every_s=0.1)), "pending",
-             "timeout", retry=True),
+             "timeout", retry=True, limits=SHORT_DEADLINE),
     PageCase("unavailable-503", _add("later", status=503, content_type="text/plain",
              headers={"Retry-After": "120"}), "pending", "http_503", 503, retry=True),
     PageCase("robots-disallow", _robots(b"User-agent: *\nDisallow: /page.html\n"), "blocked",
@@ -151,9 +152,9 @@ def _updates(rt: Resources) -> int:
 
 @pytest.mark.parametrize("case", PAGE_CASES, ids=lambda c: c.name)
 def test_hostile_page(
-    case: PageCase, hostile_resources: Resources, http_server: LocalHTTPServer
+    case: PageCase, hostile_resources_with: Callable[..., Resources], http_server: LocalHTTPServer
 ) -> None:
-    rt = hostile_resources
+    rt = hostile_resources_with(**case.limits)
     case.serve(http_server)
     article_id = _stub(rt, http_server, http_server.url("/page.html"))
 

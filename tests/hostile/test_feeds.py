@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 
 from tests.hostile import payloads
-from tests.hostile.conftest import FeedRecord, measure, record_of, refresh_and_record
+from tests.hostile.conftest import (
+    SHORT_DEADLINE,
+    FeedRecord,
+    measure,
+    record_of,
+    refresh_and_record,
+)
 from tests.support.httpserver import LocalHTTPServer
 from tests.worker.fetch import handlers
 from worker.pipeline import refresh_feed
@@ -38,6 +44,7 @@ class FeedCase:
     status_code: int | None = 200
     check: Check | None = None
     max_mb: float = 40.0
+    limits: dict[str, object] = field(default_factory=dict)  # replaced hostile limits
 
 
 def _route(path: str, body: bytes | str, **kwargs: object) -> Serve:
@@ -161,7 +168,7 @@ FEED_CASES = [
     FeedCase("redirect-chain-over-cap", _redirect_chain, "error", "too_many_redirects",
              status_code=None),
     FeedCase("slow-trickle", _handler("/trickle.xml", lambda s: handlers.trickle(
-        10_000, every_s=0.1)), "error", "timeout", status_code=None),
+        10_000, every_s=0.1)), "error", "timeout", status_code=None, limits=SHORT_DEADLINE),
     FeedCase("no-headers", _handler("/bare.xml", lambda s: handlers.raw(
         b"HTTP/1.0 200 OK\r\n\r\n" + payloads.plain_feed(s.url("")).encode())), "ok",
         articles=2),
@@ -208,9 +215,9 @@ FEED_CASES = [
 
 @pytest.mark.parametrize("case", FEED_CASES, ids=lambda c: c.name)
 def test_hostile_feed(
-    case: FeedCase, hostile_resources: Resources, http_server: LocalHTTPServer
+    case: FeedCase, hostile_resources_with: Callable[..., Resources], http_server: LocalHTTPServer
 ) -> None:
-    rt = hostile_resources
+    rt = hostile_resources_with(**case.limits)
     path = case.serve(http_server)
     record = refresh_and_record(rt, http_server.url(path))
 

@@ -116,9 +116,11 @@ def test_worker_survives_the_hostile_web(
         STORYWIRE_DISPATCH_PER_HOST="20",
         STORYWIRE_HOST_RATE_PER_S="1000",
         STORYWIRE_MAX_RESPONSE_BYTES=str(8 * 1024 * 1024),
-        STORYWIRE_CONNECT_TIMEOUT_S="2",
-        STORYWIRE_READ_TIMEOUT_S="2",
-        STORYWIRE_TOTAL_TIMEOUT_S="3",
+        # Generous, so that a busy machine cannot turn the multi-MB feeds into timeouts; the
+        # trickle (a byte every 0.1 s, 1,000 s in all) still ends at the 60 s deadline.
+        STORYWIRE_CONNECT_TIMEOUT_S="30",
+        STORYWIRE_READ_TIMEOUT_S="30",
+        STORYWIRE_TOTAL_TIMEOUT_S="60",
     )
     # --no-check: registered as they are; what the worker makes of them is the test.
     run_cli(["feeds", "add", "--no-check", *(http_server.url(p) for p in expected)], env)

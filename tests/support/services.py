@@ -55,8 +55,9 @@ DEFAULT_START_TIMEOUT_S = 120.0
 #: Starts tried on fresh ports when the port found free was taken before the server bound it
 #: (other tests and programs on the machine pick ports too).
 DEFAULT_PORT_ATTEMPTS = 5
-#: Seconds to wait for a server to exit after it was asked to stop.
-DEFAULT_STOP_TIMEOUT_S = 15.0
+#: Seconds to wait for a server to exit after it was asked to stop (only fails a stop that
+#: hangs: a busy machine can take long to shut PostgreSQL down).
+DEFAULT_STOP_TIMEOUT_S = 120.0
 #: The checkout's root: the Alembic configuration lives in its pyproject.toml.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: System user that runs PostgreSQL when the tests run as root (initdb refuses root).
@@ -431,12 +432,21 @@ class PostgresServer(_Server):
         _RUNNING.discard(self)
 
     def kill(self) -> None:
-        """End the postmaster with SIGKILL, as a crash would (the next start recovers)."""
+        """End the server with SIGKILL, as a crash would (the next start recovers).
+
+        Its backends and helpers too: one the postmaster leaves behind exits only when it
+        notices, and while it lives it holds the shared memory, so that the next start
+        refuses to run ("pre-existing shared memory block is still in use")."""
         pid = self._postmaster_pid()
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid, DEFAULT_STOP_TIMEOUT_S)
+                os.kill(pid, signal.SIGSTOP)  # no new backend forked while its list is read
+            pids = [pid, *_children(pid)]
+            for each in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(each, signal.SIGKILL)
+            for each in pids:
+                _wait_gone(each, DEFAULT_STOP_TIMEOUT_S)
             # A crashed postmaster that nobody has reaped yet still "exists" to the next
             # start's lock-file checks; after a real crash the locks would be stale too.
             (self.datadir / "postmaster.pid").unlink(missing_ok=True)
@@ -547,6 +557,13 @@ def _pg_run_as() -> pwd.struct_passwd | None:
         check=True,
     )  # fmt: skip
     return pwd.getpwnam(FALLBACK_PG_USER)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def _wait_gone(pid: int, timeout: float) -> None:

@@ -13,7 +13,11 @@ from celery import signals
 from kombu import Connection
 
 from tests.support.processes import run_python
-from worker.celery_app import DEFAULT_EMBEDDED_PREFETCH, celery_config
+from worker.celery_app import (
+    DEFAULT_EMBEDDED_PREFETCH,
+    DEFAULT_PROC_ALIVE_TIMEOUT_S,
+    celery_config,
+)
 from worker.config import Settings
 
 
@@ -70,7 +74,7 @@ def test_the_embedded_broker_is_a_wal_file_and_its_workers_hold_a_few_messages(
     ) as conn:
         queue = conn.SimpleQueue("probe")
         queue.put({"n": 1})
-        assert queue.get(timeout=5).payload == {"n": 1}
+        assert queue.get(timeout=60).payload == {"n": 1}
         queue.close()
     with sqlite3.connect(settings.broker_path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -80,6 +84,12 @@ def test_a_redis_broker_keeps_one_message_per_worker_process(tmp_path: Path) -> 
     config = celery_config(Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0"))
     assert config["worker_prefetch_multiplier"] == 1
     assert config["broker_transport_options"]["visibility_timeout"] == 3600
+
+
+def test_a_pool_process_slow_to_start_is_not_killed(tmp_path: Path) -> None:
+    # Celery's own 4 s: a pool process paused that long on a busy host was killed at birth.
+    config = celery_config(Settings(data_dir=tmp_path))
+    assert config["worker_proc_alive_timeout"] == DEFAULT_PROC_ALIVE_TIMEOUT_S >= 60
 
 
 @pytest.mark.usefixtures("unfrozen")

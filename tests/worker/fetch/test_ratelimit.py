@@ -238,6 +238,7 @@ def _hammer(
     data_dir: Path | None,
     url: str,
     requests: int,
+    fetch: bool,
     ready: Event,
     go: Event,
     grants: Queue[list[Grant]],
@@ -261,21 +262,30 @@ def _hammer(
         ready.set()
         go.wait(120)
         for _ in range(requests):
-            fetcher.fetch(url)
+            if fetch:
+                fetcher.fetch(url)
+            else:  # only what the limiter grants: a slow request cannot space the grants
+                time.sleep(limiter.reserve("127.0.0.1"))
     grants.put(limiter.grants)
 
 
 def _run_processes(
-    redis_url: str | None, data_dir: Path | None, url: str, requests: int = REQUESTS_PER_PROCESS
+    redis_url: str | None,
+    data_dir: Path | None,
+    url: str,
+    requests: int = REQUESTS_PER_PROCESS,
+    *,
+    fetch: bool = True,
 ) -> list[Grant]:
-    """Every grant of PROCESSES processes sending ``requests`` each, once all have started."""
+    """Every grant of PROCESSES processes sending ``requests`` each, once all have started
+    (``fetch=False``: taking the grants without sending the requests)."""
     context = multiprocessing.get_context("spawn")
     go = context.Event()
     readies = [context.Event() for _ in range(PROCESSES)]
     results: Queue[list[Grant]] = context.Queue()
     processes = [
         context.Process(
-            target=_hammer, args=(redis_url, data_dir, url, requests, ready, go, results)
+            target=_hammer, args=(redis_url, data_dir, url, requests, fetch, ready, go, results)
         )
         for ready in readies
     ]
@@ -329,8 +339,10 @@ def test_rate_holds_across_processes_with_the_schedule_file(
 def test_process_local_limits_are_per_process(server: LocalHTTPServer, page: str) -> None:
     # The control for the tests above: a limiter with neither Redis nor the file keeps its
     # own schedule, so four processes together exceed the rate, and the check proves it.
-    # Two seconds of requests each: two processes overlap for far longer than the second
-    # the proof needs, however unevenly a busy machine starts them.
-    grants = _run_processes(None, None, page, requests=20)
-    assert len(grants) == len(server.requests_to("/page")) == PROCESSES * 20
+    # Two seconds of grants each: two processes overlap for far longer than the second
+    # the proof needs, however unevenly a busy machine starts them. No request is sent: a
+    # slow one after each grant would space a process's grants wider than its limiter does.
+    grants = _run_processes(None, None, page, requests=20, fetch=False)
+    assert len(grants) == PROCESSES * 20
+    assert server.requests_to("/page") == []
     assert _tightest(grants, int(RATE) + 1) < 1.0
