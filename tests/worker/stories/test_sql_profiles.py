@@ -4,25 +4,14 @@ row it filters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine
 
-from models import make_engine
-from tests.support.services import migrate
 from tests.worker.stories.plans import plan_conditions
 from worker.stories.sql_profiles import _PG_POSTINGS
 from worker.stories.sql_writes import int_array, text_array
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    migrate(pg_url)
-    engine = make_engine(pg_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.mark.parametrize("seqscan", [True, False])

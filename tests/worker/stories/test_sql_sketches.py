@@ -3,24 +3,12 @@ plan reads the keys' array literal once, not once per row of ``article_bands``."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine
 
-from models import make_engine
-from tests.support.services import migrate
 from tests.worker.stories.plans import plan_conditions
 from worker.stories.sql_sketches import _PG_NEAR_BY_KEYS
 from worker.stories.sql_writes import int_array
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    migrate(pg_url)
-    engine = make_engine(pg_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.mark.parametrize("seqscan", [True, False])
