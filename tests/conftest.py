@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from sqlalchemy import Engine
 
+from models import make_engine
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.services import (
     PostgresServer,
     RedisServer,
     ServiceUnavailable,
+    migrate,
     refused_port,
 )
 from worker.config import get_settings
@@ -80,6 +83,15 @@ def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
     yield url
     if postgres_server.running:
         postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """An engine on a fresh, migrated database of the session's PostgreSQL server."""
+    migrate(pg_url)
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 
 from models import Change, make_engine, session_factory, session_scope
 from tests.support.processes import STORYWIRE, end, storywire_env, wait_for
-from tests.support.services import PostgresServer, migrate
+from tests.support.services import PostgresServer
 from worker.changefeed import iter_changes
 from worker.store import record_change
 
@@ -25,14 +25,6 @@ pytestmark = pytest.mark.slow
 
 #: Changes written between two outages.
 BATCH = 25
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    migrate(pg_url)
-    engine = make_engine(pg_url)
-    yield engine
-    engine.dispose()
 
 
 def write_changes(engine: Engine, count: int) -> None:

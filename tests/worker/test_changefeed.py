@@ -6,21 +6,12 @@ import random
 import threading
 import time
 
-import pytest
 from sqlalchemy import Engine, event, text
 
 from models import make_engine, session_factory, session_scope
 from tests.support.services import migrate
 from worker.changefeed import iter_changes, prune_changes, read_page
 from worker.store import record_change
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Engine:
-    migrate(pg_url)
-    engine = make_engine(pg_url)
-    yield engine  # type: ignore[misc]
-    engine.dispose()
 
 
 def _slow_then_fast(engine: Engine) -> tuple[int, list[int], list[int]]:

@@ -29,12 +29,3 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return session_factory(engine)
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    """A migrated Postgres database alone (the plan tests: Postgres' statements only)."""
-    migrate(pg_url)
-    engine = make_engine(pg_url)
-    yield engine
-    engine.dispose()
