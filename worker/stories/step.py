@@ -67,11 +67,16 @@ _ARTICLES = (
     .where(Article.id.in_(bindparam("ids", expanding=True)))
 )
 # Those of the articles waiting for a story (see ``waiting_docs``).
+# (Not those whose article task stored their features: preparing them again is wasted work.)
 _WAITING_DOCS = select(Article.id, *DOC_COLUMNS).where(
     Article.id.in_(bindparam("ids", expanding=True)),
     Article.story_id.is_(None),
     Article.duplicate_of.is_(None),
     Article.status != ArticleStatus.PENDING,
+    ~select(ArticleFeatures.article_id)
+    .where(ArticleFeatures.article_id == Article.id)
+    .correlate(Article)
+    .exists(),
 )
 _UNASSIGNED = (
     select(Article.id, REPORTED_AT)
@@ -179,8 +184,9 @@ def prepare_features(
 
 def waiting_docs(session: Session, article_ids: Sequence[int]) -> list[StoryDoc]:
     """The story-step input of those of these articles that wait for a story (extracted, no
-    story, not marked a copy by the text step), in the order given: what
-    ``prepare_features`` takes."""
+    story, not marked a copy by the text step) and have no features stored by their article
+    task (``worker.stories.features_store``), in the order given: what ``prepare_features``
+    takes."""
     if not article_ids:
         return []
     rows = {r.id: r for r in session.execute(_WAITING_DOCS, {"ids": list(article_ids)})}

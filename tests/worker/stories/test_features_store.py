@@ -38,7 +38,7 @@ from worker.stories.features_store import (
     stored_features,
 )
 from worker.stories.index import StoryDoc
-from worker.stories.step import assign_stories
+from worker.stories.step import assign_stories, waiting_docs
 
 
 def store_as_the_article_task_does(
@@ -212,6 +212,21 @@ def test_a_row_is_not_used_under_another_configuration(
     with scope(sessions) as s:
         assign_stories(s, [visit], DEFAULT_CONFIG)
         assert s.get(Article, visit).content_hash == content_hash(VISIT_A)  # type: ignore[union-attr]
+
+
+def test_articles_with_stored_features_are_not_prepared_again(
+    sessions: sessionmaker[Session],
+) -> None:
+    stored, bare = load(
+        sessions,
+        [
+            (VISIT_A_TITLE, VISIT_A, 0.0, "a.example", None),
+            (STRIKE_TITLE, STRIKE, 1.0, "b.example", None),
+        ],
+    )
+    store_as_the_article_task_does(sessions, [stored])
+    with scope(sessions) as s:
+        assert [d.id for d in waiting_docs(s, [stored, bare])] == [bare]
 
 
 def test_rows_beside_articles_with_a_story_are_pruned(sessions: sessionmaker[Session]) -> None:
