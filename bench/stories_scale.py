@@ -8,6 +8,8 @@ Usage::
         --database-url postgresql+psycopg://user@127.0.0.1/empty_db --save-state /tmp/1m.state
     .venv/bin/python bench/stories_scale.py --sizes 1000000 \\
         --database-url postgresql+psycopg://user@127.0.0.1/empty_db --reuse-state /tmp/1m.state
+    .venv/bin/python bench/stories_scale.py --postgres --sizes 100000 --batches 32 \\
+        --features computed,stored          # features computed under the lock, then stored
 
 For each size a fresh database is migrated and bulk-loaded with that many articles spread over
 30 days, already assigned: their stories, centroids (``story_terms``), MinHash sketches and LSH
@@ -28,6 +30,10 @@ statements per article (a cursor listener), the median per outcome (one per tran
 only), the garbage collector's pauses and the process's peak RSS (the bench freezes the
 objects it starts with, as a worker process does); with ``--statements``, also the costliest
 statements' time and rows per article.
+A probe's articles are written with the story features the article task stores beside a
+page (``--features stored``, the worker's path: computed untimed, as the task does outside the
+story-step lock; their cost is printed apart), or without (``computed``: the story step
+computes them under the lock, as before ``worker/stories/features_store.py``).
 Before the probes, ``--warm`` articles (default 3200) are assigned untimed in batches of 32,
 as a worker that has been running would have: its caches (stems, the document counts it
 keeps between batches, ``worker/stories/sql_terms.py``) are warm, not empty.
@@ -61,6 +67,7 @@ from typing import Any
 
 from _common import peak_rss_mb
 from sqlalchemy import event, insert, inspect, text
+from sqlalchemy.orm import Session
 
 from models import Article, ArticleStatus, Base, Story, make_engine, session_factory, session_scope
 from models.story_state import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
@@ -69,7 +76,8 @@ from worker.lifecycle import freeze_startup_objects
 from worker.migrations import upgrade
 from worker.pipeline.story import drain_backlog
 from worker.stories.assigner import DEFAULT_CONFIG
-from worker.stories.index import posting_terms
+from worker.stories.features_store import features_row, store_features, stored_features
+from worker.stories.index import StoryDoc, posting_terms
 from worker.stories.step import assign_stories
 from worker.stories.terms import extract_terms
 from worker.stories.vectors import top_terms, weigh
@@ -354,13 +362,19 @@ def probe(
     n: int,
     batch: int = 1,
     drain: str | None = None,
+    features: str = "stored",
 ) -> Probe:
     """Assign ``n`` new articles, ``batch`` per transaction (``assign_stories``); with
     ``drain`` ("plain" or "prepared"), all ``n`` wait first and ``drain_backlog`` works them
-    off, each next batch's features computed during the write before it when "prepared"."""
+    off, each next batch's features computed during the write before it when "prepared".
+
+    ``features``: "stored", each article is written with its story features as the article
+    task writes them (``worker.stories.features_store``, untimed: the task's work, outside
+    the lock), so the story step reads them; "computed", without, so the step computes them
+    under the lock (the way before)."""
     engine = make_engine(url)
     statements = [0]
-    found = Probe(batch, drain)
+    found = Probe(batch, drain, features)
     # Per statement of the story step (not the probe's own inserts): time and rows.
     timed = [False]
     started_at = [0.0]
@@ -422,6 +436,8 @@ def probe(
             s.add(article)
             s.flush()
             article_id = article.id
+            if features == "stored":
+                _store_features(s, article, found)
         last_text[minute % 20] = body
         minute += 1
         return article_id
@@ -469,12 +485,32 @@ def probe(
     return found
 
 
+def _store_features(s: Session, article: Article, found: Probe) -> None:
+    """What the article task adds to an article's final write: its story features (timed
+    apart: computed and encoded; decoded and checked, as the story step does)."""
+    columns = {"title": article.title, "text": article.text, "status": article.status}
+    started = time.perf_counter()
+    row = features_row(article.id, columns, DEFAULT_CONFIG)
+    found.encode_seconds.append(time.perf_counter() - started)
+    assert row is not None
+    store_features(s, row)
+    started = time.perf_counter()
+    doc = StoryDoc(article.id, article.title, article.text)
+    assert stored_features(doc, DEFAULT_CONFIG, row["fingerprint"], row["data"]) is not None
+    found.decode_seconds.append(time.perf_counter() - started)
+
+
 class Probe:
     """Times of one probe: per transaction, and per article (a transaction's time / its size)."""
 
-    def __init__(self, batch: int, drain: str | None = None) -> None:
+    def __init__(self, batch: int, drain: str | None = None, features: str = "stored") -> None:
         self.batch = batch
         self.drain = drain
+        self.features = features
+        # The article task's share (``features="stored"``): features computed and encoded,
+        # and the story step's decoding and check, per article.
+        self.encode_seconds: list[float] = []
+        self.decode_seconds: list[float] = []
         self.batches: list[float] = []
         self.statements: list[float] = []
         self.by_method: dict[str, list[float]] = {}
@@ -491,10 +527,13 @@ class Probe:
         )
         if self.drain is not None:
             label = f"backlog drain, {self.batch} per batch, {self.drain}"
+        label += f", features {self.features}"
         versus = ""
         if reference is not None:
             ref = statistics.median([t / reference.batch for t in reference.batches])
             what = "unprepared drain before it" if self.drain else "one-per-transaction"
+            if reference.batch == self.batch and reference.features != self.features:
+                what = f"features-{reference.features}"
             versus = f" ({ref / median:.2f}x the {what} reference, {ref:.1f} ms)"
         print(
             f"  {label}: per article median {median:.1f} ms{versus},"
@@ -504,6 +543,13 @@ class Probe:
             f" peak RSS {peak_rss_mb():.0f} MB"
         )
         n = len(per_article) * self.batch
+        if self.encode_seconds:
+            print(
+                "    the article task's features (outside the timed step): computed and"
+                f" encoded, median {statistics.median(self.encode_seconds) * 1000:.2f} ms;"
+                " read back (fingerprint checked, decoded),"
+                f" median {statistics.median(self.decode_seconds) * 1000:.2f} ms"
+            )
         print(
             f"    garbage collection: {self.gc_seconds * 1000 / n:.2f} ms per article"
             f" ({'/'.join(map(str, self.gc_runs))} collections of generation 0/1/2)"
@@ -596,6 +642,13 @@ def main() -> int:
         "drain_backlog, batches of 32), without and with the next batch's features prepared"
         " during each write, alternated twice",
     )
+    parser.add_argument(
+        "--features",
+        default="stored",
+        help="how the probes' articles come: 'stored', with the story features the article"
+        " task stores (the worker's path), or 'computed', without (the story step computes"
+        " them under the lock, as before); several, comma-separated, probe each in turn",
+    )
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument(
         "--probe-seed",
@@ -609,6 +662,10 @@ def main() -> int:
     freeze_startup_objects()
     sizes = [int(s) for s in args.sizes.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
+    modes = args.features.split(",")
+    if not set(modes) <= {"stored", "computed"}:
+        print("stories_scale: --features takes 'stored', 'computed' or both, comma-separated")
+        return 2
     if args.database_url and len(sizes) != 1:
         print("stories_scale: --database-url takes a single --sizes value")
         return 2
@@ -648,18 +705,19 @@ def main() -> int:
                     corpus.rnd.seed(args.probe_seed)
                 if args.warm:
                     started = time.perf_counter()
-                    probe(url, loaded.recent, corpus, args.warm, 32)
+                    probe(url, loaded.recent, corpus, args.warm, 32, features=modes[0])
                     took = time.perf_counter() - started
                     print(f"  warmed up with {args.warm} articles (untimed, {took:.0f} s)")
                 # One transaction per article first: the reference the batches are compared
                 # with, on the same store (each probe adds its articles to it).
                 reference = None
                 for batch in batches:
-                    found = probe(url, loaded.recent, corpus, args.probe, batch)
-                    found.report(reference)
-                    if args.statements:
-                        found.report_statements()
-                    reference = reference or found
+                    for mode in modes:
+                        found = probe(url, loaded.recent, corpus, args.probe, batch, features=mode)
+                        found.report(reference)
+                        if args.statements:
+                            found.report_statements()
+                        reference = reference or found
                 if args.backlog:
                     plain = None
                     for drain in ("plain", "prepared", "plain", "prepared"):

@@ -12,6 +12,8 @@ can be rebuilt from ``articles`` and ``stories``.
   keywords are drawn from, and its outlets.
 - ``term_stats``: document frequency of every term (and, under the empty term, the number of
   documents counted), for the incrementally learned IDF.
+- ``article_features``: an article's features (hash, sketch, terms, phrases), computed when
+  its page is stored and read once by its story step; a row lives from then until that step.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -135,3 +138,21 @@ class TermStatsVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token: Mapped[str] = mapped_column(String(36))
+
+
+class ArticleFeatures(Base):
+    """An article's story features, computed by the article task when it stored the page and
+    deleted by the story step that uses them (``worker.stories.features_store``)."""
+
+    __tablename__ = "article_features"
+
+    article_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    #: A hash of what the features were computed from (title, text, language, whether the
+    #: text was extracted, the configuration's knobs): the step uses them only if it matches.
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The features, JSON (``worker.stories.features_store.encode``).
+    data: Mapped[str] = mapped_column(Text)

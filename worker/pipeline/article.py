@@ -33,6 +33,7 @@ from worker.fetch import (
 )
 from worker.pipeline.columns import date_columns, page_record
 from worker.pipeline.outage import note_fetch
+from worker.pipeline.story import story_config
 from worker.pipeline.tries import (
     DEFAULT_ERROR_CHARS,
     Stub,
@@ -42,6 +43,7 @@ from worker.pipeline.tries import (
     start_try,
 )
 from worker.store import NO_PROVENANCE, Provenance, record_change
+from worker.stories import StoryConfig, features_row, store_features
 from worker.urls import host_of
 
 #: Base of the back-off between attempts at a page that failed transiently (seconds): the
@@ -151,16 +153,17 @@ def _process(
     stub = start_try(sessions, article_id)
     if stub is None:
         return ArticleOutcome(article_id, PageOutcome.SKIPPED)
+    config = story_config(settings)
     if stub.unfinished_tries >= settings.max_unfinished_tries:
         error = Unfinished(stub.unfinished_tries, stub.last_error_class)
         return _finish_from_feed(
-            sessions, article_id, stub, ArticleStatus.FAILED, error, None, provenance
+            sessions, article_id, stub, ArticleStatus.FAILED, error, None, provenance, config
         )
 
     if not stub.url.startswith(("http://", "https://")):
         # A link-less entry: the feed's own text is all there is.
         return _finish_from_feed(
-            sessions, article_id, stub, ArticleStatus.OK, None, None, provenance
+            sessions, article_id, stub, ArticleStatus.OK, None, None, provenance, config
         )
 
     timer.start(stub.url)
@@ -173,7 +176,7 @@ def _process(
         timer.extracted()
     except RobotsDisallowed as exc:
         return _finish_from_feed(
-            sessions, article_id, stub, ArticleStatus.BLOCKED, exc, None, provenance
+            sessions, article_id, stub, ArticleStatus.BLOCKED, exc, None, provenance, config
         )
     except TransientFetchError as exc:
         if exc.error_class == ErrorClass.RATE_LIMITED:
@@ -189,18 +192,32 @@ def _process(
         if attempts < settings.max_page_attempts:
             raise RetryLater(article_id, attempts, exc) from exc
         return _finish_from_feed(
-            sessions, article_id, stub, ArticleStatus.FAILED, exc, None, provenance
+            sessions, article_id, stub, ArticleStatus.FAILED, exc, None, provenance, config
         )
     except FetchError as exc:
         return _finish_from_feed(
-            sessions, article_id, stub, ArticleStatus.FAILED, exc, exc.status_code, provenance
+            sessions,
+            article_id,
+            stub,
+            ArticleStatus.FAILED,
+            exc,
+            exc.status_code,
+            provenance,
+            config,
         )
     except ExtractionError as exc:  # the page came (its status is kept) but is no article
         return _finish_from_feed(
-            sessions, article_id, stub, ArticleStatus.FAILED, exc, response.status_code, provenance
+            sessions,
+            article_id,
+            stub,
+            ArticleStatus.FAILED,
+            exc,
+            response.status_code,
+            provenance,
+            config,
         )
 
-    return _store_page(sessions, article_id, stub, response, page, provenance)
+    return _store_page(sessions, article_id, stub, response, page, provenance, config)
 
 
 def _our_outage(
@@ -218,6 +235,7 @@ def _finish_from_feed(
     error: Exception | None,
     http_status: int | None,
     provenance: Provenance,
+    config: StoryConfig,
 ) -> ArticleOutcome:
     found = getattr(error, "error_class", None) or (type(error).__name__ if error else None)
     error_class = str(found) if found else None
@@ -233,8 +251,11 @@ def _finish_from_feed(
     page_dates = getattr(error, "dates", None)
     if page_dates is not None:  # a page without main text, still dated by its markup
         values.update(date_columns(page_dates, stub.fields))
+    # The row keeps the feed's title and summary (and no language: only a page gives one).
+    written = {"title": stub.fields.title, "summary": stub.fields.summary, **values}
+    features = features_row(article_id, written, config)
     with session_scope(sessions) as session:
-        if not _finish(session, article_id, stub, provenance, values):
+        if not _finish(session, article_id, stub, provenance, values, features):
             return ArticleOutcome(article_id, PageOutcome.SKIPPED)
         record_change(
             session, ChangeKind.ARTICLE_UPDATED, article_id, status=status, error_class=error_class
@@ -249,6 +270,7 @@ def _store_page(
     response: FetchResponse,
     page: ExtractedPage,
     provenance: Provenance,
+    config: StoryConfig,
 ) -> ArticleOutcome:
     values = {
         **page_record(page, stub.fields),
@@ -257,8 +279,9 @@ def _store_page(
         "error": None,
         "error_class": None,
     }
+    features = features_row(article_id, values, config)
     with session_scope(sessions) as session:
-        if not _finish(session, article_id, stub, provenance, values):
+        if not _finish(session, article_id, stub, provenance, values, features):
             return ArticleOutcome(article_id, PageOutcome.SKIPPED)
         record_change(session, ChangeKind.ARTICLE_UPDATED, article_id, status=ArticleStatus.OK)
     return ArticleOutcome(article_id, PageOutcome.OK)
@@ -270,11 +293,14 @@ def _finish(
     stub: Stub,
     provenance: Provenance,
     values: dict[str, Any],
+    features: dict[str, Any] | None,
 ) -> bool:
-    """Write the article's final state if it is still pending; False if another delivery of
-    its task finished it first. One statement, no read: under the row lock it takes, a
-    second delivery waits for the first and then finds the row no longer pending (Postgres;
-    SQLite's BEGIN IMMEDIATE already serializes writers)."""
+    """Write the article's final state if it is still pending, with its story ``features``
+    (``features_row``: computed before the transaction, so that its story step need not
+    compute them under the story-step lock); False if another delivery of its task finished
+    it first. No read: under the row lock the update takes, a second delivery waits for the
+    first and then finds the row no longer pending (Postgres; SQLite's BEGIN IMMEDIATE
+    already serializes writers)."""
     done = session.execute(
         update(Article)
         .where(Article.id == article_id, Article.status == ArticleStatus.PENDING)
@@ -287,4 +313,7 @@ def _finish(
         )
         .execution_options(synchronize_session=False)
     )
-    return bool(done.rowcount)  # type: ignore[attr-defined]
+    if not done.rowcount:  # type: ignore[attr-defined]
+        return False
+    store_features(session, features)
+    return True

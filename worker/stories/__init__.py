@@ -24,6 +24,7 @@ from worker.stories.assigner import (
     StoryConfig,
     assign,
 )
+from worker.stories.features_store import features_row, store_features
 from worker.stories.index import InMemoryStoryIndex, StoryDoc, StoryIndex, StoryState
 from worker.stories.prune import prune_sketches
 from worker.stories.refine import RefineReport, refine_stories
@@ -52,12 +53,14 @@ __all__ = [
     "StoryState",
     "assign",
     "assign_stories",
+    "features_row",
     "lock_story_step",
     "prepare_features",
     "prune_sketches",
     "record_story_failure",
     "refine_stories",
     "reset_story_failures",
+    "store_features",
     "try_lock_story_step",
     "unassigned_articles",
     "waiting_docs",

@@ -23,6 +23,12 @@ old date (a back-dated page, a feed replaying its archive, a backfill) keeps its
 window, and a near copy of it arriving the next day is still found by layer 3. (Ageing by
 ``published_at`` alone, as before, pruned such a sketch at the next run.)
 
+The same run deletes the stored features (``article_features``, written by the article task
+for its story step: ``worker.stories.features_store``) left beside an article that has its
+story. The story step deletes its batch's rows itself; this is the backstop for a row it did
+not read (an original assigned for its copy), so the table holds no more than the articles
+waiting for a story.
+
 Deletes run in batches of ``batch_size`` articles, each in its own short transaction, so a
 first run on a big store neither holds one huge transaction nor blocks the story step for
 long. Idempotent: a second run finds nothing to delete.
@@ -38,6 +44,7 @@ the lock would stop every worker's story step for the length of each batch, for 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select
@@ -45,6 +52,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import in_batches, utcnow
 from models.story_state import ArticleBand, ArticleSketch
+from worker.stories.features_store import prune_features
+
+log = logging.getLogger(__name__)
 
 #: Articles whose sketch is deleted per transaction (32 band rows each).
 DEFAULT_PRUNE_BATCH = 1000
@@ -64,6 +74,8 @@ def prune_sketches(
 
     A sketch's age is from the later of its ``published_at`` and ``added_at``.
 
+    Also deletes stored features left beside articles that have their story.
+
     Returns how many articles lost their sketch. ``max_batches`` caps the work of one call
     (None: until nothing is left).
     """
@@ -77,7 +89,16 @@ def prune_sketches(
             _delete(session, ids)
         return len(ids)
 
-    return in_batches(sessions, prune_batch, batch=batch_size, max_batches=max_batches)
+    removed = in_batches(sessions, prune_batch, batch=batch_size, max_batches=max_batches)
+    features = in_batches(
+        sessions,
+        lambda session: prune_features(session, batch_size),
+        batch=batch_size,
+        max_batches=max_batches,
+    )
+    if features:
+        log.info("pruned the stored features of %d articles with a story", features)
+    return removed
 
 
 def _old_sketches(session: Session, cutoff: datetime, limit: int) -> list[int]:

@@ -29,12 +29,12 @@ from sqlalchemy.orm import Session
 
 from models import Article, Story
 from worker.stories.assigner import StoryConfig
+from worker.stories.docs import DOC_COLUMNS, doc_of
 from worker.stories.partition import (
     Window,
 )
 from worker.stories.sql import REPORTED_AT
 from worker.stories.sql_terms import read_term_counts
-from worker.stories.step import DOC_COLUMNS, doc_of
 from worker.stories.terms import extract_terms
 from worker.stories.vectors import Vector
 

@@ -24,6 +24,7 @@ from models import Article, ChangeKind, Story, StoryMethod
 from models.story_state import TERM_CHARS, StoryProfile, StoryTerm
 from worker.store import record_change
 from worker.stories.assigner import StoryConfig, count_article
+from worker.stories.docs import doc_of
 from worker.stories.index import StoryDoc, StoryState, posting_terms, top_phrases
 from worker.stories.partition import (
     Plan,
@@ -37,7 +38,6 @@ from worker.stories.refine_read import (
 from worker.stories.sql import reported_at
 from worker.stories.sql_profiles import DEFAULT_KEYWORDS
 from worker.stories.sql_terms import read_term_counts
-from worker.stories.step import doc_of
 from worker.stories.terms import extract_terms, key_phrases
 from worker.stories.vectors import Vector, top_terms, weigh
 

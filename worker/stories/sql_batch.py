@@ -13,19 +13,15 @@ reads answer from the tables plus what is held back.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import (
-    Table,
-)
+from sqlalchemy import Table, delete
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models import Article, Change, ChangeKind, Story
-from models.story_state import (
-    StoryProfile,
-)
+from models.story_state import ArticleFeatures, StoryProfile
 from worker.store import record_change
 from worker.store.changes import change_payload
 from worker.stories.index import (
@@ -109,6 +105,18 @@ class BatchState:
             )
         else:  # after outbox rows the ORM will write: after them, in the order recorded
             record_change(self.session, kind, entity_id, **payload)
+
+    def forget_features(self, article_ids: Sequence[int]) -> None:
+        """Delete these articles' stored features (``worker.stories.features_store``): the
+        batch has read them. Held back with the other writes on Postgres."""
+        if self._postgres:
+            self._writes.forget_features(article_ids)
+        else:
+            self.session.execute(
+                delete(ArticleFeatures)
+                .where(ArticleFeatures.article_id.in_(list(article_ids)))
+                .execution_options(synchronize_session=False)
+            )
 
     def _set(self, row: object, **values: Any) -> None:
         """Change attributes of a loaded row: now on the object, written by the next flush."""

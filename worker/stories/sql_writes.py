@@ -9,6 +9,7 @@ Usage (``SqlStoryIndex`` does this; nothing else needs to)::
     writes.update(row, "stories", 3, {"article_count": 4})
     writes.postings(3, gone={"old"}, added={"minsk": 0.4})
     writes.change({"kind": "story.updated", "entity_id": 3, "payload": {...}})
+    writes.forget_features([7, 8])  # their article_features rows, read by the batch
     held = writes.take()           # None when nothing is held; else one statement, its parameters
     session.execute(*held)
 
@@ -117,6 +118,7 @@ class DeferredWrites:
         # query's ~20 terms here instead of walking every story the batch changed.
         self._added_by_term: dict[str, dict[int, float]] = {}
         self.changes: list[dict[str, Any]] = []
+        self.features_read: list[int] = []
 
     def __bool__(self) -> bool:
         return bool(
@@ -128,6 +130,7 @@ class DeferredWrites:
             or self.gone
             or self.added
             or self.changes
+            or self.features_read
         )
 
     def add_sketch(self, row: dict[str, Any]) -> None:
@@ -193,6 +196,10 @@ class DeferredWrites:
 
     def change(self, row: dict[str, Any]) -> None:
         self.changes.append(row)
+
+    def forget_features(self, article_ids: Iterable[int]) -> None:
+        """Delete these articles' ``article_features`` rows (the batch has read them)."""
+        self.features_read.extend(article_ids)
 
     def take(self) -> tuple[TextClause, dict[str, Any]] | None:
         """One statement and its parameters with every held write (which are then forgotten);
@@ -284,6 +291,12 @@ class DeferredWrites:
                 " WITH ORDINALITY AS c(kind, entity_id, payload, n)"
                 " ORDER BY c.n"
             )
+        if self.features_read:
+            params["af_ids"] = int_array(sorted(set(self.features_read)))
+            writes.append(
+                "DELETE FROM article_features"
+                " WHERE article_id = ANY(CAST(CAST(:af_ids AS text) AS bigint[]))"
+            )
         self._clear()
         if not writes:
             return None
@@ -307,6 +320,7 @@ class DeferredWrites:
         self.added.clear()
         self._added_by_term.clear()
         self.changes.clear()
+        self.features_read.clear()
 
 
 def _insert(

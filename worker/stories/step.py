@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from models import Article, ArticleStatus, ChangeKind
+from models.story_state import ArticleFeatures
 from worker.stories.assigner import (
     ALREADY_ASSIGNED,
     DEFAULT_CONFIG,
@@ -46,11 +47,10 @@ from worker.stories.assigner import (
     assign,
     features,
 )
-from worker.stories.index import (
-    StoryDoc,
-)
-from worker.stories.sql import REPORTED_AT, Dated, SqlStoryIndex, record_article, reported_at
-from worker.urls import host_of
+from worker.stories.docs import DOC_COLUMNS, doc_of
+from worker.stories.features_store import stored_features
+from worker.stories.index import StoryDoc
+from worker.stories.sql import REPORTED_AT, SqlStoryIndex, record_article
 
 log = logging.getLogger(__name__)
 
@@ -60,26 +60,23 @@ STORY_LOCK_KEY = 0x5707_1E5
 # Statements built once (each build costs more Python than the cached compilation it hits).
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
-_ARTICLES = select(Article).where(Article.id.in_(bindparam("ids", expanding=True)))
-#: What ``doc_of`` reads of an article besides its id (the refinement reads them too).
-DOC_COLUMNS = (
-    Article.title,
-    Article.text,
-    Article.summary,
-    Article.published_at,
-    Article.fetched_at,
-    Article.discovered_at,
-    Article.language,
-    Article.site_name,
-    Article.canonical_url,
-    Article.status,
+# The articles, with the features their article task stored (``features_store``) if any.
+_ARTICLES = (
+    select(Article, ArticleFeatures.fingerprint, ArticleFeatures.data)
+    .outerjoin(ArticleFeatures, ArticleFeatures.article_id == Article.id)
+    .where(Article.id.in_(bindparam("ids", expanding=True)))
 )
 # Those of the articles waiting for a story (see ``waiting_docs``).
+# (Not those whose article task stored their features: preparing them again is wasted work.)
 _WAITING_DOCS = select(Article.id, *DOC_COLUMNS).where(
     Article.id.in_(bindparam("ids", expanding=True)),
     Article.story_id.is_(None),
     Article.duplicate_of.is_(None),
     Article.status != ArticleStatus.PENDING,
+    ~select(ArticleFeatures.article_id)
+    .where(ArticleFeatures.article_id == Article.id)
+    .correlate(Article)
+    .exists(),
 )
 _UNASSIGNED = (
     select(Article.id, REPORTED_AT)
@@ -125,12 +122,19 @@ def assign_stories(
 
     ``prepared``: features computed earlier with the same ``config`` (``prepare_features``),
     used for an article whose title, text and language are still the ones they were computed
-    from. ``meanwhile``: work for this process while the batch's held-back writes run on the
+    from; else those its article task stored (``worker.stories.features_store``), on the
+    same condition.
+    ``meanwhile``: work for this process while the batch's held-back writes run on the
     server (Postgres; elsewhere it simply runs at the end), e.g. preparing the next batch."""
     lock_story_step(session)
-    # One read for the batch; the dict also keeps the rows in the session (it holds unmodified
-    # rows only weakly) until the batch ends.
-    articles = {a.id: a for a in session.scalars(_ARTICLES, {"ids": list(article_ids)})}
+    # One read for the batch, stored features included; the dict also keeps the rows in the
+    # session (it holds unmodified rows only weakly) until the batch ends.
+    articles: dict[int, Article] = {}
+    stored: dict[int, tuple[bytes, str]] = {}
+    for article, stored_fingerprint, data in session.execute(_ARTICLES, {"ids": list(article_ids)}):
+        articles[article.id] = article
+        if data is not None:
+            stored[article.id] = (stored_fingerprint, data)
     index = SqlStoryIndex(session)
     batch_reads = index.reads_ahead and len(articles) > 1
     ahead: dict[int, Prepared] = {}
@@ -141,10 +145,14 @@ def assign_stories(
         if waiting and article.duplicate_of is None:
             doc = doc_of(article)
             found = _still_valid(prepared.get(article.id) if prepared else None, doc)
+            if found is None and article.id in stored:
+                found = stored_features(doc, config, *stored[article.id])
             if found is None and batch_reads:
                 found = features(doc, config, with_terms=True)
             if found is not None:
                 ahead[article.id] = (doc, found)
+    if stored:  # used or not (stale): deleted with the batch's writes
+        index.forget_features(sorted(stored))
     if batch_reads:
         index.read_ahead([f for _, f in ahead.values()])
     results = []
@@ -176,8 +184,9 @@ def prepare_features(
 
 def waiting_docs(session: Session, article_ids: Sequence[int]) -> list[StoryDoc]:
     """The story-step input of those of these articles that wait for a story (extracted, no
-    story, not marked a copy by the text step), in the order given: what
-    ``prepare_features`` takes."""
+    story, not marked a copy by the text step) and have no features stored by their article
+    task (``worker.stories.features_store``), in the order given: what ``prepare_features``
+    takes."""
     if not article_ids:
         return []
     rows = {r.id: r for r in session.execute(_WAITING_DOCS, {"ids": list(article_ids)})}
@@ -275,48 +284,6 @@ def _assign(
     result = assign(index, doc, config, found)
     _record(index, article, result)
     return result
-
-
-class _DocFields(Dated, Protocol):
-    """What ``_doc`` reads: an ``Article`` row object, or a row of ``_WAITING_DOCS``."""
-
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def title(self) -> str | None: ...
-
-    @property
-    def text(self) -> str | None: ...
-
-    @property
-    def summary(self) -> str | None: ...
-
-    @property
-    def language(self) -> str | None: ...
-
-    @property
-    def site_name(self) -> str | None: ...
-
-    @property
-    def canonical_url(self) -> str: ...
-
-    @property
-    def status(self) -> str: ...
-
-
-def doc_of(article: _DocFields) -> StoryDoc:
-    """The story step's view of an article row (or a row of its columns)."""
-    return StoryDoc(
-        id=article.id,
-        title=article.title,
-        text=article.text or article.summary,
-        published_at=reported_at(article),
-        language=article.language,
-        outlet=article.site_name or host_of(article.canonical_url) or None,
-        # A failed or blocked page keeps what the feed said: not compared for copies.
-        extracted=article.status == ArticleStatus.OK and bool(article.text),
-    )
 
 
 def _record(index: SqlStoryIndex, article: Article, result: Assignment) -> None:

@@ -321,7 +321,7 @@ def test_a_page_date_before_the_feeds_first_entry_gives_way_to_the_feed(
         rt.close()
 
 
-def test_a_page_is_stored_in_four_statements(
+def test_a_page_is_stored_in_five_statements(
     resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     ids = _ingest_feed(resources, serve_site(http_server)["world"])
@@ -338,5 +338,6 @@ def test_a_page_is_stored_in_four_statements(
         event.remove(resources.engine, "before_cursor_execute", seen)
     assert outcome.status == "ok"
     # The stub with its feed entry, and its try counted (committed before the page is
-    # fetched: a try that kills its worker is counted too); the row's final state; its change.
-    assert statements == ["SELECT", "UPDATE", "UPDATE", "INSERT"]
+    # fetched: a try that kills its worker is counted too); the row's final state; its story
+    # features (worker.stories.features_store); its change.
+    assert statements == ["SELECT", "UPDATE", "UPDATE", "INSERT", "INSERT"]

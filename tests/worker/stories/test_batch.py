@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Article, Change, Story, make_engine, session_factory
+from models import Article, Change, Story
 from models import session_scope as scope
 from models.story_state import ArticleBand, ArticleSketch, StoryProfile, StoryTerm, TermStat
-from tests.support.services import PostgresServer, migrate
 from tests.worker.dedupe.test_minhash import syndicated_copy
 from tests.worker.stories.test_step import T0, add_article
 from tests.worker.stories.texts import (
@@ -91,26 +89,6 @@ WITH_MERGES: list[Item] = [
     (VISIT_B_TITLE, VISIT_B, 5.0, "wire.example", None),
 ]
 MERGING = DEFAULT_CONFIG.with_(join_threshold=0.5, merge_threshold=0.45)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def two_databases(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[sessionmaker[Session], sessionmaker[Session]]]:
-    if request.param == "sqlite":
-        urls = [f"sqlite:///{tmp_path / name}" for name in ("one.db", "two.db")]
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        if not server.running:
-            server.start()
-        urls = [server.create_database(), server.create_database()]
-    engines: list[Engine] = []
-    for url in urls:
-        migrate(url)
-        engines.append(make_engine(url))
-    yield session_factory(engines[0]), session_factory(engines[1])
-    for engine in engines:
-        engine.dispose()
 
 
 def load(sessions: sessionmaker[Session], stream: Sequence[Item]) -> list[int]:
