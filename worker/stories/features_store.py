@@ -20,7 +20,7 @@ it stores, where workers run side by side; the story step reads them with its ar
 A row is used only if its ``fingerprint`` is that of the article as the story step reads it:
 a hash of exactly what the features depend on (the title, the text the step uses, the
 language, whether the text was extracted, the configuration's knobs that shape them and
-``DEFAULT_FORMAT``); else the step computes the features as it always did. The story step
+``FORMAT_VERSION``); else the step computes the features as it always did. The story step
 deletes its batch's rows, used or not; those of articles that never get a story go with their
 article (``ON DELETE CASCADE``), and ``prune_sketches`` deletes any left beside an article that
 has its story (``prune_features``).
@@ -50,7 +50,7 @@ from worker.stories.terms import Terms
 #: Version of what ``encode`` writes and of the code the features come from: part of the
 #: fingerprint, so a row written by another release is not used (bump it when ``features``
 #: would compute something else for the same article, e.g. a new tokenizer or stop words).
-DEFAULT_FORMAT = 1
+FORMAT_VERSION = 1
 #: Bytes of a fingerprint (BLAKE2b): collisions are out of reach for the rows of one store.
 DEFAULT_FINGERPRINT_BYTES = 20
 
@@ -64,7 +64,7 @@ def fingerprint(doc: StoryDoc, config: StoryConfig) -> bytes:
     """A hash of what ``features(doc, config, with_terms=True, with_phrases=True)`` depends on:
     two docs with the same fingerprint have the same features."""
     digest = hashlib.blake2b(digest_size=DEFAULT_FINGERPRINT_BYTES)
-    knobs = (DEFAULT_FORMAT, doc.extracted, config.title_weight, config.bands, config.band_rows)
+    knobs = (FORMAT_VERSION, doc.extracted, config.title_weight, config.bands, config.band_rows)
     # Each part with its length first: no two different inputs give the same bytes.
     for part in (repr(knobs), doc.title, doc.text, doc.language):
         if part is None:
