@@ -293,9 +293,10 @@ class DeferredWrites:
             )
         if self.features_read:
             params["af_ids"] = int_array(sorted(set(self.features_read)))
+            # A filter, not a FROM: the parameter is typed as the array (parsed once), not a
+            # text cast at run time, which a generic plan would redo for every row it scans.
             writes.append(
-                "DELETE FROM article_features"
-                " WHERE article_id = ANY(CAST(CAST(:af_ids AS text) AS bigint[]))"
+                "DELETE FROM article_features WHERE article_id = ANY(CAST(:af_ids AS bigint[]))"
             )
         self._clear()
         if not writes:

@@ -6,9 +6,10 @@ import json
 import sys
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from models import make_engine
+from tests.worker.stories.plans import plan_conditions
 from worker.stories.sql_writes import DeferredWrites, float_array, int_array, text_array
 
 AWKWARD_TEXTS = [
@@ -90,3 +91,18 @@ def test_held_postings_follow_the_net_change() -> None:
     assert not writes.is_stale(2, "kyiv")
     writes.take()
     assert writes.held_postings("minsk") == {}
+
+
+@pytest.mark.parametrize("seqscan", [True, False])
+def test_features_delete_reads_its_ids_once(pg_engine: Engine, seqscan: bool) -> None:
+    # Its ids are in a filter: a literal cast there at run time (``'{...}'::cstring``) would be
+    # parsed again for every row a scan of article_features looks at.
+    writes = DeferredWrites()
+    writes.forget_features(range(1, 40))
+    held = writes.take()
+    assert held is not None
+    statement, params = held
+    plan, conditions = plan_conditions(pg_engine, statement, params, seqscan=seqscan)
+    on_ids = [line for line in conditions if "article_id" in line]
+    assert on_ids, plan
+    assert not [line for line in on_ids if "::cstring" in line], plan
