@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from models import session_scope
 from tests.support.services import migrate
 from worker.config import Settings
+from worker.pipeline import refresh_feed
 from worker.resources import Resources, build_resources
+from worker.store import add_feed
 
 
 def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
@@ -29,3 +32,10 @@ def resources(tmp_path: Path, sqlite_url: str) -> Iterator[Resources]:
     rt = build_resources(make_settings(tmp_path, sqlite_url))
     yield rt
     rt.close()
+
+
+def ingest_feed(rt: Resources, url: str) -> list[int]:
+    """Add the feed at ``url`` and refresh it once: the ids of the article stubs it made."""
+    with session_scope(rt.sessions) as s:
+        feed, _ = add_feed(s, url)
+    return refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed.id).new_article_ids

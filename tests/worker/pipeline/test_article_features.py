@@ -14,9 +14,8 @@ from models.story_state import ArticleFeatures
 from tests.e2e.site import STORIES, rss, serve_site
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.services import migrate
-from tests.worker.pipeline.conftest import make_settings
-from tests.worker.pipeline.test_article_processing import _ingest_feed
-from tests.worker.stories.test_features_store import assert_same_features
+from tests.worker.pipeline.conftest import ingest_feed, make_settings
+from tests.worker.stories.conftest import assert_same_features
 from worker.pipeline import assign_story_step, process_article
 from worker.pipeline.inline import run_inline
 from worker.pipeline.story import story_config
@@ -62,7 +61,7 @@ def assert_rows_are_the_articles_features(rt: Resources, ids: list[int]) -> None
 def test_a_stored_page_comes_with_its_story_features_until_its_story_step(
     rt: Resources, http_server: LocalHTTPServer
 ) -> None:
-    ids = _ingest_feed(rt, serve_site(http_server)["world"])
+    ids = ingest_feed(rt, serve_site(http_server)["world"])
     for article_id in ids:
         outcome = process_article(rt.sessions, rt.fetcher, rt.settings, article_id)
         assert outcome.status == "ok"
@@ -89,7 +88,7 @@ def test_a_failed_page_stores_the_features_of_what_its_feed_said(
         rss("F", [(story, http_server.url("/nowhere.html"))]),
         content_type="application/rss+xml",
     )
-    [article_id] = _ingest_feed(rt, http_server.url("/f.xml"))
+    [article_id] = ingest_feed(rt, http_server.url("/f.xml"))
     outcome = process_article(rt.sessions, rt.fetcher, rt.settings, article_id)
     assert outcome.status == "failed"
     # Its title and summary stay the feed's, its text is the feed's; not extracted.
@@ -108,7 +107,7 @@ def test_features_that_cannot_be_computed_do_not_fail_the_article(
         raise RuntimeError("features broke")
 
     monkeypatch.setattr(features_store, "features", broken)
-    ids = _ingest_feed(rt, serve_site(http_server)["world"])
+    ids = ingest_feed(rt, serve_site(http_server)["world"])
     for article_id in ids:
         assert process_article(rt.sessions, rt.fetcher, rt.settings, article_id).status == "ok"
     assert stored(rt) == {}

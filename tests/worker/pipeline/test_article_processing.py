@@ -12,25 +12,19 @@ from models import Article, ArticleStatus, Change, session_scope, utcnow
 from tests.e2e.site import BOILERPLATE, STORIES, page_html, rss, serve_site
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.services import migrate
-from tests.worker.pipeline.conftest import make_settings
+from tests.worker.pipeline.conftest import ingest_feed, make_settings
 from worker.dedupe import content_hash
 from worker.fetch import Fetcher
-from worker.pipeline import RetryLater, assign_story_step, process_article, refresh_feed
+from worker.pipeline import RetryLater, assign_story_step, process_article
 from worker.pipeline.inline import run_inline
 from worker.resources import Resources, build_resources
 from worker.store import add_feed
 
 
-def _ingest_feed(rt: Resources, url: str) -> list[int]:
-    with session_scope(rt.sessions) as s:
-        feed, _ = add_feed(s, url)
-    return refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed.id).new_article_ids
-
-
 def test_page_is_extracted_and_merged_with_feed_fields(
     resources: Resources, http_server: LocalHTTPServer
 ) -> None:
-    ids = _ingest_feed(resources, serve_site(http_server)["world"])
+    ids = ingest_feed(resources, serve_site(http_server)["world"])
     for article_id in ids:
         assert (
             process_article(
@@ -57,7 +51,7 @@ def test_page_is_extracted_and_merged_with_feed_fields(
 def test_processing_twice_changes_nothing(
     resources: Resources, http_server: LocalHTTPServer
 ) -> None:
-    ids = _ingest_feed(resources, serve_site(http_server)["world"])
+    ids = ingest_feed(resources, serve_site(http_server)["world"])
     process_article(resources.sessions, resources.fetcher, resources.settings, ids[0])
     again = process_article(resources.sessions, resources.fetcher, resources.settings, ids[0])
     assert again.status == "skipped"
@@ -72,7 +66,7 @@ def test_missing_page_fails_but_keeps_the_feed_summary(
         rss("F", [(story, http_server.url("/nowhere.html"))]),
         content_type="application/rss+xml",
     )
-    [article_id] = _ingest_feed(resources, http_server.url("/f.xml"))
+    [article_id] = ingest_feed(resources, http_server.url("/f.xml"))
     outcome = process_article(resources.sessions, resources.fetcher, resources.settings, article_id)
     assert outcome.status == "failed"
     with session_scope(resources.sessions) as s:
@@ -104,7 +98,7 @@ def test_a_page_without_main_text_still_dates_its_article(
         rss("F", [(story, http_server.url("/video.html"))]),
         content_type="application/rss+xml",
     )
-    [article_id] = _ingest_feed(resources, http_server.url("/f.xml"))
+    [article_id] = ingest_feed(resources, http_server.url("/f.xml"))
     outcome = process_article(resources.sessions, resources.fetcher, resources.settings, article_id)
     assert (outcome.status, outcome.error_class) == ("failed", "no_text")
     with session_scope(resources.sessions) as s:
@@ -140,7 +134,7 @@ def test_same_text_at_two_urls_is_marked_duplicate(
 def test_our_own_rate_limit_defers_without_spending_attempts(
     tmp_path: Path, resources: Resources, http_server: LocalHTTPServer
 ) -> None:
-    ids = _ingest_feed(resources, serve_site(http_server)["world"])
+    ids = ingest_feed(resources, serve_site(http_server)["world"])
     # One request per 100 s to the host, which the feed fetch just used: the page must wait.
     slow = make_settings(
         tmp_path, resources.settings.sqlalchemy_url, host_rate_per_s=0.01, obey_robots=False
@@ -163,7 +157,7 @@ def test_a_page_failing_transiently_is_retried_later_then_failed_at_the_attempts
     http_server.add("/busy.html", b"try later", status=503, content_type="text/html")
     items = [(story, http_server.url("/busy.html"))]
     http_server.add("/f.xml", rss("F", items), content_type="application/rss+xml")
-    [article_id] = _ingest_feed(resources, http_server.url("/f.xml"))
+    [article_id] = ingest_feed(resources, http_server.url("/f.xml"))
     settings = make_settings(tmp_path, resources.settings.sqlalchemy_url, max_page_attempts=3)
     waits = []
     for attempt in (1, 2):
@@ -194,7 +188,7 @@ def test_two_deliveries_at_once_write_one_result(
     # this test makes them race on purpose, so the limit is set out of its way.
     rt = build_resources(make_settings(tmp_path, pg_url, max_unfinished_tries=10))
     try:
-        [article_id, *_] = _ingest_feed(rt, serve_site(http_server)["world"])
+        [article_id, *_] = ingest_feed(rt, serve_site(http_server)["world"])
         outcomes: list[str] = []
 
         def deliver() -> None:
@@ -300,7 +294,7 @@ def test_a_page_date_before_the_feeds_first_entry_gives_way_to_the_feed(
         http_server.add("/new.html", page_html(stale, http_server.url("/new.html")))
         items = [(newer, http_server.url("/new.html")), (older, http_server.url("/old.html"))]
         http_server.add("/f.xml", rss("F", items), content_type="application/rss+xml")
-        ids = _ingest_feed(rt, http_server.url("/f.xml"))
+        ids = ingest_feed(rt, http_server.url("/f.xml"))
         for article_id in ids:
             process_article(rt.sessions, rt.fetcher, rt.settings, article_id)
         with session_scope(rt.sessions) as s:
@@ -324,7 +318,7 @@ def test_a_page_date_before_the_feeds_first_entry_gives_way_to_the_feed(
 def test_a_page_is_stored_in_five_statements(
     resources: Resources, http_server: LocalHTTPServer
 ) -> None:
-    ids = _ingest_feed(resources, serve_site(http_server)["world"])
+    ids = ingest_feed(resources, serve_site(http_server)["world"])
     statements: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import make_engine, session_factory
 from tests.support.services import PostgresServer, migrate
+from worker.stories.assigner import Features
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -51,3 +52,22 @@ def two_databases(
     yield session_factory(engines[0]), session_factory(engines[1])
     for engine in engines:
         engine.dispose()
+
+
+def assert_same_features(got: Features, expected: Features) -> None:
+    assert got.digest == expected.digest
+    assert got.keys == expected.keys
+    if expected.sketch is None:
+        assert got.sketch is None
+    else:
+        assert got.sketch is not None
+        assert got.sketch.signature.dtype == expected.sketch.signature.dtype
+        assert got.sketch.signature.tolist() == expected.sketch.signature.tolist()
+        assert got.sketch.shingles == expected.sketch.shingles
+    assert got.terms is not None and expected.terms is not None
+    # In order, and each float bit for bit: a vector's sums depend on both.
+    assert [(t, c.hex()) for t, c in got.terms.counts.items()] == [
+        (t, c.hex()) for t, c in expected.terms.counts.items()
+    ]
+    assert got.terms.proper == expected.terms.proper
+    assert got.phrases == expected.phrases

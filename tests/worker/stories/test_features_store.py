@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models import Article
 from models import session_scope as scope
 from models.story_state import ArticleFeatures
+from tests.worker.stories.conftest import assert_same_features
 from tests.worker.stories.test_batch import (
     EVERY_LAYER,
     MERGING,
@@ -28,7 +29,7 @@ from tests.worker.stories.test_batch import (
 from tests.worker.stories.texts import STRIKE, STRIKE_TITLE, VISIT_A, VISIT_A_TITLE
 from worker.dedupe import content_hash
 from worker.stories import DEFAULT_CONFIG, StoryConfig, features_row, store_features
-from worker.stories.assigner import Features, features
+from worker.stories.assigner import features
 from worker.stories.docs import doc_of
 from worker.stories.features_store import (
     decode,
@@ -64,25 +65,6 @@ def stored_rows(sessions: sessionmaker[Session]) -> dict[int, tuple[bytes, str]]
             select(ArticleFeatures.article_id, ArticleFeatures.fingerprint, ArticleFeatures.data)
         )
         return {r[0]: (r[1], r[2]) for r in rows}
-
-
-def assert_same_features(got: Features, expected: Features) -> None:
-    assert got.digest == expected.digest
-    assert got.keys == expected.keys
-    if expected.sketch is None:
-        assert got.sketch is None
-    else:
-        assert got.sketch is not None
-        assert got.sketch.signature.dtype == expected.sketch.signature.dtype
-        assert got.sketch.signature.tolist() == expected.sketch.signature.tolist()
-        assert got.sketch.shingles == expected.sketch.shingles
-    assert got.terms is not None and expected.terms is not None
-    # In order, and each float bit for bit: a vector's sums depend on both.
-    assert [(t, c.hex()) for t, c in got.terms.counts.items()] == [
-        (t, c.hex()) for t, c in expected.terms.counts.items()
-    ]
-    assert got.terms.proper == expected.terms.proper
-    assert got.phrases == expected.phrases
 
 
 DOCS = [
