@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import lxml.html
 import pytest
+import trafilatura
 
 from tests.support.httpserver import ConnectionTrap
 from worker.extract import ExtractionError, extract_page
 from worker.extract.boilerplate import drop_boilerplate, is_boilerplate
 from worker.extract.decode import decode_html
 from worker.extract.metadata import DateText, read_page_metadata
+from worker.extract.page import DEFAULT_FULL_CASCADE_BELOW_CHARS
 
 BODY = "".join(
     f"<p>Paragraph {i} of a plain test article about the canal locks, which reopened after a "
@@ -134,3 +137,41 @@ def test_control_characters_do_not_break_extraction() -> None:
     assert page.text is not None
     assert "\x00" not in page.text
     assert "canal locks" in page.text
+
+
+def _spy_on_passes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The ``fast`` argument of each trafilatura pass extract_page runs (the real ones)."""
+    passes: list[bool] = []
+    real = trafilatura.bare_extraction
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        passes.append(kwargs["fast"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", spy)
+    return passes
+
+
+def test_fast_pass_decides_article_length_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    passes = _spy_on_passes(monkeypatch)
+    body = BODY * 2
+    page = extract_page(_page(body=body), url="https://x.example.com/long")
+    assert page.text is not None
+    assert len(page.text) >= DEFAULT_FULL_CASCADE_BELOW_CHARS
+    assert passes == [True]
+
+
+def test_short_fast_result_gets_the_full_cascade(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Text in bare <div>s: trafilatura's main extractor finds nothing here, its readability
+    # fallback finds the article. Only the full cascade runs the fallback.
+    sentence = (
+        "The harbour board voted on Tuesday to rebuild the northern breakwater after the "
+        "storms of last winter damaged it beyond repair, officials said."
+    )
+    divs = "".join(f"<div>{sentence} Part {i}.</div>" for i in range(12))
+    html = f"<html><body><div class='x'>{divs}</div></body></html>".encode()
+    passes = _spy_on_passes(monkeypatch)
+    page = extract_page(html, url="https://x.example.com/divs")
+    assert passes == [True, False]
+    assert page.text is not None
+    assert "Part 0." in page.text and "Part 11." in page.text
