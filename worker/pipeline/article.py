@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, ArticleStatus, ChangeKind, ErrorClass, session_scope, utcnow
@@ -42,7 +42,7 @@ from worker.pipeline.tries import (
     end_try,
     start_try,
 )
-from worker.store import NO_PROVENANCE, Provenance, record_change
+from worker.store import NO_PROVENANCE, Provenance, record_changes
 from worker.stories import StoryConfig, features_row, store_features
 from worker.urls import host_of
 
@@ -257,9 +257,8 @@ def _finish_from_feed(
     with session_scope(sessions) as session:
         if not _finish(session, article_id, stub, provenance, values, features):
             return ArticleOutcome(article_id, PageOutcome.SKIPPED)
-        record_change(
-            session, ChangeKind.ARTICLE_UPDATED, article_id, status=status, error_class=error_class
-        )
+        facts = {"status": status, "error_class": error_class}
+        record_changes(session, [(ChangeKind.ARTICLE_UPDATED, article_id, facts)])
     return ArticleOutcome(article_id, PageOutcome(status), error_class)
 
 
@@ -283,8 +282,17 @@ def _store_page(
     with session_scope(sessions) as session:
         if not _finish(session, article_id, stub, provenance, values, features):
             return ArticleOutcome(article_id, PageOutcome.SKIPPED)
-        record_change(session, ChangeKind.ARTICLE_UPDATED, article_id, status=ArticleStatus.OK)
+        facts = {"status": ArticleStatus.OK}
+        record_changes(session, [(ChangeKind.ARTICLE_UPDATED, article_id, facts)])
     return ArticleOutcome(article_id, PageOutcome.OK)
+
+
+# Built once: the SET clause is the parameters' columns. An ORM update built per article cost
+# more Python than the statement's round trip (~0.4 ms an article).
+_ARTICLES = cast(Table, Article.__table__)
+_FINISH = update(_ARTICLES).where(
+    _ARTICLES.c.id == bindparam("_article_id"), _ARTICLES.c.status == ArticleStatus.PENDING
+)
 
 
 def _finish(
@@ -302,16 +310,15 @@ def _finish(
     first and then finds the row no longer pending (Postgres; SQLite's BEGIN IMMEDIATE
     already serializes writers)."""
     done = session.execute(
-        update(Article)
-        .where(Article.id == article_id, Article.status == ArticleStatus.PENDING)
-        .values(
-            fetched_at=utcnow(),
-            unfinished_tries=0,
-            task_id=provenance.task_id or stub.task_id,
-            run_id=stub.run_id or provenance.run_id,
+        _FINISH,
+        {
+            "_article_id": article_id,
+            "fetched_at": utcnow(),
+            "unfinished_tries": 0,
+            "task_id": provenance.task_id or stub.task_id,
+            "run_id": stub.run_id or provenance.run_id,
             **values,
-        )
-        .execution_options(synchronize_session=False)
+        },
     )
     if not done.rowcount:  # type: ignore[attr-defined]
         return False

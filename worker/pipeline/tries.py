@@ -18,8 +18,9 @@ Attempts (``articles.attempts``) count the tries that ended in a transient failu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from models import Article, ArticleSource, ArticleStatus, ErrorClass, session_scope
@@ -107,6 +108,15 @@ class Unfinished(Exception):
         self.error_class = ErrorClass.TIME_LIMIT if timed_out else ErrorClass.WORKER_LOST
 
 
+# Built once (an ORM update built per call cost more Python than its round trip).
+_ARTICLES = cast(Table, Article.__table__)
+_THIS_ARTICLE = _ARTICLES.c.id == bindparam("_article_id")
+_COUNT_TRY = (
+    update(_ARTICLES).where(_THIS_ARTICLE).values(unfinished_tries=_ARTICLES.c.unfinished_tries + 1)
+)
+_CLEAR_TRY = update(_ARTICLES).where(_THIS_ARTICLE).values(unfinished_tries=0)
+
+
 def start_try(sessions: sessionmaker[Session], article_id: int) -> Stub | None:
     """The pending article's stub (its feed's fields, in one statement), with its try counted
     and committed before any risky work; ``None`` if it is not pending any more."""
@@ -114,7 +124,7 @@ def start_try(sessions: sessionmaker[Session], article_id: int) -> Stub | None:
         row = session.execute(_STUB, {"id": article_id}).first()
         if row is None or row.status != ArticleStatus.PENDING:
             return None
-        _set_unfinished(session, article_id, Article.unfinished_tries + 1)
+        session.execute(_COUNT_TRY, {"_article_id": article_id})
     fields = StubFields(
         title=row.title,
         summary=row.summary,
@@ -139,7 +149,7 @@ def start_try(sessions: sessionmaker[Session], article_id: int) -> Stub | None:
 def end_try(sessions: sessionmaker[Session], article_id: int) -> None:
     """Clear the try counted by :func:`start_try`: it ended, and cost the page nothing."""
     with session_scope(sessions) as session:
-        _set_unfinished(session, article_id, 0)
+        session.execute(_CLEAR_TRY, {"_article_id": article_id})
 
 
 def count_attempt(sessions: sessionmaker[Session], article_id: int, error: FetchError) -> int:
@@ -170,12 +180,3 @@ def _locked(session: Session, article_id: int) -> Article | None:
     # Row lock (Postgres; SQLite's BEGIN IMMEDIATE already serializes writers): two
     # deliveries of one task that finish together write one result, the other sees it done.
     return session.get(Article, article_id, with_for_update=True)
-
-
-def _set_unfinished(session: Session, article_id: int, value: object) -> None:
-    session.execute(
-        update(Article)
-        .where(Article.id == article_id)
-        .values(unfinished_tries=value)
-        .execution_options(synchronize_session=False)
-    )

@@ -14,7 +14,7 @@ from worker.store.articles import (
     upsert_article_stub,
     upsert_article_stubs,
 )
-from worker.store.changes import record_change
+from worker.store.changes import record_change, record_changes
 from worker.store.feeds import (
     add_feed,
     disable_feed,
@@ -39,6 +39,7 @@ __all__ = [
     "insert_documents",
     "insert_ignore",
     "record_change",
+    "record_changes",
     "remove_feed",
     "upsert_article_stub",
     "upsert_article_stubs",

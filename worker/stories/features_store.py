@@ -29,19 +29,20 @@ has its story (``prune_features``).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
 from collections.abc import Mapping
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Executable, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import Article
 from models.story_state import ArticleFeatures
 from worker.dedupe.minhash import Sketch
-from worker.store.upsert import dialect_insert
 from worker.stories.assigner import Features, StoryConfig, features
 from worker.stories.docs import written_doc
 from worker.stories.index import StoryDoc
@@ -153,12 +154,17 @@ def store_features(session: Session, row: dict[str, Any] | None) -> None:
     delivered twice leaves the row of the write that won."""
     if row is None:
         return
-    insert = dialect_insert(session, _TABLE).values(row)
-    session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["article_id"],
-            set_={"fingerprint": insert.excluded.fingerprint, "data": insert.excluded.data},
-        )
+    session.execute(_upsert(session.get_bind().dialect.name), row)
+
+
+@functools.cache
+def _upsert(dialect: str) -> Executable:
+    # Built once per dialect and executed with the row as its parameters: building the
+    # upsert (its ``excluded`` columns above all) cost more Python than running it.
+    insert = postgresql.insert(_TABLE) if dialect == "postgresql" else sqlite.insert(_TABLE)
+    return insert.on_conflict_do_update(
+        index_elements=[_TABLE.c.article_id],
+        set_={"fingerprint": insert.excluded.fingerprint, "data": insert.excluded.data},
     )
 
 
