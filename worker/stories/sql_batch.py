@@ -58,6 +58,8 @@ class BatchState:
         self._changed: set[int] = set()
         self._bands: dict[int, list[StoredSketch]] = {}
         self._df: dict[str, int] = {}
+        # SQLite: document counts taken since the last flush, written by it (``TermCounts``).
+        self._df_added: dict[str, int] = {}
         # Story ids taken from the sequence and not used yet (Postgres; the last is used first),
         # the highest of them, and how many articles of the batch are left (``assign_stories``).
         self._story_ids: list[int] = []

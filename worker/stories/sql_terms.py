@@ -24,11 +24,10 @@ one process from tearing the dicts all the same.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import cast
 
-from sqlalchemy import Executable, Table, bindparam, select, text
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from models.story_state import TERM_CHARS, TermStat
@@ -101,10 +100,15 @@ DOCUMENTS_TERM = ""
 _TERM_STATS = cast(Table, TermStat.__table__)
 
 
-def _upsert_df() -> Executable:
-    table = _TERM_STATS
-    stmt = sqlite.insert(table).values(term=bindparam("term"), df=1)
-    return stmt.on_conflict_do_update(index_elements=[table.c.term], set_={"df": table.c.df + 1})
+# SQLite: a batch's increments, one row per term in one executemany, as plain tuples (the
+# statement's parameters built per row by SQLAlchemy cost as much as SQLite's work).
+_SQLITE_ADD_DF = (
+    "INSERT INTO term_stats (term, df) VALUES (?, ?)"
+    " ON CONFLICT (term) DO UPDATE SET df = term_stats.df + excluded.df"
+)
+_SQLITE_TERM_COUNTS = select(_TERM_STATS.c.term, _TERM_STATS.c.df).where(
+    _TERM_STATS.c.term.in_(bindparam("terms", expanding=True))
+)
 
 
 # Postgres: arrays as parameters — one statement text whatever their length, so psycopg
@@ -159,14 +163,33 @@ class TermCounts(BatchState):
             self._writes.count_terms(wanted)
             counts = {t: df[t] for t in wanted}
         else:
-            # One statement text whatever the number of terms (an executemany and an expanding
-            # IN), so it is compiled once per process, not once per article.
-            self.session.connection().execute(_upsert_df(), [{"term": t} for t in wanted])
-            rows = self.session.execute(
-                select(TermStat.term, TermStat.df).where(TermStat.term.in_(wanted))
-            ).all()
-            counts = {term: int(count) for term, count in rows}
+            # SQLite takes its write lock when the transaction begins (BEGIN IMMEDIATE): as
+            # on Postgres, counts read once and counted on here are exact, and the batch's
+            # increments go out in one statement when it ends (``flush``), not ~130 upserts
+            # and a read per article while the other workers wait for the lock.
+            self._read_sqlite_counts(wanted)
+            df, added = self._df, self._df_added
+            for t in wanted:
+                df[t] += 1
+                added[t] = added.get(t, 0) + 1
+            counts = {t: df[t] for t in wanted}
         return counts.pop(DOCUMENTS_TERM), counts
+
+    def _read_sqlite_counts(self, wanted: Iterable[str]) -> None:
+        df = self._df
+        unknown = sorted({t for t in wanted if t not in df})
+        df.update(dict.fromkeys(unknown, 0))
+        for start in range(0, len(unknown), DEFAULT_TERM_CHUNK):
+            chunk = unknown[start : start + DEFAULT_TERM_CHUNK]
+            for term, count in self.session.execute(_SQLITE_TERM_COUNTS, {"terms": chunk}):
+                df[term] = int(count)
+
+    def flush(self, meanwhile: Callable[[], object] | None = None) -> None:
+        if self._df_added:  # SQLite: the counts taken since the last flush
+            rows = sorted(self._df_added.items())
+            self._df_added = {}
+            self.session.connection().exec_driver_sql(_SQLITE_ADD_DF, rows)
+        super().flush(meanwhile)
 
     def _keep_counts(self) -> None:
         """At the end of a batch: keep the counts for the next one, with the token its writes
