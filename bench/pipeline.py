@@ -1,7 +1,7 @@
 """End-to-end ingestion throughput, stage by stage, against trafilatura's own rate.
 
     python bench/pipeline.py [--feeds 10] [--articles 300] [--concurrency 2]
-                             [--embedded | --inline]
+                             [--embedded | --inline] [--set STORYWIRE_NAME=VALUE ...]
 
 A local HTTP server serves N feeds linking M article pages (the real pages under
 ../shared/data/extraction/*/html when present, else generated pages). Storywire ingests them:
@@ -10,6 +10,9 @@ A local HTTP server serves N feeds linking M article pages (the real pages under
   temp dirs);
 - ``--embedded``: the same on the embedded defaults (SQLite broker and SQLite database);
 - ``--inline``: ``storywire fetch --all --inline`` in one process, on Postgres.
+
+``--set`` gives the run a setting (e.g. ``--set STORYWIRE_STORY_BATCH=8``) to compare one
+value against another.
 
 The clock runs from the first feed refresh to the moment every article is extracted *and*
 has its story. In the same run, before and after, the same pages go through trafilatura
@@ -171,7 +174,9 @@ def services(mode: str, tmp: Path) -> Iterator[tuple[dict[str, str], dict[str, i
         yield env, pids
 
 
-def run_pipeline(mode: str, pages: list[bytes], feeds: int, concurrency: int) -> Run:
+def run_pipeline(
+    mode: str, pages: list[bytes], feeds: int, concurrency: int, settings: dict[str, str]
+) -> Run:
     tmp = Path(tempfile.mkdtemp(prefix="storywire-bench-"))
     (tmp / "trace").mkdir()
     with services(mode, tmp) as (urls, servers), LocalHTTPServer() as http:
@@ -185,6 +190,7 @@ def run_pipeline(mode: str, pages: list[bytes], feeds: int, concurrency: int) ->
             STORYWIRE_DISPATCH_PER_HOST=str(feeds),
             STORYWIRE_LOG_LEVEL="WARNING",
             **{TRACE_ENV: str(tmp / "trace")},
+            **settings,
         )
         run_cli(["db", "upgrade"], env)
         run_cli(["feeds", "add", *serve(http, pages, feeds)], env)
@@ -381,15 +387,27 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--embedded", action="store_true", help="SQLite broker and database")
     mode.add_argument("--inline", action="store_true", help="fetch --all --inline, 1 process")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="STORYWIRE_NAME=VALUE",
+        help="a setting of the run (repeatable), e.g. --set STORYWIRE_STORY_BATCH=8",
+    )
     args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.set)
+    if any(not name.startswith("STORYWIRE_") for name in settings):
+        parser.error("--set takes STORYWIRE_NAME=VALUE")
     mode_name = "inline" if args.inline else "embedded" if args.embedded else "celery"
 
     print(f"machine load before: {_load()}")
     pages, origin = load_pages(args.articles)
     print(f"pages: {origin}")
+    if settings:
+        print(f"settings: {settings}")
     ceilings_one = [ceiling(pages, 1)]
     ceilings_many = [ceiling(pages, args.concurrency)]
-    run = run_pipeline(mode_name, pages, args.feeds, args.concurrency)
+    run = run_pipeline(mode_name, pages, args.feeds, args.concurrency, settings)
     ceilings_one.append(ceiling(pages, 1))
     ceilings_many.append(ceiling(pages, args.concurrency))
     print(f"machine load after:  {_load()}")
