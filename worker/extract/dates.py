@@ -171,12 +171,21 @@ def needs_scan(meta: PageMetadata, *, url: str, now: datetime | None = None) -> 
 
 
 def scan_page(tree: HtmlElement, *, url: str, now: datetime | None = None) -> str | None:
-    """htmldate's extensive scan of the page (on its own copy): the ``text`` candidate."""
+    """htmldate's scan of the page (on its own copy): the ``text`` candidate.
+
+    Its fast mode first; the extensive one only when the fast one finds nothing. The extensive
+    scan hands free text to dateparser, which tries every language it knows (~17 ms a call
+    once loaded, and 2 s of language data on a process's first call); the fast one reads the
+    numeric and common spellings, and dated 61 of the 100 pages of the htmldate set that only
+    a scan dates, at the same accuracy (docs/extraction.md)."""
     today = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
-    found: str | None = find_date(
-        tree, url=url, extensive_search=True, original_date=True, max_date=today
-    )
-    return found
+    for extensive in (False, True):
+        found: str | None = find_date(
+            tree, url=url, extensive_search=extensive, original_date=True, max_date=today
+        )
+        if found:
+            return found
+    return None
 
 
 def warm_up() -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pickle
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import lxml.html
 import pytest
 
+import worker.extract.dates as dates_module
 from worker.extract import ExtractionError, extract_page
-from worker.extract.dates import PageDates, resolve_dates, url_date
+from worker.extract.dates import PageDates, resolve_dates, scan_page, url_date
 from worker.extract.metadata import DateText, PageMetadata
 from worker.extract.shown import ShownDate
 
@@ -283,3 +285,38 @@ def test_a_page_without_main_text_is_still_dated() -> None:
         str(caught.value),
         caught.value.dates,
     )
+
+
+def _scan_modes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The ``extensive_search`` of each htmldate scan ``scan_page`` runs (the real ones)."""
+    modes: list[bool] = []
+    real = dates_module.find_date
+
+    def spy(tree: Any, **kwargs: Any) -> Any:
+        modes.append(kwargs["extensive_search"])
+        return real(tree, **kwargs)
+
+    monkeypatch.setattr(dates_module, "find_date", spy)
+    return modes
+
+
+def test_scan_reads_plain_dates_without_the_extensive_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    modes = _scan_modes(monkeypatch)
+    tree = lxml.html.fromstring(
+        "<html><body><h1>Harbour works</h1><p>Posted 2021-03-04 by staff</p>"
+        "<p>The breakwater is rebuilt.</p></body></html>"
+    )
+    assert scan_page(tree, url="https://x.example.com/harbour", now=NOW) == "2021-03-04"
+    assert modes == [False]
+
+
+def test_scan_falls_back_to_the_extensive_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A date in words only dateparser reads: the fast scan finds nothing.
+    modes = _scan_modes(monkeypatch)
+    tree = lxml.html.fromstring(
+        "<html><body><h1>Порт</h1><span>4 марта 2021 года</span><p>Текст.</p></body></html>"
+    )
+    assert scan_page(tree, url="https://x.example.com/port", now=NOW) == "2021-03-04"
+    assert modes == [False, True]
