@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
 
 import lxml.html
 import pytest
 import trafilatura
 
+import worker.extract.page as page_module
 from tests.support.httpserver import ConnectionTrap
 from worker.extract import ExtractionError, extract_page
 from worker.extract.boilerplate import drop_boilerplate, is_boilerplate
@@ -175,3 +177,39 @@ def test_short_fast_result_gets_the_full_cascade(monkeypatch: pytest.MonkeyPatch
     assert passes == [True, False]
     assert page.text is not None
     assert "Part 0." in page.text and "Part 11." in page.text
+
+
+def test_threads_take_turns_at_extraction(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each extraction, once inside, waits (up to a bound) for another thread to come in too:
+    # with the turns kept, none ever does, and they run one after the other.
+    inside: list[int] = []
+    most = 0
+    second_in = threading.Event()
+    real = page_module._extract_page
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        nonlocal most
+        inside.append(1)
+        most = max(most, len(inside))
+        if len(inside) > 1:
+            second_in.set()
+        second_in.wait(timeout=0.5)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            inside.pop()
+
+    monkeypatch.setattr(page_module, "_extract_page", watched)
+    pages: list[str | None] = []
+    threads = [
+        threading.Thread(
+            target=lambda: pages.append(extract_page(_page(), url="https://x.example.com/").text)
+        )
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == 1
+    assert len(pages) == 2 and all(pages)
