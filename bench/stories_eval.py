@@ -45,6 +45,7 @@ time window and kernel, which ECB+ cannot). Printed: B-cubed P / R / F1 and pair
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -343,6 +344,9 @@ def variants_eval(docs: Sequence[Doc]) -> None:
     print("\nDev variants through `storywire cluster` (bench/stories_devsets.py), B-cubed F1")
     print("(all / odd topics / even topics) against the reference single pass at its best")
     print("threshold in hindsight (3-day window on dated variants):")
+    reference = importlib.util.find_spec("sklearn") is not None
+    if not reference:
+        print("  (no reference: it needs scikit-learn, `pip install -e '.[bench]'`)")
     for name in VARIANTS:
         records = variant(docs, name)
         gold = {str(r["id"]): str(r["event"]) for r in records}
@@ -360,16 +364,20 @@ def variants_eval(docs: Sequence[Doc]) -> None:
             if name.startswith("dated")
             else None
         )
-        best = max(
-            (
-                (t, _thirds(run_reference(rows, list(range(len(rows))), t, days), gold, topic))
-                for t in REFERENCE_THRESHOLDS
-            ),
-            key=lambda found: found[1][0],
-        )
+        compared = ""
+        if reference:
+            best = max(
+                (
+                    (t, _thirds(run_reference(rows, list(range(len(rows))), t, days), gold, topic))
+                    for t in REFERENCE_THRESHOLDS
+                ),
+                key=lambda found: found[1][0],
+            )
+            compared = (
+                f"   reference @ {best[0]} {best[1][0]:.3f} ({best[1][1]:.3f} / {best[1][2]:.3f})"
+            )
         print(
-            f"  {name:<16} ours {ours[0]:.3f} ({ours[1]:.3f} / {ours[2]:.3f})"
-            f"   reference @ {best[0]} {best[1][0]:.3f} ({best[1][1]:.3f} / {best[1][2]:.3f})"
+            f"  {name:<16} ours {ours[0]:.3f} ({ours[1]:.3f} / {ours[2]:.3f}){compared}"
             f"   ({ms:.1f} ms/article wall)"
         )
 
