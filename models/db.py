@@ -20,12 +20,15 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
 #: How long a SQLite writer waits for the lock held by another process before failing.
 DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: A writer waiting for that lock tries again this often (SQLite's own wait backs off to 100 ms
+#: sleeps, so a waiter would wake long after a transaction of a few hundred ms ended).
+DEFAULT_SQLITE_LOCK_POLL_MS = 5
 #: A pooled server connection idle longer than this is pinged before it is handed out.
 DEFAULT_PING_IDLE_S = 10.0
 
@@ -104,7 +107,19 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_on_begin(conn: Any) -> None:
     # BEGIN IMMEDIATE takes the write lock up front, so two read-then-write transactions
     # cannot deadlock on lock upgrade (SQLite would fail one of them without waiting).
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    raw = conn.connection.driver_connection
+    raw.execute(f"PRAGMA busy_timeout={DEFAULT_SQLITE_LOCK_POLL_MS}")
+    deadline = time.monotonic() + DEFAULT_SQLITE_BUSY_TIMEOUT_MS / 1000
+    try:
+        while True:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc.orig) or time.monotonic() >= deadline:
+                    raise
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={DEFAULT_SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
