@@ -133,7 +133,7 @@ def serve(servers: list[LocalHTTPServer], pages: list[bytes]) -> list[str]:
         per_feed[i % feeds].append(server.url(path))
     urls = []
     now = format_datetime(utcnow())
-    for server, (f, links) in zip(servers, enumerate(per_feed), strict=True):
+    for f, (server, links) in enumerate(zip(servers, per_feed, strict=True)):
         items = "".join(
             f"<item><title>Item {k}</title><link>{link}</link><guid>{link}</guid>"
             f"<pubDate>{now}</pubDate></item>"
@@ -408,9 +408,11 @@ def main() -> None:
         help="a setting of the run (repeatable), e.g. --set STORYWIRE_STORY_BATCH=8",
     )
     args = parser.parse_args()
-    settings = dict(item.split("=", 1) for item in args.set)
-    if any(not name.startswith("STORYWIRE_") for name in settings):
+    if any(not item.startswith("STORYWIRE_") or "=" not in item for item in args.set):
         parser.error("--set takes STORYWIRE_NAME=VALUE")
+    settings = dict(item.split("=", 1) for item in args.set)
+    if not 1 <= args.feeds <= 250:
+        parser.error("--feeds takes 1 to 250 (one loopback address each, 127.0.0.2 onwards)")
     mode_name = "inline" if args.inline else "embedded" if args.embedded else "celery"
 
     print(f"machine load before: {_load()}")

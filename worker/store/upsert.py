@@ -14,7 +14,12 @@ from models.base import Base
 
 def dialect_insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
     """``INSERT`` for the session's dialect, with ``on_conflict_do_*`` (Postgres or SQLite)."""
-    if session.get_bind().dialect.name == "postgresql":
+    return insert_for(session.get_bind().dialect.name, table)
+
+
+def insert_for(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """``dialect_insert`` by dialect name, for a statement built once per dialect."""
+    if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 

@@ -37,12 +37,12 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from sqlalchemy import Executable, Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import Article
 from models.story_state import ArticleFeatures
 from worker.dedupe.minhash import Sketch
+from worker.store.upsert import insert_for
 from worker.stories.assigner import Features, StoryConfig, features
 from worker.stories.docs import written_doc
 from worker.stories.index import StoryDoc
@@ -161,7 +161,7 @@ def store_features(session: Session, row: dict[str, Any] | None) -> None:
 def _upsert(dialect: str) -> Executable:
     # Built once per dialect and executed with the row as its parameters: building the
     # upsert (its ``excluded`` columns above all) cost more Python than running it.
-    insert = postgresql.insert(_TABLE) if dialect == "postgresql" else sqlite.insert(_TABLE)
+    insert = insert_for(dialect, _TABLE)
     return insert.on_conflict_do_update(
         index_elements=[_TABLE.c.article_id],
         set_={"fingerprint": insert.excluded.fingerprint, "data": insert.excluded.data},

@@ -13,6 +13,7 @@ reads answer from the tables plus what is held back.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -59,7 +60,7 @@ class BatchState:
         self._bands: dict[int, list[StoredSketch]] = {}
         self._df: dict[str, int] = {}
         # SQLite: document counts taken since the last flush, written by it (``TermCounts``).
-        self._df_added: dict[str, int] = {}
+        self._df_added: Counter[str] = Counter()
         # Story ids taken from the sequence and not used yet (Postgres; the last is used first),
         # the highest of them, and how many articles of the batch are left (``assign_stories``).
         self._story_ids: list[int] = []

@@ -24,7 +24,7 @@ one process from tearing the dicts all the same.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import cast
 
 from sqlalchemy import Table, bindparam, select, text
@@ -131,63 +131,45 @@ class TermCounts(BatchState):
 
     def _read_counts(self, wanted: Iterable[str]) -> None:
         """Document counts of the terms not read yet in this transaction (0: not in the table):
-        those this process kept from its last batch, if still valid, then from the table."""
+        on Postgres those this process kept from its last batch, if still valid; the rest
+        from the table."""
         df = self._df
-        if not self._kept_checked:
-            self._kept_checked = True
-            KEPT_COUNTS.check(self.session.execute(_PG_COUNTS_TOKEN).scalar())
-        unknown = []
-        for term in {t for t in wanted if t not in df}:
-            kept = KEPT_COUNTS.get(term)
-            if kept is None:
-                unknown.append(term)
-            else:
-                df[term] = kept
-        unknown.sort()
+        unknown = {t for t in wanted if t not in df}
+        if self._postgres:
+            if not self._kept_checked:
+                self._kept_checked = True
+                KEPT_COUNTS.check(self.session.execute(_PG_COUNTS_TOKEN).scalar())
+            for term in list(unknown):
+                kept = KEPT_COUNTS.get(term)
+                if kept is not None:
+                    df[term] = kept
+                    unknown.discard(term)
         df.update(dict.fromkeys(unknown, 0))
-        for start in range(0, len(unknown), DEFAULT_TERM_CHUNK):
-            chunk = unknown[start : start + DEFAULT_TERM_CHUNK]
-            found = self.session.execute(_PG_TERM_COUNTS, {"terms": text_array(chunk)})
-            for term, count in found:
-                self._df[term] = int(count)
+        df.update(_stored_counts(self.session, sorted(unknown), postgres=self._postgres))
 
     def count_document(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
         wanted = sorted({t[:TERM_CHARS] for t in terms} | {DOCUMENTS_TERM})
+        # The counts are read once per transaction and counted on here: exact, since no other
+        # story step writes them meanwhile (the story-step lock on Postgres; on SQLite the
+        # write lock, taken when the transaction begins). The increments go out with the
+        # batch's writes (Postgres), or in one statement when it ends (SQLite, ``flush``):
+        # not ~130 upserts and a read per article while the other workers wait for the lock.
+        self._read_counts(wanted)
+        df = self._df
+        for t in wanted:
+            df[t] += 1
         if self._postgres:
-            # The counts are read once per transaction and counted on here; the increments go
-            # out with the other writes (the lock keeps them exact).
-            self._read_counts(wanted)
-            df = self._df
-            for t in wanted:
-                df[t] += 1
             self._writes.count_terms(wanted)
-            counts = {t: df[t] for t in wanted}
         else:
-            # SQLite takes its write lock when the transaction begins (BEGIN IMMEDIATE): as
-            # on Postgres, counts read once and counted on here are exact, and the batch's
-            # increments go out in one statement when it ends (``flush``), not ~130 upserts
-            # and a read per article while the other workers wait for the lock.
-            self._read_sqlite_counts(wanted)
-            df, added = self._df, self._df_added
-            for t in wanted:
-                df[t] += 1
-                added[t] = added.get(t, 0) + 1
-            counts = {t: df[t] for t in wanted}
+            self._df_added.update(wanted)
+        counts = {t: df[t] for t in wanted}
         return counts.pop(DOCUMENTS_TERM), counts
 
-    def _read_sqlite_counts(self, wanted: Iterable[str]) -> None:
-        df = self._df
-        unknown = sorted({t for t in wanted if t not in df})
-        df.update(dict.fromkeys(unknown, 0))
-        for start in range(0, len(unknown), DEFAULT_TERM_CHUNK):
-            chunk = unknown[start : start + DEFAULT_TERM_CHUNK]
-            for term, count in self.session.execute(_SQLITE_TERM_COUNTS, {"terms": chunk}):
-                df[term] = int(count)
-
     def flush(self, meanwhile: Callable[[], object] | None = None) -> None:
-        if self._df_added:  # SQLite: the counts taken since the last flush
+        """``BatchState.flush``, and on SQLite the counts taken since the last one."""
+        if self._df_added:
             rows = sorted(self._df_added.items())
-            self._df_added = {}
+            self._df_added.clear()
             self.session.connection().exec_driver_sql(_SQLITE_ADD_DF, rows)
         super().flush(meanwhile)
 
@@ -199,22 +181,26 @@ class TermCounts(BatchState):
 
 
 def read_term_counts(session: Session, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
-    """The documents counted and each term's document count (0: never seen), as stored:
-    ``DEFAULT_TERM_CHUNK`` terms per statement (on Postgres one array literal each: psycopg
-    would convert thousands of parameters one by one). A term longer than the stored key is
-    counted under its cut form."""
+    """The documents counted and each term's document count (0: never seen), as stored. A
+    term longer than the stored key is counted under its cut form."""
     terms = set(terms)
     wanted = sorted({t[:TERM_CHARS] for t in terms} | {DOCUMENTS_TERM})
-    df: dict[str, int] = {}
     postgres = session.get_bind().dialect.name == "postgresql"
-    for start in range(0, len(wanted), DEFAULT_TERM_CHUNK):
-        chunk = wanted[start : start + DEFAULT_TERM_CHUNK]
-        if postgres:
-            found = session.execute(_PG_TERM_COUNTS, {"terms": text_array(chunk)})
-        else:
-            found = session.execute(
-                select(TermStat.term, TermStat.df).where(TermStat.term.in_(chunk))
-            )
-        df.update((t, int(c)) for t, c in found)
+    df = _stored_counts(session, wanted, postgres=postgres)
     n_docs = df.pop(DOCUMENTS_TERM, 0)
     return n_docs, {t: df.get(t[:TERM_CHARS], 0) for t in terms}
+
+
+def _stored_counts(session: Session, terms: Sequence[str], *, postgres: bool) -> dict[str, int]:
+    """``term_stats``' counts of these terms (those it holds), ``DEFAULT_TERM_CHUNK`` a
+    statement (on Postgres one array literal each: psycopg would convert thousands of
+    parameters one by one)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(terms), DEFAULT_TERM_CHUNK):
+        chunk = terms[start : start + DEFAULT_TERM_CHUNK]
+        if postgres:
+            rows = session.execute(_PG_TERM_COUNTS, {"terms": text_array(chunk)})
+        else:
+            rows = session.execute(_SQLITE_TERM_COUNTS, {"terms": list(chunk)})
+        found.update((term, int(count)) for term, count in rows)
+    return found
