@@ -96,14 +96,24 @@ class _Dated:
 
 
 def date_page(
-    meta: PageMetadata, tree: HtmlElement, *, url: str, now: datetime | None = None
+    meta: PageMetadata,
+    tree: HtmlElement,
+    *,
+    url: str,
+    now: datetime | None = None,
+    guess: bool = True,
 ) -> PageDates:
     """The dates of the page ``tree`` fetched from ``url``: every candidate, the costlier
-    ones only when nothing else dates the page."""
+    ones only when nothing else dates the page.
+
+    ``guess=False``: the caller has a date it trusts more than the page's guesses (its feed's,
+    ``worker.pipeline.dates``), so a page without markup or URL date is not searched for a
+    publication label nor scanned (``text``): the markup, the URL and the date beside the
+    headline are read as always."""
     now = now or datetime.now(UTC)
     shown = shown_date(tree, now=now)
     scanned = None
-    if shown is None and needs_scan(meta, url=url, now=now):
+    if guess and shown is None and needs_scan(meta, url=url, now=now):
         # Read only here: a "published" label far from the headline is the page's date
         # when nothing else is, not a reason to doubt its markup.
         shown = labelled_date(tree, now=now)

@@ -120,15 +120,24 @@ class ExtractionError(Exception):
         return (type(self), (self.error_class, str(self), self.dates))
 
 
-def extract_page(html: bytes, *, url: str, content_type: str | None = None) -> ExtractedPage:
+def extract_page(
+    html: bytes, *, url: str, content_type: str | None = None, guess_dates: bool = True
+) -> ExtractedPage:
     """Extract the article of one HTML page fetched from ``url`` (after redirects).
+
+    ``guess_dates=False`` when the caller already has a publication date it trusts more than
+    a guess from the page's text (a feed's): a page that neither its markup nor its URL dates
+    is then left undated rather than scanned (the scan is the costliest part of dating, and
+    its guess would rank below the caller's date; see ``worker.extract.dates.date_page``).
 
     Threads of one process take turns (see ``_EXTRACTING``)."""
     with _EXTRACTING:
-        return _extract_page(html, url=url, content_type=content_type)
+        return _extract_page(html, url=url, content_type=content_type, guess_dates=guess_dates)
 
 
-def _extract_page(html: bytes, *, url: str, content_type: str | None) -> ExtractedPage:
+def _extract_page(
+    html: bytes, *, url: str, content_type: str | None, guess_dates: bool
+) -> ExtractedPage:
     if not html or not html.strip():
         raise ExtractionError(ErrorClass.EMPTY, "empty response body: no page to extract")
     _refuse_non_html(html, content_type)
@@ -142,7 +151,7 @@ def _extract_page(html: bytes, *, url: str, content_type: str | None) -> Extract
         raise ExtractionError(ErrorClass.NOT_HTML, "body could not be parsed as HTML")
 
     meta = read_page_metadata(tree, url=url)
-    dates = date_page(meta, tree, url=url)
+    dates = date_page(meta, tree, url=url, guess=guess_dates)
     document = _trafilatura(tree, url)
     if document is None or not document.text:
         raise ExtractionError(ErrorClass.NO_TEXT, "no main text found on the page", dates)

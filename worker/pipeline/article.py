@@ -171,7 +171,11 @@ def _process(
         response = fetcher.fetch(stub.url, accept=ACCEPT_HTML, check_robots=settings.obey_robots)
         timer.fetched()
         page = extract_page(
-            response.content, url=response.url, content_type=response.headers.get("content-type")
+            response.content,
+            url=response.url,
+            content_type=response.headers.get("content-type"),
+            # A feed's date outranks what a scan of the page's text would guess.
+            guess_dates=stub.fields.feed_published_at is None,
         )
         timer.extracted()
     except RobotsDisallowed as exc:

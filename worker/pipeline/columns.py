@@ -39,6 +39,12 @@ class StubFields:
     first_entry_at: datetime | None = None  # the oldest entry date its feed ever gave
     date_error: str | None = None  # why the feed's own dates were refused
 
+    @property
+    def feed_published_at(self) -> datetime | None:
+        """The publication date the feed gave: it ranks above any date guessed from the page
+        (``worker.pipeline.dates``), so the page's text need not be scanned for one."""
+        return self.published[0] if self.published[1] == DateSource.FEED else None
+
 
 def page_record(page: ExtractedPage, stub: StubFields) -> dict[str, Any]:
     """The article columns an extracted page sets, merged with the feed's (``stub``)."""
@@ -58,7 +64,7 @@ def page_record(page: ExtractedPage, stub: StubFields) -> dict[str, Any]:
 def date_columns(page: PageDateFields, stub: StubFields) -> dict[str, Any]:
     """The date columns of an article: the page's dates merged with the feed's (``stub``)."""
     feed = FeedDates(
-        stub.published[0] if stub.published[1] == DateSource.FEED else None,
+        stub.feed_published_at,
         stub.modified[0] if stub.modified[1] == DateSource.FEED else None,
         stub.first_entry_at,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event, select
@@ -313,6 +314,54 @@ def test_a_page_date_before_the_feeds_first_entry_gives_way_to_the_feed(
         )
     finally:
         rt.close()
+
+
+def test_a_page_is_scanned_for_its_date_only_when_its_feed_gave_none(
+    resources: Resources, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import worker.extract.dates as dates_module
+
+    scanned: list[str] = []
+    real_scan = dates_module.scan_page
+
+    def counting_scan(tree: Any, **kwargs: Any) -> str | None:
+        scanned.append(kwargs["url"])
+        return real_scan(tree, **kwargs)
+
+    monkeypatch.setattr(dates_module, "scan_page", counting_scan)
+    body = "".join(
+        f"<p>Paragraph {i}: the river ferry resumes its evening crossings after the quay "
+        "works, the operator said on Tuesday, with two boats and a new timetable.</p>"
+        for i in range(6)
+    )
+    for slug in ("dated", "undated"):  # dated only in their text, ten days after the feed
+        http_server.add(
+            f"/{slug}.html",
+            f"<html><head><title>Ferry {slug}</title></head><body><article><h1>Ferry "
+            f"{slug}</h1>{body}</article><footer>Archived 2026-03-12</footer></body></html>",
+        )
+    items = "".join(
+        f"<item><title>Ferry {slug}</title><link>{http_server.url(f'/{slug}.html')}</link>"
+        f"{pub}</item>"
+        for slug, pub in (("dated", "<pubDate>Mon, 02 Mar 2026 09:00:00 GMT</pubDate>"),
+                          ("undated", ""))
+    )  # fmt: skip
+    http_server.add(
+        "/ferry.xml",
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>{items}</channel></rss>',
+        content_type="application/rss+xml",
+    )
+    for article_id in ingest_feed(resources, http_server.url("/ferry.xml")):
+        process_article(resources.sessions, resources.fetcher, resources.settings, article_id)
+    with session_scope(resources.sessions) as s:
+        stored = {a.title: a for a in s.scalars(select(Article))}
+    dated, undated = stored["Ferry dated"], stored["Ferry undated"]
+    # The feed's date outranks a guess from the text: that page is not scanned, and its
+    # text's later date is not taken for a modification either.
+    assert (dated.published_source, dated.modified_at) == ("feed", None)
+    assert dated.published_at is not None and dated.published_at.day == 2
+    assert (undated.published_source, str(undated.published_at.date())) == ("text", "2026-03-12")
+    assert scanned == [http_server.url("/undated.html")]
 
 
 def test_a_page_is_stored_in_five_statements(
