@@ -35,6 +35,7 @@ from worker.pipeline.story import (
     DEFAULT_STORY_DELAY_S,
     refine_window,
     story_config,
+    story_delay,
 )
 from worker.pipeline.sweep import claim_lost_articles
 from worker.pipeline.tries import note_time_limit
@@ -137,7 +138,7 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
         log.info("article fetch will be retried", attempts=exc.attempts, countdown=exc.countdown)
         raise self.retry(countdown=exc.countdown) from exc
     if outcome.status != PageOutcome.SKIPPED:
-        assign_story.apply_async((article_id, run_id), countdown=DEFAULT_STORY_DELAY_S)
+        assign_story.apply_async((article_id, run_id), countdown=story_delay(rt.sessions))
     else:
         _finish_run_if_done(rt, run_id)
     log.info("article processed", status=outcome.status, error_class=outcome.error_class)

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Article, session_scope
+from models import Article, ArticleStatus, session_scope
 from worker.config import Settings
 from worker.stories import (
     ALREADY_ASSIGNED,
@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 #: An article's story step runs this long after its page is stored (the task's countdown), so
 #: that the articles stored meanwhile wait too and the first step to run assigns them all in
 #: one batch (``STORYWIRE_STORY_BATCH``); the others find theirs done. Run at once, each would
-#: be a batch of one while pages keep coming in.
+#: be a batch of one while pages keep coming in. Once no page is pending, none waits
+#: (``story_delay``).
 DEFAULT_STORY_DELAY_S = 1.0
 #: Times a story step comes back later (``DEFAULT_STORY_DELAY_S``) rather than wait while
 #: another worker holds the story-step lock (``assign_story_step(..., wait=False)``): a
@@ -56,6 +57,8 @@ DEFAULT_STORY_BUSY_RETRIES = 3
 DEFAULT_BACKFILL_BATCH = 32
 #: Longest ``articles.story_error`` kept (the exception's class and the start of its message).
 DEFAULT_STORY_ERROR_CHARS = 500
+
+_ANY_PAGE_PENDING = select(Article.id).where(Article.status == ArticleStatus.PENDING).limit(1)
 
 _ASSIGNED = select(Article.story_id, Article.duplicate_of).where(
     Article.id == bindparam("id"), Article.story_id.is_not(None)
@@ -140,6 +143,18 @@ def assign_story_step(
         _record_failure(sessions, article_id, exc)
         raise
     return _outcome(article_id, result)
+
+
+def story_delay(sessions: sessionmaker[Session]) -> float:
+    """How long the story step of an article just stored waits (its task's countdown).
+
+    ``DEFAULT_STORY_DELAY_S`` while pages are still to be fetched: their articles, stored
+    meanwhile, join its batch. None once no page is pending (the end of a burst, a one-off
+    fetch's last page): nothing is coming for the batch to wait for, and the articles already
+    waiting get their stories a delay sooner."""
+    with sessions() as session:
+        pending = session.execute(_ANY_PAGE_PENDING).first() is not None
+    return DEFAULT_STORY_DELAY_S if pending else 0.0
 
 
 def _assigned_already(sessions: sessionmaker[Session], article_id: int) -> StoryOutcome | None:

@@ -364,6 +364,20 @@ def test_a_page_is_scanned_for_its_date_only_when_its_feed_gave_none(
     assert scanned == [http_server.url("/undated.html")]
 
 
+def test_a_story_step_waits_for_other_pages_only_while_some_are_pending(
+    resources: Resources, http_server: LocalHTTPServer
+) -> None:
+    from worker.pipeline.story import DEFAULT_STORY_DELAY_S, story_delay
+
+    ids = ingest_feed(resources, serve_site(http_server)["world"])
+    for article_id in ids[:-1]:
+        process_article(resources.sessions, resources.fetcher, resources.settings, article_id)
+        # Another page is still to come: its article may join this one's batch.
+        assert story_delay(resources.sessions) == DEFAULT_STORY_DELAY_S > 0
+    process_article(resources.sessions, resources.fetcher, resources.settings, ids[-1])
+    assert story_delay(resources.sessions) == 0.0  # the burst's last page: nothing to wait for
+
+
 def test_a_page_is_stored_in_five_statements(
     resources: Resources, http_server: LocalHTTPServer
 ) -> None:
