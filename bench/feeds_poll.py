@@ -1,9 +1,11 @@
 """Polling unchanged feeds through the worker: time and SQL statements per feed.
 
-    python bench/feeds_poll.py [--feeds 1000] [--concurrency 2]
+    python bench/feeds_poll.py [--feeds 1000] [--hosts 100] [--concurrency 2]
 
-A local HTTP server serves N feeds, each with its own ETag. They are registered and polled
-once in this process (200 with the ETag), made due again, and then a real Celery worker
+Local HTTP servers on H loopback addresses (127.0.0.2, ...: H hosts, as feeds are spread over
+many sites) serve N feeds, each with its own ETag. They are registered and polled once in this
+process (200 with the ETag), made due again as after a poll interval (their hosts' last
+answers an hour old), and then a real Celery worker
 (``--queues feeds``, 2 processes, traced by ``bench/_trace.py``) and beat on Redis + Postgres
 poll them all: every answer is a 304 to ``If-None-Match``. Prints the machine's load, the time
 from the first poll to the last, feeds/s, and the SQL statements and commits per feed (the
@@ -18,6 +20,8 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 
 from _common import peak_rss_mb
@@ -25,7 +29,7 @@ from _trace import TRACE_ENV
 from pipeline import TRACE, _read_trace
 from sqlalchemy import func, select, update
 
-from models import Feed, FeedFetch, make_engine, utcnow
+from models import Feed, FeedFetch, HostHealth, make_engine, utcnow
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.processes import Process, run_cli, storywire_env
 from tests.support.services import PostgresServer, RedisServer
@@ -39,9 +43,11 @@ TARGET_S_PER_1000 = 20.0
 TARGET_STATEMENTS = 3.0
 
 
-def serve(server: LocalHTTPServer, count: int) -> list[str]:
+def serve(servers: list[LocalHTTPServer], count: int) -> list[str]:
+    """``count`` feeds dealt out to the servers (hosts) in turn; their URLs."""
     urls = []
     for i in range(count):
+        server = servers[i % len(servers)]
         body = (
             f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {i}</title>'
             f"<link>{server.url('/')}</link><description>unchanged</description></channel></rss>"
@@ -55,19 +61,23 @@ def serve(server: LocalHTTPServer, count: int) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--hosts", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()
+    if not 1 <= args.hosts <= 250:
+        parser.error("--hosts: 1 to 250 (loopback addresses 127.0.0.2 to 127.0.0.251)")
     tmp = Path(tempfile.mkdtemp(prefix="storywire-poll-"))
     (tmp / "trace").mkdir()
     print(f"machine load before: {_load()}")
-    with RedisServer() as redis_server, PostgresServer() as pg, LocalHTTPServer() as http:
+    with RedisServer() as redis_server, PostgresServer() as pg, ExitStack() as hosts:
+        http = [hosts.enter_context(LocalHTTPServer(f"127.0.0.{2 + h}")) for h in range(args.hosts)]
         db_url = pg.create_database()
         env = storywire_env(
             DATABASE_URL=db_url,
             REDIS_URL=redis_server.url,
             STORYWIRE_DATA_DIR=str(tmp / "data"),
             STORYWIRE_ALLOW_PRIVATE_NETWORKS="1",
-            # One host serves every feed here: its politeness limit would measure itself.
+            # Every host is this machine: the politeness limit would measure itself.
             STORYWIRE_HOST_RATE_PER_S="0",
             STORYWIRE_DISPATCH_INTERVAL_S="1",
             STORYWIRE_DISPATCH_PER_HOST=str(args.feeds),
@@ -78,8 +88,9 @@ def main() -> int:
         run_cli(["feeds", "add", *serve(http, args.feeds)], env)
         first_poll(db_url, tmp / "data")
         engine = make_engine(db_url)
-        with engine.begin() as conn:  # all due again
+        with engine.begin() as conn:  # all due again, as an hour later
             conn.execute(update(Feed).values(next_check_at=utcnow()))
+            conn.execute(update(HostHealth).values(last_ok_at=utcnow() - timedelta(hours=1)))
         worker = Process(
             ["worker", "--queues", "feeds", "--concurrency", str(args.concurrency)],
             env,
@@ -118,7 +129,8 @@ def main() -> int:
     n = len(polls)
     print(f"outcomes of both polls: {outcomes}")
     print(
-        f"{n} unchanged feeds polled by {args.concurrency} worker processes (Redis + Postgres) "
+        f"{n} unchanged feeds on {args.hosts} hosts polled by {args.concurrency} worker "
+        "processes (Redis + Postgres) "
         f"in {elapsed:.1f} s: {n / elapsed:.0f} feeds/s  (target: {args.feeds} in "
         f"<= {TARGET_S_PER_1000 * args.feeds / 1000:.0f} s)"
     )

@@ -105,9 +105,9 @@ def refresh_feed(
     )
     unchanged = fetched.response is not None and plain_not_modified(fetched.response)
     ours = False
-    # A 304 (the commonest poll of all) from a host whose answer is on record already writes
-    # nothing to host_health (see worker.pipeline.not_modified).
-    if not unchanged or not answered_lately(polled.last_ok_at, polled.last_failure_at, utcnow()):
+    # A 304 (the commonest poll of all) while hosts are answering writes nothing to
+    # host_health (see worker.pipeline.not_modified).
+    if not unchanged or not answered_lately(polled.any_ok_at, polled.last_failure_at, utcnow()):
         # Its own short transaction: network health is advisory, and a row shared by every
         # feed of a host must not stay locked while a big feed's entries are stored.
         with session_scope(sessions) as session:

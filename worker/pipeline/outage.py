@@ -10,7 +10,8 @@ Usage::
 When the worker's own network goes down (cable, DNS resolver, firewall), every fetch fails
 at once with connect, DNS or timeout errors. Counting those against each feed would push
 thousands of healthy feeds into back-off and mark them erroring. So every fetch records what
-it says about the network in ``host_health`` (one row per host):
+it says about the network in ``host_health`` (one row per host; a 304 while hosts are
+answering is left out, see ``worker.pipeline.not_modified``):
 
 - a response of any kind, even a 404 or 503, proves the network works (``last_ok_at``);
 - a connect, DNS or timeout failure, with no response at all, is a vote for an outage

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select, update
@@ -22,10 +23,12 @@ from models import (
 )
 from tests.e2e.site import serve_site
 from tests.support.httpserver import LocalHTTPServer
+from tests.support.services import migrate
+from tests.worker.pipeline.conftest import make_settings
 from worker.fetch import Fetcher, HostRateLimiter
 from worker.pipeline import feed as feed_pipeline
 from worker.pipeline import not_modified, refresh_feed
-from worker.resources import Resources
+from worker.resources import Resources, build_resources
 from worker.scheduler import claim_due_feeds
 from worker.store import add_feed
 
@@ -589,32 +592,104 @@ def test_a_feeds_entries_are_stored_in_a_few_statements_not_three_per_entry(
     assert newest == max(created)
 
 
-def test_an_unchanged_feed_is_polled_in_three_statements(
-    resources: Resources, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("db", "expected"), [("sqlite_url", 3), ("pg_url", 2)])
+def test_an_unchanged_feed_is_polled_in_three_statements_two_on_postgres(
+    db: str,
+    expected: int,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    http_server: LocalHTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The host's answer of the first poll stays fresh however long a busy machine takes to
     # the second one (the rule's own age is tested below).
     monkeypatch.setattr(not_modified, "DEFAULT_HOST_OK_FRESH_S", 3600.0)
-    feed_id = _add(resources, serve_site(http_server)["world"])
-    assert _refresh(resources, feed_id).outcome == "ok"
-    statements: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
-            statements.append(statement)
-
-    event.listen(resources.engine, "before_cursor_execute", seen)
+    url = request.getfixturevalue(db)
+    migrate(url)
+    rt = build_resources(make_settings(tmp_path, url))
     try:
-        again = _refresh(resources, feed_id)  # 304; the host answered a moment ago
+        feed_id = _add(rt, serve_site(http_server)["world"])
+        assert _refresh(rt, feed_id).outcome == "ok"
+        statements: list[str] = []
+
+        def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
+                statements.append(statement)
+
+        event.listen(rt.engine, "before_cursor_execute", seen)
+        try:
+            again = _refresh(rt, feed_id)  # 304; the host answered a moment ago
+        finally:
+            event.remove(rt.engine, "before_cursor_execute", seen)
+        assert again.outcome == "not_modified"
+        # The read, then the feed's update and the fetch log: one statement on Postgres.
+        assert len(statements) == expected, statements
+        with session_scope(rt.sessions) as s:
+            assert s.scalars(select(FeedFetch.outcome).order_by(FeedFetch.id)).all() == [
+                "ok",
+                "not_modified",
+            ]
+            polled = s.get(Feed, feed_id)
+            assert polled is not None and polled.last_status_code == 304
+            assert polled.status == "active" and polled.last_entries_new == 0
     finally:
-        event.remove(resources.engine, "before_cursor_execute", seen)
-    assert again.outcome == "not_modified"
+        rt.close()
+
+
+@pytest.mark.parametrize("db", ["sqlite_url", "pg_url"])
+def test_a_304_for_a_feed_removed_meanwhile_logs_nothing(
+    db: str, request: pytest.FixtureRequest, tmp_path: Path, http_server: LocalHTTPServer
+) -> None:
+    url = request.getfixturevalue(db)
+    migrate(url)
+    rt = build_resources(make_settings(tmp_path, url))
+    try:
+        feed_id = _add(rt, serve_site(http_server)["world"])
+        _refresh(rt, feed_id)
+        with session_scope(rt.sessions) as s:
+            logged = s.scalars(select(FeedFetch.id)).all()
+        response = rt.fetcher.fetch(serve_site(http_server)["world"])  # stands for the 304
+        with session_scope(rt.sessions) as s:  # a feed id no row has: removed meanwhile
+            stored = not_modified.store_not_modified(
+                s, feed_id + 1, 900, response, duration_ms=3, settings=rt.settings
+            )
+        assert stored is False
+        with session_scope(rt.sessions) as s:
+            assert s.scalars(select(FeedFetch.id)).all() == logged
+    finally:
+        rt.close()
+
+
+def test_a_304_writes_no_host_answer_while_another_host_answered_a_moment_ago(
+    resources: Resources, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Feeds are spread over many hosts: a 304 from a host not heard from for an hour still
+    # costs no host_health write while any host is answering.
+    monkeypatch.setattr(not_modified, "DEFAULT_HOST_OK_FRESH_S", 3600.0)
+    with LocalHTTPServer("127.0.0.2") as other:
+        quiet_feed = _add(resources, serve_site(http_server)["world"])
+        busy_feed = _add(resources, serve_site(other)["world"])
+        _refresh(resources, quiet_feed)
+        hour_ago = utcnow() - timedelta(hours=1)
+        with session_scope(resources.sessions) as s:
+            s.execute(update(HostHealth).values(last_ok_at=hour_ago))
+        _refresh(resources, busy_feed)  # another host answers now
+        statements: list[str] = []
+
+        def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
+                statements.append(statement)
+
+        event.listen(resources.engine, "before_cursor_execute", seen)
+        try:
+            assert _refresh(resources, quiet_feed).outcome == "not_modified"
+        finally:
+            event.remove(resources.engine, "before_cursor_execute", seen)
     assert len(statements) == 3, statements
     with session_scope(resources.sessions) as s:
-        assert s.scalars(select(FeedFetch.outcome).order_by(FeedFetch.id)).all() == [
-            "ok",
-            "not_modified",
-        ]
+        rows = dict(s.execute(select(HostHealth.host, HostHealth.last_ok_at)).all())
+    assert rows["127.0.0.1"] == hour_ago  # not written
+    assert rows["127.0.0.2"] > hour_ago
 
 
 def test_a_304_records_its_hosts_answer_when_the_last_one_is_old_or_a_failure_came_since(
