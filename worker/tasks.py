@@ -138,7 +138,8 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
         log.info("article fetch will be retried", attempts=exc.attempts, countdown=exc.countdown)
         raise self.retry(countdown=exc.countdown) from exc
     if outcome.status != PageOutcome.SKIPPED:
-        assign_story.apply_async((article_id, run_id), countdown=story_delay(rt.sessions))
+        delay = story_delay(rt.sessions)
+        assign_story.apply_async((article_id, run_id), {"last": not delay}, countdown=delay)
     else:
         _finish_run_if_done(rt, run_id)
     log.info("article processed", status=outcome.status, error_class=outcome.error_class)
@@ -146,7 +147,14 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
 
 
 @app.task(base=StorywireTask, bind=True)
-def assign_story(self: StorywireTask, article_id: int, run_id: int | None = None) -> int | None:
+def assign_story(
+    self: StorywireTask, article_id: int, run_id: int | None = None, last: bool = False
+) -> int | None:
+    """The story step of an article and the others waiting (``assign_story_step``).
+
+    ``last``: sent when no page was pending any more (``story_delay``). Such a step waits for
+    a busy story-step lock rather than come back a delay later: the batch holding it was
+    chosen before this article was stored, and no other work is coming meanwhile."""
     structlog.contextvars.bind_contextvars(article_id=article_id)
     rt = self.resources
     busy = self.request.retries or 0
@@ -158,7 +166,7 @@ def assign_story(self: StorywireTask, article_id: int, run_id: int | None = None
                 story_config(rt.settings),
                 batch=rt.settings.story_batch,
                 batches=rt.settings.story_batches,
-                wait=busy >= DEFAULT_STORY_BUSY_RETRIES,
+                wait=last or busy >= DEFAULT_STORY_BUSY_RETRIES,
             )
     except StoryStepBusy as exc:
         raise self.retry(countdown=DEFAULT_STORY_DELAY_S, max_retries=None) from exc
