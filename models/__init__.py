@@ -2,7 +2,15 @@
 
 import models.story_state  # noqa: F401  (registers the story-index tables)
 from models.base import Base
-from models.db import in_batches, make_engine, make_read_engine, session_factory, session_scope
+from models.db import (
+    in_batches,
+    make_engine,
+    make_read_engine,
+    read_only,
+    read_scope,
+    session_factory,
+    session_scope,
+)
 from models.enums import (
     NETWORK_ERROR_CLASSES,
     ArticleStatus,
@@ -42,6 +50,8 @@ __all__ = [
     "in_batches",
     "make_engine",
     "make_read_engine",
+    "read_only",
+    "read_scope",
     "session_factory",
     "session_scope",
     "utcnow",

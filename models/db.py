@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -107,6 +107,9 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_on_begin(conn: Any) -> None:
     # BEGIN IMMEDIATE takes the write lock up front, so two read-then-write transactions
     # cannot deadlock on lock upgrade (SQLite would fail one of them without waiting).
+    if conn.get_execution_options().get(_READ_ONLY):
+        conn.exec_driver_sql("BEGIN")  # read_scope: a WAL snapshot, no write lock
+        return
     raw = conn.connection.driver_connection
     raw.execute(f"PRAGMA busy_timeout={DEFAULT_SQLITE_LOCK_POLL_MS}")
     deadline = time.monotonic() + DEFAULT_SQLITE_BUSY_TIMEOUT_MS / 1000
@@ -124,6 +127,32 @@ def _sqlite_on_begin(conn: Any) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+#: The execution option of ``read_scope``'s connections.
+_READ_ONLY = "storywire_read_only"
+
+
+@contextmanager
+def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that only reads (``session_scope`` is for writes); its transaction is rolled
+    back at the end.
+
+    On SQLite it begins with a plain ``BEGIN``: a snapshot of the WAL that neither takes nor
+    waits for the write lock every other transaction takes up front (``BEGIN IMMEDIATE``), so
+    a read does not queue behind a story step's transaction. It must not write (SQLite may
+    refuse to turn it into a write transaction). On Postgres it is an ordinary session."""
+    session = factory()
+    try:
+        session.connection(execution_options={_READ_ONLY: True})
+        yield session
+    finally:
+        session.close()
+
+
+def read_only(conn: Connection) -> Connection:
+    """``read_scope`` for a Core connection, before its first statement."""
+    return conn.execution_options(**{_READ_ONLY: True})
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from models import (
     FeedFetch,
     FeedStatus,
     FetchOutcome,
+    read_scope,
     session_scope,
     utcnow,
 )
@@ -94,7 +95,7 @@ def refresh_feed(
     Never raises for a bad feed or server: the problem is recorded on the feed row and in the
     fetch log, and the feed is rescheduled with back-off.
     """
-    with session_scope(sessions) as session:
+    with read_scope(sessions) as session:
         polled = session.execute(POLLED, {"id": feed_id}).first()
     if polled is None or polled.status in (FeedStatus.GONE, FeedStatus.DISABLED):
         return FeedRefresh(feed_id, FetchOutcome.SKIPPED)

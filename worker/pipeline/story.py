@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Article, ArticleStatus, session_scope
+from models import Article, ArticleStatus, read_scope, session_scope
 from worker.config import Settings
 from worker.stories import (
     ALREADY_ASSIGNED,
@@ -152,7 +152,7 @@ def story_delay(sessions: sessionmaker[Session]) -> float:
     meanwhile, join its batch. None once no page is pending (the end of a burst, a one-off
     fetch's last page): nothing is coming for the batch to wait for, and the articles already
     waiting get their stories a delay sooner."""
-    with sessions() as session:
+    with read_scope(sessions) as session:
         pending = session.execute(_ANY_PAGE_PENDING).first() is not None
     return DEFAULT_STORY_DELAY_S if pending else 0.0
 
@@ -161,7 +161,7 @@ def _assigned_already(sessions: sessionmaker[Session], article_id: int) -> Story
     """The outcome of an article a batch has assigned already: most tasks of a burst find
     theirs done by the first one's batch, and need neither the lock nor a batch of their own.
     (Read without the lock: a story, once set, is never taken away.)"""
-    with session_scope(sessions) as session:
+    with read_scope(sessions) as session:
         row = session.execute(_ASSIGNED, {"id": article_id}).first()
     if row is None:
         return None
