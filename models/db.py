@@ -105,11 +105,11 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Any) -> None:
-    # BEGIN IMMEDIATE takes the write lock up front, so two read-then-write transactions
-    # cannot deadlock on lock upgrade (SQLite would fail one of them without waiting).
     if conn.get_execution_options().get(_READ_ONLY):
         conn.exec_driver_sql("BEGIN")  # read_scope: a WAL snapshot, no write lock
         return
+    # BEGIN IMMEDIATE takes the write lock up front, so two read-then-write transactions
+    # cannot deadlock on lock upgrade (SQLite would fail one of them without waiting).
     raw = conn.connection.driver_connection
     raw.execute(f"PRAGMA busy_timeout={DEFAULT_SQLITE_LOCK_POLL_MS}")
     deadline = time.monotonic() + DEFAULT_SQLITE_BUSY_TIMEOUT_MS / 1000

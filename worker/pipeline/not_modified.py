@@ -11,8 +11,8 @@ Usage (``refresh_feed`` does this)::
 The same rows as the general path (``worker.pipeline.feed._store``) writes for a 304, without
 reading the feed again under a row lock first, and without writing its host's answer to
 ``host_health`` when some host's answer is on record from less than ``DEFAULT_HOST_OK_FRESH_S``
-ago and this host has not failed since: one read before the fetch, one UPDATE and one INSERT
-after it.
+ago and this host has not failed since: one read before the fetch, then the feed's UPDATE and
+the fetch log's INSERT (one statement on Postgres, two on SQLite).
 """
 
 from __future__ import annotations

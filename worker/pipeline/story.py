@@ -149,7 +149,7 @@ def story_delay(sessions: sessionmaker[Session]) -> float:
     """How long the story step of an article just stored waits (its task's countdown).
 
     ``DEFAULT_STORY_DELAY_S`` while pages are still to be fetched: their articles, stored
-    meanwhile, join its batch. None once no page is pending (the end of a burst, a one-off
+    meanwhile, join its batch. 0 once no page is pending (the end of a burst, a one-off
     fetch's last page): nothing is coming for the batch to wait for, and the articles already
     waiting get their stories a delay sooner."""
     with read_scope(sessions) as session:

@@ -161,32 +161,27 @@ _SOURCES = cast(Table, ArticleSource.__table__)
 
 
 @functools.cache
-def _insert_stubs(dialect: str) -> Executable:
+def _insert_new(dialect: str, table: Table, key: tuple[str, ...], *returning: str) -> Executable:
     # Built once per dialect and executed with the rows as parameters: SQLAlchemy sends them
     # as one multi-row INSERT ("insertmanyvalues") from a cached compilation. A statement
     # built with ``.values(rows)`` was compiled anew for every feed, ~20 bind parameters a
     # row: a third of a feed refresh's CPU.
     return (
-        insert_for(dialect, _ARTICLES)
-        .on_conflict_do_nothing(index_elements=["canonical_url"])
-        .returning(_ARTICLES.c.id, _ARTICLES.c.canonical_url)
-    )
-
-
-@functools.cache
-def _insert_sources(dialect: str) -> Executable:
-    return (
-        insert_for(dialect, _SOURCES)
-        .on_conflict_do_nothing(index_elements=["article_id", "feed_id"])
-        .returning(_SOURCES.c.article_id)
+        insert_for(dialect, table)
+        .on_conflict_do_nothing(index_elements=list(key))
+        .returning(*(table.c[name] for name in returning))
     )
 
 
 def _insert_articles(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, bool]]:
     """Insert the rows whose key is new. Per row, in order: its article's id, and whether
     this statement created it (a key repeated in ``rows`` counts as created once, first)."""
-    articles = _ARTICLES
-    inserted = session.execute(_insert_stubs(session.get_bind().dialect.name), rows).all()
+    inserted = session.execute(
+        _insert_new(
+            session.get_bind().dialect.name, _ARTICLES, ("canonical_url",), "id", "canonical_url"
+        ),
+        rows,
+    ).all()
     created = {key: int(article_id) for article_id, key in inserted}
     ids = dict(created)
     missing = list({row["canonical_url"] for row in rows} - ids.keys())
@@ -194,8 +189,8 @@ def _insert_articles(session: Session, rows: list[dict[str, Any]]) -> list[tuple
         ids.update(
             (key, int(article_id))
             for article_id, key in session.execute(
-                select(articles.c.id, articles.c.canonical_url).where(
-                    articles.c.canonical_url.in_(missing)
+                select(_ARTICLES.c.id, _ARTICLES.c.canonical_url).where(
+                    _ARTICLES.c.canonical_url.in_(missing)
                 )
             )
         )
@@ -213,7 +208,12 @@ def _upsert_chunk(
         # One source per article and feed: the first entry linking it.
         rows.setdefault(article_id, _source_row(stub, article_id, feed_id, now))
     new_sources = set(
-        session.scalars(_insert_sources(session.get_bind().dialect.name), list(rows.values())).all()
+        session.scalars(
+            _insert_new(
+                session.get_bind().dialect.name, _SOURCES, ("article_id", "feed_id"), "article_id"
+            ),
+            list(rows.values()),
+        ).all()
     )
     changes: list[tuple[ChangeKind, int, dict[str, Any]]] = []
     for stub, (article_id, created) in zip(stubs, results, strict=True):

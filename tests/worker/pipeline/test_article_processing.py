@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from models import Article, ArticleStatus, Change, session_scope, utcnow
 from tests.e2e.site import BOILERPLATE, STORIES, page_html, rss, serve_site
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.services import migrate
+from tests.support.sql import sql_statements
 from tests.worker.pipeline.conftest import ingest_feed, make_settings
 from worker.dedupe import content_hash
 from worker.fetch import Fetcher
@@ -382,19 +383,16 @@ def test_a_page_is_stored_in_five_statements(
     resources: Resources, http_server: LocalHTTPServer
 ) -> None:
     ids = ingest_feed(resources, serve_site(http_server)["world"])
-    statements: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
-            statements.append(statement.split()[0].upper())
-
-    event.listen(resources.engine, "before_cursor_execute", seen)
-    try:
+    with sql_statements(resources.engine) as statements:
         outcome = process_article(resources.sessions, resources.fetcher, resources.settings, ids[0])
-    finally:
-        event.remove(resources.engine, "before_cursor_execute", seen)
     assert outcome.status == "ok"
     # The stub with its feed entry, and its try counted (committed before the page is
     # fetched: a try that kills its worker is counted too); the row's final state; its story
     # features (worker.stories.features_store); its change.
-    assert statements == ["SELECT", "UPDATE", "UPDATE", "INSERT", "INSERT"]
+    assert [s.split()[0].upper() for s in statements] == [
+        "SELECT",
+        "UPDATE",
+        "UPDATE",
+        "INSERT",
+        "INSERT",
+    ]

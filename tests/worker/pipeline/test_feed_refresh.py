@@ -24,6 +24,7 @@ from models import (
 from tests.e2e.site import serve_site
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.services import migrate
+from tests.support.sql import sql_statements
 from tests.worker.pipeline.conftest import make_settings
 from worker.fetch import Fetcher, HostRateLimiter
 from worker.pipeline import feed as feed_pipeline
@@ -610,17 +611,8 @@ def test_an_unchanged_feed_is_polled_in_three_statements_two_on_postgres(
     try:
         feed_id = _add(rt, serve_site(http_server)["world"])
         assert _refresh(rt, feed_id).outcome == "ok"
-        statements: list[str] = []
-
-        def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-            if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
-                statements.append(statement)
-
-        event.listen(rt.engine, "before_cursor_execute", seen)
-        try:
+        with sql_statements(rt.engine) as statements:
             again = _refresh(rt, feed_id)  # 304; the host answered a moment ago
-        finally:
-            event.remove(rt.engine, "before_cursor_execute", seen)
         assert again.outcome == "not_modified"
         # The read, then the feed's update and the fetch log: one statement on Postgres.
         assert len(statements) == expected, statements
@@ -674,17 +666,8 @@ def test_a_304_writes_no_host_answer_while_another_host_answered_a_moment_ago(
         with session_scope(resources.sessions) as s:
             s.execute(update(HostHealth).values(last_ok_at=hour_ago))
         _refresh(resources, busy_feed)  # another host answers now
-        statements: list[str] = []
-
-        def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-            if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
-                statements.append(statement)
-
-        event.listen(resources.engine, "before_cursor_execute", seen)
-        try:
+        with sql_statements(resources.engine) as statements:
             assert _refresh(resources, quiet_feed).outcome == "not_modified"
-        finally:
-            event.remove(resources.engine, "before_cursor_execute", seen)
     assert len(statements) == 3, statements
     with session_scope(resources.sessions) as s:
         rows = dict(s.execute(select(HostHealth.host, HostHealth.last_ok_at)).all())

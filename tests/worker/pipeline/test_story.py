@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from models import Article, Change, session_scope
 from tests.support.services import migrate
+from tests.support.sql import sql_statements
 from tests.worker.pipeline.conftest import make_settings
 from tests.worker.stories.test_step import add_article
 from tests.worker.stories.texts import (
@@ -245,18 +246,10 @@ def test_a_task_finding_its_article_done_takes_neither_lock_nor_batch(
     first = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=1)
     second = extracted(backend, STRIKE_TITLE, STRIKE, hours=2)
     assign_story_step(backend.sessions, first, batch=8)  # takes the other one along
-    statements: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    event.listen(backend.engine, "before_cursor_execute", seen)
-    try:
+    with sql_statements(backend.engine) as statements:
         outcome = assign_story_step(backend.sessions, second, batch=8)
-    finally:
-        event.remove(backend.engine, "before_cursor_execute", seen)
     assert (outcome.method, outcome.story_id) == ("done", story_of(backend, second))
-    assert len([s for s in statements if not s.startswith(("BEGIN", "PRAGMA"))]) == 1
+    assert len(statements) == 1
     assert not any("advisory" in s for s in statements)
 
 
