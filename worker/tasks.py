@@ -33,6 +33,7 @@ from worker.pipeline.retention import prune_articles as prune_old_articles
 from worker.pipeline.story import (
     DEFAULT_STORY_BUSY_RETRIES,
     DEFAULT_STORY_DELAY_S,
+    StoryWakeups,
     refine_window,
     story_config,
     story_delay,
@@ -47,6 +48,10 @@ from worker.stories.prune import DEFAULT_PRUNE_MAX_BATCHES
 from worker.stories.prune import prune_sketches as prune_old_sketches
 
 log = get_logger(__name__)
+
+#: The story tasks this process has sent with a countdown (each pool process its own: they
+#: are sent after the fork).
+_STORY_WAKEUPS = StoryWakeups()
 
 
 @setup_logging.connect
@@ -138,8 +143,16 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
         log.info("article fetch will be retried", attempts=exc.attempts, countdown=exc.countdown)
         raise self.retry(countdown=exc.countdown) from exc
     if outcome.status != PageOutcome.SKIPPED:
+        # Committed: a story task this process sent with a countdown still to run will find
+        # the article, and one of its own is sent only when none will (StoryWakeups).
         delay = story_delay(rt.sessions)
-        assign_story.apply_async((article_id, run_id), {"last": not delay}, countdown=delay)
+        _STORY_WAKEUPS.send(
+            run_id,
+            delay,
+            lambda: assign_story.apply_async(
+                (article_id, run_id), {"last": not delay, "wakeup": True}, countdown=delay
+            ),
+        )
     else:
         _finish_run_if_done(rt, run_id)
     log.info("article processed", status=outcome.status, error_class=outcome.error_class)
@@ -148,13 +161,21 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
 
 @app.task(base=StorywireTask, bind=True)
 def assign_story(
-    self: StorywireTask, article_id: int, run_id: int | None = None, last: bool = False
+    self: StorywireTask,
+    article_id: int,
+    run_id: int | None = None,
+    last: bool = False,
+    wakeup: bool = False,
 ) -> int | None:
     """The story step of an article and the others waiting (``assign_story_step``).
 
     ``last``: sent when no page was pending any more (``story_delay``). Such a step waits for
     a busy story-step lock rather than come back a delay later: the batch holding it was
-    chosen before this article was stored, and no other work is coming meanwhile."""
+    chosen before this article was stored, and no other work is coming meanwhile.
+
+    ``wakeup``: sent by an article task for the articles stored after it too, which have no
+    task of their own (``StoryWakeups``): it runs a batch whatever became of its article, and
+    sends another such step while articles may still be waiting."""
     structlog.contextvars.bind_contextvars(article_id=article_id)
     rt = self.resources
     busy = self.request.retries or 0
@@ -167,9 +188,12 @@ def assign_story(
                 batch=rt.settings.story_batch,
                 batches=rt.settings.story_batches,
                 wait=last or busy >= DEFAULT_STORY_BUSY_RETRIES,
+                wakeup=wakeup,
             )
     except StoryStepBusy as exc:
         raise self.retry(countdown=DEFAULT_STORY_DELAY_S, max_retries=None) from exc
+    if outcome.more:  # a backlog longer than this step works off, or a failed backlog batch
+        assign_story.apply_async((article_id, run_id), {"wakeup": True})
     _finish_run_if_done(rt, run_id)
     return outcome.story_id
 

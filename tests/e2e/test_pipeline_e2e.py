@@ -97,6 +97,11 @@ def _ingest_and_check(engine: Engine, server: LocalHTTPServer, procs: tuple[Proc
     shared = articles["a3.html"]
     assert sum(1 for s in sources if s.article_id == shared.id) == 2  # one row, two feeds
 
+    # Every article gets its story, though a worker process sends a story task per countdown,
+    # not per article (worker.pipeline.story.StoryWakeups).
+    storyless = select(func.count()).select_from(Article).where(Article.story_id.is_(None))
+    wait_for(lambda: _count(engine, storyless) == 0, timeout=120, what="stories", processes=procs)
+
     # Second poll: make both feeds due now, wait for each feed's next request. The fetch log
     # may hold more than one row per feed and poll (a busy machine can defer a poll on our own
     # per-host limit, or time one out), so the rows are read by feed, after a mark.

@@ -12,8 +12,10 @@ results as one transaction each, for a fraction of the database work per article
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import bindparam, select
@@ -53,6 +55,12 @@ DEFAULT_STORY_DELAY_S = 1.0
 #: process blocked on that lock does nothing, and the holder's batch most likely assigns this
 #: article. After that, it waits.
 DEFAULT_STORY_BUSY_RETRIES = 3
+#: How long before a story task's countdown ends an article must be stored for that task to
+#: be sure to find it (``StoryWakeups``): the countdown is wall-clock time, compared on the
+#: clock of whichever worker consumes the task, so two hosts' clocks may disagree this much.
+DEFAULT_WAKEUP_MARGIN_S = 0.25
+#: Runs whose story tasks a process remembers before it forgets those whose countdown ended.
+DEFAULT_WAKEUP_RUNS = 64
 #: Articles the offline backfill assigns per transaction.
 DEFAULT_BACKFILL_BATCH = 32
 #: Longest ``articles.story_error`` kept (the exception's class and the start of its message).
@@ -80,6 +88,7 @@ class StoryOutcome:
     story_id: int | None = None
     new_story: bool = False
     method: str | None = None  # a StoryMethod, or ALREADY_ASSIGNED; None: nothing to assign
+    more: bool = False  # articles may still be waiting: the last batch was full, or failed
 
 
 def story_config(settings: Settings) -> StoryConfig:
@@ -95,6 +104,7 @@ def assign_story_step(
     batch: int = 1,
     batches: int = 1,
     wait: bool = True,
+    wakeup: bool = False,
 ) -> StoryOutcome:
     """Assign an extracted article to its story (idempotent; pending articles are skipped).
 
@@ -102,20 +112,30 @@ def assign_story_step(
     another worker holds the story-step lock; that worker's batch most likely takes this
     article too, and the caller has better things to do than wait (the task comes back later).
 
-    With ``batch`` > 1, up to ``batch - 1`` other articles still without a story are assigned
-    in the same transaction, all in the order of their reports; with ``batches`` > 1, while
-    full batches are found, up to ``batches - 1`` more batches of the backlog follow, one
-    transaction each, each next batch's features computed while the one before is written
-    (``assign_stories``' ``meanwhile``). Should the first transaction fail,
+    With ``batch`` > 1, the oldest other articles still without a story are assigned with it
+    in the same transaction (``batch`` in all), in the order of their reports; with
+    ``batches`` > 1, while full batches are found, up to ``batches - 1`` more batches of the
+    backlog follow, one transaction each, each next batch's features computed while the one
+    before is written (``assign_stories``' ``meanwhile``). Should the first transaction fail,
     the article is assigned alone: one article that cannot be assigned holds up only its own
     task (the others are still waiting, and their own tasks or the sweep come back to them).
     A failure alone is recorded on the article's row (``story_error``, ``story_attempts``),
     and from then on batches leave the article out: its own task assigns it alone.
+
+    ``wakeup``: other articles rely on this step, their own tasks not sent
+    (``StoryWakeups``). It runs a batch even when its article has its story already, and
+    should that batch fail, assigns each of its articles alone (a failure recorded on the
+    row of the article that failed). The outcome's ``more`` says that articles may still be
+    waiting (the last batch was full, or a backlog batch failed): the caller sends another
+    step for them.
     """
+    more = False
     if batch > 1:
-        done = _assigned_already(sessions, article_id)
-        if done is not None:
-            return done
+        if not wakeup:
+            done = _assigned_already(sessions, article_id)
+            if done is not None:
+                return done
+        ids: list[int] = []
         try:
             with session_scope(sessions) as session:
                 # Chosen under the lock: no other worker is choosing or assigning meanwhile.
@@ -123,17 +143,25 @@ def assign_story_step(
                     lock_story_step(session)
                 elif not try_lock_story_step(session):
                     raise StoryStepBusy(f"article {article_id}: the story step is busy")
-                ids = unassigned_articles(session, batch - 1, include=article_id)
+                ids = unassigned_articles(session, batch, include=article_id)
                 results, upcoming = _assign_preparing(session, ids, {}, config, batch, batches)
-            if batches > 1 and len(ids) >= batch:
-                _drain(sessions, upcoming, config, batch, batches - 1)
+            more = len(ids) >= batch
+            if batches > 1 and more:
+                more = _drain(sessions, upcoming, config, batch, batches - 1)
             if article_id in results:
-                return _outcome(article_id, results[article_id])
-            # Left out (it failed before, or is gone): the others are done, it goes alone.
+                return replace(_outcome(article_id, results[article_id]), more=more)
+            # Not in the batch: a wakeup's article may have its story already; else it failed
+            # before, or is gone: the others are done, it goes alone.
+            done = _assigned_already(sessions, article_id) if wakeup else None
+            if done is not None:
+                return replace(done, more=more)
         except StoryStepBusy:
             raise
         except Exception:  # whatever it was, the article alone is tried next (that one raises)
             log.warning("story batch failed; assigning article %s alone", article_id, exc_info=True)
+            more = len(ids) >= batch
+            if wakeup:  # the others have no task of their own to do the same
+                _assign_each_alone(sessions, [i for i in ids if i != article_id], config)
     try:
         with session_scope(sessions) as session:
             result = assign_stories(session, [article_id], config)[0]
@@ -142,7 +170,63 @@ def assign_story_step(
     except Exception as exc:
         _record_failure(sessions, article_id, exc)
         raise
-    return _outcome(article_id, result)
+    return replace(_outcome(article_id, result), more=more)
+
+
+def _assign_each_alone(
+    sessions: sessionmaker[Session], article_ids: Sequence[int], config: StoryConfig
+) -> None:
+    """Assign these articles one transaction each (those of a failed batch): the one that
+    fails the batch has its failure recorded, and the others their stories."""
+    for article_id in article_ids:
+        try:
+            with session_scope(sessions) as session:
+                assign_stories(session, [article_id], config)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:
+            log.warning("story step of article %s failed", article_id, exc_info=True)
+            _record_failure(sessions, article_id, exc)
+
+
+class StoryWakeups:
+    """Whether an article just stored needs a story task of its own, in one process.
+
+    Usage (the article task, after its article is committed)::
+
+        wakeups = StoryWakeups()                # one per process
+        wakeups.send(run_id, delay, lambda: assign_story.apply_async(..., countdown=delay))
+
+    A story task sent with a countdown runs its batch no sooner than the countdown ends, so it
+    finds every article committed before then: an article stored more than
+    ``DEFAULT_WAKEUP_MARGIN_S`` before the end of a countdown this process started needs no
+    task of its own (one task a second per process instead of one per article, each costing
+    the broker, Celery and a read). The task must then run its batch whatever became of its
+    own article (``assign_story_step(..., wakeup=True)``). By run: the task that assigns a
+    one-off fetch's articles is the one that closes its run. Without a countdown (``delay``
+    0: no page pending), a task is always sent, to run at once.
+    """
+
+    def __init__(
+        self, margin_s: float = DEFAULT_WAKEUP_MARGIN_S, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._margin_s = margin_s
+        self._clock = clock
+        self._due: dict[int | None, float] = {}  # run id -> when its last countdown ends
+
+    def send(self, run_id: int | None, delay: float, send: Callable[[], object]) -> bool:
+        """Call ``send`` unless a task this process sent for ``run_id`` will find the article;
+        whether it was called. The countdown is counted from before the call, so it ends no
+        later than the one the broker was given; an exception from ``send`` leaves it out."""
+        now = self._clock()
+        if delay > 0 and now < self._due.get(run_id, -math.inf) - self._margin_s:
+            return False
+        send()
+        if delay > 0:
+            if len(self._due) >= DEFAULT_WAKEUP_RUNS:  # a long-lived worker sees many runs
+                self._due = {run: due for run, due in self._due.items() if due > now}
+            self._due[run_id] = now + delay
+        return True
 
 
 def story_delay(sessions: sessionmaker[Session]) -> float:
@@ -174,13 +258,16 @@ def _drain(
     config: StoryConfig,
     batch: int,
     batches: int,
-) -> None:
-    """``drain_backlog`` for a task that has done its own batch. A failure ends the drain,
-    not the task: these articles have tasks of their own, which assign them alone if need be."""
+) -> bool:
+    """``drain_backlog`` for a task that has done its own batch; whether articles may still be
+    waiting (every batch was full, or one failed). A failure ends the drain, not the task:
+    the next step takes those articles first (alone, should they fail it again)."""
     try:
-        drain_backlog(sessions, config, batch=batch, batches=batches, prepared=prepared)
+        done = drain_backlog(sessions, config, batch=batch, batches=batches, prepared=prepared)
     except Exception:
-        log.warning("story backlog batch failed; its articles' own tasks retry", exc_info=True)
+        log.warning("story backlog batch failed; the next story step retries", exc_info=True)
+        return True
+    return done >= batch * batches
 
 
 def drain_backlog(

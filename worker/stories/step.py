@@ -208,9 +208,10 @@ def _still_valid(prepared: Prepared | None, doc: StoryDoc) -> Features | None:
 
 
 def unassigned_articles(session: Session, limit: int, *, include: int | None = None) -> list[int]:
-    """Up to ``limit`` extracted articles without a story (and ``include``), oldest report first,
-    none whose story step failed before (``story_error``; ``include`` neither): those are
-    assigned alone, so that they fail no batch.
+    """Up to ``limit`` extracted articles without a story, oldest report first, none whose
+    story step failed before (``story_error``; ``include`` neither): those are assigned alone,
+    so that they fail no batch. ``include`` (a task's own article), if still without a story,
+    is always among them, in the place of the newest other if need be.
 
     Call it under the story-step lock (``lock_story_step``) and assign them in the same
     transaction, so two workers never take the same ones."""
@@ -218,11 +219,11 @@ def unassigned_articles(session: Session, limit: int, *, include: int | None = N
     if include is not None and all(article_id != include for article_id, _ in rows):
         found = session.execute(
             select(Article.id, REPORTED_AT).where(
-                Article.id == include, Article.story_error.is_(None)
+                Article.id == include, Article.story_id.is_(None), Article.story_error.is_(None)
             )
         ).first()
         if found is not None:
-            rows.append((found[0], found[1]))
+            rows = [*rows[: max(limit - 1, 0)], (found[0], found[1])]
     rows.sort(key=lambda row: (row[1], row[0]))
     return [article_id for article_id, _ in rows]
 

@@ -26,6 +26,7 @@ from tests.worker.stories.texts import (
 )
 from worker.pipeline import StoryStepBusy, assign_story_step
 from worker.pipeline import story as story_module
+from worker.pipeline.story import StoryWakeups
 from worker.resources import Resources, build_resources
 from worker.stories import assigner, lock_story_step
 
@@ -115,6 +116,54 @@ def test_a_task_works_off_full_batches_of_the_backlog(backend: Resources) -> Non
     assert [a for a in waiting if story_of(backend, a) is None] == []
 
 
+def test_a_step_says_whether_articles_may_still_be_waiting(backend: Resources) -> None:
+    texts = [(BRIDGE_WIRE_TITLE, BRIDGE_WIRE), (STRIKE_TITLE, STRIKE)] * 3
+    waiting = [extracted(backend, t, x, hours=h) for h, (t, x) in enumerate(texts, start=1)]
+    # Two full batches of two: two articles are still waiting, and it says so.
+    assert assign_story_step(backend.sessions, waiting[0], batch=2, batches=2).more
+    assert [a for a in waiting if story_of(backend, a) is None] == waiting[4:]
+    # The rest fits in a batch that is not full: nothing more.
+    assert not assign_story_step(backend.sessions, waiting[4], batch=2, batches=2).more
+    assert [a for a in waiting if story_of(backend, a) is None] == []
+
+
+def test_a_wakeup_step_assigns_the_waiting_articles_though_its_own_has_its_story(
+    backend: Resources,
+) -> None:
+    # Articles stored after its own, whose tasks were not sent (StoryWakeups), rely on it.
+    own = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
+    assert assign_story_step(backend.sessions, own, batch=8).method == "new"
+    later = [
+        extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=2),
+        extracted(backend, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=3),
+    ]
+    # A step of its own article only would find it done, and assign nothing.
+    assert assign_story_step(backend.sessions, own, batch=8).method == "done"
+    assert [story_of(backend, a) for a in later] == [None, None]
+    outcome = assign_story_step(backend.sessions, own, batch=8, wakeup=True)
+    assert outcome.method == "done" and not outcome.more
+    assert story_of(backend, later[0]) == story_of(backend, later[1]) is not None
+
+
+def test_a_failed_wakeup_batch_assigns_each_of_its_articles_alone(
+    backend: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Their tasks were not sent: the step that covers them does what each would have done.
+    bad = extracted(backend, STRIKE_TITLE, STRIKE, hours=1)
+    good = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE, hours=2)
+    own = extracted(backend, BRIDGE_LOCAL_TITLE, BRIDGE_LOCAL, hours=3)
+    fail_on(monkeypatch, bad, RuntimeError("a bug on this one text"))
+    outcome = assign_story_step(backend.sessions, own, batch=8, wakeup=True)
+    assert outcome.method == "similar" and not outcome.more
+    assert story_of(backend, good) == story_of(backend, own) is not None
+    assert story_of(backend, bad) is None
+    assert failures(backend, bad) == ("RuntimeError: a bug on this one text", 1)
+    # Recorded: later batches leave it out (its failures are the sweeper's to retry).
+    later = extracted(backend, BRIDGE_WIRE_TITLE, BRIDGE_WIRE + "\n\nUpdate.", hours=4)
+    assert assign_story_step(backend.sessions, later, batch=8, wakeup=True).method == "near"
+    assert failures(backend, bad) == ("RuntimeError: a bug on this one text", 1)
+
+
 def test_a_failing_backlog_batch_ends_the_drain_not_the_task(
     backend: Resources, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -130,6 +179,7 @@ def test_a_failing_backlog_batch_ends_the_drain_not_the_task(
     assert story_of(backend, next_one) is None and story_of(backend, bad) is None
     assert failures(backend, bad) == (None, 0)  # its own task records it, alone
     assert "backlog batch failed" in caplog.text
+    assert outcome.more  # the caller sends another step for what the failed batch held
 
 
 def test_an_article_that_fails_holds_up_only_its_own_task(
@@ -268,3 +318,56 @@ def test_a_task_that_must_not_wait_is_told_the_story_step_is_busy(
     # Once the lock is free, the same call assigns it.
     assert assign_story_step(rt.sessions, article, batch=8, wait=False).method == "new"
     rt.close()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_story_wakeups_send_one_task_per_countdown_and_run() -> None:
+    clock = _Clock()
+    wakeups = StoryWakeups(margin_s=0.25, clock=clock)
+    sent: list[str] = []
+
+    def send(what: str) -> bool:
+        return wakeups.send(
+            run_id=None if what[0] == "a" else 7, delay=1.0, send=lambda: sent.append(what)
+        )
+
+    assert send("a1")  # none sent yet: this one, due at 1001.0
+    clock.now = 1_000.7
+    assert not send("a2")  # stored before 1000.75: the task due at 1001.0 finds it
+    assert send("b1")  # another run's articles have their own task (it closes that run)
+    clock.now = 1_000.8
+    assert send("a3")  # too close to the end of the countdown: a task of its own
+    clock.now = 1_001.5
+    assert not send("a4")  # covered by a3's task, due at 1001.8
+    # Without a countdown (no page pending) a task is always sent, and covers nothing after.
+    assert wakeups.send(None, 0.0, lambda: sent.append("last"))
+    assert sent == ["a1", "b1", "a3", "last"]
+
+
+def test_story_wakeups_count_on_no_task_that_failed_to_send() -> None:
+    wakeups = StoryWakeups(clock=_Clock())
+
+    def broker_down() -> None:
+        raise ConnectionError("broker unreachable")
+
+    with pytest.raises(ConnectionError):
+        wakeups.send(None, 1.0, broker_down)
+    sent: list[int] = []
+    assert wakeups.send(None, 1.0, lambda: sent.append(1))  # nothing covers it
+    assert sent == [1]
+
+
+def test_story_wakeups_forget_the_runs_whose_countdown_ended() -> None:
+    clock = _Clock()
+    wakeups = StoryWakeups(clock=clock)
+    for run_id in range(story_module.DEFAULT_WAKEUP_RUNS * 3):
+        clock.now += 2.0  # each run's countdown has ended when the next one's task is sent
+        assert wakeups.send(run_id, 1.0, lambda: None)
+    assert len(wakeups._due) <= story_module.DEFAULT_WAKEUP_RUNS

@@ -356,8 +356,10 @@ def test_unassigned_articles_oldest_report_first(
     with scope(sessions) as s:
         assert unassigned_articles(s, 10) == [early, middle, late]
         assert unassigned_articles(s, 1) == [early]
-        # The article a task was sent for is always in its batch.
-        assert unassigned_articles(s, 1, include=late) == [early, late]
+        # The article a task was sent for is always in its batch, in place of the newest other.
+        assert unassigned_articles(s, 1, include=late) == [late]
+        assert unassigned_articles(s, 2, include=late) == [early, late]
+        assert unassigned_articles(s, 2, include=early) == [early, middle]
         assign_stories(s, [early])
         assert unassigned_articles(s, 10) == [middle, late]
 
