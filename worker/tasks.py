@@ -31,8 +31,8 @@ from worker.pipeline import (
 from worker.pipeline.article import PageOutcome
 from worker.pipeline.retention import prune_articles as prune_old_articles
 from worker.pipeline.story import (
+    DEFAULT_STORY_BUSY_DELAY_S,
     DEFAULT_STORY_BUSY_RETRIES,
-    DEFAULT_STORY_DELAY_S,
     StoryWakeups,
     refine_window,
     story_config,
@@ -191,7 +191,7 @@ def assign_story(
                 wakeup=wakeup,
             )
     except StoryStepBusy as exc:
-        raise self.retry(countdown=DEFAULT_STORY_DELAY_S, max_retries=None) from exc
+        raise self.retry(countdown=DEFAULT_STORY_BUSY_DELAY_S, max_retries=None) from exc
     if outcome.more:  # a backlog longer than this step works off, or a failed backlog batch
         assign_story.apply_async((article_id, run_id), {"wakeup": True})
     _finish_run_if_done(rt, run_id)

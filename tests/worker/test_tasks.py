@@ -99,7 +99,7 @@ def test_article_tasks_within_a_story_countdown_send_one_story_task(
         ((first, None), {"last": False, "wakeup": True}, DEFAULT_STORY_DELAY_S),
         ((last, None), {"last": True, "wakeup": True}, 0.0),
     ]
-    # The last one's step runs first (no countdown); the first one's, a second later, finds
+    # The last one's step runs first (no countdown); the first one's, a countdown later, finds
     # its own article done and still runs its batch. Every article has its story.
     for args, kwargs, _ in reversed(sent):
         tasks.assign_story(*args, **kwargs)

@@ -45,12 +45,18 @@ from worker.stories import (
 log = logging.getLogger(__name__)
 
 #: An article's story step runs this long after its page is stored (the task's countdown), so
-#: that the articles stored meanwhile wait too and the first step to run assigns them all in
-#: one batch (``STORYWIRE_STORY_BATCH``); the others find theirs done. Run at once, each would
-#: be a batch of one while pages keep coming in. Once no page is pending, none waits
+#: that the articles stored meanwhile wait too and the step assigns them all in one batch
+#: (``STORYWIRE_STORY_BATCH``). Run at once, each would be a batch of one while pages keep
+#: coming in. Each worker process starts a countdown of its own (``StoryWakeups``): with 2
+#: processes, 2 s makes about one batch a second, of ~20 articles at 20 pages a second, where
+#: 1 s made batches half that size and cost 1 ms more of story-step CPU and 0.5 ms of
+#: Postgres an article (bench/pipeline.py). Once no page is pending, none waits
 #: (``story_delay``).
-DEFAULT_STORY_DELAY_S = 1.0
-#: Times a story step comes back later (``DEFAULT_STORY_DELAY_S``) rather than wait while
+DEFAULT_STORY_DELAY_S = 2.0
+#: A story step that finds another worker holding the story-step lock comes back this much
+#: later (``assign_story_step(..., wait=False)``).
+DEFAULT_STORY_BUSY_DELAY_S = 1.0
+#: Times a story step comes back later (``DEFAULT_STORY_BUSY_DELAY_S``) rather than wait while
 #: another worker holds the story-step lock (``assign_story_step(..., wait=False)``): a
 #: process blocked on that lock does nothing, and the holder's batch most likely assigns this
 #: article. After that, it waits.
