@@ -36,7 +36,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, delete, select
+from sqlalchemy import Executable, Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from models import Article
@@ -158,6 +158,25 @@ def store_features(session: Session, row: dict[str, Any] | None) -> None:
 
 
 @functools.cache
+def features_upsert_from(ids: Any) -> Any:
+    """``store_features``' upsert on Postgres as part of a larger statement: the row of each
+    id the one-column selectable ``ids`` gives (in practice one: the article just written),
+    from the parameters ``_fingerprint`` and ``_data`` (``features_row``'s). For a
+    data-modifying ``WITH`` that writes an article and its features in one round trip."""
+    insert = insert_for("postgresql", _TABLE).from_select(
+        ["article_id", "fingerprint", "data"],
+        select(
+            ids,
+            bindparam("_fingerprint", type_=_TABLE.c.fingerprint.type),
+            bindparam("_data", type_=_TABLE.c.data.type),
+        ),
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[_TABLE.c.article_id],
+        set_={"fingerprint": insert.excluded.fingerprint, "data": insert.excluded.data},
+    )
+
+
 def _upsert(dialect: str) -> Executable:
     # Built once per dialect and executed with the row as its parameters: building the
     # upsert (its ``excluded`` columns above all) cost more Python than running it.

@@ -123,7 +123,8 @@ def test_an_inline_run_stores_and_uses_them(rt: Resources, http_server: LocalHTT
     written: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.startswith("INSERT INTO article_features"):
+        # (On Postgres inside the statement that writes the article: worker.pipeline.article.)
+        if "INSERT INTO article_features" in statement:
             written.append(statement)
 
     event.listen(rt.engine, "before_cursor_execute", seen)
