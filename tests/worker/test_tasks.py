@@ -37,6 +37,8 @@ def worker(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iter
     rt = build_resources(make_settings(tmp_path, pg_url))
     monkeypatch.setattr(resources_module, "_resources", rt)
     monkeypatch.setattr(resources_module, "_pid", os.getpid())
+    # Not a run another test of this process adopted (its row is in another database).
+    monkeypatch.setattr(resources_module, "_inherited_run_id", None)
     yield rt
     rt.close()
 
