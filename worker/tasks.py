@@ -145,7 +145,7 @@ def fetch_article(self: StorywireTask, article_id: int, run_id: int | None = Non
     if outcome.status != PageOutcome.SKIPPED:
         # Committed: a story task this process sent with a countdown still to run will find
         # the article, and one of its own is sent only when none will (StoryWakeups).
-        delay = story_delay(rt.sessions)
+        delay = story_delay(rt.sessions, outcome.pages_pending)
         _STORY_WAKEUPS.send(
             run_id,
             delay,

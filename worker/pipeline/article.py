@@ -92,6 +92,9 @@ class ArticleOutcome:
     article_id: int
     status: PageOutcome  # ok | failed | blocked | skipped
     error_class: str | None = None
+    #: Whether other pages were pending when this one was stored, if the write read it
+    #: (Postgres: ``story_delay`` need not ask again); None when not read.
+    pages_pending: bool | None = None
 
 
 def process_article(
@@ -263,9 +266,10 @@ def _finish_from_feed(
     features = features_row(article_id, written, config)
     facts = {"status": status, "error_class": error_class}
     with session_scope(sessions) as session:
-        if not _finish(session, article_id, stub, provenance, values, features, facts):
-            return ArticleOutcome(article_id, PageOutcome.SKIPPED)
-    return ArticleOutcome(article_id, PageOutcome(status), error_class)
+        stored, pending = _finish(session, article_id, stub, provenance, values, features, facts)
+    if not stored:
+        return ArticleOutcome(article_id, PageOutcome.SKIPPED)
+    return ArticleOutcome(article_id, PageOutcome(status), error_class, pending)
 
 
 def _store_page(
@@ -285,12 +289,12 @@ def _store_page(
         "error_class": None,
     }
     features = features_row(article_id, values, config)
+    facts = {"status": ArticleStatus.OK}
     with session_scope(sessions) as session:
-        if not _finish(
-            session, article_id, stub, provenance, values, features, {"status": ArticleStatus.OK}
-        ):
-            return ArticleOutcome(article_id, PageOutcome.SKIPPED)
-    return ArticleOutcome(article_id, PageOutcome.OK)
+        stored, pending = _finish(session, article_id, stub, provenance, values, features, facts)
+    if not stored:
+        return ArticleOutcome(article_id, PageOutcome.SKIPPED)
+    return ArticleOutcome(article_id, PageOutcome.OK, pages_pending=pending)
 
 
 # Built once: the SET clause is the parameters' columns. An ORM update built per article cost
@@ -312,13 +316,15 @@ def _finish(
     values: dict[str, Any],
     features: dict[str, Any] | None,
     facts: dict[str, Any],
-) -> bool:
+) -> tuple[bool, bool | None]:
     """Write the article's final state if it is still pending, with its story ``features``
     (``features_row``: computed before the transaction, so that its story step need not
-    compute them under the story-step lock) and its ``article.updated`` change (``facts``);
-    False if another delivery of its task finished it first. No read: under the row lock the
-    update takes, a second delivery waits for the first and then finds the row no longer
-    pending (Postgres; SQLite's BEGIN IMMEDIATE already serializes writers)."""
+    compute them under the story-step lock) and its ``article.updated`` change (``facts``).
+    Whether it was written (not if another delivery of its task finished it first), and on
+    Postgres whether other pages were pending (``ArticleOutcome.pages_pending``). No read:
+    under the row lock the update takes, a second delivery waits for the first and then
+    finds the row no longer pending (Postgres; SQLite's BEGIN IMMEDIATE already serializes
+    writers)."""
     now = utcnow()
     params = {
         "_article_id": article_id,
@@ -337,20 +343,22 @@ def _finish(
         extra = {**change, "_created_at": now}
         if features is not None:
             extra.update(_fingerprint=features["fingerprint"], _data=features["data"])
-        return bool(session.execute(statement, {**params, **extra}).scalar_one())
+        written, pending = session.execute(statement, {**params, **extra}).one()
+        return bool(written), bool(pending)
     done = session.execute(_FINISH, params)
     if not done.rowcount:  # type: ignore[attr-defined]
-        return False
+        return False, None
     store_features(session, features)
     record_changes(session, [(ChangeKind.ARTICLE_UPDATED, article_id, facts)])
-    return True
+    return True, None
 
 
 @functools.lru_cache(maxsize=32)
 def _finish_postgres(columns: tuple[str, ...], with_features: bool) -> Executable:
     """``_finish`` on Postgres as one statement of data-modifying ``WITH``s: the update, the
-    features upsert and the change insert of the row it updated; selects how many it updated.
-    Built once per set of columns (a page's, a failure's)."""
+    features upsert and the change insert of the row it updated; selects how many it updated
+    and whether another page is pending (the story step's countdown, ``story_delay``). Built
+    once per set of columns (a page's, a failure's)."""
     sets = {
         name: bindparam(name, type_=_ARTICLES.c[name].type)
         for name in columns
@@ -371,5 +379,14 @@ def _finish_postgres(columns: tuple[str, ...], with_features: bool) -> Executabl
     writes = [change.cte("change")]
     if with_features:
         writes.append(features_upsert_from(done.c.id).cte("features"))
+    # The statement's snapshot is from before the update: this article still reads pending.
+    others_pending = (
+        select(_ARTICLES.c.id)
+        .where(
+            _ARTICLES.c.status == ArticleStatus.PENDING,
+            _ARTICLES.c.id != bindparam("_article_id"),
+        )
+        .exists()
+    )
     # Postgres runs every data-modifying WITH to completion, read by the query or not.
-    return select(func.count()).select_from(done).add_cte(*writes)
+    return select(func.count(), others_pending).select_from(done).add_cte(*writes)

@@ -235,15 +235,17 @@ class StoryWakeups:
         return True
 
 
-def story_delay(sessions: sessionmaker[Session]) -> float:
+def story_delay(sessions: sessionmaker[Session], pending: bool | None = None) -> float:
     """How long the story step of an article just stored waits (its task's countdown).
 
     ``DEFAULT_STORY_DELAY_S`` while pages are still to be fetched: their articles, stored
     meanwhile, join its batch. 0 once no page is pending (the end of a burst, a one-off
     fetch's last page): nothing is coming for the batch to wait for, and the articles already
-    waiting get their stories a delay sooner."""
-    with read_scope(sessions) as session:
-        pending = session.execute(_ANY_PAGE_PENDING).first() is not None
+    waiting get their stories a delay sooner. ``pending``: whether pages are, if the article's
+    write read it already (``ArticleOutcome.pages_pending``); None: read here."""
+    if pending is None:
+        with read_scope(sessions) as session:
+            pending = session.execute(_ANY_PAGE_PENDING).first() is not None
     return DEFAULT_STORY_DELAY_S if pending else 0.0
 
 

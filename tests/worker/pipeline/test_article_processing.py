@@ -366,18 +366,31 @@ def test_a_page_is_scanned_for_its_date_only_when_its_feed_gave_none(
     assert scanned == [http_server.url("/undated.html")]
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_a_story_step_waits_for_other_pages_only_while_some_are_pending(
-    resources: Resources, http_server: LocalHTTPServer
+    database: str, request: pytest.FixtureRequest, tmp_path: Path, http_server: LocalHTTPServer
 ) -> None:
     from worker.pipeline.story import DEFAULT_STORY_DELAY_S, story_delay
 
-    ids = ingest_feed(resources, serve_site(http_server)["world"])
-    for article_id in ids[:-1]:
-        process_article(resources.sessions, resources.fetcher, resources.settings, article_id)
-        # Another page is still to come: its article may join this one's batch.
-        assert story_delay(resources.sessions) == DEFAULT_STORY_DELAY_S > 0
-    process_article(resources.sessions, resources.fetcher, resources.settings, ids[-1])
-    assert story_delay(resources.sessions) == 0.0  # the burst's last page: nothing to wait for
+    url: str = request.getfixturevalue("sqlite_url" if database == "sqlite" else "pg_url")
+    migrate(url)
+    rt = build_resources(make_settings(tmp_path, url))
+    try:
+        ids = ingest_feed(rt, serve_site(http_server)["world"])
+        # On Postgres the article's write says whether other pages are pending (one statement
+        # less an article); SQLite's leaves it to story_delay's own read.
+        said = []
+        for article_id in ids:
+            outcome = process_article(rt.sessions, rt.fetcher, rt.settings, article_id)
+            said.append(outcome.pages_pending)
+            # While another page is still to come, its article may join this one's batch;
+            # after the burst's last page there is nothing to wait for.
+            expected = DEFAULT_STORY_DELAY_S if article_id != ids[-1] else 0.0
+            assert story_delay(rt.sessions) == expected
+            assert story_delay(rt.sessions, outcome.pages_pending) == expected
+        assert said == ([None] * 3 if database == "sqlite" else [True, True, False])
+    finally:
+        rt.close()
 
 
 @pytest.mark.parametrize(
