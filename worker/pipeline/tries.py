@@ -23,7 +23,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from models import Article, ArticleSource, ArticleStatus, ErrorClass, session_scope
+from models import Article, ArticleSource, ArticleStatus, ErrorClass, session_scope, utcnow
 from worker.fetch import FetchError
 from worker.pipeline.columns import StubFields
 from worker.text.normalize import html_to_lines
@@ -48,29 +48,26 @@ _FIRST_ENTRY_AT = (
     .correlate(Article)
     .scalar_subquery()
 )
-_STUB = (
-    select(
-        Article.url,
-        Article.status,
-        Article.title,
-        Article.authors,
-        Article.summary,
-        Article.published_at,
-        Article.published_source,
-        Article.modified_at,
-        Article.modified_source,
-        Article.run_id,
-        Article.task_id,
-        Article.date_error,
-        Article.unfinished_tries,
-        Article.error_class,
-        ArticleSource.content,
-        ArticleSource.summary.label("source_summary"),
-        _FIRST_ENTRY_AT.label("first_entry_at"),
-    )
-    .outerjoin(ArticleSource, ArticleSource.id == _FIRST_SOURCE)
-    .where(Article.id == bindparam("id"))
-)
+_STUB_OF = select(
+    Article.url,
+    Article.status,
+    Article.title,
+    Article.authors,
+    Article.summary,
+    Article.published_at,
+    Article.published_source,
+    Article.modified_at,
+    Article.modified_source,
+    Article.run_id,
+    Article.task_id,
+    Article.date_error,
+    Article.unfinished_tries,
+    Article.error_class,
+    ArticleSource.content,
+    ArticleSource.summary.label("source_summary"),
+    _FIRST_ENTRY_AT.label("first_entry_at"),
+).outerjoin(ArticleSource, ArticleSource.id == _FIRST_SOURCE)
+_STUB = _STUB_OF.where(Article.id == bindparam("id"))
 
 
 @dataclass
@@ -115,16 +112,37 @@ _COUNT_TRY = (
     update(_ARTICLES).where(_THIS_ARTICLE).values(unfinished_tries=_ARTICLES.c.unfinished_tries + 1)
 )
 _CLEAR_TRY = update(_ARTICLES).where(_THIS_ARTICLE).values(unfinished_tries=0)
+# Postgres: the try counted and the stub read in one statement. The select's snapshot is from
+# before the update, so it reads the tries before this one, as the two statements did; the
+# update names updated_at (one inside a WITH gets no ``onupdate`` value).
+_COUNTED = (
+    update(_ARTICLES)
+    .where(_THIS_ARTICLE, _ARTICLES.c.status == ArticleStatus.PENDING)
+    .values(
+        unfinished_tries=_ARTICLES.c.unfinished_tries + 1,
+        updated_at=bindparam("now", type_=_ARTICLES.c.updated_at.type),
+    )
+    .returning(_ARTICLES.c.id)
+    .cte("counted")
+)
+# (No parameter named as a column of articles: an UPDATE takes those as values to set.)
+_STUB_COUNTED = _STUB_OF.where(Article.id.in_(select(_COUNTED.c.id))).add_cte(_COUNTED)
 
 
 def start_try(sessions: sessionmaker[Session], article_id: int) -> Stub | None:
     """The pending article's stub (its feed's fields, in one statement), with its try counted
     and committed before any risky work; ``None`` if it is not pending any more."""
     with session_scope(sessions) as session:
-        row = session.execute(_STUB, {"id": article_id}).first()
-        if row is None or row.status != ArticleStatus.PENDING:
-            return None
-        session.execute(_COUNT_TRY, {"_article_id": article_id})
+        if session.get_bind().dialect.name == "postgresql":
+            counted = {"_article_id": article_id, "now": utcnow()}
+            row = session.execute(_STUB_COUNTED, counted).first()
+            if row is None:  # not pending: nothing counted
+                return None
+        else:
+            row = session.execute(_STUB, {"id": article_id}).first()
+            if row is None or row.status != ArticleStatus.PENDING:
+                return None
+            session.execute(_COUNT_TRY, {"_article_id": article_id})
     fields = StubFields(
         title=row.title,
         summary=row.summary,
