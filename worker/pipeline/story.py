@@ -150,8 +150,8 @@ def assign_story_step(
                 elif not try_lock_story_step(session):
                     raise StoryStepBusy(f"article {article_id}: the story step is busy")
                 ids = unassigned_articles(session, batch, include=article_id)
+                more = len(ids) >= batch  # a full batch: more may be waiting behind it
                 results, upcoming = _assign_preparing(session, ids, {}, config, batch, batches)
-            more = len(ids) >= batch
             if batches > 1 and more:
                 more = _drain(sessions, upcoming, config, batch, batches - 1)
             if article_id in results:
@@ -165,7 +165,6 @@ def assign_story_step(
             raise
         except Exception:  # whatever it was, the article alone is tried next (that one raises)
             log.warning("story batch failed; assigning article %s alone", article_id, exc_info=True)
-            more = len(ids) >= batch
             if wakeup:  # the others have no task of their own to do the same
                 _assign_each_alone(sessions, [i for i in ids if i != article_id], config)
     try:

@@ -157,30 +157,31 @@ def store_features(session: Session, row: dict[str, Any] | None) -> None:
     session.execute(_upsert(session.get_bind().dialect.name), row)
 
 
-@functools.cache
 def features_upsert_from(ids: Any) -> Any:
     """``store_features``' upsert on Postgres as part of a larger statement: the row of each
     id the one-column selectable ``ids`` gives (in practice one: the article just written),
     from the parameters ``_fingerprint`` and ``_data`` (``features_row``'s). For a
-    data-modifying ``WITH`` that writes an article and its features in one round trip."""
-    insert = insert_for("postgresql", _TABLE).from_select(
-        ["article_id", "fingerprint", "data"],
-        select(
-            ids,
-            bindparam("_fingerprint", type_=_TABLE.c.fingerprint.type),
-            bindparam("_data", type_=_TABLE.c.data.type),
-        ),
+    data-modifying ``WITH`` that writes an article and its features in one round trip (its
+    caller builds that statement once)."""
+    fields = select(
+        ids,
+        bindparam("_fingerprint", type_=_TABLE.c.fingerprint.type),
+        bindparam("_data", type_=_TABLE.c.data.type),
     )
-    return insert.on_conflict_do_update(
-        index_elements=[_TABLE.c.article_id],
-        set_={"fingerprint": insert.excluded.fingerprint, "data": insert.excluded.data},
+    return _replacing(
+        insert_for("postgresql", _TABLE).from_select(["article_id", "fingerprint", "data"], fields)
     )
 
 
+@functools.cache
 def _upsert(dialect: str) -> Executable:
     # Built once per dialect and executed with the row as its parameters: building the
     # upsert (its ``excluded`` columns above all) cost more Python than running it.
-    insert = insert_for(dialect, _TABLE)
+    return _replacing(insert_for(dialect, _TABLE))  # type: ignore[no-any-return]
+
+
+def _replacing(insert: Any) -> Any:
+    """``insert`` replacing the features an article has already (a redelivered task's)."""
     return insert.on_conflict_do_update(
         index_elements=[_TABLE.c.article_id],
         set_={"fingerprint": insert.excluded.fingerprint, "data": insert.excluded.data},
