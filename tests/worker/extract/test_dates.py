@@ -322,17 +322,9 @@ def test_scan_falls_back_to_the_extensive_scan(monkeypatch: pytest.MonkeyPatch) 
     assert modes == [False, True]
 
 
-def test_a_caller_with_a_better_date_skips_the_guesses(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_caller_with_a_better_date_skips_the_guesses(scanned: list[str]) -> None:
     # Dated only by its text: scanned by default, left undated (no scan at all) when the
     # caller says it has a date that outranks a guess (a feed's).
-    scans: list[str] = []
-    real_scan = dates_module.scan_page
-
-    def counting_scan(tree: Any, **kwargs: Any) -> str | None:
-        scans.append(kwargs["url"])
-        return real_scan(tree, **kwargs)
-
-    monkeypatch.setattr(dates_module, "scan_page", counting_scan)
     html = (
         f"<html><body><article><h1>Harbour works</h1>{ARTICLE}</article>"
         "<footer>Archived 2021-03-04</footer></body></html>"
@@ -341,4 +333,4 @@ def test_a_caller_with_a_better_date_skips_the_guesses(monkeypatch: pytest.Monke
     assert (guessed.published_source, str(guessed.published_at)[:10]) == ("text", "2021-03-04")
     unguessed = extract_page(html, url=PLAIN_URL, guess_dates=False)
     assert (unguessed.published_at, unguessed.published_source) == (None, None)
-    assert scans == [PLAIN_URL]
+    assert scanned == [PLAIN_URL]

@@ -3,9 +3,6 @@ SQLite and Postgres; the story step uses them and deletes them (worker.stories.f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import event, func, select
 
@@ -13,27 +10,17 @@ from models import Article, ArticleStatus, session_scope
 from models.story_state import ArticleFeatures
 from tests.e2e.site import STORIES, rss, serve_site
 from tests.support.httpserver import LocalHTTPServer
-from tests.support.services import migrate
-from tests.worker.pipeline.conftest import ingest_feed, make_settings
+from tests.worker.pipeline.conftest import ingest_feed
 from tests.worker.stories.conftest import assert_same_features
 from worker.pipeline import assign_story_step, process_article
 from worker.pipeline.inline import run_inline
 from worker.pipeline.story import story_config
-from worker.resources import Resources, build_resources
+from worker.resources import Resources
 from worker.store import add_feed
 from worker.stories import features_store
 from worker.stories.assigner import features
 from worker.stories.docs import doc_of
 from worker.stories.features_store import stored_features
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Resources]:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    migrate(url)
-    resources = build_resources(make_settings(tmp_path, url))
-    yield resources
-    resources.close()
 
 
 def stored(rt: Resources) -> dict[int, tuple[bytes, str]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -319,18 +318,8 @@ def test_a_page_date_before_the_feeds_first_entry_gives_way_to_the_feed(
 
 
 def test_a_page_is_scanned_for_its_date_only_when_its_feed_gave_none(
-    resources: Resources, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
+    resources: Resources, http_server: LocalHTTPServer, scanned: list[str]
 ) -> None:
-    import worker.extract.dates as dates_module
-
-    scanned: list[str] = []
-    real_scan = dates_module.scan_page
-
-    def counting_scan(tree: Any, **kwargs: Any) -> str | None:
-        scanned.append(kwargs["url"])
-        return real_scan(tree, **kwargs)
-
-    monkeypatch.setattr(dates_module, "scan_page", counting_scan)
     body = "".join(
         f"<p>Paragraph {i}: the river ferry resumes its evening crossings after the quay "
         "works, the operator said on Tuesday, with two boats and a new timetable.</p>"
@@ -366,66 +355,45 @@ def test_a_page_is_scanned_for_its_date_only_when_its_feed_gave_none(
     assert scanned == [http_server.url("/undated.html")]
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_a_story_step_waits_for_other_pages_only_while_some_are_pending(
-    database: str, request: pytest.FixtureRequest, tmp_path: Path, http_server: LocalHTTPServer
+    rt: Resources, http_server: LocalHTTPServer
 ) -> None:
     from worker.pipeline.story import DEFAULT_STORY_DELAY_S, story_delay
 
-    url: str = request.getfixturevalue("sqlite_url" if database == "sqlite" else "pg_url")
-    migrate(url)
-    rt = build_resources(make_settings(tmp_path, url))
-    try:
-        ids = ingest_feed(rt, serve_site(http_server)["world"])
-        # On Postgres the article's write says whether other pages are pending (one statement
-        # less an article); SQLite's leaves it to story_delay's own read.
-        said = []
-        for article_id in ids:
-            outcome = process_article(rt.sessions, rt.fetcher, rt.settings, article_id)
-            said.append(outcome.pages_pending)
-            # While another page is still to come, its article may join this one's batch;
-            # after the burst's last page there is nothing to wait for.
-            expected = DEFAULT_STORY_DELAY_S if article_id != ids[-1] else 0.0
-            assert story_delay(rt.sessions) == expected
-            assert story_delay(rt.sessions, outcome.pages_pending) == expected
-        assert said == ([None] * 3 if database == "sqlite" else [True, True, False])
-    finally:
-        rt.close()
+    ids = ingest_feed(rt, serve_site(http_server)["world"])
+    # On Postgres the article's write says whether other pages are pending (one statement
+    # less an article); SQLite's leaves it to story_delay's own read.
+    said = []
+    for article_id in ids:
+        outcome = process_article(rt.sessions, rt.fetcher, rt.settings, article_id)
+        said.append(outcome.pages_pending)
+        # While another page is still to come, its article may join this one's batch; after
+        # the burst's last page there is nothing to wait for.
+        expected = DEFAULT_STORY_DELAY_S if article_id != ids[-1] else 0.0
+        assert story_delay(rt.sessions) == expected
+        assert story_delay(rt.sessions, outcome.pages_pending) == expected
+    postgres = rt.engine.dialect.name == "postgresql"
+    assert said == ([True, True, False] if postgres else [None] * 3)
 
 
-@pytest.mark.parametrize(
-    ("database", "expected"),
-    [
-        ("sqlite", ["SELECT", "UPDATE", "UPDATE", "INSERT", "INSERT"]),
-        ("postgres", ["WITH", "WITH"]),
-    ],
-)
 def test_a_page_is_stored_in_five_statements_two_on_postgres(
-    database: str,
-    expected: list[str],
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    http_server: LocalHTTPServer,
+    rt: Resources, http_server: LocalHTTPServer
 ) -> None:
-    url: str = request.getfixturevalue("sqlite_url" if database == "sqlite" else "pg_url")
-    migrate(url)
-    rt = build_resources(make_settings(tmp_path, url))
-    try:
-        ids = ingest_feed(rt, serve_site(http_server)["world"])
-        with sql_statements(rt.engine) as statements:
-            outcome = process_article(rt.sessions, rt.fetcher, rt.settings, ids[0])
-        assert outcome.status == "ok"
-        # The stub with its feed entry, and its try counted (committed before the page is
-        # fetched: a try that kills its worker is counted too); the row's final state; its
-        # story features (worker.stories.features_store); its change. On Postgres the first
-        # two are one statement and the last three another; the features and the change are
-        # the row's.
-        assert [s.split()[0].upper() for s in statements] == expected
-        with session_scope(rt.sessions) as s:
-            changes = s.scalars(
-                select(Change.entity_id).where(Change.kind == "article.updated")
-            ).all()
-            features = s.scalars(select(ArticleFeatures.article_id)).all()
-        assert changes == features == [ids[0]]
-    finally:
-        rt.close()
+    ids = ingest_feed(rt, serve_site(http_server)["world"])
+    with sql_statements(rt.engine) as statements:
+        outcome = process_article(rt.sessions, rt.fetcher, rt.settings, ids[0])
+    assert outcome.status == "ok"
+    # The stub with its feed entry, and its try counted (committed before the page is
+    # fetched: a try that kills its worker is counted too); the row's final state; its story
+    # features (worker.stories.features_store); its change. On Postgres the first two are one
+    # statement and the last three another; the features and the change are the row's.
+    expected = (
+        ["WITH", "WITH"]
+        if rt.engine.dialect.name == "postgresql"
+        else ["SELECT", "UPDATE", "UPDATE", "INSERT", "INSERT"]
+    )
+    assert [s.split()[0].upper() for s in statements] == expected
+    with session_scope(rt.sessions) as s:
+        changes = s.scalars(select(Change.entity_id).where(Change.kind == "article.updated")).all()
+        features = s.scalars(select(ArticleFeatures.article_id)).all()
+    assert changes == features == [ids[0]]

@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select, update
@@ -23,13 +22,11 @@ from models import (
 )
 from tests.e2e.site import serve_site
 from tests.support.httpserver import LocalHTTPServer
-from tests.support.services import migrate
 from tests.support.sql import sql_statements
-from tests.worker.pipeline.conftest import make_settings
 from worker.fetch import Fetcher, HostRateLimiter
 from worker.pipeline import feed as feed_pipeline
 from worker.pipeline import not_modified, refresh_feed
-from worker.resources import Resources, build_resources
+from worker.resources import Resources
 from worker.scheduler import claim_due_feeds
 from worker.store import add_feed
 
@@ -593,63 +590,44 @@ def test_a_feeds_entries_are_stored_in_a_few_statements_not_three_per_entry(
     assert newest == max(created)
 
 
-@pytest.mark.parametrize(("db", "expected"), [("sqlite_url", 3), ("pg_url", 2)])
 def test_an_unchanged_feed_is_polled_in_three_statements_two_on_postgres(
-    db: str,
-    expected: int,
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    http_server: LocalHTTPServer,
-    monkeypatch: pytest.MonkeyPatch,
+    rt: Resources, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The host's answer of the first poll stays fresh however long a busy machine takes to
     # the second one (the rule's own age is tested below).
     monkeypatch.setattr(not_modified, "DEFAULT_HOST_OK_FRESH_S", 3600.0)
-    url = request.getfixturevalue(db)
-    migrate(url)
-    rt = build_resources(make_settings(tmp_path, url))
-    try:
-        feed_id = _add(rt, serve_site(http_server)["world"])
-        assert _refresh(rt, feed_id).outcome == "ok"
-        with sql_statements(rt.engine) as statements:
-            again = _refresh(rt, feed_id)  # 304; the host answered a moment ago
-        assert again.outcome == "not_modified"
-        # The read, then the feed's update and the fetch log: one statement on Postgres.
-        assert len(statements) == expected, statements
-        with session_scope(rt.sessions) as s:
-            assert s.scalars(select(FeedFetch.outcome).order_by(FeedFetch.id)).all() == [
-                "ok",
-                "not_modified",
-            ]
-            polled = s.get(Feed, feed_id)
-            assert polled is not None and polled.last_status_code == 304
-            assert polled.status == "active" and polled.last_entries_new == 0
-    finally:
-        rt.close()
+    feed_id = _add(rt, serve_site(http_server)["world"])
+    assert _refresh(rt, feed_id).outcome == "ok"
+    with sql_statements(rt.engine) as statements:
+        again = _refresh(rt, feed_id)  # 304; the host answered a moment ago
+    assert again.outcome == "not_modified"
+    # The read, then the feed's update and the fetch log: one statement on Postgres.
+    assert len(statements) == (2 if rt.engine.dialect.name == "postgresql" else 3), statements
+    with session_scope(rt.sessions) as s:
+        assert s.scalars(select(FeedFetch.outcome).order_by(FeedFetch.id)).all() == [
+            "ok",
+            "not_modified",
+        ]
+        polled = s.get(Feed, feed_id)
+        assert polled is not None and polled.last_status_code == 304
+        assert polled.status == "active" and polled.last_entries_new == 0
 
 
-@pytest.mark.parametrize("db", ["sqlite_url", "pg_url"])
 def test_a_304_for_a_feed_removed_meanwhile_logs_nothing(
-    db: str, request: pytest.FixtureRequest, tmp_path: Path, http_server: LocalHTTPServer
+    rt: Resources, http_server: LocalHTTPServer
 ) -> None:
-    url = request.getfixturevalue(db)
-    migrate(url)
-    rt = build_resources(make_settings(tmp_path, url))
-    try:
-        feed_id = _add(rt, serve_site(http_server)["world"])
-        _refresh(rt, feed_id)
-        with session_scope(rt.sessions) as s:
-            logged = s.scalars(select(FeedFetch.id)).all()
-        response = rt.fetcher.fetch(serve_site(http_server)["world"])  # stands for the 304
-        with session_scope(rt.sessions) as s:  # a feed id no row has: removed meanwhile
-            stored = not_modified.store_not_modified(
-                s, feed_id + 1, 900, response, duration_ms=3, settings=rt.settings
-            )
-        assert stored is False
-        with session_scope(rt.sessions) as s:
-            assert s.scalars(select(FeedFetch.id)).all() == logged
-    finally:
-        rt.close()
+    feed_id = _add(rt, serve_site(http_server)["world"])
+    _refresh(rt, feed_id)
+    with session_scope(rt.sessions) as s:
+        logged = s.scalars(select(FeedFetch.id)).all()
+    response = rt.fetcher.fetch(serve_site(http_server)["world"])  # stands for the 304
+    with session_scope(rt.sessions) as s:  # a feed id no row has: removed meanwhile
+        stored = not_modified.store_not_modified(
+            s, feed_id + 1, 900, response, duration_ms=3, settings=rt.settings
+        )
+    assert stored is False
+    with session_scope(rt.sessions) as s:
+        assert s.scalars(select(FeedFetch.id)).all() == logged
 
 
 def test_a_304_writes_no_host_answer_while_another_host_answered_a_moment_ago(

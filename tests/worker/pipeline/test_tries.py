@@ -1,29 +1,16 @@
-"""A try at a page is counted on the row, and committed, before the page is fetched."""
+"""A try at a page is counted on the row, and committed, before the page is fetched (on SQLite,
+then on Postgres: the ``rt`` fixture of tests/worker/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import update
 
 from models import Article, ArticleStatus, session_scope
 from tests.e2e.site import serve_site
 from tests.support.httpserver import LocalHTTPServer
-from tests.support.services import migrate
-from tests.worker.pipeline.conftest import ingest_feed, make_settings
+from tests.worker.pipeline.conftest import ingest_feed
 from worker.pipeline.tries import start_try
-from worker.resources import Resources, build_resources
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Resources]:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    migrate(url)
-    resources = build_resources(make_settings(tmp_path, url))
-    yield resources
-    resources.close()
+from worker.resources import Resources
 
 
 def row(rt: Resources, article_id: int) -> Article:
