@@ -19,14 +19,18 @@ network: the page is parsed once, as a tree, from the bytes given.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import lxml.html
 import trafilatura
-from lxml.html import HtmlElement
+from lxml import etree
+from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
+from trafilatura.utils import is_dubious_html, repair_faulty_html
 
 from models import ErrorClass
 from worker.extract.boilerplate import drop_boilerplate
@@ -69,6 +73,26 @@ _BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b
 # 11 (the GIL handed back and forth between cores). The threads of a one-off fetch still wait
 # for the network side by side; a worker's pool processes are not slowed (one thread each).
 _EXTRACTING = threading.Lock()
+
+# trafilatura's parser settings (its ``load_html``), with the element classes looked up in C.
+# lxml.html's parsers ask a Python method for the class of every element Python touches, and
+# trafilatura touches each many times (every XPath result, every ancestor walk, every copy):
+# about 3,600 calls a page, 4 % of an extraction. Here every element is an ``HtmlElement``;
+# lxml.html's form classes (``FormElement``, ``InputElement`` ...) only add form helpers that
+# nothing in the extraction uses. Copies of the tree keep its parser, so trafilatura's
+# working copies look their classes up in C too.
+_PARSER = etree.HTMLParser(  # type: ignore[call-arg]  # lxml-stubs lack default_doctype
+    collect_ids=False,
+    default_doctype=False,
+    encoding="utf-8",
+    remove_comments=True,
+    remove_pis=True,
+)
+_PARSER.set_element_class_lookup(
+    etree.ElementDefaultClassLookup(
+        element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity
+    )
+)
 
 # A start tag: "<" and a letter (not "</", "<!--", "<!DOCTYPE", nor "<" in running text).
 _START_TAG_RE = re.compile(r"<[A-Za-z]")
@@ -146,7 +170,7 @@ def _extract_page(
     if "<" not in text:
         raise ExtractionError(ErrorClass.NOT_HTML, "body has no markup: not an HTML page")
     _refuse_pathological(text)
-    tree = trafilatura.load_html(text)
+    tree = _load_tree(text)
     if tree is None:
         raise ExtractionError(ErrorClass.NOT_HTML, "body could not be parsed as HTML")
 
@@ -204,6 +228,23 @@ def _refuse_pathological(text: str) -> None:
             f"page has {elements:,} elements, more than the {DEFAULT_MAX_ELEMENTS:,} an "
             "article page may have: refused before parsing",
         )
+
+
+def _load_tree(text: str) -> HtmlElement | None:
+    # As trafilatura.load_html does for a decoded page, with _PARSER: the same repair of
+    # doctypes libxml2 trips on, the same fallback to UTF-8 bytes (a str that declares an
+    # encoding is refused by lxml), the same refusal of a "page" that is not HTML at all.
+    beginning = text[:50].lower()
+    text = repair_faulty_html(text, beginning)
+    tree: HtmlElement | None = None
+    with contextlib.suppress(ValueError, etree.LxmlError):
+        tree = lxml.html.fromstring(text, parser=_PARSER)
+    if tree is None or len(tree) < 1:
+        with contextlib.suppress(ValueError, etree.LxmlError):
+            tree = lxml.html.fromstring(text.encode("utf-8", "surrogatepass"), parser=_PARSER)
+    if tree is not None and is_dubious_html(beginning) and len(tree) < 2:
+        return None
+    return tree
 
 
 def _trafilatura(tree: HtmlElement, url: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from pathlib import Path
 from typing import Any
 
 import lxml.html
@@ -213,3 +214,38 @@ def test_threads_take_turns_at_extraction(monkeypatch: pytest.MonkeyPatch) -> No
         thread.join()
     assert most == 1
     assert len(pages) == 2 and all(pages)
+
+
+_FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(decode_html(path.read_bytes(), None)[0] for path in sorted(_FIXTURES.glob("*.html"))),
+        _page().decode(),
+        # lxml refuses a str that declares its encoding: parsed again as UTF-8 bytes
+        '<?xml version="1.0" encoding="utf-8"?><html><body><p>Grüße</p></body></html>',
+        # a doctype libxml2 trips on, and a self-closed <html/> on the first lines: repaired
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN">\n'
+        "<html><body><p>x</p></body></html>",
+        '<html lang="en" />\n<body><p>Self-closed root, then the page.</p></body>',
+        # starts like something else and parses to one element: not a page
+        "{json: true}",
+        "<p>one fragment</p>",
+        "",
+    ],
+)
+def test_page_tree_is_trafilaturas_with_classes_looked_up_in_c(text: str) -> None:
+    """``_load_tree`` parses as ``trafilatura.load_html`` does (same tree, same refusals), on a
+    parser that gives every element lxml.html's element class without a Python lookup."""
+    ours = page_module._load_tree(text)
+    theirs = trafilatura.load_html(text) if text else None
+    if theirs is None:
+        assert ours is None
+        return
+    assert ours is not None
+    assert lxml.html.tostring(ours) == lxml.html.tostring(theirs)
+    # lxml.html's own parsers make a <form> a FormElement (a Python lookup per element)
+    assert isinstance(theirs.makeelement("form"), lxml.html.FormElement)
+    assert type(ours.makeelement("form")) is lxml.html.HtmlElement
