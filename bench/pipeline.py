@@ -453,8 +453,22 @@ def main() -> None:
         + ", ".join(f"{k} {1000 * v / run.articles:.1f} ms" for k, v in run.cpu.items())
         + f"; total {whole:.1f} ms: ratio {cpu_ceiling / whole:.2f}"
     )
+    # How full the machine was: when it is near 100 %, the wall ratio can only rise with less
+    # CPU per article; well below, something waits (locks, the broker, the story countdown).
+    cores = os.cpu_count() or 1
+    used = sum(run.cpu.values()) / (cores * run.elapsed)
+    print(
+        f"the {cores} cores' time used by these processes over the run: {100 * used:.0f} %"
+        f" (pool processes in tasks: {100 * _in_tasks(run):.0f} % of theirs)"
+    )
     print(f"peak RSS: bench {peak_rss_mb():.0f} MB, largest child process "
           f"{peak_rss_mb(children=True):.0f} MB")  # fmt: skip
+
+
+def _in_tasks(run: Run) -> float:
+    """Share of the processes' run time spent inside tasks (articles, feeds, stories)."""
+    busy: float = sum(r["end"] - r["start"] for r in run.records)
+    return busy / (run.processes * run.elapsed)
 
 
 def _load() -> str:
