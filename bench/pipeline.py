@@ -457,10 +457,9 @@ def main() -> None:
     # CPU per article; well below, something waits (locks, the broker, the story countdown).
     cores = os.cpu_count() or 1
     used = sum(run.cpu.values()) / (cores * run.elapsed)
-    print(
-        f"the {cores} cores' time used by these processes over the run: {100 * used:.0f} %"
-        f" (pool processes in tasks: {100 * _in_tasks(run):.0f} % of theirs)"
-    )
+    # (Inline, the threads' records overlap: their sum says nothing of one process's time.)
+    pool = "" if run.mode == "inline" else f" (pool processes in tasks: {_in_tasks(run):.0%})"
+    print(f"the {cores} cores' time used by these processes over the run: {used:.0%}{pool}")
     print(f"peak RSS: bench {peak_rss_mb():.0f} MB, largest child process "
           f"{peak_rss_mb(children=True):.0f} MB")  # fmt: skip
 
