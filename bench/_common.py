@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: where the evaluation data is, peak memory."""
+"""Helpers shared by the benchmarks: where the evaluation data is, peak memory, CPU, load."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ def shared_data() -> Path | None:
         if candidate and Path(candidate).is_dir():
             return Path(candidate)
     return None
+
+
+def machine_load() -> str:
+    """The load averages and the number of cores, as the benchmarks print them."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
 
 
 def peak_rss_mb(children: bool = False) -> float:

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import REPO_ROOT, tree_cpu_s
+from _common import REPO_ROOT, machine_load, tree_cpu_s
 from celery import Celery
 
 _DONE_KEY = "bench:done"
@@ -102,7 +102,7 @@ def main() -> None:
     import redis
 
     pages, origin = load_pages(args.articles)
-    print(f"machine load before: {_load()}")
+    print(f"machine load before: {machine_load()}")
     print(f"pages: {origin}")
     before = ceiling(pages, args.concurrency)
     with RedisServer() as server:
@@ -141,7 +141,7 @@ def main() -> None:
             worker.terminate()
             worker.wait(60)
     after = ceiling(pages, args.concurrency)
-    print(f"machine load after:  {_load()}")
+    print(f"machine load after:  {machine_load()}")
     rate = len(pages) / elapsed
     ceiling_rate = statistics.mean([before.rate, after.rate])
     ceiling_cpu = statistics.mean([before.cpu_ms, after.cpu_ms])
@@ -173,11 +173,6 @@ def _wait_ready(log: Path, worker: subprocess.Popen[bytes], timeout_s: float = 1
             raise SystemExit(f"the worker did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.1)
     raise SystemExit(f"the worker was not ready after {timeout_s:.0f} s: see {log}")
-
-
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
 
 
 if __name__ == "__main__":

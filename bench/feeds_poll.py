@@ -16,7 +16,6 @@ per feed). Exits 1 if a feed was not polled or was not answered 304.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
-from _common import peak_rss_mb
+from _common import machine_load, peak_rss_mb
 from _trace import TRACE_ENV
 from pipeline import TRACE, _read_trace
 from sqlalchemy import func, select, update
@@ -68,7 +67,7 @@ def main() -> int:
         parser.error("--hosts: 1 to 250 (loopback addresses 127.0.0.2 to 127.0.0.251)")
     tmp = Path(tempfile.mkdtemp(prefix="storywire-poll-"))
     (tmp / "trace").mkdir()
-    print(f"machine load before: {_load()}")
+    print(f"machine load before: {machine_load()}")
     with RedisServer() as redis_server, PostgresServer() as pg, ExitStack() as hosts:
         http = [hosts.enter_context(LocalHTTPServer(f"127.0.0.{2 + h}")) for h in range(args.hosts)]
         db_url = pg.create_database()
@@ -116,7 +115,7 @@ def main() -> int:
                 ).all()
             )
         engine.dispose()
-    print(f"machine load after:  {_load()}")
+    print(f"machine load after:  {machine_load()}")
     records = _read_trace(tmp / "trace")
     polls = [r for r in records if r["kind"] == FEED_TASK]
     dispatches = [r for r in records if r["kind"] == DISPATCH_TASK]
@@ -160,11 +159,6 @@ def first_poll(db_url: str, data_dir: Path) -> None:
             refresh_feed(rt.sessions, rt.fetcher, rt.settings, feed_id)
     finally:
         rt.close()
-
-
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from _common import peak_rss_mb, shared_data, tree_cpu_s
+from _common import machine_load, peak_rss_mb, shared_data, tree_cpu_s
 from _trace import TRACE_ENV
 from sqlalchemy import func, select
 
@@ -416,7 +416,7 @@ def main() -> None:
         parser.error("--feeds takes 1 to 250 (one loopback address each, 127.0.0.2 onwards)")
     mode_name = "inline" if args.inline else "embedded" if args.embedded else "celery"
 
-    print(f"machine load before: {_load()}")
+    print(f"machine load before: {machine_load()}")
     pages, origin = load_pages(args.articles)
     print(f"pages: {origin}")
     if settings:
@@ -426,7 +426,7 @@ def main() -> None:
     run = run_pipeline(mode_name, pages, args.feeds, args.concurrency, settings)
     ceilings_one.append(ceiling(pages, 1))
     ceilings_many.append(ceiling(pages, args.concurrency))
-    print(f"machine load after:  {_load()}")
+    print(f"machine load after:  {machine_load()}")
     one = [c.rate for c in ceilings_one]
     many = [c.rate for c in ceilings_many]
     one_rate, many_rate = statistics.mean(one), statistics.mean(many)
@@ -468,11 +468,6 @@ def _in_tasks(run: Run) -> float:
     """Share of the processes' run time spent inside tasks (articles, feeds, stories)."""
     busy: float = sum(r["end"] - r["start"] for r in run.records)
     return busy / (run.processes * run.elapsed)
-
-
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
 
 
 if __name__ == "__main__":

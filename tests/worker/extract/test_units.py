@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from pathlib import Path
 from typing import Any
 
 import lxml.html
@@ -13,6 +12,7 @@ import trafilatura
 
 import worker.extract.page as page_module
 from tests.support.httpserver import ConnectionTrap
+from tests.worker.extract.test_fixtures import FIXTURES
 from worker.extract import ExtractionError, extract_page
 from worker.extract.boilerplate import drop_boilerplate, is_boilerplate
 from worker.extract.decode import decode_html
@@ -216,13 +216,10 @@ def test_threads_take_turns_at_extraction(monkeypatch: pytest.MonkeyPatch) -> No
     assert len(pages) == 2 and all(pages)
 
 
-_FIXTURES = Path(__file__).parent / "fixtures"
-
-
 @pytest.mark.parametrize(
     "text",
     [
-        *(decode_html(path.read_bytes(), None)[0] for path in sorted(_FIXTURES.glob("*.html"))),
+        *(decode_html(path.read_bytes(), None)[0] for path in sorted(FIXTURES.glob("*.html"))),
         _page().decode(),
         # lxml refuses a str that declares its encoding: parsed again as UTF-8 bytes
         '<?xml version="1.0" encoding="utf-8"?><html><body><p>Grüße</p></body></html>',
