@@ -1,0 +1,97 @@
+"""The byline reader skips trafilatura's author search only where it cannot find anyone."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from lxml.html import HtmlElement
+from trafilatura.metadata import extract_author
+from trafilatura.xpaths import AUTHOR_XPATHS
+
+import worker.extract.byline as byline
+from tests.worker.extract.test_fixtures import CASES
+from worker.extract.decode import decode_html
+from worker.extract.page import _load_tree
+
+BODY = "".join(
+    f"<p class='story-body'>Paragraph {i} on the ferry timetable, changed for the winter months "
+    f"after the council's vote on the harbour budget.</p>"
+    for i in range(4)
+)
+
+
+def _tree(markup: str) -> HtmlElement:
+    tree = _load_tree(f"<html><body><div id='main'>{markup}{BODY}</div></body></html>")
+    assert tree is not None
+    return tree
+
+
+# Each way trafilatura's expressions name an author, as pages write them.
+NAMED = [
+    "<span class='author'>Ann Writer</span>",
+    "<a rel='author' href='/ann'>Ann Writer</a>",
+    "<div class='c-byline__AuthorName'>Ann Writer</div>",
+    "<p itemprop='author name'>Ann Writer</p>",
+    "<div data-testid='AuthorCard'>Ann Writer</div>",
+    "<p class='byline'>Ann Writer</p>",
+    "<h4 class='BBL'>Ann Writer</h4>",
+    "<span id='zuozhe'>Ann Writer</span>",
+    "<span class='posted-by'>Ann Writer</span>",
+    "<section data-component='ArticleByline'>Ann Writer</section>",
+    "<em class='screenname'>Ann Writer</em>",
+    "<author>Ann Writer</author>",
+    # a character reference in the attribute: the parsed value is what counts
+    "<span class='&#97;uthor'>Ann Writer</span>",
+]
+
+
+@pytest.mark.parametrize("markup", NAMED)
+def test_author_markup_is_searched(markup: str) -> None:
+    tree = _tree(markup)
+    assert byline._may_name_author(tree)
+    assert byline._author_from_markup(tree) == extract_author(tree) == "Ann Writer"
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "",
+        "<p class='dateline'>HARBOUR TOWN</p>",
+        # words of the search in text, scripts and other attributes do not count
+        "<p>The author of the plan, a writer by trade</p><script>var author = 1;</script>",
+        "<a href='/author/ann' title='byline'>Ann Writer</a>",
+    ],
+)
+def test_pages_without_author_markup_are_not_searched(markup: str) -> None:
+    tree = _tree(markup)
+    assert not byline._may_name_author(tree)
+    assert extract_author(tree) is None
+    assert byline._author_from_markup(tree) is None
+
+
+def _fixture_trees() -> list[HtmlElement]:
+    texts = (decode_html(case.read_bytes(), None)[0] for case in CASES if case.suffix == ".html")
+    return [tree for tree in map(_load_tree, texts) if tree is not None]
+
+
+@pytest.mark.parametrize("tree", _fixture_trees())
+def test_same_author_as_trafilatura_on_the_fixtures(tree: HtmlElement) -> None:
+    assert byline._author_from_markup(tree) == extract_author(tree)
+
+
+def test_the_words_cover_trafilaturas_expressions() -> None:
+    """Every attribute, literal and element name in ``AUTHOR_XPATHS`` is one the pre-check
+    looks at: this fails when a trafilatura release searches for something new."""
+    for expression in AUTHOR_XPATHS:
+        path = expression.path
+        assert set(re.findall(r"@([\w-]+)", path)) <= set(byline._AUTHOR_ATTRIBUTE_NAMES)
+        for literal in re.findall(r"'([^']*)'", path):
+            for alternative in literal.split("|"):
+                plain = re.sub(r"\[(\w)\w*\]", r"\1", alternative).lower()  # [Aa]uthor
+                covered = any(word in plain for word in byline._AUTHOR_WORDS)
+                assert covered or (literal == "me" and "rel='me'" in path), alternative
+        # names left once attributes, literals, the candidates' own tags and XPath's words
+        # are taken out: elements tested by name, which the pre-check looks for
+        bare = re.sub(r"'[^']*'|@[\w-]+|self::\w+|re:test|contains|\b(?:or|and)\b", " ", path)
+        assert set(re.findall(r"[A-Za-z][\w-]*", bare)) <= {"author", "rel"}
