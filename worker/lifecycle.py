@@ -1,7 +1,8 @@
 """What Storywire's Celery processes do when they start and stop (Celery's signals).
 
-The worker's main process (``worker_init``, before it forks its pool): loads the date
-parser's languages once for every child, and opens the worker's run (kind ``worker``) that
+The worker's main process (``worker_init``, before it forks its pool): loads what
+extraction's first pages would wait for (date languages, stop lists, the public suffix list)
+once for every child, and opens the worker's run (kind ``worker``) that
 all its processes attribute their work to, with a heartbeat thread; at ``worker_shutdown``,
 after the pool has stopped, it closes the run with the counts of the articles it discovered.
 A worker killed with -9 closes nothing: its heartbeat stops, and the sweeper marks its run
@@ -85,8 +86,9 @@ def close_worker_run(**_kwargs: object) -> None:
 
 
 def warm_up_extraction(**_kwargs: object) -> None:
-    """``worker_init``: the date parser's language data is loaded once, in the main process,
-    and shared by every child instead of loaded by each on its first pages."""
+    """``worker_init``: what extraction loads on first use (the date parser's language data,
+    jusText's stop lists, the public suffix list) is loaded once, in the main process, and
+    shared by every child instead of loaded by each on its first pages."""
     warm_up()
 
 

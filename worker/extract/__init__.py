@@ -11,12 +11,12 @@ Usage::
 
 No network, no file access: only the bytes given are read. A long-running process calls
 ``warm_up()`` once at start-up (the worker does, before it forks its pool): it loads the
-date parser's language data that the first pages would otherwise wait for.
+date parser's language data, jusText's stop lists and the public suffix list that the first
+pages would otherwise wait for.
 """
 
 from __future__ import annotations
 
-from worker.extract.dates import warm_up
-from worker.extract.page import ExtractedPage, ExtractionError, extract_page
+from worker.extract.page import ExtractedPage, ExtractionError, extract_page, warm_up
 
 __all__ = ["ExtractedPage", "ExtractionError", "extract_page", "warm_up"]

@@ -198,12 +198,12 @@ def scan_page(tree: HtmlElement, *, url: str, now: datetime | None = None) -> st
     return None
 
 
-def warm_up() -> None:
+def load_date_languages() -> None:
     """Load what htmldate's free-text scan needs now, once, rather than on the first pages.
 
     That scan hands date-like text to dateparser, which loads and compiles each language's
     data the first time it tries it: 0.1-0.6 s per new language on the hot path, seconds in
-    all. Call it at worker start-up, before the pool forks, so every child shares the result.
+    all (``worker.extract.warm_up`` calls it, at worker start-up).
     """
     # A date-like text no language knows: dateparser tries (and so loads) every one of them.
     page = lxml.html.fromstring("<html><body><p>zzqx 12 qqq 2019</p></body></html>")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import lxml.html
@@ -246,3 +249,27 @@ def test_page_tree_is_trafilaturas_with_classes_looked_up_in_c(text: str) -> Non
     # lxml.html's own parsers make a <form> a FormElement (a Python lookup per element)
     assert isinstance(theirs.makeelement("form"), lxml.html.FormElement)
     assert type(ours.makeelement("form")) is lxml.html.HtmlElement
+
+
+def test_warm_up_loads_what_first_pages_would_wait_for() -> None:
+    """In a fresh interpreter (as a worker's main process before it forks): after
+    ``warm_up()`` the date parser's languages, jusText's stop lists and the public suffix
+    list are loaded, so the pool's children inherit them instead of each loading them."""
+    probe = (
+        "import dateparser.languages.loader as dl, tld.utils as tu, trafilatura.external as te\n"
+        "def loaded(): return (len(dl.default_loader._loaded_languages) > 10,\n"
+        "                      te.JT_STOPLIST is not None, any(tu.tld_names.values()))\n"
+        "print(loaded())\n"
+        "from worker.extract import warm_up\n"
+        "warm_up()\n"
+        "print(loaded())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).parents[3],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.split("\n")
+    assert out[:2] == ["(False, False, False)", "(True, True, True)"]
