@@ -31,6 +31,10 @@ _MAX_BYLINE_CHARS = DEFAULT_MAX_AUTHORS * (DEFAULT_MAX_AUTHOR_CHARS + 10)
 # C0 controls except tab/newline/carriage return, DEL, and lone surrogates: XML forbids
 # the former, PostgreSQL text refuses NUL, and surrogates cannot be encoded as UTF-8.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# The same controls as bytes of UTF-8 (where a surrogate cannot be: encoding refuses it).
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+# Below this length the regular expression alone is cheaper than the test before it.
+_CONTROL_TEST_CHARS = 4_096
 _SPACES_RE = re.compile(r"[^\S\n]+")
 _BLANK_LINES_RE = re.compile(r"\n\s*\n+")
 
@@ -90,6 +94,16 @@ _NOT_A_NAME = frozenset(
 
 def strip_control_chars(text: str) -> str:
     """``text`` without characters no database or XML consumer accepts (NUL, C0, surrogates)."""
+    if len(text) >= _CONTROL_TEST_CHARS:
+        # A whole page has none, nearly always, and the expression looks at every character
+        # in turn (~0.8 ms for a 170 KB page): encoding and deleting the controls' bytes in
+        # C tell that in a third of the time.
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate
+            return _CONTROL_RE.sub("", text)
+        if len(data.translate(None, _CONTROL_BYTES)) == len(data):
+            return text
     return _CONTROL_RE.sub("", text)
 
 

@@ -56,3 +56,20 @@ def test_plain_text_keeps_angle_brackets() -> None:
 
 def test_strip_control_chars_keeps_whitespace() -> None:
     assert strip_control_chars("a\tb\nc\rd\x00e\x1ff\ud800") == "a\tb\nc\rdef"
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        ("", ""),  # nothing to strip
+        ("\x00", ""),
+        ("\x0b\x7f", ""),
+        ("\ud83d", ""),  # a lone surrogate: the text cannot even be encoded
+        ("\t\r\n\u00a0\u2028\U0001f600", "\t\r\n\u00a0\u2028\U0001f600"),
+    ],
+)
+def test_strip_control_chars_of_a_page(tail: str, expected: str) -> None:
+    """A page-sized text (tested whole before the expression runs) loses the same
+    characters as a short one, wherever they are."""
+    body = "Grüße, Προσφυγικό — 東京 " * 400
+    assert strip_control_chars(tail + body + tail) == expected + body + expected
