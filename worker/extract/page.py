@@ -224,7 +224,9 @@ def warm_up() -> None:
     it forks its pool, so that every child shares what was loaded rather than paying for it
     on its first pages."""
     load_date_languages()
-    extract_page(_WARM_UP_PAGE, url="https://example.org/locks", content_type="text/html")
+    # A page a future trafilatura finds no text in must not keep a worker from starting.
+    with contextlib.suppress(ExtractionError):
+        extract_page(_WARM_UP_PAGE, url="https://example.org/locks", content_type="text/html")
 
 
 def _refuse_non_html(data: bytes, content_type: str | None) -> None:
