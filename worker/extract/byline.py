@@ -51,7 +51,7 @@ def read_byline(tree: HtmlElement) -> Any:
 # 10-15 ms a page, most of it lxml calling a Python function for each ``re:test`` on each
 # element. Every one of its expressions needs an element named ``author`` (or ``rel``: the
 # first expression's ``rel='me'`` tests a child element) or one of these attributes holding
-# one of these words, whatever the case (``tests/worker/extract/test_units.py`` checks the
+# one of these words, whatever the case (``tests/worker/extract/test_byline.py`` checks the
 # words against trafilatura's expressions). About two pages in five that reach it have none:
 # one C-level pass over those attribute values (~0.6 ms) tells them apart exactly.
 _AUTHOR_ELEMENTS = etree.XPath("boolean(//author|//rel)")
