@@ -8,8 +8,8 @@ Storywire's delivery settings (late acks, one message held per process, fair dis
 does nothing but extract its page, already in memory: no HTTP, no database, no story step.
 
 ``--work trafilatura`` (default) runs the ceiling's own call (trafilatura with metadata);
-``--work storywire`` runs ``extract_page``, as the article task does (dateparser warmed before
-the fork, as the worker does). The ratio to the ceiling (the same pages in a plain process
+``--work storywire`` runs ``extract_page``, as the article task does (``warm_up()`` before the
+fork, as the worker does). The ratio to the ceiling (the same pages in a plain process
 pool, measured before and after) is what Celery and Redis take before any of the pipeline's
 own work: the most ``bench/pipeline.py`` could show on this machine with this architecture.
 

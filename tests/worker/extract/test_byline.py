@@ -10,8 +10,7 @@ from trafilatura.metadata import extract_author
 from trafilatura.xpaths import AUTHOR_XPATHS
 
 import worker.extract.byline as byline
-from tests.worker.extract.test_fixtures import CASES
-from worker.extract.decode import decode_html
+from tests.worker.extract.test_fixtures import html_fixture_texts
 from worker.extract.page import _load_tree
 
 BODY = "".join(
@@ -71,8 +70,7 @@ def test_pages_without_author_markup_are_not_searched(markup: str) -> None:
 
 
 def _fixture_trees() -> list[HtmlElement]:
-    texts = (decode_html(case.read_bytes(), None)[0] for case in CASES if case.suffix == ".html")
-    return [tree for tree in map(_load_tree, texts) if tree is not None]
+    return [tree for tree in map(_load_tree, html_fixture_texts()) if tree is not None]
 
 
 @pytest.mark.parametrize("tree", _fixture_trees())

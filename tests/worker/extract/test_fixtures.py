@@ -20,6 +20,15 @@ from worker.extract import ExtractedPage, ExtractionError, extract_page
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = sorted(p for p in FIXTURES.iterdir() if not p.name.endswith(".expect.json"))
+
+
+def html_fixture_texts() -> list[str]:
+    """The decoded text of every HTML fixture page (for tests of the parts of extraction)."""
+    from worker.extract.decode import decode_html
+
+    return [decode_html(p.read_bytes(), None)[0] for p in CASES if p.suffix == ".html"]
+
+
 _SPECIAL = {"url", "content_type", "error", "text_contains", "text_excludes", "paragraph_separator"}
 
 

@@ -15,7 +15,7 @@ import trafilatura
 
 import worker.extract.page as page_module
 from tests.support.httpserver import ConnectionTrap
-from tests.worker.extract.test_fixtures import FIXTURES
+from tests.worker.extract.test_fixtures import html_fixture_texts
 from worker.extract import ExtractionError, extract_page
 from worker.extract.boilerplate import drop_boilerplate, is_boilerplate
 from worker.extract.decode import decode_html
@@ -222,7 +222,7 @@ def test_threads_take_turns_at_extraction(monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.parametrize(
     "text",
     [
-        *(decode_html(path.read_bytes(), None)[0] for path in sorted(FIXTURES.glob("*.html"))),
+        *html_fixture_texts(),
         _page().decode(),
         # lxml refuses a str that declares its encoding: parsed again as UTF-8 bytes
         '<?xml version="1.0" encoding="utf-8"?><html><body><p>Grüße</p></body></html>',
