@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Article, Change, Story
@@ -274,19 +274,35 @@ def test_prepared_features_are_used_only_for_the_text_they_were_computed_from(
 
 def test_the_held_write_runs_while_meanwhile_does(sessions: sessionmaker[Session]) -> None:
     (visit,) = load(sessions, [(VISIT_A_TITLE, VISIT_A, 0.0, "a.example", None)])
-    seen: list[str] = []
+    # Which thread sends each statement; on Postgres ``meanwhile`` waits until the held write
+    # has been sent from another thread, so it cannot pass unless the two overlap (a look at
+    # the running threads instead missed a one-article write that was already over).
+    senders: list[str] = []
+    write_sent = threading.Event()
+
+    def sent(*_args: Any) -> None:
+        senders.append(threading.current_thread().name)
+        if threading.current_thread() is not threading.main_thread():
+            write_sent.set()
+
+    ran: list[bool] = []
     with scope(sessions) as s:
         postgres = s.get_bind().dialect.name == "postgresql"
 
         def meanwhile() -> None:
-            seen.extend(t.name for t in threading.enumerate())
+            ran.append(write_sent.wait(timeout=60) if postgres else True)
 
-        (done,) = assign_stories(s, [visit], meanwhile=meanwhile)
+        engine = s.get_bind()
+        event.listen(engine, "before_cursor_execute", sent)
+        try:
+            (done,) = assign_stories(s, [visit], meanwhile=meanwhile)
+        finally:
+            event.remove(engine, "before_cursor_execute", sent)
     assert done is not None and done.new_story
-    assert seen  # it ran, on either backend
+    assert ran == [True]  # it ran once, on either backend (on Postgres, during the write)
     # Postgres holds the writes back and sends them in a thread of their own meanwhile;
-    # SQLite wrote as it went and just runs it.
-    assert ("storywire-story-write" in seen) == postgres
+    # SQLite wrote as it went, from this thread.
+    assert ("storywire-story-write" in senders) == postgres
 
 
 def test_an_overlapped_write_raises_after_meanwhile_is_over() -> None:
