@@ -104,4 +104,7 @@ def test_sigterm_to_the_process_group_stops_the_embedded_worker(
     with engine.connect() as conn:
         runs = conn.execute(select(Run.kind, Run.status)).all()
     engine.dispose()
-    assert [tuple(r) for r in runs] == [("worker", "finished")]  # one run, closed on the way out
+    # The worker's run is closed on the way out. (The embedded beat's run, opened at its first
+    # tick if it came before the signal, is left to the sweeper: whether there is one is a
+    # matter of timing, not of this test.)
+    assert [tuple(r) for r in runs if r.kind == "worker"] == [("worker", "finished")]
