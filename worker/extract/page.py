@@ -38,6 +38,7 @@ from worker.extract.byline import read_byline
 from worker.extract.dates import PageDates, date_page, load_date_languages
 from worker.extract.decode import decode_html
 from worker.extract.metadata import read_page_metadata
+from worker.extract.title import clean_title, page_headings
 from worker.text.normalize import clean_authors, squash_spaces, strip_control_chars
 
 DEFAULT_MAX_TEXT_CHARS = 500_000
@@ -188,8 +189,15 @@ def _extract_page(
 
     byline = read_byline(tree)
     authors = clean_authors((byline.author or "").split(";")) or list(meta.jsonld_authors)
+    site_name = meta.site_name or _clean(byline.sitename)
+    title = clean_title(
+        _clean(byline.title),
+        site_name=site_name,
+        urls=(url, meta.canonical_url),
+        headings=page_headings(tree),
+    )
     return ExtractedPage(
-        title=_clean(byline.title),
+        title=title,
         text=body[:DEFAULT_MAX_TEXT_CHARS],
         authors=authors,
         published_at=dates.published_at,
@@ -198,7 +206,7 @@ def _extract_page(
         modified_source=dates.modified_source,
         date_error=dates.date_error,
         language=meta.language or _clean(document.language),
-        site_name=meta.site_name or _clean(byline.sitename),
+        site_name=site_name,
         image_url=meta.image_url,
         canonical_url=meta.canonical_url,
         description=_clean(byline.description),
