@@ -177,6 +177,7 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
     t_ours = t_ref = t_ref_meta = 0.0
     errors: collections.Counter[str] = collections.Counter()
     date_sources: dict[str, list[bool]] = collections.defaultdict(list)
+    title_halves: dict[str, list[bool]] = collections.defaultdict(list)
     compiled = [re.compile(p, re.I) for p in _PATTERNS]
     for url, gold in items:
         html = _read_gz(folder / "html" / (gold["file"] + ".gz"))
@@ -206,6 +207,10 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
                 rule_loss[hits[0]] += sum(1 for s in with_ if _norm(s) and _norm(s) in norm_p)
         dated = page or error_dates
         published = dated.published_at if dated else None
+        if gold.get("title"):
+            title_halves[_tuning_half(url)].append(
+                _norm(page.title if page and page.title else "") == _norm(gold["title"])
+            )
         _score_meta(
             ours_meta,
             gold,
@@ -254,6 +259,10 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
         f" ({1000 * t_ref_meta / max(1, n):.1f} ms/page)"
     )
     print(f"extract_page / trafilatura with metadata: {t_ours / max(t_ref_meta, 1e-9):.2f}")
+    print(
+        "storywire title exact by URL-hash half (as the dates'):"
+        f" tune {_share(title_halves['tune'])}  held-out {_share(title_halves['held-out'])}"
+    )
     print("storywire dates by published_source (exact day, pages with a gold date):")
     _print_sources({source: {"all": hits} for source, hits in date_sources.items()}, ("all",))
     if show_rules:
