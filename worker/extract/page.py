@@ -38,6 +38,7 @@ from worker.extract.byline import read_byline
 from worker.extract.dates import PageDates, date_page, load_date_languages
 from worker.extract.decode import decode_html
 from worker.extract.metadata import read_page_metadata
+from worker.extract.site import SiteNames
 from worker.extract.title import clean_title, page_headings
 from worker.text.normalize import clean_authors, squash_spaces, strip_control_chars
 
@@ -190,16 +191,12 @@ def _extract_page(
     byline = read_byline(tree)
     authors = clean_authors((byline.author or "").split(";")) or list(meta.jsonld_authors)
     site_name = meta.site_name or _clean(byline.sitename)
-    title = clean_title(
-        _clean(byline.title),
-        site_name=site_name,
-        urls=(url, meta.canonical_url),
-        headings=page_headings(tree),
-    )
+    # The outlet is not an author beside a person, nor part of the headline (docs/extraction.md).
+    site = SiteNames(site_name, (url, meta.canonical_url))
     return ExtractedPage(
-        title=title,
+        title=clean_title(_clean(byline.title), site=site, headings=page_headings(tree)),
         text=body[:DEFAULT_MAX_TEXT_CHARS],
-        authors=authors,
+        authors=site.without(authors),
         published_at=dates.published_at,
         published_source=dates.published_source,
         modified_at=dates.modified_at,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import lxml.html
 import pytest
 
+from worker.extract.site import SiteNames
 from worker.extract.title import clean_title, page_headings
 
 URL = "https://www.harbourtimes.example/port/locks-reopen"
@@ -56,19 +57,22 @@ CASES = [
 def test_clean_title(
     title: str | None, site: str | None, url: str | None, headings: list[str], expected: str | None
 ) -> None:
-    assert clean_title(title, site_name=site, urls=[url], headings=headings) == expected
+    site_names = SiteNames(site, [url])
+    assert clean_title(title, site=site_names, headings=headings) == expected
 
 
 def test_the_canonical_link_names_the_site_too() -> None:
     urls = ["https://cdn.example.net/p/123", "https://www.harbourtimes.example/a"]
-    assert clean_title("Locks reopen | harbourtimes.example", site_name=None, urls=urls,
-                       headings=[]) == "Locks reopen"  # fmt: skip
+    site = SiteNames(None, urls)
+    assert clean_title("Locks reopen | harbourtimes.example", site=site, headings=[]) == (
+        "Locks reopen"
+    )
 
 
 def test_unreadable_urls_are_no_evidence() -> None:
     urls = ["http://[::1", None, ""]
     title = "Locks reopen | Evening Post"
-    assert clean_title(title, site_name=None, urls=urls, headings=[]) == title
+    assert clean_title(title, site=SiteNames(None, urls), headings=[]) == title
 
 
 def test_page_headings_reads_the_first_h1s() -> None:
