@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from models import Run, RunStatus, make_engine, session_factory, session_scope, utcnow
@@ -60,6 +61,11 @@ class Heartbeat:
         self._sessions = session_factory(self._engine)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"run-{run_id}", daemon=True)
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """Sessions on the heartbeat's own engine (no pool), e.g. to close its run."""
+        return self._sessions
 
     def stamp(self) -> bool:
         """Stamp the run now; False if it is closed (it stays closed: a run the sweeper

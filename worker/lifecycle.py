@@ -22,10 +22,13 @@ a connection is a declaration, none of them runs before its signal is sent.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import multiprocessing.util
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from celery import signals
@@ -136,8 +139,10 @@ def track_beat_ticks(settings: Settings) -> None:
 
 class BeatRun:
     """The beat process's run: opened at the first tick (the beat embedded in ``storywire
-    run`` is a forked child), stamped at every tick, and opened anew should the sweeper have
-    closed it meanwhile (a beat paused for longer than ``STORYWIRE_RUN_LOST_AFTER_S``)."""
+    run`` is a forked child), stamped at every tick, opened anew should the sweeper have
+    closed it meanwhile (a beat paused for longer than ``STORYWIRE_RUN_LOST_AFTER_S``), and
+    closed (``finished``) when the beat stops cleanly (SIGTERM, SIGINT, the worker that
+    embeds it stopping). A beat killed with -9 closes nothing: the sweeper marks it lost."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -154,10 +159,47 @@ class BeatRun:
         except Exception as exc:  # never the beat's problem: the next tick tries again
             log.warning("beat tick not recorded: %s", exc)
 
+    def close(self) -> None:
+        """Close this process's run, if it has one (at its exit)."""
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is None or self._pid != os.getpid():
+            return
+        try:
+            finish_run(heartbeat.sessions, heartbeat.run_id)
+            log.info("beat run %s finished", heartbeat.run_id)
+        except SQLAlchemyError as exc:  # the sweeper marks it lost instead
+            log.warning("could not close the beat's run %s: %s", heartbeat.run_id, exc)
+        finally:
+            heartbeat.stop()
+
     def _open(self) -> None:
+        first = self._pid != os.getpid()
         run_id = _start_run(self._settings, RunKind.BEAT, {})
         self._pid = os.getpid()
         self._heartbeat = Heartbeat(self._settings.sqlalchemy_url, run_id)
+        if first:
+            _close_at_exit(self.close)
+
+
+def _close_at_exit(close: Callable[[], None]) -> None:
+    """Run ``close`` when this process ends cleanly.
+
+    Why multiprocessing's finalizers rather than ``atexit``: the beat embedded in a worker
+    is a multiprocessing child, which leaves by ``os._exit`` after running them (``atexit``
+    handlers never run there); a standalone beat runs them at interpreter exit too. And why
+    SIGTERM is turned into ``SystemExit`` where nobody handles it: the embedded beat resets
+    its signals to the defaults, so SIGTERM (from the worker stopping it, or a service
+    manager signalling the process group) would kill it before any cleanup; beat's loop
+    takes ``SystemExit`` as its cue to stop. (A standalone beat already has such a handler.)
+    """
+    multiprocessing.util.Finalize(None, close, exitpriority=10)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        with contextlib.suppress(ValueError):  # not the main thread: leave it as it is
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _start_run(settings: Settings, kind: RunKind, args: dict[str, Any]) -> int:

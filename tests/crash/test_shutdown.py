@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from models import Run, make_engine
 from tests.support.httpserver import LocalHTTPServer
@@ -77,11 +78,14 @@ def test_sigterm_to_the_process_group_stops_the_embedded_worker(
     proc = Process(["run", "--concurrency", str(POOL)], env, tmp_path / "run.log")
     pgid = proc.popen.pid  # start_new_session: the group is the command's own (setsid)
 
+    database = tmp_path / "data" / "storywire.db"
+
     def started() -> bool:
         return (
             "ready" in proc.output()
             and len(_group_members(pgid)) >= 3
             and _sigterm_ignorers(pgid) == POOL
+            and "beat" in _run_statuses(database)  # the beat has ticked: its run is open
         )
 
     try:
@@ -100,11 +104,39 @@ def test_sigterm_to_the_process_group_stops_the_embedded_worker(
     log = proc.output()
     assert "Warm shutdown" in log
     assert "exited with 'signal 15" not in log  # no pool process was killed by the signal
-    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'storywire.db'}")
-    with engine.connect() as conn:
-        runs = conn.execute(select(Run.kind, Run.status)).all()
-    engine.dispose()
-    # The worker's run is closed on the way out. (The embedded beat's run, opened at its first
-    # tick if it came before the signal, is left to the sweeper: whether there is one is a
-    # matter of timing, not of this test.)
-    assert [tuple(r) for r in runs if r.kind == "worker"] == [("worker", "finished")]
+    # Both runs are closed on the way out, not left for the sweeper to call lost.
+    assert _run_statuses(database) == {"worker": ["finished"], "beat": ["finished"]}
+
+
+def test_sigterm_stops_a_standalone_beat_and_closes_its_run(tmp_path: Path) -> None:
+    env = storywire_env(STORYWIRE_DATA_DIR=str(tmp_path / "data"))
+    run_cli(["db", "upgrade"], env)
+    database = tmp_path / "data" / "storywire.db"
+    proc = Process(["beat"], env, tmp_path / "beat.log")
+    try:
+        wait_for(lambda: "beat" in _run_statuses(database), timeout=120,
+                 what="the beat's first tick", processes=(proc,))  # fmt: skip
+        proc.popen.send_signal(signal.SIGTERM)
+        code = proc.popen.wait(EXIT_DEADLINE_S)
+    finally:
+        proc.stop()
+    assert code == 0, proc.output()[-3000:]
+    assert _run_statuses(database) == {"beat": ["finished"]}
+
+
+def _run_statuses(database: Path) -> dict[str, list[str]]:
+    """The runs in the database, by kind: their statuses (none before it exists)."""
+    if not database.exists():
+        return {}
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(Run.kind, Run.status).order_by(Run.id)).all()
+    except OperationalError:  # not migrated yet
+        return {}
+    finally:
+        engine.dispose()
+    statuses: dict[str, list[str]] = {}
+    for kind, status in rows:
+        statuses.setdefault(kind, []).append(status)
+    return statuses
