@@ -14,7 +14,7 @@ garbage collector's sight and leaves SIGTERM to the main process; when one exits
 
 The beat process (:func:`track_beat_ticks`, called by ``storywire run`` and ``storywire
 beat``): its run (kind ``beat``) is stamped each time it sends ``dispatch_due_feeds``, so the
-stamp's age is the age of the scheduler's last tick.
+stamp's age is the age of the scheduler's last tick, and finished when the beat stops cleanly.
 
 The receivers are connected when this module is imported (``worker.celery_app`` imports it):
 a connection is a declaration, none of them runs before its signal is sent.
