@@ -18,6 +18,7 @@ an extraction (``docs/extraction.md``). Only reads the tree: the readers copy wh
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any, cast
 
 from lxml import etree
@@ -92,3 +93,35 @@ def _may_name_author(tree: HtmlElement) -> bool:
             if any(word in joined for word in _AUTHOR_WORDS):
                 return True
     return False
+
+
+# A name with an initial or a generational suffix: trafilatura's author normalization takes
+# the dots out of them ("Leah C. Stokes" -> "Leah C Stokes", "Perry Bacon Jr.").
+_BARE_INITIAL = re.compile(r"(?:^|\s)(?:\w|Jr|Sr)(?=\s|$)")
+
+
+def with_initials(names: list[str], page: str) -> list[str]:
+    """``names`` with the dots of their initials back where the ``page`` (its HTML) spells
+    the same words in the same order with dots between them: "Leah C Stokes" -> "Leah C.
+    Stokes", "R C Baker" (the page: "R.C. BAKER") -> "R. C. Baker". Only dots are added; the
+    words and their case stay trafilatura's."""
+    return [_with_dots(name, page) for name in names]
+
+
+def _with_dots(name: str, page: str) -> str:
+    words = name.split()
+    if len(words) < 2 or not _BARE_INITIAL.search(name):
+        return name
+    # Dots and spaces between the words ("R.C. Baker" as well as "R. C. Baker"), and what
+    # follows the last one.
+    pattern = r"[\s.]*".join(f"({re.escape(word)})" for word in words)
+    found = re.search(rf"(?<![\w.]){pattern}([\s.]?)(?!\w)", page, re.IGNORECASE)
+    if found is None:
+        return name
+    n = len(words)
+    after = [page[found.end(i) : found.start(i + 1)] for i in range(1, n)] + [found.group(n + 1)]
+    # A dot after an initial is its own; one after a full word would end a sentence.
+    return " ".join(
+        word + "." if "." in sep and _BARE_INITIAL.fullmatch(f" {word}") else word
+        for word, sep in zip(words, after, strict=True)
+    )

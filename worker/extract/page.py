@@ -34,7 +34,7 @@ from trafilatura.utils import is_dubious_html, repair_faulty_html
 
 from models import ErrorClass
 from worker.extract.boilerplate import drop_boilerplate
-from worker.extract.byline import read_byline
+from worker.extract.byline import read_byline, with_initials
 from worker.extract.dates import PageDates, date_page, load_date_languages
 from worker.extract.decode import decode_html
 from worker.extract.metadata import read_page_metadata
@@ -196,7 +196,7 @@ def _extract_page(
     return ExtractedPage(
         title=clean_title(_clean(byline.title), site=site, headings=page_headings(tree)),
         text=body[:DEFAULT_MAX_TEXT_CHARS],
-        authors=site.without(authors),
+        authors=with_initials(site.without(authors), text),
         published_at=dates.published_at,
         published_source=dates.published_source,
         modified_at=dates.modified_at,

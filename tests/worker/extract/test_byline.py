@@ -93,3 +93,29 @@ def test_the_words_cover_trafilaturas_expressions() -> None:
         # are taken out: elements tested by name, which the pre-check looks for
         bare = re.sub(r"'[^']*'|@[\w-]+|self::\w+|re:test|contains|\b(?:or|and)\b", " ", path)
         assert set(re.findall(r"[A-Za-z][\w-]*", bare)) <= {"author", "rel"}
+
+
+@pytest.mark.parametrize(
+    ("names", "page", "expected"),
+    [
+        # trafilatura's normalization took the dots out; the page has them.
+        (["Leah C Stokes"], '<meta name="author" content="Leah C. Stokes">', ["Leah C. Stokes"]),
+        (["R C Baker"], "<span>By R.C. BAKER</span>", ["R. C. Baker"]),  # trafilatura's case
+        (
+            ["T V Raman", "Anna Berg"],
+            "<p>T. V. Raman and Anna Berg</p>",
+            ["T. V. Raman", "Anna Berg"],
+        ),
+        (["Perry Bacon Jr"], "by Perry Bacon Jr.</a>", ["Perry Bacon Jr."]),
+        (["Joe S"], '"author": "Joe S."', ["Joe S."]),
+        # A full word's dot ends a sentence; no initial, nothing looked for.
+        (["Leah C Stokes"], "<p>Written by Leah C Stokes.</p>", ["Leah C Stokes"]),
+        (["Anna Berg"], "Anna. Berg", ["Anna Berg"]),
+        # Only the same words in the same order, standing alone.
+        (["Leah C Stokes"], "Leah C. Stokesberry, Leah D. Stokes", ["Leah C Stokes"]),
+        (["C Stokes"], "XC. Stokes", ["C Stokes"]),
+        (["Leah C Stokes"], "", ["Leah C Stokes"]),
+    ],
+)
+def test_with_initials(names: list[str], page: str, expected: list[str]) -> None:
+    assert byline.with_initials(names, page) == expected
