@@ -25,6 +25,8 @@ CASES = [
     ("Locks reopen | Harbour Times | harbourtimes.example", "Harbour Times", URL, [],
      "Locks reopen"),
     ("Locks reopen | ***", None, None, [], "Locks reopen"),
+    ("HARBOUR TIMES|Locks reopen", "Harbour Times", None, [], "Locks reopen"),
+    ("Locks reopen \u22c6 The Harbour Times", "The Harbour Times", None, [], "Locks reopen"),
     # A long part is a headline, even one about the site.
     (
         "Harbour Times owners agree to sell the paper to a rival group | Media",
@@ -38,6 +40,13 @@ CASES = [
      ["Locks reopen after storm"], "Locks reopen after storm"),
     ("Locks reopen after storm - Evening Post", None, None,
      ["  Locks reopen\n after storm "], "Locks reopen after storm"),
+    # A kicker before a colon goes only when the <h1> spells the rest.
+    ("Analysis: Locks reopen after the storm", None, None, ["Locks reopen after the storm"],
+     "Locks reopen after the storm"),
+    ("Analysis: Locks reopen after the storm", None, None, [],
+     "Analysis: Locks reopen after the storm"),
+    ("Port: Locks reopen at 12:30 | Evening Post", None, None, ["Locks reopen at 12:30"],
+     "Locks reopen at 12:30"),
     # ... unless it would leave out a longer part: a logo set in <h1> is not the headline.
     ("Locks reopen after the storm | Evening Post", None, None, ["Evening Post"],
      "Locks reopen after the storm | Evening Post"),
