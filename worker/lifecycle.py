@@ -127,7 +127,7 @@ def forget_exited_process(pid: int | None = None, **_kwargs: object) -> None:
 
 def track_beat_ticks(settings: Settings) -> None:
     """In the beat process, before it starts: stamp its run at every tick."""
-    ticks = BeatRun(settings)
+    ticks = BeatRun(settings, close_at_exit=True)
 
     def on_publish(sender: str | None = None, **_: object) -> None:
         if sender == TICK_TASK:
@@ -144,8 +144,11 @@ class BeatRun:
     closed (``finished``) when the beat stops cleanly (SIGTERM, SIGINT, the worker that
     embeds it stopping). A beat killed with -9 closes nothing: the sweeper marks it lost."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, close_at_exit: bool = False) -> None:
+        """``close_at_exit``: this process is the beat (``track_beat_ticks``), so its exit
+        closes the run; elsewhere (a test ticking it) the caller calls :meth:`close`."""
         self._settings = settings
+        self._close_at_exit = close_at_exit
         self._pid: int | None = None
         self._heartbeat: Heartbeat | None = None
 
@@ -177,7 +180,7 @@ class BeatRun:
         run_id = _start_run(self._settings, RunKind.BEAT, {})
         self._pid = os.getpid()
         self._heartbeat = Heartbeat(self._settings.sqlalchemy_url, run_id)
-        if first:
+        if first and self._close_at_exit:
             _close_at_exit(self.close)
 
 

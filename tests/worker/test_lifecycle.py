@@ -41,3 +41,15 @@ def test_a_beat_run_the_sweeper_closed_is_opened_anew_at_the_next_tick(rt: Resou
     assert (old.id, old.status) == (first.id, "lost")  # it stays closed: its stamps stopped
     assert new.status == "running"
     assert new.heartbeat_at is not None and new.heartbeat_at > utcnow() - timedelta(minutes=1)
+
+
+def test_close_finishes_the_beat_run_and_only_once(rt: Resources) -> None:
+    ticks = BeatRun(rt.settings)
+    ticks.close()  # before the first tick: no run, nothing to close
+    assert _beat_runs(rt) == []
+    ticks.tick()
+    ticks.close()
+    [run] = _beat_runs(rt)
+    assert run.status == "finished" and run.finished_at is not None
+    ticks.close()  # a second close (the exit after an explicit one) changes nothing
+    assert run_row(rt, run.id).finished_at == run.finished_at
