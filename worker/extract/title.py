@@ -50,6 +50,11 @@ _HEADING_SEPARATOR = re.compile(_SEPARATOR.pattern[:-1] + r"|:\s+)")
 DEFAULT_HEADINGS = 5
 """How many of a page's ``<h1>`` elements its headline is looked for among."""
 
+DEFAULT_MAX_HEADING_PARTS = 12
+"""A title split into more parts than this is not searched for its ``<h1>``: every run of
+parts is a candidate, so the search grows with the cube of the parts (a hostile
+"a - a - a ..." title of 2,000 characters would take seconds). Real titles have a few."""
+
 
 def clean_title(title: str | None, *, site: SiteNames, headings: Sequence[str]) -> str | None:
     """``title`` without the parts that name the ``site``, or the run of its parts that one
@@ -66,9 +71,9 @@ def clean_title(title: str | None, *, site: SiteNames, headings: Sequence[str]) 
         parts.pop(0)
         separators.pop(0)
     left = _join(parts, separators, 0, len(parts))
-    pieces = _HEADING_SEPARATOR.split(left)
-    if len(pieces) > 1:
-        spelled = {letters(h) for h in headings} - {""}
+    spelled = {letters(h) for h in headings} - {""}
+    pieces = _HEADING_SEPARATOR.split(left) if spelled else [left]
+    if 1 < len(pieces) <= 2 * DEFAULT_MAX_HEADING_PARTS - 1:
         headline = _headline_run(pieces[0::2], pieces[1::2], spelled)
         if headline is not None:
             return headline

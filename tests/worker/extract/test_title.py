@@ -88,3 +88,13 @@ def test_page_headings_reads_the_first_h1s() -> None:
     h1s = "".join(f"<h1>Heading <b>{i}</b>\n</h1>" for i in range(8))
     tree = lxml.html.fromstring(f"<html><body><h1> </h1>{h1s}<h2>Not this</h2></body></html>")
     assert page_headings(tree) == [f"Heading {i}" for i in range(5)]
+
+
+def test_a_title_of_many_parts_is_not_searched_for_its_heading() -> None:
+    # Every run of parts is a candidate: a hostile title of hundreds of parts is left whole
+    # (searched, it would take seconds), one of a dozen is searched.
+    many = " - ".join(["a"] * 600 + ["Locks reopen"])
+    assert clean_title(many, site=SiteNames(None, []), headings=["Locks reopen"]) == many
+    dozen = " - ".join(["a"] * 11 + ["Locks reopen after the storm"])
+    headings = ["Locks reopen after the storm"]
+    assert clean_title(dozen, site=SiteNames(None, []), headings=headings) == headings[0]
