@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+
+from worker.urls import host_of
 
 DEFAULT_SITE_PART_WORDS = 4
 """A piece longer than this many words is not taken for a site name because it holds the
@@ -34,7 +35,8 @@ class SiteNames:
         self._hosts: set[str] = set()
         self._labels: set[str] = set()
         for url in urls:
-            host = _host(url)
+            # As the rest of Storywire spells a host (lowercase, punycode decoded), "www." off.
+            host = host_of(url).removeprefix("www.") if url else ""
             if host:
                 self._hosts.add(letters(host))
                 self._labels.update(
@@ -64,13 +66,3 @@ class SiteNames:
 def letters(text: str) -> str:
     """The letters and digits of ``text``, case-folded: "The Japan-Times" -> "thejapantimes"."""
     return "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if c.isalnum())
-
-
-def _host(url: str | None) -> str:
-    if not url:
-        return ""
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:  # an unreadable address is no evidence
-        return ""
-    return host.removeprefix("www.")

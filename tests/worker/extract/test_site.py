@@ -46,3 +46,10 @@ def test_without_keeps_people_and_never_empties() -> None:
 def test_letters() -> None:
     full_width_tokyo = "\uff34\uff4f\uff4b\uff59\uff4f"
     assert letters(f"The Japan-Times, {full_width_tokyo}") == "thejapantimestokyo"
+
+
+def test_hosts_are_spelled_as_storywire_spells_them() -> None:
+    # worker.urls.host_of: lowercase, punycode decoded, so the page's own spelling matches.
+    site = SiteNames(None, ["https://WWW.xn--mnchner-zeitung-zvb.example/a"])
+    assert site.named_by("münchner-zeitung.example")
+    assert site.named_by("Münchner Zeitung Online")  # a short piece holding the label
