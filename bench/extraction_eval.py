@@ -177,7 +177,7 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
     t_ours = t_ref = t_ref_meta = 0.0
     errors: collections.Counter[str] = collections.Counter()
     date_sources: dict[str, list[bool]] = collections.defaultdict(list)
-    title_halves: dict[str, list[bool]] = collections.defaultdict(list)
+    halves: dict[str, Meta] = collections.defaultdict(Meta)
     compiled = [re.compile(p, re.I) for p in _PATTERNS]
     for url, gold in items:
         html = _read_gz(folder / "html" / (gold["file"] + ".gz"))
@@ -207,17 +207,14 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
                 rule_loss[hits[0]] += sum(1 for s in with_ if _norm(s) and _norm(s) in norm_p)
         dated = page or error_dates
         published = dated.published_at if dated else None
-        if gold.get("title"):
-            title_halves[_tuning_half(url)].append(
-                _norm(page.title if page and page.title else "") == _norm(gold["title"])
+        for meta in (ours_meta, halves[_tuning_half(url)]):
+            _score_meta(
+                meta,
+                gold,
+                page.title if page else None,
+                page.authors if page else [],
+                published.date() if published else None,
             )
-        _score_meta(
-            ours_meta,
-            gold,
-            page.title if page else None,
-            page.authors if page else [],
-            published.date() if published else None,
-        )
         if gold.get("date"):
             source = _source_label(dated, page is None)
             date_sources[source].append(
@@ -259,10 +256,13 @@ def _trafilatura_eval(root: Path, limit: int, show_rules: bool) -> None:
         f" ({1000 * t_ref_meta / max(1, n):.1f} ms/page)"
     )
     print(f"extract_page / trafilatura with metadata: {t_ours / max(t_ref_meta, 1e-9):.2f}")
-    print(
-        "storywire title exact by URL-hash half (as the dates'):"
-        f" tune {_share(title_halves['tune'])}  held-out {_share(title_halves['held-out'])}"
-    )
+    for half in ("tune", "held-out"):
+        print(
+            f"storywire {half} half (SHA-1 of the URL, as the dates'):"
+            f" title exact {_share(halves[half].titles)}"
+            f"  authors exact {_share(halves[half].authors_exact)}"
+            f"  authors same names {_share(halves[half].authors_names)}"
+        )
     print("storywire dates by published_source (exact day, pages with a gold date):")
     _print_sources({source: {"all": hits} for source, hits in date_sources.items()}, ("all",))
     if show_rules:

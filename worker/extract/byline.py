@@ -31,6 +31,10 @@ from trafilatura.metadata import (
     extract_title,
 )
 
+from worker.extract.headline import Surroundings
+from worker.extract.site import letters
+from worker.text.normalize import clean_authors
+
 
 def read_byline(tree: HtmlElement) -> Any:
     """A ``trafilatura.settings.Document`` with ``title``, ``author``, ``description`` and
@@ -125,3 +129,67 @@ def _with_dots(name: str, page: str) -> str:
         word + "." if "." in sep and _BARE_INITIAL.fullmatch(f" {word}") else word
         for word, sep in zip(words, after, strict=True)
     )
+
+
+# The byline a reader sees under the headline: a label ("By", "Von", "Par", "Author:", ...)
+# and the names after it, in the same text ("By Ann Writer | 3 June") or in the next one
+# ("by", then "<a>ann</a>": blogs link a handle). Page text, so only where it reads as a
+# byline: a name's words capitalised (lowercase particles between them: "Justus von
+# Daniels"), and after the names only a separator, a date or the start of "on 3 June".
+_UPPER = "A-Z\u00c0-\u00d6\u00d8-\u00de\u0100-\u017f\u0391-\u03a9\u0401-\u042f"
+_PARTICLE = r"(?:von|van|der|den|de|da|di|del|della|la|le|du|dos|das|y|bin|al|ten|ter|zu|vom)"
+_NAME_WORD = rf"[{_UPPER}][\w'\u2019.\-]*"
+_NAME = rf"{_NAME_WORD}(?:\s+(?:{_PARTICLE}\s+)*{_NAME_WORD}){{0,3}}"
+_NAMES = rf"{_NAME}(?:(?:\s*,\s*|\s+(?:und|and|&|et|y)\s+){_NAME})*"
+_LABEL = (
+    r"(?i:(?:(?:posted|written|geschrieben|verfasst|erstellt|publi\u00e9|publicado"
+    r"|ein\s+artikel|ein\s+beitrag|text|artikel|beitrag|article|story|reported)\s+)?"
+    r"(?:by|von|par|por|door|di|av|af)"
+    r"|(?:autor(?:in)?|author|verfasser(?:in)?|auteur|autore|text|written\s+by|by|von)\s*:)"
+)
+_LEAD = r"^[\s\u00b7|\u2022/,\u2013\u2014\-]*"
+_LABEL_ALONE = re.compile(rf"{_LEAD}{_LABEL}[\s:]*$")
+_LABELLED_NAMES = re.compile(rf"{_LEAD}{_LABEL}\s+(?P<names>{_NAMES})(?P<rest>.*)$", re.DOTALL)
+_AFTER_NAMES = re.compile(
+    r"\s*(?:$|[|\u00b7\u2022,/\u2013\u2014\-(]|\d|(?:am|on|le|el|il|under|in|im|op)\b)", re.I
+)
+_NAMES_ALONE = re.compile(_NAMES)
+_HANDLE = re.compile(r"[\w.\-'\u2019]{3,40}")
+
+
+def shown_authors(around: Surroundings) -> list[str]:
+    """The names of the byline shown beside the headline (below it first), cleaned as every
+    author is (:func:`worker.text.normalize.clean_authors`), or ``[]``."""
+    for texts in (around.texts_below, around.texts_above):
+        for i, text in enumerate(texts):
+            if _LABEL_ALONE.match(text) and i + 1 < len(texts):
+                following = texts[i + 1]
+                if _NAMES_ALONE.fullmatch(following) or (
+                    _HANDLE.fullmatch(following) and not following.isdigit()
+                ):
+                    return clean_authors([following])
+            found = _LABELLED_NAMES.match(text)
+            if found is not None and _AFTER_NAMES.match(found.group("rest")):
+                return clean_authors([found.group("names")])
+    return []
+
+
+def prefer_shown(found: list[str], shown: list[str]) -> list[str]:
+    """The authors of a page: what its byline shows (``shown``) over what its markup and
+    metadata name (``found``), unless they name the same person. The markup names a theme's
+    author, a commenter, a CMS account or the outlet as often as the writer; the byline under
+    the headline is the one the reader is given. The same person (the byline's first name
+    and one of ``found`` share all the words of the shorter): ``found`` stands, as it may name
+    more people, with that name as the page spells it ("Zahlenzauberin" -> "zahlenzauberin")
+    or in full ("Todd" -> "Todd Bates")."""
+    if not shown or not found:
+        return shown or found
+    first = shown[0]
+    first_words = {letters(word) for word in first.split()}
+    for i, name in enumerate(found):
+        words = {letters(word) for word in name.split()}
+        if letters(name) == letters(first) or words < first_words:
+            return [*found[:i], first, *found[i + 1 :]]
+        if first_words <= words:
+            return found
+    return shown

@@ -52,6 +52,7 @@ from htmldate import find_date
 from lxml.html import HtmlElement
 
 from models import DateSource
+from worker.extract.headline import Surroundings, around_headline
 from worker.extract.metadata import DateText, PageMetadata
 from worker.extract.shown import ShownDate, labelled_date, shown_date
 from worker.text.dates import parse_date, read_date
@@ -102,6 +103,7 @@ def date_page(
     url: str,
     now: datetime | None = None,
     guess: bool = True,
+    around: Surroundings | None = None,
 ) -> PageDates:
     """The dates of the page ``tree`` fetched from ``url``: every candidate, the costlier
     ones only when nothing else dates the page.
@@ -109,9 +111,10 @@ def date_page(
     ``guess=False``: the caller has a date it trusts more than the page's guesses (its feed's,
     ``worker.pipeline.dates``), so a page without markup or URL date is not searched for a
     publication label nor scanned (``text``): the markup, the URL and the date beside the
-    headline are read as always."""
+    headline are read as always. ``around``: the headline's surroundings when the caller
+    has read them already (:func:`worker.extract.headline.around_headline`)."""
     now = now or datetime.now(UTC)
-    shown = shown_date(tree, now=now)
+    shown = shown_date(around if around is not None else around_headline(tree), now=now)
     scanned = None
     if guess and shown is None and needs_scan(meta, url=url, now=now):
         # Read only here: a "published" label far from the headline is the page's date

@@ -34,9 +34,10 @@ from trafilatura.utils import is_dubious_html, repair_faulty_html
 
 from models import ErrorClass
 from worker.extract.boilerplate import drop_boilerplate
-from worker.extract.byline import read_byline, with_initials
+from worker.extract.byline import prefer_shown, read_byline, shown_authors, with_initials
 from worker.extract.dates import PageDates, date_page, load_date_languages
 from worker.extract.decode import decode_html
+from worker.extract.headline import around_headline
 from worker.extract.metadata import read_page_metadata
 from worker.extract.site import SiteNames
 from worker.extract.title import clean_title, page_headings
@@ -177,7 +178,8 @@ def _extract_page(
         raise ExtractionError(ErrorClass.NOT_HTML, "body could not be parsed as HTML")
 
     meta = read_page_metadata(tree, url=url)
-    dates = date_page(meta, tree, url=url, guess=guess_dates)
+    around = around_headline(tree)
+    dates = date_page(meta, tree, url=url, guess=guess_dates, around=around)
     document = _trafilatura(tree, url)
     if document is None or not document.text:
         raise ExtractionError(ErrorClass.NO_TEXT, "no main text found on the page", dates)
@@ -189,7 +191,8 @@ def _extract_page(
         raise ExtractionError(ErrorClass.NO_TEXT, "only boilerplate found on the page", dates)
 
     byline = read_byline(tree)
-    authors = clean_authors((byline.author or "").split(";")) or list(meta.jsonld_authors)
+    found = clean_authors((byline.author or "").split(";")) or list(meta.jsonld_authors)
+    authors = prefer_shown(found, shown_authors(around))
     site_name = meta.site_name or _clean(byline.sitename)
     # The outlet is not an author beside a person, nor part of the headline (docs/extraction.md).
     site = SiteNames(site_name, (url, meta.canonical_url))

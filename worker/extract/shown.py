@@ -2,23 +2,22 @@
 
 Usage::
 
+    from worker.extract.headline import around_headline
     from worker.extract.shown import labelled_date, shown_date
 
-    shown = shown_date(tree)
+    shown = shown_date(around_headline(tree))
     shown.value      # datetime(2020, 1, 19, tzinfo=UTC): the day (no offset is known)
     shown.text       # "January 19, 2020 / 12:25 PM / Updated 8 hours ago": what was read
     shown.swappable  # True for "06/01/2020": day and month may be the other way round
     labelled_date(tree)   # "Published on 3 June 2020" anywhere on the page, or None
 
-The headline is the ``<h1>``/``<h2>`` most of whose words are in the page's title
-(``og:title``, ``<title>``), the one that repeats most of it (the site's name is in the
-title too, but says less of it); without one, the first ``<h1>``. A date in the text right
-above it (a dateline, a kicker) or right below it (the byline) is the one the publisher
-shows its reader: the nearest, within :data:`DEFAULT_BEFORE_CHARS` before and
-:data:`DEFAULT_AFTER_CHARS` after. Texts are read by htmldate's own reader of date-like
-text (``htmldate.extractors.try_date_expr``: numeric dates, month names in English, French,
-German, Turkish, ...) without dateparser, which would cost tens of milliseconds a text; the
-full-page scan is the last resort of :mod:`worker.extract.dates`. Only reads the tree.
+A date in the text right above the headline (a dateline, a kicker) or right below it (the
+byline) is the one the publisher shows its reader: the nearest (:mod:`worker.extract.headline`
+finds the headline and what is near it). Texts are read by htmldate's own reader of
+date-like text (``htmldate.extractors.try_date_expr``: numeric dates, month names in
+English, French, German, Turkish, ...) without dateparser, which would cost tens of
+milliseconds a text; the full-page scan is the last resort of :mod:`worker.extract.dates`.
+Only reads the tree.
 """
 
 from __future__ import annotations
@@ -30,35 +29,13 @@ from datetime import UTC, datetime, time, timedelta
 from htmldate.extractors import try_date_expr
 from lxml.html import HtmlElement
 
-DEFAULT_BEFORE_CHARS = 200
-"""Text read above the headline: a dateline or kicker, not the page's navigation."""
-DEFAULT_AFTER_CHARS = 300
-"""Text read below the headline: the byline and a standfirst, not the article's body."""
-DEFAULT_MIN_HEADLINE_CHARS = 8
-"""A shorter heading is a section name or a logo, not a headline."""
-DEFAULT_TITLE_SHARE = 0.75
-"""A heading is the headline when this share of its words is in the page's title."""
+from worker.extract.headline import Surroundings
 
-# Text no reader sees, and form controls (a date picker's options are not the page's date).
-_VISIBLE = (
-    "[not(parent::script or parent::style or parent::noscript or parent::template"
-    " or parent::option or parent::button or ancestor::head)]"
-)
-# Text nodes looked at on each side of the headline, whitespace between tags included: enough
-# to fill the windows, without walking the whole page.
-_NEAR_NODES = 120
-_ABOVE = f"preceding::text()[position() <= {_NEAR_NODES}]{_VISIBLE}"
-_BELOW = f"following::text()[position() <= {_NEAR_NODES}]{_VISIBLE}"
+# Every text a reader may see on the page, form controls aside.
 _ALL = (
     ".//text()[not(parent::script or parent::style or parent::noscript"
     " or parent::template or parent::option or parent::button)]"
 )
-# In the <head> (searched alone when there is one: a whole-page search costs as much again).
-_TITLES = (
-    ".//meta[@property='og:title' or @name='og:title' or @name='twitter:title']/@content"
-    "|.//title/text()"
-)
-_NON_WORD_RE = re.compile(r"\W+")
 # "Published" in the languages htmldate reads month names of, and their neighbours; not
 # "updated": that is a modification.
 _PUBLISHED_RE = re.compile(
@@ -97,14 +74,11 @@ class ShownDate:
         return self.value.replace(month=self.value.day, day=self.value.month)
 
 
-def shown_date(tree: HtmlElement, *, now: datetime | None = None) -> ShownDate | None:
+def shown_date(around: Surroundings, *, now: datetime | None = None) -> ShownDate | None:
     """The date nearest to the page's headline, or ``None`` (no headline, or no date near it)."""
-    headline = _headline(tree)
-    if headline is None:
-        return None
     # A day, not a moment: htmldate caches its readings by their arguments.
     latest = datetime.combine((now or datetime.now(UTC)).date(), time()) + _MAX_AHEAD
-    for text in _near(headline):
+    for text in around.nearest():
         found = _read_day(text, latest)
         if found is not None:
             return ShownDate(found, text, _AMBIGUOUS_RE.search(text) is not None)
@@ -129,51 +103,6 @@ def labelled_date(tree: HtmlElement, *, now: datetime | None = None) -> ShownDat
     return None
 
 
-def _headline(tree: HtmlElement) -> HtmlElement | None:
-    """The heading that repeats the page's title best; else the first ``<h1>``."""
-    head = tree.find("head")
-    titles = [
-        set(_folded(str(t)).split()) for t in (head if head is not None else tree).xpath(_TITLES)
-    ]
-    best: tuple[int, HtmlElement] | None = None
-    first_h1: HtmlElement | None = None
-    for heading in tree.xpath("//h1|//h2"):
-        text = _folded(heading.text_content())
-        if len(text) < DEFAULT_MIN_HEADLINE_CHARS:
-            continue
-        if first_h1 is None and heading.tag == "h1":
-            first_h1 = heading
-        words = text.split()
-        # Most of its words in the title, and as much of the title as any: the site's name
-        # is in the title too, but the article's headline repeats more of it.
-        in_title = max((sum(w in title for w in words) for title in titles), default=0)
-        if in_title >= DEFAULT_TITLE_SHARE * len(words) and (best is None or in_title > best[0]):
-            best = (in_title, heading)
-    return best[1] if best is not None else first_h1
-
-
-def _near(headline: HtmlElement) -> list[str]:
-    """The texts around ``headline``, nearest first, within the windows. Text below is as far
-    as where it starts; text above as far as where it starts too, so its own length counts
-    (a long paragraph above is not a dateline)."""
-    near: list[tuple[int, str]] = []
-    for nodes, window, below in (
-        (headline.xpath(_BELOW), DEFAULT_AFTER_CHARS, True),
-        (reversed(headline.xpath(_ABOVE)), DEFAULT_BEFORE_CHARS, False),
-    ):
-        passed = 0  # characters between the headline and this text
-        for node in nodes:
-            text = str(node).strip()
-            if not text:
-                continue
-            distance = passed + 1 if below else passed + len(text) + 1
-            if distance > window:
-                break
-            near.append((distance, text))
-            passed += len(text) + 1
-    return [text for _, text in sorted(near, key=lambda n: n[0])]
-
-
 def _read_day(text: str, latest: datetime) -> datetime | None:
     """The day ``text`` spells, or ``None``."""
     found = try_date_expr(text, _ISO_DAY, False, _MIN_DATE, latest)
@@ -182,7 +111,3 @@ def _read_day(text: str, latest: datetime) -> datetime | None:
     value = datetime.strptime(found, _ISO_DAY).replace(tzinfo=UTC)
     # htmldate reads "02/2022" as February 1st: a day must be written.
     return value if value.day != 1 or _FIRST_RE.search(text) else None
-
-
-def _folded(text: str) -> str:
-    return _NON_WORD_RE.sub(" ", text).strip().casefold()

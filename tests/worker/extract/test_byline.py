@@ -1,4 +1,5 @@
-"""The byline reader skips trafilatura's author search only where it cannot find anyone."""
+"""The byline reader skips trafilatura's author search only where it cannot find anyone; the
+byline shown under the headline names the authors."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from trafilatura.xpaths import AUTHOR_XPATHS
 
 import worker.extract.byline as byline
 from tests.worker.extract.test_fixtures import html_fixture_texts
+from worker.extract.headline import Surroundings, around_headline
 from worker.extract.page import _load_tree
 
 BODY = "".join(
@@ -119,3 +121,78 @@ def test_the_words_cover_trafilaturas_expressions() -> None:
 )
 def test_with_initials(names: list[str], page: str, expected: list[str]) -> None:
     assert byline.with_initials(names, page) == expected
+
+
+HEADLINE = "Night trains return to the coast line"
+
+
+def _around(below: str, above: str = "") -> Surroundings:
+    tree = _load_tree(
+        f"<html><head><title>{HEADLINE} | Riverside Notes</title></head><body>"
+        f"<nav><a href='/'>Home</a></nav>{above}<h1>{HEADLINE}</h1>{below}{BODY}</body></html>"
+    )
+    assert tree is not None
+    return around_headline(tree)
+
+
+@pytest.mark.parametrize(
+    ("below", "above", "expected"),
+    [
+        ("<p>By Ann Writer | 3 June 2024</p>", "", ["Ann Writer"]),
+        ("<p>Von Justus von Daniels, 03.06.2024</p>", "", ["Justus von Daniels"]),
+        ("<p>Par Matthieu Hy le 7 mai 2020</p>", "", ["Matthieu Hy"]),
+        # the label and the name in texts of their own: a linked name, a blog's handle
+        (
+            "<p><time>3 June 2024</time> · by <a href='/u/tim'>Tim Anderson</a></p>",
+            "",
+            ["Tim Anderson"],
+        ),
+        ("<p>Posted on <time>2015-04-05</time> by <a href='/u/marc'>marc</a></p>", "", ["marc"]),
+        ("<p>Autor: <a href='/u/g'>gnaddrig</a></p>", "", ["gnaddrig"]),
+        # several names
+        (
+            "<p>Von Volkmar Kabisch, Jan Lukas Strozyk und Benedikt Strunz, NDR</p>",
+            "",
+            ["Volkmar Kabisch", "Jan Lukas Strozyk", "Benedikt Strunz", "NDR"],
+        ),
+        # above the headline when nothing below names anyone
+        ("<p>The operator said on Tuesday.</p>", "<p>By Ann Writer</p>", ["Ann Writer"]),
+        # prose, a photo credit, a role the authors never are: no byline
+        ("<p>Von Berlin nach Hamburg fahren die Züge wieder.</p>", "", []),
+        ("<p>By the time the trains return, the line will be electrified.</p>", "", []),
+        ("<p>Photo by Ann Writer on Unsplash</p>", "", []),
+        ("<p>by <a href='/u/x'>6 years ago</a></p>", "", []),
+        ("<p>Von Redaktion, 3. Juni 2024</p>", "", []),
+        ("<p>by <a href='/u/x'>se</a></p>", "", []),
+    ],
+)
+def test_shown_authors(below: str, above: str, expected: list[str]) -> None:
+    assert byline.shown_authors(_around(below, above)) == expected
+
+
+def test_no_headline_no_shown_byline() -> None:
+    assert byline.shown_authors(Surroundings()) == []
+
+
+@pytest.mark.parametrize(
+    ("found", "shown", "expected"),
+    [
+        # the markup named a commenter, the outlet, a CMS account: the byline wins
+        (["Art Edwards says"], ["Tim Anderson"], ["Tim Anderson"]),
+        (["Tagesschau De"], ["Volkmar Kabisch", "NDR"], ["Volkmar Kabisch", "NDR"]),
+        # the same person: the markup's list stands, spelt as the page shows the name
+        (
+            ["Lars Fischer", "Alina Schadwinkel"],
+            ["Lars Fischer"],
+            ["Lars Fischer", "Alina Schadwinkel"],
+        ),
+        (["Zahlenzauberin"], ["zahlenzauberin"], ["zahlenzauberin"]),
+        (["Pamela Anderson"], ["Pamela"], ["Pamela Anderson"]),
+        (["Todd", "Ann Writer"], ["Todd Bates"], ["Todd Bates", "Ann Writer"]),
+        # either side empty
+        ([], ["Ann Writer"], ["Ann Writer"]),
+        (["Ann Writer"], [], ["Ann Writer"]),
+    ],
+)
+def test_prefer_shown(found: list[str], shown: list[str], expected: list[str]) -> None:
+    assert byline.prefer_shown(found, shown) == expected

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import lxml.html
 import pytest
 
+from worker.extract.headline import around_headline
 from worker.extract.shown import ShownDate, labelled_date, shown_date
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -26,7 +27,7 @@ def _page(body: str, title: str = TITLE, head: str = "") -> lxml.html.HtmlElemen
 
 
 def _shown(body: str, **kwargs: str) -> ShownDate | None:
-    return shown_date(_page(body, **kwargs), now=NOW)
+    return shown_date(around_headline(_page(body, **kwargs)), now=NOW)
 
 
 def _day(found: ShownDate | None) -> str | None:
