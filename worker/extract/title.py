@@ -17,12 +17,18 @@ itself, never because of its position alone:
    and digits (case, spacing and punctuation aside) as the page's site name
    (``og:site_name``, ``application-name``) or its host ("evang.at"), or a short part
    holding the host's name ("The Japan Times" on japantimes.co.jp).
-2. Then the run of what is left that the page's ``<h1>`` spells (its own headline), split
-   at the same separators and after a kicker's colon ("Analysis: ..."), provided no part it
-   leaves out is longer: a site logo set in an ``<h1>`` must not become the title.
+2. Then the run of what is left that one of the page's ``<h1>``/``<h2>`` spells (its own
+   headline), split at the same separators and after a kicker's colon ("Analysis: ...").
+   A run leaving out a longer part must be an ``<h1>`` of two words or more, and not a
+   kicker itself: a one-word logo, a sidebar's ``<h2>`` ("Local News") or the kicker's own
+   heading is not the title, but in "Headline | A longer description of the site" the
+   headline is.
+3. Spelt as a heading spells it, when one has the same letters and as many words: ``og:title``
+   is often typed for sharing, with straight quotes and hyphens where the visible headline
+   has the typographer's curly quotes, en dashes and ellipses.
 
 On the trafilatura evaluation pages with a gold title (``bench/extraction_eval.py``), exact
-titles went from 0.587 to 0.725 on the half the rules were chosen on and from 0.567 to 0.714
+titles went from 0.587 to 0.751 on the half the rules were chosen on and from 0.567 to 0.755
 on the other half (docs/extraction.md).
 """
 
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from lxml.html import HtmlElement
 
@@ -48,7 +55,8 @@ _SEPARATOR = re.compile(
 _HEADING_SEPARATOR = re.compile(_SEPARATOR.pattern[:-1] + r"|:\s+)")
 
 DEFAULT_HEADINGS = 5
-"""How many of a page's ``<h1>`` elements its headline is looked for among."""
+"""How many of a page's ``<h1>`` elements, and of its ``<h2>``, its headline is looked for
+among."""
 
 DEFAULT_MAX_HEADING_PARTS = 12
 """A title split into more parts than this is not searched for its ``<h1>``: every run of
@@ -56,10 +64,17 @@ parts is a candidate, so the search grows with the cube of the parts (a hostile
 "a - a - a ..." title of 2,000 characters would take seconds). Real titles have a few."""
 
 
-def clean_title(title: str | None, *, site: SiteNames, headings: Sequence[str]) -> str | None:
+class PageHeadings(NamedTuple):
+    """The texts of a page's first ``<h1>`` and ``<h2>`` elements (:func:`page_headings`)."""
+
+    h1: Sequence[str]
+    h2: Sequence[str] = ()
+
+
+def clean_title(title: str | None, *, site: SiteNames, headings: PageHeadings) -> str | None:
     """``title`` without the parts that name the ``site``, or the run of its parts that one
-    of the page's ``headings`` spells. A title with one part, or whose parts all name the
-    site, is returned as it is."""
+    of the page's ``headings`` spells, as that heading spells it. A title with one part, or
+    whose parts all name the site, keeps its words."""
     if not title:
         return title
     pieces = _SEPARATOR.split(title)
@@ -71,19 +86,24 @@ def clean_title(title: str | None, *, site: SiteNames, headings: Sequence[str]) 
         parts.pop(0)
         separators.pop(0)
     left = _join(parts, separators, 0, len(parts))
-    spelled = {letters(h) for h in headings} - {""}
+    h1 = {letters(h) for h in headings.h1} - {""}
+    spelled = h1 | {letters(h) for h in headings.h2} - {""}
     pieces = _HEADING_SEPARATOR.split(left) if spelled else [left]
     if 1 < len(pieces) <= 2 * DEFAULT_MAX_HEADING_PARTS - 1:
-        headline = _headline_run(pieces[0::2], pieces[1::2], spelled)
+        headline = _headline_run(pieces[0::2], pieces[1::2], spelled, h1)
         if headline is not None:
-            return headline
-    return left
+            left = headline
+    return _as_spelt(left, [*headings.h1, *headings.h2])
 
 
-def page_headings(tree: HtmlElement) -> list[str]:
-    """The texts of a parsed page's first ``DEFAULT_HEADINGS`` ``<h1>`` elements."""
+def page_headings(tree: HtmlElement) -> PageHeadings:
+    """The texts of a parsed page's first ``DEFAULT_HEADINGS`` ``<h1>`` and ``<h2>``."""
+    return PageHeadings(_first_texts(tree, "h1"), _first_texts(tree, "h2"))
+
+
+def _first_texts(tree: HtmlElement, tag: str) -> list[str]:
     found = []
-    for element in tree.iter("h1"):
+    for element in tree.iter(tag):
         text = " ".join(element.text_content().split())
         if text:
             found.append(text)
@@ -92,21 +112,36 @@ def page_headings(tree: HtmlElement) -> list[str]:
     return found
 
 
-def _headline_run(parts: list[str], separators: list[str], headings: set[str]) -> str | None:
-    """The longest run of ``parts`` (not all of them) that a heading spells, and that leaves
-    out no part longer than itself."""
+def _headline_run(
+    parts: list[str], separators: list[str], headings: set[str], h1: set[str]
+) -> str | None:
+    """The longest run of ``parts`` (not all of them) that a heading spells (``headings``:
+    their letters). One that leaves out a longer part must be an ``<h1>``'s (``h1``) of two
+    words or more, and not a kicker (a run before a colon)."""
     best: str | None = None
     for start in range(len(parts)):
         for end in range(start + 1, len(parts) + 1):
             if end - start == len(parts):
                 continue
             run = _join(parts, separators, start, end)
-            left_out = parts[:start] + parts[end:]
-            if any(len(part) > len(run) for part in left_out):
-                continue
+            if any(len(part) > len(run) for part in parts[:start] + parts[end:]):
+                kicker = end < len(parts) and ":" in separators[end - 1]
+                if len(run.split()) < 2 or kicker or letters(run) not in h1:
+                    continue
             if letters(run) in headings and (best is None or len(run) > len(best)):
                 best = run
     return best
+
+
+def _as_spelt(title: str, headings: Sequence[str]) -> str:
+    """``title`` as the first of ``headings`` with the same letters and as many words spells
+    it (quotes, dashes, case); as it is without one."""
+    found = letters(title)
+    words = len(title.split())
+    for heading in headings:
+        if len(heading.split()) == words and letters(heading) == found:
+            return " ".join(heading.split())
+    return title
 
 
 def _join(parts: list[str], separators: list[str], start: int, end: int) -> str:

@@ -6,7 +6,7 @@ import lxml.html
 import pytest
 
 from worker.extract.site import SiteNames
-from worker.extract.title import clean_title, page_headings
+from worker.extract.title import PageHeadings, clean_title, page_headings
 
 URL = "https://www.harbourtimes.example/port/locks-reopen"
 
@@ -47,9 +47,19 @@ CASES = [
      "Analysis: Locks reopen after the storm"),
     ("Port: Locks reopen at 12:30 | Evening Post", None, None, ["Locks reopen at 12:30"],
      "Locks reopen at 12:30"),
-    # ... unless it would leave out a longer part: a logo set in <h1> is not the headline.
-    ("Locks reopen after the storm | Evening Post", None, None, ["Evening Post"],
-     "Locks reopen after the storm | Evening Post"),
+    # A run leaving out a longer part: an <h1> of two words or more, not a kicker. A one-word
+    # logo set in <h1> is not the headline; "headline | the site's longer description" is.
+    ("Locks reopen after the storm | Harbourpost", None, None, ["Harbourpost"],
+     "Locks reopen after the storm | Harbourpost"),
+    ("Locks reopen | News and views from the harbour towns", None, None, ["Locks reopen"],
+     "Locks reopen"),
+    ("Port authority: Locks reopen after the storm", None, None, ["Port authority"],
+     "Port authority: Locks reopen after the storm"),
+    # The title as the headline spells it: the same letters and words, the page's quotes.
+    ("\"Locks reopen\" - Evening Post", None, None, ["\u201eLocks reopen\u201c"],
+     "\u201eLocks reopen\u201c"),
+    ("Ferry timetable - May to June | Evening Post", None, URL,
+     ["Ferry timetable \u2013 May to June"], "Ferry timetable \u2013 May to June"),
     # No evidence, nothing taken off; words with inner hyphens or slashes are not parts.
     ("Locks reopen | Evening Post", "Harbour Times", URL, [], "Locks reopen | Evening Post"),
     ("Coca-Cola opens a 24/7 depot", None, None, [], "Coca-Cola opens a 24/7 depot"),
@@ -67,34 +77,46 @@ def test_clean_title(
     title: str | None, site: str | None, url: str | None, headings: list[str], expected: str | None
 ) -> None:
     site_names = SiteNames(site, [url])
-    assert clean_title(title, site=site_names, headings=headings) == expected
+    assert clean_title(title, site=site_names, headings=PageHeadings(headings)) == expected
+
+
+def test_a_sidebar_h2_is_not_the_headline_over_a_longer_part() -> None:
+    title = "Locks reopen after the storm | Local News | Evening Post"
+    headings = PageHeadings(h1=[], h2=["Local News", "Most read"])
+    assert clean_title(title, site=SiteNames(None, []), headings=headings) == title
+    headings = PageHeadings(h1=[], h2=["Locks reopen after the storm"])
+    assert clean_title(title, site=SiteNames(None, []), headings=headings) == headings.h2[0]
 
 
 def test_the_canonical_link_names_the_site_too() -> None:
     urls = ["https://cdn.example.net/p/123", "https://www.harbourtimes.example/a"]
     site = SiteNames(None, urls)
-    assert clean_title("Locks reopen | harbourtimes.example", site=site, headings=[]) == (
-        "Locks reopen"
-    )
+    assert clean_title(
+        "Locks reopen | harbourtimes.example", site=site, headings=PageHeadings([])
+    ) == ("Locks reopen")
 
 
 def test_unreadable_urls_are_no_evidence() -> None:
     urls = ["http://[::1", None, ""]
     title = "Locks reopen | Evening Post"
-    assert clean_title(title, site=SiteNames(None, urls), headings=[]) == title
+    assert clean_title(title, site=SiteNames(None, urls), headings=PageHeadings([])) == title
 
 
-def test_page_headings_reads_the_first_h1s() -> None:
+def test_page_headings_reads_the_first_h1s_and_h2s() -> None:
     h1s = "".join(f"<h1>Heading <b>{i}</b>\n</h1>" for i in range(8))
-    tree = lxml.html.fromstring(f"<html><body><h1> </h1>{h1s}<h2>Not this</h2></body></html>")
-    assert page_headings(tree) == [f"Heading {i}" for i in range(5)]
+    h2s = "".join(f"<h2>Sub {i}</h2>" for i in range(7))
+    tree = lxml.html.fromstring(f"<html><body><h1> </h1>{h1s}{h2s}<h3>Not this</h3></body></html>")
+    found = page_headings(tree)
+    assert found.h1 == [f"Heading {i}" for i in range(5)]
+    assert found.h2 == [f"Sub {i}" for i in range(5)]
 
 
 def test_a_title_of_many_parts_is_not_searched_for_its_heading() -> None:
     # Every run of parts is a candidate: a hostile title of hundreds of parts is left whole
     # (searched, it would take seconds), one of a dozen is searched.
     many = " - ".join(["a"] * 600 + ["Locks reopen"])
-    assert clean_title(many, site=SiteNames(None, []), headings=["Locks reopen"]) == many
+    headings = PageHeadings(["Locks reopen"])
+    assert clean_title(many, site=SiteNames(None, []), headings=headings) == many
     dozen = " - ".join(["a"] * 11 + ["Locks reopen after the storm"])
-    headings = ["Locks reopen after the storm"]
-    assert clean_title(dozen, site=SiteNames(None, []), headings=headings) == headings[0]
+    headings = PageHeadings(["Locks reopen after the storm"])
+    assert clean_title(dozen, site=SiteNames(None, []), headings=headings) == headings.h1[0]
