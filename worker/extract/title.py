@@ -101,10 +101,15 @@ def page_headings(tree: HtmlElement) -> PageHeadings:
     return PageHeadings(_first_texts(tree, "h1"), _first_texts(tree, "h2"))
 
 
+# Layout hints, not text: a headline's soft hyphens ("Messenger\u00addienste") and zero-width
+# spaces would make a stored title differ from the same title typed.
+_INVISIBLE = str.maketrans("", "", "\u00ad\u200b")
+
+
 def _first_texts(tree: HtmlElement, tag: str) -> list[str]:
     found = []
     for element in tree.iter(tag):
-        text = " ".join(element.text_content().split())
+        text = " ".join(element.text_content().translate(_INVISIBLE).split())
         if text:
             found.append(text)
             if len(found) == DEFAULT_HEADINGS:
