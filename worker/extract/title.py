@@ -58,6 +58,9 @@ DEFAULT_HEADINGS = 5
 """How many of a page's ``<h1>`` elements, and of its ``<h2>``, its headline is looked for
 among."""
 
+DEFAULT_MAX_TITLE_CHARS = 2_000
+"""A page's ``<title>`` or ``og:title`` is cut to this length before it is looked at."""
+
 DEFAULT_MAX_HEADING_PARTS = 12
 """A title split into more parts than this is not searched for its ``<h1>``: every run of
 parts is a candidate, so the search grows with the cube of the parts (a hostile
@@ -65,16 +68,31 @@ parts is a candidate, so the search grows with the cube of the parts (a hostile
 
 
 class PageHeadings(NamedTuple):
-    """The texts of a page's first ``<h1>`` and ``<h2>`` elements (:func:`page_headings`)."""
+    """The texts of a page's first ``<h1>`` and ``<h2>`` elements, and its ``<title>`` and
+    ``og:title`` (:func:`page_headings`)."""
 
     h1: Sequence[str]
     h2: Sequence[str] = ()
+    titles: Sequence[str] = ()
 
 
 def clean_title(title: str | None, *, site: SiteNames, headings: PageHeadings) -> str | None:
     """``title`` without the parts that name the ``site``, or the run of its parts that one
     of the page's ``headings`` spells, as that heading spells it. A title with one part, or
-    whose parts all name the site, keeps its words."""
+    whose parts all name the site, keeps its words, unless one of the page's other titles
+    (``headings.titles``) comes to a heading's words: a blog's logo ``<h1>`` is its only
+    ``<h1>``, which trafilatura takes for the title."""
+    cleaned = _clean_title(title, site=site, headings=headings)
+    if cleaned and site.named_by(cleaned):
+        spelled = {letters(h) for h in [*headings.h1, *headings.h2]} - {letters(cleaned), ""}
+        for other in headings.titles:
+            found = _clean_title(other, site=site, headings=headings)
+            if found and letters(found) in spelled:
+                return found
+    return cleaned
+
+
+def _clean_title(title: str | None, *, site: SiteNames, headings: PageHeadings) -> str | None:
     if not title:
         return title
     pieces = _SEPARATOR.split(title)
@@ -97,9 +115,18 @@ def clean_title(title: str | None, *, site: SiteNames, headings: PageHeadings) -
 
 
 def page_headings(tree: HtmlElement) -> PageHeadings:
-    """The texts of a parsed page's first ``DEFAULT_HEADINGS`` ``<h1>`` and ``<h2>``."""
-    return PageHeadings(_first_texts(tree, "h1"), _first_texts(tree, "h2"))
+    """The texts of a parsed page's first ``DEFAULT_HEADINGS`` ``<h1>`` and ``<h2>``, and of
+    its ``<title>`` and ``og:title``."""
+    head = tree.find("head")
+    titles = [
+        " ".join(str(text).split())[:DEFAULT_MAX_TITLE_CHARS]
+        for text in (head if head is not None else tree).xpath(_TITLES)
+    ]
+    return PageHeadings(_first_texts(tree, "h1"), _first_texts(tree, "h2"), titles[:2])
 
+
+# The <head>'s titles, searched alone when there is one (the whole page costs as much again).
+_TITLES = ".//title/text()|.//meta[@property='og:title' or @name='og:title']/@content"
 
 # Layout hints, not text: a headline's soft hyphens ("Messenger\u00addienste") and zero-width
 # spaces would make a stored title differ from the same title typed.

@@ -120,3 +120,25 @@ def test_a_title_of_many_parts_is_not_searched_for_its_heading() -> None:
     dozen = " - ".join(["a"] * 11 + ["Locks reopen after the storm"])
     headings = PageHeadings(["Locks reopen after the storm"])
     assert clean_title(dozen, site=SiteNames(None, []), headings=headings) == headings.h1[0]
+
+
+def test_a_title_naming_only_the_site_gives_way_to_the_pages_title() -> None:
+    site = SiteNames(None, ["https://seelenradio.example/nummer-zwei"])
+    headings = PageHeadings(
+        h1=["seelenradio"],
+        h2=["Nummer zwei: Leo", "Kommentare"],
+        titles=["seelenradio \u00bb Nummer zwei: Leo"],
+    )
+    assert clean_title("seelenradio", site=site, headings=headings) == "Nummer zwei: Leo"
+    # Only on a heading's evidence: a page title that no heading spells is not taken.
+    unspelled = headings._replace(h2=["Kommentare"])
+    assert clean_title("seelenradio", site=site, headings=unspelled) == "seelenradio"
+
+
+def test_page_headings_reads_the_pages_titles() -> None:
+    tree = lxml.html.fromstring(
+        "<html><head><title> Locks reopen |\n Evening Post</title>"
+        "<meta property='og:title' content='Locks reopen'></head>"
+        "<body><svg><title>icon</title></svg><h1>Locks reopen</h1></body></html>"
+    )
+    assert page_headings(tree).titles == ["Locks reopen | Evening Post", "Locks reopen"]
