@@ -112,6 +112,25 @@ def with_initials(names: list[str], page: str) -> list[str]:
     return [_with_dots(name, page) for name in names]
 
 
+def with_page_case(names: list[str], page: str) -> list[str]:
+    """``names`` in the case the ``page`` (its HTML) writes them, where the page does not
+    write them as they are and writes them in one other case only: trafilatura's
+    normalization capitalises a blog's handle ("karstenruppert" -> "Karstenruppert",
+    "der Michel" -> "Der Michel"). Only the case changes, never a letter."""
+    return [_page_case(name, page) for name in names]
+
+
+def _page_case(name: str, page: str) -> str:
+    if not name or name in page:
+        return name
+    pattern = r"\s+".join(re.escape(word) for word in name.split())
+    spellings = {
+        " ".join(found.group(0).split())
+        for found in re.finditer(rf"(?<!\w){pattern}(?!\w)", page, re.IGNORECASE)
+    }
+    return spellings.pop() if len(spellings) == 1 else name
+
+
 def _with_dots(name: str, page: str) -> str:
     words = name.split()
     if len(words) < 2 or not _BARE_INITIAL.search(name):

@@ -34,7 +34,13 @@ from trafilatura.utils import is_dubious_html, repair_faulty_html
 
 from models import ErrorClass
 from worker.extract.boilerplate import drop_boilerplate
-from worker.extract.byline import prefer_shown, read_byline, shown_authors, with_initials
+from worker.extract.byline import (
+    prefer_shown,
+    read_byline,
+    shown_authors,
+    with_initials,
+    with_page_case,
+)
 from worker.extract.dates import PageDates, date_page, load_date_languages
 from worker.extract.decode import decode_html
 from worker.extract.headline import around_headline
@@ -199,7 +205,7 @@ def _extract_page(
     return ExtractedPage(
         title=clean_title(_clean(byline.title), site=site, headings=page_headings(tree)),
         text=body[:DEFAULT_MAX_TEXT_CHARS],
-        authors=with_initials(site.without(authors), text),
+        authors=with_page_case(with_initials(site.without(authors), text), text),
         published_at=dates.published_at,
         published_source=dates.published_source,
         modified_at=dates.modified_at,

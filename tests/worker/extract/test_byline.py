@@ -196,3 +196,22 @@ def test_no_headline_no_shown_byline() -> None:
 )
 def test_prefer_shown(found: list[str], shown: list[str], expected: list[str]) -> None:
     assert byline.prefer_shown(found, shown) == expected
+
+
+@pytest.mark.parametrize(
+    ("names", "page", "expected"),
+    [
+        # trafilatura capitalised a handle the page writes in lowercase
+        (["Karstenruppert"], "<span>von karstenruppert</span>", ["karstenruppert"]),
+        (["Der Michel"], "<a>der\n Michel</a>", ["der Michel"]),
+        # the page writes the name as it is (too): nothing changes
+        (["Ann Writer"], "<meta content='ANN WRITER'><p>By Ann Writer</p>", ["Ann Writer"]),
+        # two other spellings: no way to tell which one
+        (["Ann Writer"], "<p>ANN WRITER</p><p>ann writer</p>", ["Ann Writer"]),
+        # only whole words, and never another letter
+        (["Ann"], "<p>Annabel</p>", ["Ann"]),
+        (["Gabor Munier"], "<p>Gàbor Muniér</p>", ["Gabor Munier"]),
+    ],
+)
+def test_with_page_case(names: list[str], page: str, expected: list[str]) -> None:
+    assert byline.with_page_case(names, page) == expected
