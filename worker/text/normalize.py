@@ -78,7 +78,11 @@ _DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "sv
 # "Von Max Muster", "Jane Doe | Staff Writer", "jane@example.com (Jane Doe)".
 _AUTHOR_SPLIT_RE = re.compile(r"\s*(?:;|\||/|,|\band\b|\bund\b|\bet\b|&|\bwith\b)\s*", re.I)
 _AUTHOR_PREFIX_RE = re.compile(
-    r"^\s*(?:written\s+by|posted\s+by|by|von|par|por|di)\s*[:\-]?\s+", re.I
+    r"^\s*(?:(?:written|posted)\s+by|(?:geschrieben|verfasst)\s+von|by|von|vom|par|por|di"
+    r"|autor(?:in)?|author)(?:\s*[:\-]\s*|\s+)"
+    # Chinese bylines label the editor, author or reporter with a full-width colon.
+    r"|^\s*(?:\u8d23\u4efb\u7f16\u8f91|\u7f16\u8f91|\u4f5c\u8005|\u8bb0\u8005)\s*[:\uff1a]\s*",
+    re.I,
 )
 _EMAIL_RE = re.compile(r"\S+@\S+\.\w+")
 _PAREN_NAME_RE = re.compile(r"^\S+@\S+\s*\(([^)]+)\)\s*$")
@@ -88,6 +92,8 @@ _NOT_A_NAME = frozenset(
         "staff", "staff writer", "staff reporter", "editor", "editors", "the editors",
         "admin", "administrator", "redaktion", "newsroom", "news desk", "web desk",
         "anonymous", "unknown", "guest", "user", "author", "contributor", "team",
+        # degrees a byline's comma split off the name before them
+        "phd", "ph.d", "ph. d", "md", "mba", "msc", "mph", "rn",
     }
 )  # fmt: skip
 

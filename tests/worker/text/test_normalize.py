@@ -23,6 +23,16 @@ from worker.text.normalize import (
         ("Von Hans Müller und Eva Schmidt", ["Hans Müller", "Eva Schmidt"]),
         ("https://example.com/authors/jane", []),
         ("BY: Ana Lima | Rui Costa", ["Ana Lima", "Rui Costa"]),
+        # labels in other languages; a degree the comma split off is not a name
+        ("Vom Krimiblogger", ["Krimiblogger"]),
+        ("Autorin: Eva Schmidt", ["Eva Schmidt"]),
+        ("\u8d23\u4efb\u7f16\u8f91\uff1a\u5b54\u5fb7\u660e", ["\u5b54\u5fb7\u660e"]),
+        ("Grant Tinsley, PhD", ["Grant Tinsley"]),
+        # a label is a whole word: names that start like one keep their letters
+        (
+            "Byron Smith; Authorine Vega; Parker Jones",
+            ["Byron Smith", "Authorine Vega", "Parker Jones"],
+        ),
         (None, []),
         ("x" * 300, []),
     ],
