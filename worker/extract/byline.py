@@ -156,7 +156,9 @@ def _with_dots(name: str, page: str) -> str:
 # byline: a name's words capitalised (lowercase particles between them: "Justus von
 # Daniels"), and after the names only a separator, a date or the start of "on 3 June".
 _UPPER = "A-Z\u00c0-\u00d6\u00d8-\u00de\u0100-\u017f\u0391-\u03a9\u0401-\u042f"
-_PARTICLE = r"(?:von|van|der|den|de|da|di|del|della|la|le|du|dos|das|y|bin|al|ten|ter|zu|vom)"
+# ("y" joins names, as in "Caro y Latorre": as a particle too, a list of names could be read
+# in exponentially many ways by the expression below.)
+_PARTICLE = r"(?:von|van|der|den|de|da|di|del|della|la|le|du|dos|das|bin|al|ten|ter|zu|vom)"
 _NAME_WORD = rf"[{_UPPER}][\w'\u2019.\-]*"
 _NAME = rf"{_NAME_WORD}(?:\s+(?:{_PARTICLE}\s+)*{_NAME_WORD}){{0,3}}"
 _NAMES = rf"{_NAME}(?:(?:\s*,\s*|\s+(?:und|and|&|et|y)\s+){_NAME})*"
@@ -174,6 +176,9 @@ _AFTER_NAMES = re.compile(
 )
 _NAMES_ALONE = re.compile(_NAMES)
 _HANDLE = re.compile(r"[\w.\-'\u2019]{3,40}")
+DEFAULT_MAX_BYLINE_CHARS = 200
+"""A longer text is a paragraph, not a byline: it is not read for names (which also bounds
+the expressions' work on a hostile page)."""
 
 
 def shown_authors(around: Surroundings) -> list[str]:
@@ -181,8 +186,12 @@ def shown_authors(around: Surroundings) -> list[str]:
     author is (:func:`worker.text.normalize.clean_authors`), or ``[]``."""
     for texts in (around.texts_below, around.texts_above):
         for i, text in enumerate(texts):
+            if len(text) > DEFAULT_MAX_BYLINE_CHARS:
+                continue
             if _LABEL_ALONE.match(text) and i + 1 < len(texts):
                 following = texts[i + 1]
+                if len(following) > DEFAULT_MAX_BYLINE_CHARS:
+                    continue
                 if _NAMES_ALONE.fullmatch(following) or (
                     _HANDLE.fullmatch(following) and not following.isdigit()
                 ):

@@ -75,8 +75,11 @@ _BLOCK_TAGS = frozenset(
 _DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "svg", "math")
 
 # Author strings seen in the wild: "By Jane Doe and John Roe", "Jane Doe, John Roe",
-# "Von Max Muster", "Jane Doe | Staff Writer", "jane@example.com (Jane Doe)".
-_AUTHOR_SPLIT_RE = re.compile(r"\s*(?:;|\||/|,|\band\b|\bund\b|\bet\b|&|\bwith\b)\s*", re.I)
+# "Von Max Muster", "Jane Doe | Staff Writer", "jane@example.com (Jane Doe)", "Ana Caro y
+# Rui Lima" (a lowercase "y" only: "Malcolm Y. Lee" keeps his initial).
+_AUTHOR_SPLIT_RE = re.compile(
+    r"\s*(?:;|\||/|,|\band\b|\bund\b|\bet\b|(?-i:\by\b)|&|\bwith\b)\s*", re.I
+)
 _AUTHOR_PREFIX_RE = re.compile(
     r"^\s*(?:(?:written|posted)\s+by|(?:geschrieben|verfasst)\s+von|by|von|vom|par|por|di"
     r"|autor(?:in)?|author)(?:\s*[:\-]\s*|\s+)"

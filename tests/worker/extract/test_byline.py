@@ -164,6 +164,11 @@ def _around(below: str, above: str = "") -> Surroundings:
         ("<p>by <a href='/u/x'>6 years ago</a></p>", "", []),
         ("<p>Von Redaktion, 3. Juni 2024</p>", "", []),
         ("<p>by <a href='/u/x'>se</a></p>", "", []),
+        # "y" joins two names; it is not read as a particle inside one
+        ("<p>Por Isabel Caro y Rocío Latorre</p>", "", ["Isabel Caro", "Rocío Latorre"]),
+        # a paragraph is not a byline, however it starts (nor read: it bounds the expressions)
+        ("<p>By " + "Ann Writer, " * 30 + "and others</p>", "", []),
+        ("<p>by</p><p>" + "Ann Writer, " * 30 + "and others</p>", "", []),
     ],
 )
 def test_shown_authors(below: str, above: str, expected: list[str]) -> None:

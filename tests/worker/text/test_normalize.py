@@ -25,6 +25,8 @@ from worker.text.normalize import (
         ("BY: Ana Lima | Rui Costa", ["Ana Lima", "Rui Costa"]),
         # labels in other languages; a degree the comma split off is not a name
         ("Vom Krimiblogger", ["Krimiblogger"]),
+        ("Por Isabel Caro y Rocío Latorre", ["Isabel Caro", "Rocío Latorre"]),
+        ("Malcolm Y. Lee", ["Malcolm Y. Lee"]),
         ("Autorin: Eva Schmidt", ["Eva Schmidt"]),
         ("\u8d23\u4efb\u7f16\u8f91\uff1a\u5b54\u5fb7\u660e", ["\u5b54\u5fb7\u660e"]),
         ("Grant Tinsley, PhD", ["Grant Tinsley"]),
