@@ -174,6 +174,7 @@ _LABELLED_NAMES = re.compile(rf"{_LEAD}{_LABEL}\s+(?P<names>{_NAMES})(?P<rest>.*
 _AFTER_NAMES = re.compile(
     r"\s*(?:$|[|\u00b7\u2022,/\u2013\u2014\-(]|\d|(?:am|on|le|el|il|under|in|im|op)\b)", re.I
 )
+_DATE_AFTER_COMMA = re.compile(r"\s*,\s*\d")
 _NAMES_ALONE = re.compile(_NAMES)
 _HANDLE = re.compile(r"[\w.\-'\u2019]{3,40}")
 DEFAULT_MAX_BYLINE_CHARS = 200
@@ -197,9 +198,20 @@ def shown_authors(around: Surroundings) -> list[str]:
                 ):
                     return clean_authors([following])
             found = _LABELLED_NAMES.match(text)
-            if found is not None and _AFTER_NAMES.match(found.group("rest")):
+            if found is not None and _reads_as_byline(found.group("names"), found.group("rest")):
                 return clean_authors([found.group("names")])
     return []
+
+
+def _reads_as_byline(names: str, rest: str) -> bool:
+    """Whether what follows a label's ``names`` ends a byline. One word and a comma must be
+    followed by a date ("Von Redaktion, 3. Juni"): "By Tuesday, officials expect ..." and
+    "Di Jakarta, hujan ..." (Indonesian "in") are sentences."""
+    if not _AFTER_NAMES.match(rest):
+        return False
+    if " " not in names.strip() and rest.lstrip().startswith(","):
+        return bool(_DATE_AFTER_COMMA.match(rest))
+    return True
 
 
 def prefer_shown(found: list[str], shown: list[str]) -> list[str]:

@@ -159,6 +159,9 @@ def _around(below: str, above: str = "") -> Surroundings:
         ("<p>The operator said on Tuesday.</p>", "<p>By Ann Writer</p>", ["Ann Writer"]),
         # prose, a photo credit, a role the authors never are: no byline
         ("<p>Von Berlin nach Hamburg fahren die Züge wieder.</p>", "", []),
+        ("<p>By Tuesday, the trains will run again.</p>", "", []),
+        ("<p>Di Jakarta, kereta malam kembali.</p>", "", []),
+        ("<p>Von Thilo, 6. November 2023</p>", "", ["Thilo"]),
         ("<p>By the time the trains return, the line will be electrified.</p>", "", []),
         ("<p>Photo by Ann Writer on Unsplash</p>", "", []),
         ("<p>by <a href='/u/x'>6 years ago</a></p>", "", []),
