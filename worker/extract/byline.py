@@ -116,7 +116,8 @@ def with_page_case(names: list[str], page: str) -> list[str]:
     """``names`` in the case the ``page`` (its HTML) writes them, where the page does not
     write them as they are and writes them in one other case only: trafilatura's
     normalization capitalises a blog's handle ("karstenruppert" -> "Karstenruppert",
-    "der Michel" -> "Der Michel"). Only the case changes, never a letter."""
+    "der Michel" -> "Der Michel"). Only the case changes, never a letter, and a name of
+    several words keeps a capital."""
     return [_page_case(name, page) for name in names]
 
 
@@ -128,7 +129,14 @@ def _page_case(name: str, page: str) -> str:
         " ".join(found.group(0).split())
         for found in re.finditer(rf"(?<!\w){pattern}(?!\w)", page, re.IGNORECASE)
     }
-    return spellings.pop() if len(spellings) == 1 else name
+    if len(spellings) != 1:
+        return name
+    spelt = spellings.pop()
+    # A handle is written in lowercase; a person's name is not ("giampiero maggio" is a URL's
+    # or a search index's spelling of one).
+    if " " in spelt and spelt == spelt.lower():
+        return name
+    return spelt
 
 
 def _with_dots(name: str, page: str) -> str:

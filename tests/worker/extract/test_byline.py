@@ -218,6 +218,8 @@ def test_prefer_shown(found: list[str], shown: list[str], expected: list[str]) -
         (["Ann Writer"], "<p>ANN WRITER</p><p>ann writer</p>", ["Ann Writer"]),
         # only whole words, and never another letter
         (["Ann"], "<p>Annabel</p>", ["Ann"]),
+        # a person's name written all in lowercase is a slug's or an index's, not the byline
+        (["Ann Writer"], "<script>{'author': 'ann writer'}</script>", ["Ann Writer"]),
         (["Gabor Munier"], "<p>Gàbor Muniér</p>", ["Gabor Munier"]),
     ],
 )
