@@ -229,15 +229,17 @@ def prefer_shown(found: list[str], shown: list[str]) -> list[str]:
     the headline is the one the reader is given. The same person (the byline's first name
     and one of ``found`` share all the words of the shorter): ``found`` stands, as it may name
     more people, with that name as the page spells it ("Zahlenzauberin" -> "zahlenzauberin")
-    or in full ("Todd" -> "Todd Bates")."""
+    or in full, one word more ("Todd" -> "Todd Bates"; not "Jim Heintz" -> "JIM HEINTZ
+    Associated Press")."""
     if not shown or not found:
         return shown or found
     first = shown[0]
     first_words = {letters(word) for word in first.split()}
     for i, name in enumerate(found):
         words = {letters(word) for word in name.split()}
-        if letters(name) == letters(first) or words < first_words:
+        fuller = words < first_words and len(first_words - words) == 1
+        if letters(name) == letters(first) or fuller:
             return [*found[:i], first, *found[i + 1 :]]
-        if first_words <= words:
+        if first_words <= words or words <= first_words:
             return found
     return shown

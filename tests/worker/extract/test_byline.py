@@ -197,6 +197,7 @@ def test_no_headline_no_shown_byline() -> None:
         (["Zahlenzauberin"], ["zahlenzauberin"], ["zahlenzauberin"]),
         (["Pamela Anderson"], ["Pamela"], ["Pamela Anderson"]),
         (["Todd", "Ann Writer"], ["Todd Bates"], ["Todd Bates", "Ann Writer"]),
+        (["Jim Heintz"], ["JIM HEINTZ Associated Press"], ["Jim Heintz"]),
         # either side empty
         ([], ["Ann Writer"], ["Ann Writer"]),
         (["Ann Writer"], [], ["Ann Writer"]),
