@@ -26,6 +26,12 @@ itself, never because of its position alone:
 3. Spelt as a heading spells it, when one has the same letters and as many words: ``og:title``
    is often typed for sharing, with straight quotes and hyphens where the visible headline
    has the typographer's curly quotes, en dashes and ellipses.
+4. The page's only ``<h1>``, where the title spells it and a little more ("... Rezept",
+   "Receita de ...", "... (neues deutschland)"): at least half the title's letters, two
+   words or more, not the site's name.
+5. A title that only names the site (a blog's logo is its only ``<h1>``, which trafilatura
+   takes) gives way to the page's ``<title>`` or ``og:title``, cleaned the same way, when
+   that comes to one of its headings' words.
 
 On the trafilatura evaluation pages with a gold title (``bench/extraction_eval.py``), exact
 titles went from 0.587 to 0.751 on the half the rules were chosen on and from 0.567 to 0.755
@@ -58,6 +64,10 @@ DEFAULT_HEADINGS = 5
 """How many of a page's ``<h1>`` elements, and of its ``<h2>``, its headline is looked for
 among."""
 
+DEFAULT_H1_INSIDE_SHARE = 0.5
+"""A page's only ``<h1>`` inside its title is the headline when it holds at least this share
+of the title's letters (a shorter one is a section or a logo)."""
+
 DEFAULT_MAX_TITLE_CHARS = 2_000
 """A page's ``<title>`` or ``og:title`` is cut to this length before it is looked at."""
 
@@ -83,6 +93,8 @@ def clean_title(title: str | None, *, site: SiteNames, headings: PageHeadings) -
     (``headings.titles``) comes to a heading's words: a blog's logo ``<h1>`` is its only
     ``<h1>``, which trafilatura takes for the title."""
     cleaned = _clean_title(title, site=site, headings=headings)
+    if cleaned and len(headings.h1) == 1:
+        cleaned = _h1_inside(cleaned, " ".join(headings.h1[0].split()), site)
     if cleaned and site.named_by(cleaned):
         spelled = {letters(h) for h in [*headings.h1, *headings.h2]} - {letters(cleaned), ""}
         for other in headings.titles:
@@ -112,6 +124,24 @@ def _clean_title(title: str | None, *, site: SiteNames, headings: PageHeadings) 
         if headline is not None:
             left = headline
     return _as_spelt(left, [*headings.h1, *headings.h2])
+
+
+def _h1_inside(title: str, h1: str, site: SiteNames) -> str:
+    """The page's only ``<h1>`` where ``title`` spells it and a little more: "Schneewittchen-
+    Kuchen mit Mini-Marshmallows Rezept", "Receita de Sequilho com Chocolate Amargo". The
+    ``<h1>`` must be of two words or more, at least :data:`DEFAULT_H1_INSIDE_SHARE` of the
+    title's letters, and not the site's name."""
+    inner, outer = letters(h1), letters(title)
+    if (
+        inner
+        and inner != outer
+        and inner in outer
+        and len(inner) >= DEFAULT_H1_INSIDE_SHARE * len(outer)
+        and len(h1.split()) >= 2
+        and not site.named_by(h1)
+    ):
+        return h1
+    return title
 
 
 def page_headings(tree: HtmlElement) -> PageHeadings:

@@ -142,3 +142,28 @@ def test_page_headings_reads_the_pages_titles() -> None:
         "<body><svg><title>icon</title></svg><h1>Locks reopen</h1></body></html>"
     )
     assert page_headings(tree).titles == ["Locks reopen | Evening Post", "Locks reopen"]
+
+
+@pytest.mark.parametrize(
+    ("title", "h1", "expected"),
+    [
+        # the title spells the only <h1> and a little more: the <h1> is the headline
+        ("Schneewittchen-Kuchen mit Mini-Marshmallows Rezept",
+         "Schneewittchen-Kuchen mit Mini-Marshmallows",
+         "Schneewittchen-Kuchen mit Mini-Marshmallows"),
+        ("Receita de Sequilho com Chocolate Amargo", "Sequilho com Chocolate Amargo",
+         "Sequilho com Chocolate Amargo"),
+        # not a short one (a section), one word, the site's name, nor one holding more
+        ("Locks reopen after the storm at the harbour", "Harbour news",
+         "Locks reopen after the storm at the harbour"),
+        ("Locks reopen Lockdown", "Locks", "Locks reopen Lockdown"),
+        ("Locks reopen Harbour Times", "Harbour Times", "Locks reopen Harbour Times"),
+        ("Locks reopen", "Locks reopen after the storm", "Locks reopen"),
+    ],
+)  # fmt: skip
+def test_the_only_h1_inside_the_title(title: str, h1: str, expected: str) -> None:
+    site = SiteNames("Harbour Times", [URL])
+    assert clean_title(title, site=site, headings=PageHeadings([h1])) == expected
+    # among several <h1>, none is known to be the headline
+    several = PageHeadings([h1, "Most read"])
+    assert clean_title(title, site=site, headings=several) == title
