@@ -69,7 +69,8 @@ DEFAULT_H1_INSIDE_SHARE = 0.5
 of the title's letters (a shorter one is a section or a logo)."""
 
 DEFAULT_MAX_TITLE_CHARS = 2_000
-"""A page's ``<title>`` or ``og:title`` is cut to this length before it is looked at."""
+"""A page's ``<title>`` or ``og:title`` is cut to this length before it is looked at; a
+longer heading is not read."""
 
 DEFAULT_MAX_HEADING_PARTS = 12
 """A title split into more parts than this is not searched for its ``<h1>``: every run of
@@ -167,7 +168,9 @@ def _first_texts(tree: HtmlElement, tag: str) -> list[str]:
     found = []
     for element in tree.iter(tag):
         text = " ".join(element.text_content().translate(_INVISIBLE).split())
-        if text:
+        # A heading wrapping half the page (broken markup) is no headline, and every title
+        # rule would read its letters again.
+        if text and len(text) <= DEFAULT_MAX_TITLE_CHARS:
             found.append(text)
             if len(found) == DEFAULT_HEADINGS:
                 break

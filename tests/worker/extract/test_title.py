@@ -104,7 +104,7 @@ def test_unreadable_urls_are_no_evidence() -> None:
 
 def test_page_headings_reads_the_first_h1s_and_h2s() -> None:
     h1s = "".join(f"<h1>Hea\u00adding <b>{i}</b>\n</h1>" for i in range(8))
-    h2s = "".join(f"<h2>Sub {i}</h2>" for i in range(7))
+    h2s = "<h2>" + "Broken markup " * 200 + "</h2>" + "".join(f"<h2>Sub {i}</h2>" for i in range(7))
     tree = lxml.html.fromstring(f"<html><body><h1> </h1>{h1s}{h2s}<h3>Not this</h3></body></html>")
     found = page_headings(tree)
     assert found.h1 == [f"Heading {i}" for i in range(5)]
