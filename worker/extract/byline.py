@@ -183,6 +183,14 @@ _AFTER_NAMES = re.compile(
     r"\s*(?:$|[|\u00b7\u2022,/\u2013\u2014\-(]|\d|(?:am|on|le|el|il|under|in|im|op)\b)", re.I
 )
 _DATE_AFTER_COMMA = re.compile(r"\s*,\s*\d")
+# "Posted on September 21, 2020 by Adi Tzlil", "06.11.2023 13:30 von Olga": a date, then the
+# label. The date must spell a year or a numeric day ("10-in-1 ... von Wellaflex" is not one).
+_DATED_LABEL = re.compile(
+    rf"^(?i:(?:posted|published|ver\u00f6ffentlicht)\s+(?:on|am)\s+)?"
+    rf"(?P<date>[^|]{{0,40}}?)\s{_LABEL}\s+(?P<names>{_NAMES})(?P<rest>.*)$",
+    re.DOTALL,
+)
+_A_DATE = re.compile(r"(?<!\d)(?:(?:19|20)\d\d|\d{1,2}\.\d{1,2}\.\d{2,4})(?!\d)")
 _NAMES_ALONE = re.compile(_NAMES)
 _HANDLE = re.compile(r"[\w.\-'\u2019]{3,40}")
 DEFAULT_MAX_BYLINE_CHARS = 200
@@ -205,16 +213,20 @@ def shown_authors(around: Surroundings) -> list[str]:
                     _HANDLE.fullmatch(following) and not following.isdigit()
                 ):
                     return clean_authors([following])
-            found = _LABELLED_NAMES.match(text)
-            if found is not None and _reads_as_byline(found.group("names"), found.group("rest")):
+            found = _LABELLED_NAMES.match(text) or _DATED_LABEL.match(text)
+            if found is not None and _reads_as_byline(found):
                 return clean_authors([found.group("names")])
     return []
 
 
-def _reads_as_byline(names: str, rest: str) -> bool:
-    """Whether what follows a label's ``names`` ends a byline. One word and a comma must be
-    followed by a date ("Von Redaktion, 3. Juni"): "By Tuesday, officials expect ..." and
-    "Di Jakarta, hujan ..." (Indonesian "in") are sentences."""
+def _reads_as_byline(found: re.Match[str]) -> bool:
+    """Whether a label's names end a byline: what precedes the label, if anything, is a date;
+    what follows the names ends it. One word and a comma must be followed by a date ("Von
+    Redaktion, 3. Juni"): "By Tuesday, officials expect ..." and "Di Jakarta, hujan ..."
+    (Indonesian "in") are sentences."""
+    names, rest = found.group("names"), found.group("rest")
+    if "date" in found.re.groupindex and not _A_DATE.search(found.group("date")):
+        return False
     if not _AFTER_NAMES.match(rest):
         return False
     if " " not in names.strip() and rest.lstrip().startswith(","):

@@ -162,6 +162,10 @@ def _around(below: str, above: str = "") -> Surroundings:
         ("<p>By Tuesday, the trains will run again.</p>", "", []),
         ("<p>Di Jakarta, kereta malam kembali.</p>", "", []),
         ("<p>Von Thilo, 6. November 2023</p>", "", ["Thilo"]),
+        # a date, then the label in the same text
+        ("<p>Posted on September 21, 2020 by Adi Tzlil</p>", "", ["Adi Tzlil"]),
+        ("<p>06.11.2023 13:30 von Olga</p>", "", ["Olga"]),
+        ("<p>10-in-1 Trockenshampoos von Wellaflex</p>", "", []),
         ("<p>By the time the trains return, the line will be electrified.</p>", "", []),
         ("<p>Photo by Ann Writer on Unsplash</p>", "", []),
         ("<p>by <a href='/u/x'>6 years ago</a></p>", "", []),
