@@ -90,12 +90,16 @@ def around_headline(tree: HtmlElement) -> Surroundings:
     return Surroundings(above=tuple(reversed(above)), below=tuple(below))
 
 
+def page_titles(tree: HtmlElement) -> list[str]:
+    """The page's own titles for itself, in document order: ``<title>``, ``og:title``,
+    ``twitter:title`` (as written: entities decoded, spacing kept)."""
+    head = tree.find("head")
+    return [str(text) for text in (head if head is not None else tree).xpath(_TITLES)]
+
+
 def _headline(tree: HtmlElement) -> HtmlElement | None:
     """The heading that repeats the page's title best; else the first ``<h1>``."""
-    head = tree.find("head")
-    titles = [
-        set(_folded(str(t)).split()) for t in (head if head is not None else tree).xpath(_TITLES)
-    ]
+    titles = [set(_folded(title).split()) for title in page_titles(tree)]
     best: tuple[int, HtmlElement] | None = None
     first_h1: HtmlElement | None = None
     for heading in tree.xpath("//h1|//h2"):

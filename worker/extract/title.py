@@ -30,8 +30,8 @@ itself, never because of its position alone:
    "Receita de ...", "... (neues deutschland)"): at least half the title's letters, two
    words or more, not the site's name.
 5. A title that only names the site (a blog's logo is its only ``<h1>``, which trafilatura
-   takes) gives way to the page's ``<title>`` or ``og:title``, cleaned the same way, when
-   that comes to one of its headings' words.
+   takes) gives way to the page's own titles (``<title>``, ``og:title``, ``twitter:title``),
+   cleaned the same way, when that comes to one of its headings' words.
 
 On the trafilatura evaluation pages with a gold title (``bench/extraction_eval.py``), exact
 titles went from 0.587 to 0.751 on the half the rules were chosen on and from 0.567 to 0.755
@@ -46,6 +46,7 @@ from typing import NamedTuple
 
 from lxml.html import HtmlElement
 
+from worker.extract.headline import page_titles
 from worker.extract.site import SiteNames, letters
 
 # Separators between spaces ("Coca-Cola" and "24/7" are words, " - " is not), and a bar with
@@ -68,6 +69,10 @@ DEFAULT_H1_INSIDE_SHARE = 0.5
 """A page's only ``<h1>`` inside its title is the headline when it holds at least this share
 of the title's letters (a shorter one is a section or a logo)."""
 
+DEFAULT_PAGE_TITLES = 3
+"""How many of the page's own titles (``<title>``, ``og:title``, ``twitter:title``) a title
+naming only the site may give way to."""
+
 DEFAULT_MAX_TITLE_CHARS = 2_000
 """A page's ``<title>`` or ``og:title`` is cut to this length before it is looked at; a
 longer heading is not read."""
@@ -79,8 +84,8 @@ parts is a candidate, so the search grows with the cube of the parts (a hostile
 
 
 class PageHeadings(NamedTuple):
-    """The texts of a page's first ``<h1>`` and ``<h2>`` elements, and its ``<title>`` and
-    ``og:title`` (:func:`page_headings`)."""
+    """The texts of a page's first ``<h1>`` and ``<h2>`` elements, and its own titles
+    (``<title>``, ``og:title``, ``twitter:title``: :func:`page_headings`)."""
 
     h1: Sequence[str]
     h2: Sequence[str] = ()
@@ -147,17 +152,13 @@ def _h1_inside(title: str, h1: str, site: SiteNames) -> str:
 
 def page_headings(tree: HtmlElement) -> PageHeadings:
     """The texts of a parsed page's first ``DEFAULT_HEADINGS`` ``<h1>`` and ``<h2>``, and of
-    its ``<title>`` and ``og:title``."""
-    head = tree.find("head")
+    its own titles (:func:`worker.extract.headline.page_titles`)."""
     titles = [
-        " ".join(str(text).split())[:DEFAULT_MAX_TITLE_CHARS]
-        for text in (head if head is not None else tree).xpath(_TITLES)
+        " ".join(title.split())[:DEFAULT_MAX_TITLE_CHARS]
+        for title in page_titles(tree)[:DEFAULT_PAGE_TITLES]
     ]
-    return PageHeadings(_first_texts(tree, "h1"), _first_texts(tree, "h2"), titles[:2])
+    return PageHeadings(_first_texts(tree, "h1"), _first_texts(tree, "h2"), titles)
 
-
-# The <head>'s titles, searched alone when there is one (the whole page costs as much again).
-_TITLES = ".//title/text()|.//meta[@property='og:title' or @name='og:title']/@content"
 
 # Layout hints, not text: a headline's soft hyphens ("Messenger\u00addienste") and zero-width
 # spaces would make a stored title differ from the same title typed.
