@@ -1,5 +1,5 @@
-"""The byline reader skips trafilatura's author search only where it cannot find anyone; the
-byline shown under the headline names the authors."""
+"""The byline reader finds what trafilatura's author search finds, searching only the elements
+it can match; the byline shown under the headline names the authors."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ NAMED = [
 @pytest.mark.parametrize("markup", NAMED)
 def test_author_markup_is_searched(markup: str) -> None:
     tree = _tree(markup)
-    assert byline._may_name_author(tree)
+    assert byline._author_candidates(tree)
     assert byline._author_from_markup(tree) == extract_author(tree) == "Ann Writer"
 
 
@@ -66,9 +66,67 @@ def test_author_markup_is_searched(markup: str) -> None:
 )
 def test_pages_without_author_markup_are_not_searched(markup: str) -> None:
     tree = _tree(markup)
-    assert not byline._may_name_author(tree)
+    assert not byline._author_candidates(tree)
     assert extract_author(tree) is None
     assert byline._author_from_markup(tree) is None
+
+
+# Where the search on the candidates alone could part from trafilatura's on its pruned copy of
+# the whole page: what the pruning deletes around and inside a byline, the order of the
+# expressions, the length limit, and a tree that is one element of a larger document.
+SAME_AS_TRAFILATURA = {
+    "a byline in the comments is pruned with them": (
+        "<div id='comments'><span class='author'>Commenter One</span></div>"
+        "<span class='byline-name'>Ann Writer</span>"
+    ),
+    "a byline in a sidebar, then one in the article": (
+        "<aside><div class='widget sidebar-box'><p class='author'>Site Owner</p></div></aside>"
+        "<p class='author'>Ann Writer</p>"
+    ),
+    "a date and a figure inside the byline are deleted, their tails joined": (
+        "<p class='author'>Ann <time>12 May</time>Wri<figure>x</figure>ter</p>"
+    ),
+    "the first expression wins over an earlier match of a later one": (
+        "<em class='writer'>Early Match</em><span class='author'>Ann Writer</span>"
+    ),
+    "too long for a byline: the next match": (
+        f"<span class='author'>{'Ann Writer wrote this very long text ' * 5}</span>"
+        "<div class='byline'>Bo Reporter</div>"
+    ),
+    "too short: the next match": "<span class='author'>A</span><p class='author'>Bo Reporter</p>",
+    "matches of one expression in document order": (
+        "<span class='author'>Ann Writer</span><author>Bo Reporter</author>"
+    ),
+    "a rel child says 'me'": "<div><rel>me</rel>Ann Writer</div>",
+    "nested candidates": (
+        "<div class='author-box'><span class='author-name'>Ann Writer</span> and more</div>"
+    ),
+    "upper case is not what the expressions test": "<span class='AUTHOR'>Ann Writer</span>",
+    "a pruned ancestor with a candidate-free byline": (
+        "<div class='sidebar'><span class='author'>Ann Writer</span></div>"
+    ),
+}
+
+
+@pytest.mark.parametrize("markup", SAME_AS_TRAFILATURA.values(), ids=SAME_AS_TRAFILATURA.keys())
+def test_same_author_as_trafilatura(markup: str) -> None:
+    tree = _tree(markup)
+    assert byline._author_from_markup(tree) == extract_author(tree)
+
+
+def test_only_the_given_tree_is_searched() -> None:
+    """lxml can hand a page over as one element of a larger document (a fragment's single
+    element); trafilatura's search copies that element, so a byline outside it is not seen."""
+    document = _tree("<article><p class='author'>Ann Writer</p></article>")
+    inner = document.find(".//div[@id='main']")
+    assert inner is not None
+    body = document.find(".//body")
+    assert body is not None
+    sibling = _load_tree("<html><body><p class='author'>Outside Name</p></body></html>")
+    assert sibling is not None
+    body.insert(0, sibling.find(".//p"))
+    assert extract_author(inner) == byline._author_from_markup(inner) == "Ann Writer"
+    assert extract_author(document) == byline._author_from_markup(document) == "Outside Name"
 
 
 def _fixture_trees() -> list[HtmlElement]:
