@@ -28,9 +28,11 @@ DEFAULT_MAX_AUTHORS = 50
 """Names kept from one byline, in order: beyond this it is a contributor list or junk."""
 
 _MAX_BYLINE_CHARS = DEFAULT_MAX_AUTHORS * (DEFAULT_MAX_AUTHOR_CHARS + 10)
-# C0 controls except tab/newline/carriage return, DEL, and lone surrogates: XML forbids
-# the former, PostgreSQL text refuses NUL, and surrogates cannot be encoded as UTF-8.
-_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# C0 controls except tab/newline/carriage return, DEL, lone surrogates and the two
+# noncharacters U+FFFE and U+FFFF: XML forbids controls and noncharacters, PostgreSQL text
+# refuses NUL, and surrogates cannot be encoded as UTF-8.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_NONCHARACTERS = ("\ufffe", "\uffff")
 # The same controls as bytes of UTF-8 (where a surrogate cannot be: encoding refuses it).
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 # Shorter texts (titles, names, most calls) go straight to the expression: microseconds.
@@ -102,7 +104,8 @@ _NOT_A_NAME = frozenset(
 
 
 def strip_control_chars(text: str) -> str:
-    """``text`` without characters no database or XML consumer accepts (NUL, C0, surrogates)."""
+    """``text`` without characters no database or XML consumer accepts (NUL, C0, surrogates,
+    U+FFFE and U+FFFF)."""
     if len(text) >= _CONTROL_TEST_CHARS:
         # A whole page has none, nearly always, and the expression looks at every character
         # in turn (~0.8 ms for a 170 KB page): encoding and deleting the controls' bytes in
@@ -111,7 +114,9 @@ def strip_control_chars(text: str) -> str:
             data = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate
             return _CONTROL_RE.sub("", text)
-        if len(data.translate(None, _CONTROL_BYTES)) == len(data):
+        if len(data.translate(None, _CONTROL_BYTES)) == len(data) and not any(
+            nonchar in text for nonchar in _NONCHARACTERS
+        ):
             return text
     return _CONTROL_RE.sub("", text)
 

@@ -12,6 +12,7 @@ from typing import Any
 import lxml.html
 import pytest
 import trafilatura
+from trafilatura.utils import repair_faulty_html
 
 import worker.extract.page as page_module
 from tests.support.httpserver import ConnectionTrap
@@ -21,6 +22,7 @@ from worker.extract.boilerplate import drop_boilerplate, is_boilerplate
 from worker.extract.decode import decode_html
 from worker.extract.metadata import DateText, read_page_metadata
 from worker.extract.page import DEFAULT_FULL_CASCADE_BELOW_CHARS
+from worker.text.normalize import strip_control_chars
 
 BODY = "".join(
     f"<p>Paragraph {i} of a plain test article about the canal locks, which reopened after a "
@@ -249,6 +251,41 @@ def test_page_tree_is_trafilaturas_with_classes_looked_up_in_c(text: str) -> Non
     # lxml.html's own parsers make a <form> a FormElement (a Python lookup per element)
     assert isinstance(theirs.makeelement("form"), lxml.html.FormElement)
     assert type(ours.makeelement("form")) is lxml.html.HtmlElement
+
+
+_LINES = "".join(f"<!-- line {i} -->\n" for i in range(8))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *html_fixture_texts(),
+        _page().decode(),
+        # a doctype libxml2 trips on, on the first line (of a page of many lines, and alone)
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "x.dtd" />\n' + _LINES,
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "x.dtd" />',
+        # a self-closed <html/> on the fourth line, and on the fifth (which is not repaired)
+        "\n\n\n<html lang='en' />\n" + _LINES,
+        "\n\n\n\n<html lang='en' />\n" + _LINES,
+        # ... and one whose "/>" follows on a later line
+        "\n\n\n<html lang='en'  \n\n  />\n" + _LINES,
+        # a minified page: one line
+        "<!doctype html><html><body><p>One line.</p></body></html>",
+        # what the repair deletes from the whole page, after the first lines
+        _LINES + "<p>a\x00b\x0bc\ufffed\uffffe\x1ff</p>" * 300,
+    ],
+)
+def test_repair_of_a_stripped_page_is_trafilaturas(text: str) -> None:
+    """On a page that has been through ``strip_control_chars`` (as every page extracted has),
+    repairing its first lines only gives what trafilatura's repair of the whole page gives."""
+    text = strip_control_chars(text)
+    beginning = text[:50].lower()
+    assert page_module._repaired(text, beginning) == repair_faulty_html(text, beginning)
+    ours = page_module._load_tree(text, stripped=True)
+    theirs = trafilatura.load_html(text) if text else None
+    assert (ours is None) == (theirs is None)
+    if ours is not None and theirs is not None:
+        assert lxml.html.tostring(ours) == lxml.html.tostring(theirs)
 
 
 def test_warm_up_loads_what_first_pages_would_wait_for() -> None:

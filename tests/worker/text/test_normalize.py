@@ -67,7 +67,7 @@ def test_plain_text_keeps_angle_brackets() -> None:
 
 
 def test_strip_control_chars_keeps_whitespace() -> None:
-    assert strip_control_chars("a\tb\nc\rd\x00e\x1ff\ud800") == "a\tb\nc\rdef"
+    assert strip_control_chars("a\tb\nc\rd\x00e\x1ff\ud800\uffff") == "a\tb\nc\rdef"
 
 
 @pytest.mark.parametrize(
@@ -77,6 +77,7 @@ def test_strip_control_chars_keeps_whitespace() -> None:
         ("\x00", ""),
         ("\x0b\x7f", ""),
         ("\ud83d", ""),  # a lone surrogate: the text cannot even be encoded
+        ("\ufffe\uffff", ""),  # noncharacters: encodable, but XML refuses them
         ("\t\r\n\u00a0\u2028\U0001f600", "\t\r\n\u00a0\u2028\U0001f600"),
     ],
 )
