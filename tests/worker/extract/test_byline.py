@@ -101,6 +101,11 @@ SAME_AS_TRAFILATURA = {
     "nested candidates": (
         "<div class='author-box'><span class='author-name'>Ann Writer</span> and more</div>"
     ),
+    # names lxml's API refuses for a new element: the element is copied whole instead
+    "attribute names of a template language": (
+        "<span class='author' @click='open()' :class='x'>Ann Writer</span>"
+    ),
+    "a prefixed tag name": "<fb:byline class='author'>Ann Writer</fb:byline>",
     "upper case is not what the expressions test": "<span class='AUTHOR'>Ann Writer</span>",
     "a pruned ancestor with a candidate-free byline": (
         "<div class='sidebar'><span class='author'>Ann Writer</span></div>"
