@@ -1,6 +1,6 @@
 """End-to-end ingestion throughput, stage by stage, against trafilatura's own rate.
 
-    python bench/pipeline.py [--feeds 10] [--articles 300] [--concurrency 2]
+    python bench/pipeline.py [--feeds 10] [--articles 300] [--concurrency 2] [--runs 1]
                              [--embedded | --inline] [--set STORYWIRE_NAME=VALUE ...]
 
 Local HTTP servers serve N feeds linking M article pages (the real pages under
@@ -11,6 +11,9 @@ on its own loopback address (127.0.0.2, ...: one host per feed). Storywire inges
   temp dirs);
 - ``--embedded``: the same on the embedded defaults (SQLite broker and SQLite database);
 - ``--inline``: ``storywire fetch --all --inline`` in one process, on Postgres.
+
+``--runs N`` repeats the run N times, each between two measurements of the ceiling, and prints
+the median ratio: on a shared machine one run's ratio moves by about ±0.07.
 
 ``--set`` gives the run a setting (e.g. ``--set STORYWIRE_STORY_BATCH=8``) to compare one
 value against another.
@@ -398,6 +401,9 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=10)
     parser.add_argument("--articles", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--runs", type=int, default=1, help="runs, alternated with the ceiling (1-9): the median"
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--embedded", action="store_true", help="SQLite broker and database")
     mode.add_argument("--inline", action="store_true", help="fetch --all --inline, 1 process")
@@ -414,33 +420,56 @@ def main() -> None:
     settings = dict(item.split("=", 1) for item in args.set)
     if not 1 <= args.feeds <= 250:
         parser.error("--feeds takes 1 to 250 (one loopback address each, 127.0.0.2 onwards)")
+    if not 1 <= args.runs <= 9:
+        parser.error("--runs takes 1 to 9")
     mode_name = "inline" if args.inline else "embedded" if args.embedded else "celery"
 
-    print(f"machine load before: {machine_load()}")
     pages, origin = load_pages(args.articles)
     print(f"pages: {origin}")
     if settings:
         print(f"settings: {settings}")
-    ceilings_one = [ceiling(pages, 1)]
-    ceilings_many = [ceiling(pages, args.concurrency)]
-    run = run_pipeline(mode_name, pages, args.feeds, args.concurrency, settings)
-    ceilings_one.append(ceiling(pages, 1))
-    ceilings_many.append(ceiling(pages, args.concurrency))
-    print(f"machine load after:  {machine_load()}")
-    one = [c.rate for c in ceilings_one]
-    many = [c.rate for c in ceilings_many]
+    # Runs and ceilings alternate (ceiling, run, ceiling, run, ..., ceiling): each run is set
+    # against the ceilings measured just before and just after it, on the same machine state.
+    ceilings = [(ceiling(pages, 1), ceiling(pages, args.concurrency))]
+    ratios: list[tuple[float, float]] = []
+    for number in range(1, args.runs + 1):
+        if args.runs > 1:
+            print(f"\n=== run {number} of {args.runs}")
+        print(f"machine load before: {machine_load()}")
+        run = run_pipeline(mode_name, pages, args.feeds, args.concurrency, settings)
+        ceilings.append((ceiling(pages, 1), ceiling(pages, args.concurrency)))
+        print(f"machine load after:  {machine_load()}")
+        ratios.append(_report_run(run, ceilings[-2:], args.concurrency))
+    if args.runs > 1:
+        walls, cpus = zip(*ratios, strict=True)
+        print(
+            f"\n{args.runs} runs: ratio to the ceiling "
+            + ", ".join(f"{r:.2f}" for r in walls)
+            + f" (median {statistics.median(walls):.2f}); whole processes' CPU ratio "
+            + ", ".join(f"{r:.2f}" for r in cpus)
+            + f" (median {statistics.median(cpus):.2f})"
+        )
+
+
+def _report_run(
+    run: Run, ceilings: list[tuple[Ceiling, Ceiling]], concurrency: int
+) -> tuple[float, float]:
+    """Print one run against the ceilings measured before and after it; its wall ratio to the
+    ceiling and the whole processes' CPU ratio."""
+    one = [c[0].rate for c in ceilings]
+    many = [c[1].rate for c in ceilings]
     one_rate, many_rate = statistics.mean(one), statistics.mean(many)
     print(
         f"trafilatura alone, 1 process:   {one_rate:8.1f} articles/s  "
         f"({1000 / one_rate:6.1f} ms/article; before {one[0]:.1f}, after {one[1]:.1f})"
     )
     print(
-        f"trafilatura alone, {args.concurrency} processes: {many_rate:8.1f} articles/s  "
+        f"trafilatura alone, {concurrency} processes: {many_rate:8.1f} articles/s  "
         f"({1000 / many_rate:6.1f} ms/article; before {many[0]:.1f}, after {many[1]:.1f})"
         "   <- ceiling"
     )
     report(run, one_rate, many_rate)
-    cpu_ceiling = statistics.mean(c.cpu_ms for c in ceilings_one + ceilings_many)
+    cpu_ceiling = statistics.mean(c.cpu_ms for pair in ceilings for c in pair)
     cpu = sum(r.get("cpu", 0.0) for r in run.records) * 1000 / run.articles
     print(
         f"CPU per article (a busy machine inflates it far less than wall time): storywire's "
@@ -462,6 +491,8 @@ def main() -> None:
     print(f"the {cores} cores' time used by these processes over the run: {used:.0%}{pool}")
     print(f"peak RSS: bench {peak_rss_mb():.0f} MB, largest child process "
           f"{peak_rss_mb(children=True):.0f} MB")  # fmt: skip
+    ceiling_rate = many_rate if run.processes > 1 else one_rate
+    return run.rate / ceiling_rate, cpu_ceiling / whole
 
 
 def _in_tasks(run: Run) -> float:
