@@ -159,6 +159,9 @@ class Run:
     # CPU seconds of whole processes over the run: the storywire process(es) with their
     # children, beat, and the database and broker servers (their growth during the run).
     cpu: dict[str, float]
+    # CPU seconds of this process over the run: the local HTTP servers that stand in for the
+    # web, and the sampler. The ceiling pays for neither; the web's servers are elsewhere.
+    bench_cpu: float
 
     @property
     def rate(self) -> float:
@@ -237,8 +240,18 @@ def run_pipeline(
         raise SystemExit(f"no feed was refreshed: see the logs in {tmp}")
     elapsed = finished - min(starts)
     cpu = sampler.since(min(starts))
+    bench_cpu = sampler.own_since(min(starts))
     records = [r for r in records if r["start"] < finished]
-    return Run(mode, 1 if mode == "inline" else concurrency, len(pages), ok, elapsed, records, cpu)
+    return Run(
+        mode,
+        1 if mode == "inline" else concurrency,
+        len(pages),
+        ok,
+        elapsed,
+        records,
+        cpu,
+        bench_cpu,
+    )
 
 
 class _CpuSampler:
@@ -248,6 +261,7 @@ class _CpuSampler:
     def __init__(self, roots: dict[str, int], every_s: float = 0.25) -> None:
         self.roots = roots
         self.samples = [(time.time(), tree_cpu_s(roots))]
+        self.own = [(time.time(), time.process_time())]
         self._stopped = threading.Event()
         self._every_s = every_s
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -256,11 +270,18 @@ class _CpuSampler:
     def _run(self) -> None:
         while not self._stopped.wait(self._every_s):
             self.samples.append((time.time(), tree_cpu_s(self.roots)))
+            self.own.append((time.time(), time.process_time()))
 
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join()
         self.samples.append((time.time(), tree_cpu_s(self.roots)))
+        self.own.append((time.time(), time.process_time()))
+
+    def own_since(self, started: float) -> float:
+        """CPU seconds of this process (all its threads) from ``started`` to the end."""
+        before = [cpu for at, cpu in self.own if at <= started] or [self.own[0][1]]
+        return self.own[-1][1] - before[-1]
 
     def since(self, started: float) -> dict[str, float]:
         """CPU seconds of each tree from the last sample before ``started`` to the end."""
@@ -488,7 +509,10 @@ def _report_run(
     used = sum(run.cpu.values()) / (cores * run.elapsed)
     # (Inline, the threads' records overlap: their sum says nothing of one process's time.)
     pool = "" if run.mode == "inline" else f" (pool processes in tasks: {_in_tasks(run):.0%})"
-    print(f"the {cores} cores' time used by these processes over the run: {used:.0%}{pool}")
+    print(f"the {cores} cores' time used by these processes over the run: {used:.0%}{pool}; "
+          f"the bench's own process (the HTTP servers standing in for the web): "
+          f"{1000 * run.bench_cpu / run.articles:.1f} ms per article, "
+          f"{run.bench_cpu / (cores * run.elapsed):.0%} of the cores")  # fmt: skip
     print(f"peak RSS: bench {peak_rss_mb():.0f} MB, largest child process "
           f"{peak_rss_mb(children=True):.0f} MB")  # fmt: skip
     ceiling_rate = many_rate if run.processes > 1 else one_rate
