@@ -119,6 +119,33 @@ def test_same_author_as_trafilatura(markup: str) -> None:
     assert byline._author_from_markup(tree) == extract_author(tree)
 
 
+@pytest.mark.parametrize(
+    "markup",
+    [
+        # more candidates than the search on candidates takes
+        "<span class='author'></span>" * 500 + "<p class='byline'>Ann Writer</p>",
+        # nested candidates, each copy holding the rest: more copying than it takes
+        "<div class='author'>x " * 200 + "</div>" * 200 + "<p class='byline'>Ann Writer</p>",
+    ],
+    ids=["many", "nested"],
+)
+def test_hostile_candidates_go_to_trafilaturas_one_pass(
+    markup: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its bounds, the search hands the page to trafilatura's own search, whose cost is
+    one pass over the page (the candidates' would grow with their number, or its square)."""
+    calls: list[HtmlElement] = []
+
+    def counted(tree: HtmlElement) -> str | None:
+        calls.append(tree)
+        return extract_author(tree)
+
+    monkeypatch.setattr(byline, "extract_author", counted)
+    tree = _tree(markup)
+    assert byline._author_from_markup(tree) == extract_author(tree)
+    assert calls == [tree]
+
+
 def test_only_the_given_tree_is_searched() -> None:
     """lxml can hand a page over as one element of a larger document (a fragment's single
     element); trafilatura's search copies that element, so a byline outside it is not seen."""
