@@ -89,6 +89,16 @@ _AUTHOR_PREFIX_RE = re.compile(
     r"|^\s*(?:\u8d23\u4efb\u7f16\u8f91|\u7f16\u8f91|\u4f5c\u8005|\u8bb0\u8005)\s*[:\uff1a]\s*",
     re.I,
 )
+# A blog theme's link to the author's archive, read as the byline: WordPress's "View all
+# posts by %s" and its translations ("Alle Beiträge von %s anzeigen", "Voir tous les articles
+# de %s", "Ver todas las entradas de %s", ...).
+_ARCHIVE_LINK_RE = re.compile(
+    r"^\s*(?:(?:view\s+|see\s+)?(?:all|more)\s+posts\s+by|(?:zeige\s+)?alle\s+beitr(?:ä|ae)ge\s+von"
+    r"|(?:voir\s+)?tous\s+les\s+articles\s+de|(?:ver\s+)?todas\s+las\s+entradas\s+de"
+    r"|(?:visualizza\s+)?tutti\s+gli\s+articoli\s+di|(?:bekijk\s+)?alle\s+berichten\s+van)"
+    r"\s+(?P<name>.+?)(?:\s+(?:anzeigen|bekijken))?\s*$",
+    re.I,
+)
 _EMAIL_RE = re.compile(r"\S+@\S+\.\w+")
 _PAREN_NAME_RE = re.compile(r"^\S+@\S+\s*\(([^)]+)\)\s*$")
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.I)
@@ -225,6 +235,9 @@ def clean_authors(raw: Iterable[str | None] | str | None) -> list[str]:
 
 def _clean_name(part: str) -> str | None:
     name = squash_spaces(part)
+    archive = _ARCHIVE_LINK_RE.match(name)
+    if archive:
+        name = archive.group("name")
     previous = None
     while previous != name:  # "By: by Jane" and similar stacked prefixes
         previous = name

@@ -30,6 +30,13 @@ from worker.text.normalize import (
         ("Autorin: Eva Schmidt", ["Eva Schmidt"]),
         ("\u8d23\u4efb\u7f16\u8f91\uff1a\u5b54\u5fb7\u660e", ["\u5b54\u5fb7\u660e"]),
         ("Grant Tinsley, PhD", ["Grant Tinsley"]),
+        # a blog theme's link to the author's archive, in its translations
+        ("View all posts by Ann Lee", ["Ann Lee"]),
+        ("Zeige alle Beiträge von Eva Schmidt", ["Eva Schmidt"]),
+        ("Alle Beiträge von Eva Schmidt anzeigen", ["Eva Schmidt"]),
+        ("Voir tous les articles de Marie Roux", ["Marie Roux"]),
+        ("Ver todas las entradas de Ana Caro", ["Ana Caro"]),
+        ("Posts by the harbour", ["Posts by the harbour"]),
         # a label is a whole word: names that start like one keep their letters
         (
             "Byron Smith; Authorine Vega; Parker Jones",
