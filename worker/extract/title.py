@@ -97,17 +97,25 @@ def clean_title(title: str | None, *, site: SiteNames, headings: PageHeadings) -
     of the page's ``headings`` spells, as that heading spells it. A title with one part, or
     whose parts all name the site, keeps its words, unless one of the page's other titles
     (``headings.titles``) comes to a heading's words: a blog's logo ``<h1>`` is its only
-    ``<h1>``, which trafilatura takes for the title."""
+    ``<h1>``, which trafilatura takes for the title. The same when none of the page's titles
+    holds the title: a category or a menu's ``<h1>`` ("Allgemein", "Hauptmenü")."""
     cleaned = _clean_title(title, site=site, headings=headings)
     if cleaned and len(headings.h1) == 1:
         cleaned = _h1_inside(cleaned, " ".join(headings.h1[0].split()), site)
-    if cleaned and site.named_by(cleaned):
+    # A title that names the site, or that none of the page's own titles holds: a category or
+    # a menu trafilatura took from an <h1> ("Allgemein", "Hauptmenü", "Pressemitteilungen").
+    if cleaned and (site.named_by(cleaned) or not _in_titles(cleaned, headings.titles)):
         spelled = {letters(h) for h in [*headings.h1, *headings.h2]} - {letters(cleaned), ""}
         for other in headings.titles:
             found = _clean_title(other, site=site, headings=headings)
             if found and letters(found) in spelled:
                 return found
     return cleaned
+
+
+def _in_titles(title: str, titles: Sequence[str]) -> bool:
+    own = letters(title)
+    return any(own in letters(other) for other in titles if other)
 
 
 def _clean_title(title: str | None, *, site: SiteNames, headings: PageHeadings) -> str | None:

@@ -135,6 +135,30 @@ def test_a_title_naming_only_the_site_gives_way_to_the_pages_title() -> None:
     assert clean_title("seelenradio", site=site, headings=unspelled) == "seelenradio"
 
 
+def test_a_title_no_page_title_holds_gives_way_to_the_pages_title() -> None:
+    """trafilatura takes a category's or a menu's <h1> for the title; the page's own
+    titles, which a heading spells, name the article."""
+    site = SiteNames(None, ["https://blog.example/malaga"])
+    headings = PageHeadings(
+        h1=["Allgemein"],
+        h2=["Malaga, die quirlige Metropole", "Kommentare"],
+        titles=["Malaga, die quirlige Metropole \u2013 Reiseblog", "Malaga"],
+    )
+    assert clean_title("Allgemein", site=site, headings=headings) == (
+        "Malaga, die quirlige Metropole"
+    )
+    # A title the page's titles hold stays, whatever the headings (an SEO <title>).
+    held = headings._replace(titles=["Allgemein: Malaga, die quirlige Metropole"])
+    assert clean_title("Allgemein", site=site, headings=held) == "Allgemein"
+    # Only on a heading's evidence, as for the site's name.
+    unspelled = headings._replace(h2=["Kommentare"])
+    assert clean_title("Allgemein", site=site, headings=unspelled) == "Allgemein"
+    # No page titles at all: nothing to give way to.
+    assert clean_title("Allgemein", site=site, headings=headings._replace(titles=())) == (
+        "Allgemein"
+    )
+
+
 def test_page_headings_reads_the_pages_titles() -> None:
     tree = lxml.html.fromstring(
         "<html><head><title> Locks reopen |\n Evening Post</title>"
