@@ -34,18 +34,21 @@ class SiteNames:
         self._sites = {letters(site_name.lstrip("@"))} - {""} if site_name else set()
         self._hosts: set[str] = set()
         self._labels: set[str] = set()
+        # Shorter labels ("swr", "bbc", "orf") count as an author's first word only ("SWR
+        # Sport", "BBC News"): inside a word they are anyone's letters ("Dorfmann").
+        self._short_labels: set[str] = set()
         for url in urls:
             # As the rest of Storywire spells a host (lowercase, punycode decoded), "www." off.
             host = host_of(url).removeprefix("www.") if url else ""
             if host:
                 self._hosts.add(letters(host))
-                self._labels.update(
-                    letters(label)
-                    for label in host.split(".")[:-1]
-                    if len(label) >= DEFAULT_HOST_LABEL_CHARS
-                )
-        self._hosts.discard("")
-        self._labels.discard("")
+                for label in host.split(".")[:-1]:
+                    if len(label) >= DEFAULT_HOST_LABEL_CHARS:
+                        self._labels.add(letters(label))
+                    elif len(label) == DEFAULT_HOST_LABEL_CHARS - 1:
+                        self._short_labels.add(letters(label))
+        for found in (self._hosts, self._labels, self._short_labels):
+            found.discard("")
 
     def named_by(self, piece: str) -> bool:
         """Whether ``piece`` names the site (a piece of punctuation only counts as one)."""
@@ -57,10 +60,15 @@ class SiteNames:
         )
 
     def without(self, names: list[str]) -> list[str]:
-        """``names`` without those naming the site, unless that would leave none: a blog's
-        author is often its site's name, an article's is a person beside the outlet."""
-        kept = [name for name in names if not self.named_by(name)]
+        """``names`` without those naming the site, or led by a short label of its host
+        ("SWR Sport" on swr.de), unless that would leave none: a blog's author is often its
+        site's name, an article's is a person beside the outlet."""
+        kept = [name for name in names if not self.named_by(name) and not self._led_by(name)]
         return kept or names
+
+    def _led_by(self, name: str) -> bool:
+        words = name.replace("-", " ").split()
+        return bool(words) and letters(words[0]) in self._short_labels
 
 
 def letters(text: str) -> str:

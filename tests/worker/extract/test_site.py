@@ -43,6 +43,17 @@ def test_without_keeps_people_and_never_empties() -> None:
     assert site.without([]) == []
 
 
+def test_an_author_led_by_a_short_label_is_the_outlet() -> None:
+    """ "SWR Sport" beside a person on swr.example: a label under four letters names the site
+    as a byline's first word (never inside a word: "Dorfmann"), among authors only."""
+    site = SiteNames(None, ["https://www.swr.example/sport/a", "https://orf.example/b"])
+    assert site.without(["SWR Sport", "Julius Richter"]) == ["Julius Richter"]
+    assert site.without(["ORF-Wien", "Dorfmann Anna"]) == ["Dorfmann Anna"]
+    assert site.without(["Anna Swr"]) == ["Anna Swr"]
+    assert site.without(["SWR Sport"]) == ["SWR Sport"]  # never empties
+    assert not site.named_by("SWR Sport")  # a title's part is not judged by it
+
+
 def test_letters() -> None:
     full_width_tokyo = "\uff34\uff4f\uff4b\uff59\uff4f"
     assert letters(f"The Japan-Times, {full_width_tokyo}") == "thejapantimestokyo"
