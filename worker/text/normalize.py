@@ -102,13 +102,21 @@ _ARCHIVE_LINK_RE = re.compile(
 _EMAIL_RE = re.compile(r"\S+@\S+\.\w+")
 _PAREN_NAME_RE = re.compile(r"^\S+@\S+\s*\(([^)]+)\)\s*$")
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.I)
+# What a CMS or a feed puts where no one signed: never an author.
 _NOT_A_NAME = frozenset(
     {
-        "staff", "staff writer", "staff reporter", "editor", "editors", "the editors",
-        "admin", "administrator", "redaktion", "newsroom", "news desk", "web desk",
-        "anonymous", "unknown", "guest", "user", "author", "contributor", "team",
+        "admin", "administrator", "anonymous", "unknown", "guest", "user", "author",
+        "contributor",
         # degrees a byline's comma split off the name before them
         "phd", "ph.d", "ph. d", "md", "mba", "msc", "mph", "rn",
+    }
+)  # fmt: skip
+# An outlet's desk: the byline where no person signed ("Von Redaktion"), a role beside one
+# ("Jane Doe, Staff Writer").
+_DESKS = frozenset(
+    {
+        "staff", "staff writer", "staff reporter", "editor", "editors", "the editors",
+        "redaktion", "newsroom", "news desk", "web desk", "team",
     }
 )  # fmt: skip
 
@@ -206,7 +214,8 @@ def _lxml_text(fragment: str) -> str:
 
 def clean_authors(raw: Iterable[str | None] | str | None) -> list[str]:
     """Clean person names from author strings: split lists, drop bylines' "By", roles,
-    e-mail addresses and URLs; keep order, drop duplicates (case-insensitive)."""
+    e-mail addresses and URLs; keep order, drop duplicates (case-insensitive). An outlet's
+    desk ("Redaktion", "Staff") stays only where no person signed."""
     if raw is None:
         return []
     items = [raw] if isinstance(raw, str) else list(raw)
@@ -230,7 +239,8 @@ def clean_authors(raw: Iterable[str | None] | str | None) -> list[str]:
             if name and name.casefold() not in seen:
                 seen.add(name.casefold())
                 names.append(name)
-    return names[:DEFAULT_MAX_AUTHORS]
+    people = [name for name in names if name.casefold() not in _DESKS]
+    return (people or names)[:DEFAULT_MAX_AUTHORS]
 
 
 def _clean_name(part: str) -> str | None:

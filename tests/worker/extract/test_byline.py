@@ -247,7 +247,7 @@ def _around(below: str, above: str = "") -> Surroundings:
         ),
         # above the headline when nothing below names anyone
         ("<p>The operator said on Tuesday.</p>", "<p>By Ann Writer</p>", ["Ann Writer"]),
-        # prose, a photo credit, a role the authors never are: no byline
+        # prose, a photo credit: no byline
         ("<p>Von Berlin nach Hamburg fahren die Züge wieder.</p>", "", []),
         ("<p>By Tuesday, the trains will run again.</p>", "", []),
         ("<p>Di Jakarta, kereta malam kembali.</p>", "", []),
@@ -259,7 +259,8 @@ def _around(below: str, above: str = "") -> Surroundings:
         ("<p>By the time the trains return, the line will be electrified.</p>", "", []),
         ("<p>Photo by Ann Writer on Unsplash</p>", "", []),
         ("<p>by <a href='/u/x'>6 years ago</a></p>", "", []),
-        ("<p>Von Redaktion, 3. Juni 2024</p>", "", []),
+        # an outlet's desk is the byline where no person signed
+        ("<p>Von Redaktion, 3. Juni 2024</p>", "", ["Redaktion"]),
         ("<p>by <a href='/u/x'>se</a></p>", "", []),
         # "y" joins two names; it is not read as a particle inside one
         ("<p>Por Isabel Caro y Rocío Latorre</p>", "", ["Isabel Caro", "Rocío Latorre"]),

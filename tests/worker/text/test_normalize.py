@@ -17,7 +17,10 @@ from worker.text.normalize import (
         ("By Jane Doe and John Roe", ["Jane Doe", "John Roe"]),
         (["Jane Doe; John Roe", "jane doe"], ["Jane Doe", "John Roe"]),
         ("Jane Doe, Staff Writer", ["Jane Doe"]),
-        ("Staff", []),
+        # an outlet's desk: the author where no person signed, a role beside one
+        ("Staff", ["Staff"]),
+        ("Redaktion; Anna Berg", ["Anna Berg"]),
+        ("admin", []),
         ("desk@example.com", []),
         ("editor@example.com (Maria Lopez)", ["Maria Lopez"]),
         ("Von Hans Müller und Eva Schmidt", ["Hans Müller", "Eva Schmidt"]),
