@@ -127,7 +127,7 @@ def _author_from_markup(tree: HtmlElement) -> str | None:
     budget = _MAX_COPIED_ELEMENTS
     for expression in AUTHOR_XPATHS:
         for element in candidates:
-            if not _matches_self(expression, lone[element]) or pruned(element):
+            if not _selects(expression, lone[element], lone[element]) or pruned(element):
                 continue
             budget -= 1 + int(cast(float, _DESCENDANTS(element)))
             if budget < 0:
@@ -180,8 +180,9 @@ def _lone_copy(element: HtmlElement) -> HtmlElement:
     return cast(HtmlElement, lone)
 
 
-def _matches_self(expression: etree.XPath, lone: HtmlElement) -> bool:
-    return any(match is lone for match in cast(list[Any], expression(lone)))
+def _selects(expression: etree.XPath, context: HtmlElement, element: HtmlElement) -> bool:
+    """Whether ``expression``, evaluated at ``context``, selects ``element`` itself."""
+    return any(match is element for match in cast(list[Any], expression(context)))
 
 
 class _Pruned:
@@ -219,10 +220,7 @@ class _Pruned:
         holder = etree.Element("div")
         lone = _lone_copy(node)
         holder.append(lone)
-        return any(
-            any(match is lone for match in cast(list[Any], expression(holder)))
-            for expression in AUTHOR_DISCARD_XPATHS
-        )
+        return any(_selects(expression, holder, lone) for expression in AUTHOR_DISCARD_XPATHS)
 
 
 # A name with an initial or a generational suffix: trafilatura's author normalization takes

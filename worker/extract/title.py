@@ -30,8 +30,9 @@ itself, never because of its position alone:
    "Receita de ...", "... (neues deutschland)"): at least half the title's letters, two
    words or more, not the site's name.
 5. A title that only names the site (a blog's logo is its only ``<h1>``, which trafilatura
-   takes) gives way to the page's own titles (``<title>``, ``og:title``, ``twitter:title``),
-   cleaned the same way, when that comes to one of its headings' words.
+   takes), or that none of the page's own titles holds (a category's or a menu's ``<h1>``:
+   "Allgemein", "Hauptmenü"), gives way to the page's own titles (``<title>``, ``og:title``,
+   ``twitter:title``), cleaned the same way, when that comes to one of its headings' words.
 
 On the trafilatura evaluation pages with a gold title (``bench/extraction_eval.py``), exact
 titles went from 0.587 to 0.751 on the half the rules were chosen on and from 0.567 to 0.755
@@ -70,8 +71,8 @@ DEFAULT_H1_INSIDE_SHARE = 0.5
 of the title's letters (a shorter one is a section or a logo)."""
 
 DEFAULT_PAGE_TITLES = 3
-"""How many of the page's own titles (``<title>``, ``og:title``, ``twitter:title``) a title
-naming only the site may give way to."""
+"""How many of the page's own titles (``<title>``, ``og:title``, ``twitter:title``) are read:
+what a title is looked for in, and what a title naming only the site may give way to."""
 
 DEFAULT_MAX_TITLE_CHARS = 2_000
 """A page's ``<title>`` or ``og:title`` is cut to this length before it is looked at; a
