@@ -240,7 +240,7 @@ def run_pipeline(
         raise SystemExit(f"no feed was refreshed: see the logs in {tmp}")
     elapsed = finished - min(starts)
     cpu = sampler.since(min(starts))
-    bench_cpu = sampler.own_since(min(starts))
+    bench_cpu = cpu.pop(_CpuSampler.OWN)
     records = [r for r in records if r["start"] < finished]
     return Run(
         mode,
@@ -255,39 +255,39 @@ def run_pipeline(
 
 
 class _CpuSampler:
-    """Samples the CPU time of whole process trees (``tree_cpu_s``) every ``every_s`` in a
-    thread, so that the run's share can be told from start-up (imports, migrations, warm-up)."""
+    """Samples the CPU time of whole process trees (``tree_cpu_s``), and of this process, every
+    ``every_s`` in a thread, so that the run's share can be told from start-up (imports,
+    migrations, warm-up)."""
+
+    # The bench's own process under this key: not one of the roots, kept apart from them.
+    OWN = ""
 
     def __init__(self, roots: dict[str, int], every_s: float = 0.25) -> None:
         self.roots = roots
-        self.samples = [(time.time(), tree_cpu_s(roots))]
-        self.own = [(time.time(), time.process_time())]
+        self.samples = [self._sample()]
         self._stopped = threading.Event()
         self._every_s = every_s
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def _sample(self) -> tuple[float, dict[str, float]]:
+        return time.time(), {**tree_cpu_s(self.roots), self.OWN: time.process_time()}
+
     def _run(self) -> None:
         while not self._stopped.wait(self._every_s):
-            self.samples.append((time.time(), tree_cpu_s(self.roots)))
-            self.own.append((time.time(), time.process_time()))
+            self.samples.append(self._sample())
 
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join()
-        self.samples.append((time.time(), tree_cpu_s(self.roots)))
-        self.own.append((time.time(), time.process_time()))
-
-    def own_since(self, started: float) -> float:
-        """CPU seconds of this process (all its threads) from ``started`` to the end."""
-        before = [cpu for at, cpu in self.own if at <= started] or [self.own[0][1]]
-        return self.own[-1][1] - before[-1]
+        self.samples.append(self._sample())
 
     def since(self, started: float) -> dict[str, float]:
-        """CPU seconds of each tree from the last sample before ``started`` to the end."""
+        """CPU seconds of each tree (and of this process, under ``OWN``) from the last sample
+        before ``started`` to the end."""
         before = [cpu for at, cpu in self.samples if at <= started] or [self.samples[0][1]]
         last = self.samples[-1][1]
-        return {name: last[name] - before[-1][name] for name in self.roots}
+        return {name: last[name] - before[-1][name] for name in last}
 
 
 def _wait_done(engine: Any, total: int, processes: list[Process]) -> float:
