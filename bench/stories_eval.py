@@ -419,16 +419,17 @@ def ecb_plus(data: Path, cli_orders: Sequence[str], cli_only: bool = False) -> N
     print(f"  speed: {statistics.median(times):.2f} ms/article (in-memory index, all layers)")
 
     print("\nReference: plain TF-IDF single pass, threshold swept (best in this run):")
-    best_ref = max(
-        (
-            (t, score_all(docs, lambda o, t=t: run_reference(docs, o, t)))
-            for t in REFERENCE_THRESHOLDS
-        ),
-        key=lambda ts: mean_f1(ts[1]),
-    )
-    for t in REFERENCE_THRESHOLDS:
-        if t == best_ref[0]:
-            print_scores(f"reference @ {t} (best)", best_ref[1])
+    if importlib.util.find_spec("sklearn") is None:
+        print("  (no reference: it needs scikit-learn, `pip install -e '.[bench]'`)")
+    else:
+        best_ref = max(
+            (
+                (t, score_all(docs, lambda o, t=t: run_reference(docs, o, t)))
+                for t in REFERENCE_THRESHOLDS
+            ),
+            key=lambda ts: mean_f1(ts[1]),
+        )
+        print_scores(f"reference @ {best_ref[0]} (best)", best_ref[1])
 
     print("\nOurs, join threshold swept (mean over the 4 orders):")
     for t in THRESHOLDS:
