@@ -55,9 +55,23 @@ def read_byline(tree: HtmlElement) -> Any:
         document = extract_meta_json(tree, document)
     document.title = document.title or extract_title(tree)
     document.author = document.author or _author_from_markup(tree)
-    document.sitename = (document.sitename or extract_sitename(tree) or "").lstrip("@") or None
+    document.sitename = (document.sitename or _sitename_in_title(tree) or "").lstrip("@") or None
     document.clean_and_trim()
     return document
+
+
+# An initial's full stop ("R. K. Lilley"): a letter standing alone before it, a space after.
+_INITIAL = re.compile(r"(?<!\w)[^\W\d_]\.(?=\s)")
+
+
+def _sitename_in_title(tree: HtmlElement) -> str | None:
+    """``extract_sitename``'s part of the ``<title>`` (the first or last: "Headline -
+    zeit.de", "Markt - Wehranlage Horka e.V."), unless its only full stops are initials' or
+    its last. trafilatura takes any part with a full stop in it: a title "Love is War -
+    Sehnsucht von R. K. Lilley" made the book's author the site's name, and the title then
+    lost that part as the site's."""
+    found = extract_sitename(tree)
+    return found if found and "." in _INITIAL.sub("", found).rstrip(".") else None
 
 
 # ``extract_author`` copies the whole tree, prunes the copy and runs three XPaths over it:

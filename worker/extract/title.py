@@ -33,9 +33,17 @@ itself, never because of its position alone:
    takes), or that none of the page's own titles holds (a category's or a menu's ``<h1>``:
    "Allgemein", "Hauptmenü"), gives way to the page's own titles (``<title>``, ``og:title``,
    ``twitter:title``), cleaned the same way, when that comes to one of its headings' words.
+6. The page's only ``<h1>``, where it words the same headline otherwise: ``og:title`` is
+   often a second wording, typed for search or sharing ("Brexit: Nervenkrieg geht in nächste
+   Runde" over "Der Nervenkrieg um den Brexit geht in die nächste Runde"). The two share a
+   word of four letters or more, neither holds the other, and the ``<h1>`` is two words or
+   more, half the title's letters or more, and not the site's name.
+
+Before all that, a title cut short at a double quote (an attribute written with the quote
+unescaped) is taken whole from the ``<title>`` or a heading that goes on with the quote.
 
 On the trafilatura evaluation pages with a gold title (``bench/extraction_eval.py``), exact
-titles went from 0.587 to 0.751 on the half the rules were chosen on and from 0.567 to 0.755
+titles went from 0.587 to 0.824 on the half the rules were chosen on and from 0.567 to 0.810
 on the other half (docs/extraction.md).
 """
 
@@ -74,6 +82,12 @@ DEFAULT_PAGE_TITLES = 3
 """How many of the page's own titles (``<title>``, ``og:title``, ``twitter:title``) are read:
 what a title is looked for in, and what a title naming only the site may give way to."""
 
+DEFAULT_SHARED_WORD_CHARS = 4
+"""The page's only ``<h1>`` words the headline otherwise than its ``og:title`` when the two
+share a word this long (shorter ones are "the", "der", "in")."""
+
+_WORD = re.compile(r"\w+")
+
 DEFAULT_MAX_TITLE_CHARS = 2_000
 """A page's ``<title>`` or ``og:title`` is cut to this length before it is looked at; a
 longer heading is not read."""
@@ -100,6 +114,8 @@ def clean_title(title: str | None, *, site: SiteNames, headings: PageHeadings) -
     (``headings.titles``) comes to a heading's words: a blog's logo ``<h1>`` is its only
     ``<h1>``, which trafilatura takes for the title. The same when none of the page's titles
     holds the title: a category or a menu's ``<h1>`` ("Allgemein", "Hauptmenü")."""
+    if title:
+        title = _uncut(title, [*headings.titles, *headings.h1, *headings.h2])
     cleaned = _clean_title(title, site=site, headings=headings)
     if cleaned and len(headings.h1) == 1:
         cleaned = _h1_inside(cleaned, " ".join(headings.h1[0].split()), site)
@@ -111,7 +127,45 @@ def clean_title(title: str | None, *, site: SiteNames, headings: PageHeadings) -
             found = _clean_title(other, site=site, headings=headings)
             if found and letters(found) in spelled:
                 return found
+    if cleaned and len(headings.h1) == 1 and _reworded(cleaned, headings.h1[0], site):
+        return headings.h1[0]
     return cleaned
+
+
+def _reworded(title: str, h1: str, site: SiteNames) -> bool:
+    """Whether the page's only ``<h1>`` words its headline otherwise than ``title``: "Der
+    Nervenkrieg um den Brexit geht in die nächste Runde" against "Brexit: Nervenkrieg geht in
+    nächste Runde" from ``og:title``. A title typed for search or sharing is the page's second
+    wording; the one the reader sees is the headline. The two must share a word of
+    :data:`DEFAULT_SHARED_WORD_CHARS` letters or more (an ``<h1>`` about something else is a
+    logo or a section), neither may hold the other (a kicker or a site part, which the rules
+    above take off), and the ``<h1>`` must be two words or more, at least
+    :data:`DEFAULT_H1_INSIDE_SHARE` of the title's letters ("US Election 2024" is a topic
+    page's heading), and not name the site."""
+    inner, outer = letters(h1), letters(title)
+    if not inner or inner in outer or outer in inner or len(h1.split()) < 2:
+        return False
+    if len(inner) < DEFAULT_H1_INSIDE_SHARE * len(outer):  # a section's or a topic's <h1>
+        return False
+    if site.named_by(h1) or site.named_by(h1.split()[0]):
+        return False
+    return bool(_long_words(h1) & _long_words(title))
+
+
+def _long_words(text: str) -> set[str]:
+    return {w.casefold() for w in _WORD.findall(text) if len(w) >= DEFAULT_SHARED_WORD_CHARS}
+
+
+def _uncut(title: str, others: Sequence[str]) -> str:
+    """The first of ``others`` that goes on from ``title`` with a double quote, else
+    ``title``. A headline with a double quote written unescaped into an attribute
+    (``<meta property="og:title" content="Senator calls Biden "unfit"">``) ends where the quote
+    opens; the ``<title>`` or a heading has it whole."""
+    for other in others:
+        rest = other[len(title) :] if other.startswith(title) else ""
+        if rest.lstrip().startswith('"'):
+            return other
+    return title
 
 
 def _in_titles(title: str, titles: Sequence[str]) -> bool:

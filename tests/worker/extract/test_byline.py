@@ -321,3 +321,21 @@ def test_prefer_shown(found: list[str], shown: list[str], expected: list[str]) -
 )
 def test_with_page_case(names: list[str], page: str, expected: list[str]) -> None:
     assert byline.with_page_case(names, page) == expected
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Locks reopen - zeit.de", "zeit.de"),
+        ("Historischer Markt - Wehranlage Horka e.V.", "Wehranlage Horka e.V."),
+        # a person's initials and a closing full stop are not a host's dots
+        ("Love is War - Sehnsucht von R. K. Lilley", None),
+        ("Locks reopen - The harbour is open again.", None),
+    ],
+)
+def test_the_site_name_in_the_title_holds_a_host_or_an_abbreviation(
+    title: str, expected: str | None
+) -> None:
+    tree = _load_tree(f"<html><head><title>{title}</title></head><body><p>Text</p></body></html>")
+    assert tree is not None
+    assert byline.read_byline(tree).sitename == expected

@@ -191,3 +191,53 @@ def test_the_only_h1_inside_the_title(title: str, h1: str, expected: str) -> Non
     # among several <h1>, none is known to be the headline
     several = PageHeadings([h1, "Most read"])
     assert clean_title(title, site=site, headings=several) == title
+
+
+@pytest.mark.parametrize(
+    ("title", "h1", "expected"),
+    [
+        # og:title typed for search or sharing; the <h1> is the headline the reader sees
+        ("Brexit: Nervenkrieg geht in nächste Runde",
+         "Der Nervenkrieg um den Brexit geht in die nächste Runde",
+         "Der Nervenkrieg um den Brexit geht in die nächste Runde"),
+        ("Dead Skin Cells Might Actually Be A Good Thing",
+         "Wait, are dead skin cells actually a good thing?",
+         "Wait, are dead skin cells actually a good thing?"),
+        # a blog's name in <h1>: no word of the title in it
+        ("Interning of Small Integers in Python", "Four Years Remaining",
+         "Interning of Small Integers in Python"),
+        # a topic page's heading: a shared word, but under half the title's letters
+        ("Election results 2024: live updates from every state", "Election 2024",
+         "Election results 2024: live updates from every state"),
+        # the site's name leading the <h1>
+        ("Kinder und Arbeit", "ProNATs e.V. Verein zur Unterstützung arbeitender Kinder",
+         "Kinder und Arbeit"),
+        # one word
+        ("Schleusen: Verkehr wieder frei", "Schleusen", "Schleusen: Verkehr wieder frei"),
+    ],
+)  # fmt: skip
+def test_the_only_h1_words_the_headline_otherwise(title: str, h1: str, expected: str) -> None:
+    site = SiteNames(None, ["https://www.pronats.example/kinder-und-arbeit"])
+    assert clean_title(title, site=site, headings=PageHeadings([h1])) == expected
+    # among several <h1>, none is known to be the headline
+    several = PageHeadings([h1, "Most read"])
+    assert clean_title(title, site=site, headings=several) == title
+
+
+def test_a_title_cut_at_a_double_quote_is_read_whole() -> None:
+    """``content="Senator calls Biden "unfit""``: the attribute ends where the quote opens."""
+    headings = PageHeadings(
+        [], ["Senator calls Biden \"unfit\"", "Most read"], titles=["Senator calls Biden "]
+    )
+    cut = "Senator calls Biden"
+    assert clean_title(cut, site=SiteNames(None, [URL]), headings=headings) == (
+        "Senator calls Biden \"unfit\""
+    )
+    # The <title> with the site's name after it: taken off as ever.
+    titled = PageHeadings([], [], titles=["Senator calls Biden \"unfit\" | Harbour Times"])
+    assert clean_title(cut, site=SiteNames("Harbour Times", [URL]), headings=titled) == (
+        "Senator calls Biden \"unfit\""
+    )
+    # A longer heading that goes on otherwise is not the cut title's rest.
+    other = PageHeadings([], ["Senator calls Biden unfit to serve"], titles=[cut])
+    assert clean_title(cut, site=SiteNames(None, [URL]), headings=other) == cut
