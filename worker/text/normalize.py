@@ -84,7 +84,7 @@ _AUTHOR_SPLIT_RE = re.compile(
 )
 _AUTHOR_PREFIX_RE = re.compile(
     r"^\s*(?:(?:written|posted)\s+by|(?:geschrieben|verfasst)\s+von|by|von|vom|par|por|di"
-    r"|autor(?:in)?|author)(?:\s*[:\-]\s*|\s+)"
+    r"|autor(?:in)?|author|text|interview)(?:\s*[:\-]\s*|\s+)"
     # Chinese bylines label the editor, author or reporter with a full-width colon.
     r"|^\s*(?:\u8d23\u4efb\u7f16\u8f91|\u7f16\u8f91|\u4f5c\u8005|\u8bb0\u8005)\s*[:\uff1a]\s*",
     re.I,
@@ -99,6 +99,11 @@ _ARCHIVE_LINK_RE = re.compile(
     r"\s+(?P<name>.+?)(?:\s+(?:anzeigen|bekijken))?\s*$",
     re.I,
 )
+# A photo or illustration credit beside the byline ("Text: Eva Schmidt, Fotos: Max Muster"):
+# whom it names took the pictures, not wrote the article.
+_CREDIT_RE = re.compile(
+    r"^\s*(?:fotos?|photos?|photography|bilder?|images?|illustrations?|grafik|video)\s*:", re.I
+)
 _EMAIL_RE = re.compile(r"\S+@\S+\.\w+")
 _PAREN_NAME_RE = re.compile(r"^\S+@\S+\s*\(([^)]+)\)\s*$")
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.I)
@@ -107,6 +112,8 @@ _NOT_A_NAME = frozenset(
     {
         "admin", "administrator", "anonymous", "unknown", "guest", "user", "author",
         "contributor",
+        # a byline's labels and buttons, read without the name beside them
+        "name", "text", "interview", "follow", "datum", "date",
         # degrees a byline's comma split off the name before them
         "phd", "ph.d", "ph. d", "md", "mba", "msc", "mph", "rn",
     }
@@ -245,6 +252,8 @@ def clean_authors(raw: Iterable[str | None] | str | None) -> list[str]:
 
 def _clean_name(part: str) -> str | None:
     name = squash_spaces(part)
+    if _CREDIT_RE.match(name):
+        return None
     archive = _ARCHIVE_LINK_RE.match(name)
     if archive:
         name = archive.group("name")

@@ -40,6 +40,15 @@ from worker.text.normalize import (
         ("Voir tous les articles de Marie Roux", ["Marie Roux"]),
         ("Ver todas las entradas de Ana Caro", ["Ana Caro"]),
         ("Posts by the harbour", ["Posts by the harbour"]),
+        # a magazine's labels, and labels or buttons read without a name
+        ("Text: Eva Schmidt, Fotos: Max Muster", ["Eva Schmidt"]),
+        ("Photo: Ann Lee", []),
+        ("Fotostudio Lee", ["Fotostudio Lee"]),
+        ("Interview Julia Lauter", ["Julia Lauter"]),
+        ("Text; Interview Harald Willenbrock", ["Harald Willenbrock"]),
+        ("Name", []),
+        ("Follow", []),
+        ("Textor Baumann", ["Textor Baumann"]),
         # a label is a whole word: names that start like one keep their letters
         (
             "Byron Smith; Authorine Vega; Parker Jones",
