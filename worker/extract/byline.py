@@ -312,7 +312,8 @@ _LABEL = (
     r"(?i:(?:(?:posted|written|geschrieben|verfasst|erstellt|publi\u00e9|publicado"
     r"|ein\s+artikel|ein\s+beitrag|text|artikel|beitrag|article|story|reported)\s+)?"
     r"(?:by|von|par|por|door|di|av|af)"
-    r"|(?:autor(?:in)?|author|verfasser(?:in)?|auteur|autore|text|written\s+by|by|von)\s*:)"
+    r"|(?:autor(?:in|en)?|authors?|verfasser(?:in)?|auteur|autore|text|redaktion|written\s+by"
+    r"|by|von)\s*:)"
 )
 _LEAD = r"^[\s\u00b7|\u2022/,\u2013\u2014\-]*"
 _LABEL_ALONE = re.compile(rf"{_LEAD}{_LABEL}[\s:]*$")

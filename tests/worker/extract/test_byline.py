@@ -239,6 +239,15 @@ def _around(below: str, above: str = "") -> Surroundings:
         ),
         ("<p>Posted on <time>2015-04-05</time> by <a href='/u/marc'>marc</a></p>", "", ["marc"]),
         ("<p>Autor: <a href='/u/g'>gnaddrig</a></p>", "", ["gnaddrig"]),
+        # a press office's "Redaktion:", plural labels
+        (
+            "<p>3. Juni 2024 - Redaktion: Eva Fuhr (Pressesprecherin)</p>",
+            "",
+            ["Eva Fuhr"],
+        ),
+        ("<p>Autoren: Jan Djuren und Eva Klaukien</p>", "", ["Jan Djuren", "Eva Klaukien"]),
+        ("<p>Authors: Ann Writer, Tim Anderson</p>", "", ["Ann Writer", "Tim Anderson"]),
+        ("<p>Redaktionsschluss ist Montag</p>", "", []),
         # several names
         (
             "<p>Von Volkmar Kabisch, Jan Lukas Strozyk und Benedikt Strunz, NDR</p>",
