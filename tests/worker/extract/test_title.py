@@ -227,16 +227,16 @@ def test_the_only_h1_words_the_headline_otherwise(title: str, h1: str, expected:
 def test_a_title_cut_at_a_double_quote_is_read_whole() -> None:
     """``content="Senator calls Biden "unfit""``: the attribute ends where the quote opens."""
     headings = PageHeadings(
-        [], ["Senator calls Biden \"unfit\"", "Most read"], titles=["Senator calls Biden "]
+        [], ['Senator calls Biden "unfit"', "Most read"], titles=["Senator calls Biden "]
     )
     cut = "Senator calls Biden"
     assert clean_title(cut, site=SiteNames(None, [URL]), headings=headings) == (
-        "Senator calls Biden \"unfit\""
+        'Senator calls Biden "unfit"'
     )
     # The <title> with the site's name after it: taken off as ever.
-    titled = PageHeadings([], [], titles=["Senator calls Biden \"unfit\" | Harbour Times"])
+    titled = PageHeadings([], [], titles=['Senator calls Biden "unfit" | Harbour Times'])
     assert clean_title(cut, site=SiteNames("Harbour Times", [URL]), headings=titled) == (
-        "Senator calls Biden \"unfit\""
+        'Senator calls Biden "unfit"'
     )
     # A longer heading that goes on otherwise is not the cut title's rest.
     other = PageHeadings([], ["Senator calls Biden unfit to serve"], titles=[cut])
