@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from courlan import extract_domain
+from lxml import etree
 from lxml.html import HtmlElement
 
 from models import DateSource
@@ -114,6 +115,13 @@ def read_page_metadata(tree: HtmlElement, *, url: str) -> PageMetadata:
     )  # fmt: skip
 
 
+# Compiled once; relative, so that a tree that is one element of a larger document is read
+# alone (``//`` would search the whole document).
+_ITEMPROP_VALUES = etree.XPath(
+    "descendant-or-self::*[@itemprop][@datetime or @content][not(self::meta)]"
+)
+
+
 def _meta_values(tree: HtmlElement) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     for element in tree.iter("meta"):
@@ -125,7 +133,7 @@ def _meta_values(tree: HtmlElement) -> dict[str, list[str]]:
             if key:
                 values.setdefault(key.strip().lower(), []).append(content.strip())
     # <time itemprop="datePublished" datetime="..."> and friends count as meta data too.
-    for element in tree.xpath("//*[@itemprop][@datetime or @content][not(self::meta)]"):
+    for element in _ITEMPROP_VALUES(tree):
         key = str(element.get("itemprop", "")).strip().lower()
         value = element.get("datetime") or element.get("content")
         if key and value:
