@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from courlan import extract_domain
@@ -133,7 +133,7 @@ def _meta_values(tree: HtmlElement) -> dict[str, list[str]]:
             if key:
                 values.setdefault(key.strip().lower(), []).append(content.strip())
     # <time itemprop="datePublished" datetime="..."> and friends count as meta data too.
-    for element in _ITEMPROP_VALUES(tree):
+    for element in cast(list[HtmlElement], _ITEMPROP_VALUES(tree)):
         key = str(element.get("itemprop", "")).strip().lower()
         value = element.get("datetime") or element.get("content")
         if key and value:
