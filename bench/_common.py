@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import sys
@@ -12,12 +13,19 @@ if str(REPO_ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not
     sys.path.insert(0, str(REPO_ROOT))
 
 
+@functools.cache
 def shared_data() -> Path | None:
-    """The third-party evaluation corpora: $STORYWIRE_SHARED_DATA or ../shared/data."""
-    for candidate in (os.environ.get("STORYWIRE_SHARED_DATA"), REPO_ROOT.parent / "shared/data"):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
+    """The third-party evaluation corpora: $STORYWIRE_SHARED_DATA if set, else ../shared/data;
+    None when absent. A set variable naming no folder is said once and not replaced by the
+    default: the corpus measured must be the one asked for."""
+    env = os.environ.get("STORYWIRE_SHARED_DATA")
+    if env:
+        if Path(env).is_dir():
+            return Path(env)
+        print(f"note: STORYWIRE_SHARED_DATA={env} is not a folder: no shared data", file=sys.stderr)
+        return None
+    default = REPO_ROOT.parent / "shared" / "data"
+    return default if default.is_dir() else None
 
 
 def machine_load() -> str:

@@ -25,9 +25,7 @@ import collections
 import gzip
 import hashlib
 import json
-import os
 import re
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,10 +33,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import lxml.html
 import trafilatura
+from _common import shared_data  # also puts the repository first on sys.path
 from htmldate import find_date
 
 import worker.extract.page as page_module
@@ -56,13 +53,6 @@ def _norm(text: str) -> str:
 def _read_gz(path: Path) -> bytes:
     with gzip.open(path) as fh:
         return fh.read()
-
-
-def _shared_data() -> Path:
-    env = os.environ.get("STORYWIRE_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 @dataclass
@@ -407,9 +397,11 @@ def main() -> int:
         print(f"warm_up() (once per worker, before the fork): {time.perf_counter() - t0:.1f} s")
     if args.balanced:
         page_module.DEFAULT_FAVOR_PRECISION = False
-    root = (args.data or _shared_data()) / "extraction"
-    if not root.is_dir():
-        print(f"no extraction corpus at {root}: nothing to measure (set STORYWIRE_SHARED_DATA)")
+    data = args.data or shared_data()
+    root = data / "extraction" if data is not None else None
+    if root is None or not root.is_dir():
+        where = f"at {root}" if root is not None else "(no shared data)"
+        print(f"no extraction corpus {where}: nothing to measure (STORYWIRE_SHARED_DATA, --data)")
         return 0
     if not args.skip_text and (root / "trafilatura-eval").is_dir():
         _trafilatura_eval(root, args.limit, args.rules)

@@ -15,25 +15,16 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import re
-import sys
 import time
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import shared_data  # also puts the repository first on sys.path
 
 from worker.feeds import FeedParseError, parse_feed
 
 _HEADER_RE = re.compile(rb"^\s*Header:\s*Content-type:\s*(.+?)\s*$", re.I | re.M)
-
-
-def _shared_data() -> Path:
-    env = os.environ.get("STORYWIRE_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 def main() -> int:
@@ -42,9 +33,11 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="stop after N files (0: all)")
     ap.add_argument("--show-errors", action="store_true", help="list every FeedParseError")
     args = ap.parse_args()
-    root = (args.data or _shared_data()) / "feeds"
-    if not root.is_dir():
-        print(f"no feed corpus at {root}: nothing to measure (set STORYWIRE_SHARED_DATA)")
+    data = args.data or shared_data()
+    root = data / "feeds" if data is not None else None
+    if root is None or not root.is_dir():
+        where = f"at {root}" if root is not None else "(no shared data)"
+        print(f"no feed corpus {where}: nothing to measure (STORYWIRE_SHARED_DATA, --data)")
         return 0
 
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() != ".md")
