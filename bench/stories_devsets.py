@@ -43,6 +43,7 @@ exercised too. The seed pair is not part of these sets (``stories_eval.py`` adds
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import re
@@ -204,14 +205,16 @@ def _dense(docs: Sequence[Doc], name: str, seed: int) -> list[dict[str, object]]
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print("usage: stories_devsets.py OUT_DIR")
-        return 2
+    parser = argparse.ArgumentParser(
+        description="Write the dev variants of ECB+ (one JSON-lines file each) into OUT_DIR."
+    )
+    parser.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="folder to write into")
+    args = parser.parse_args()
     data = shared_data()
     if data is None:
         print("stories_devsets: evaluation data not found (set STORYWIRE_SHARED_DATA)")
         return 2
-    out = Path(sys.argv[1])
+    out: Path = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
     docs = ecb_docs(data)
     for name in VARIANTS:
