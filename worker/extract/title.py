@@ -33,11 +33,12 @@ itself, never because of its position alone:
    takes), or that none of the page's own titles holds (a category's or a menu's ``<h1>``:
    "Allgemein", "Hauptmenü"), gives way to the page's own titles (``<title>``, ``og:title``,
    ``twitter:title``), cleaned the same way, when that comes to one of its headings' words.
-6. The page's only ``<h1>``, where it words the same headline otherwise: ``og:title`` is
+6. The page's first ``<h1>``, where it words the same headline otherwise: ``og:title`` is
    often a second wording, typed for search or sharing ("Brexit: Nervenkrieg geht in nächste
    Runde" over "Der Nervenkrieg um den Brexit geht in die nächste Runde"). The two share a
    word of four letters or more, neither holds the other, and the ``<h1>`` is two words or
-   more, half the title's letters or more, and not the site's name.
+   more, half the title's letters or more, and not the site's name. (Any later ``<h1>`` that
+   does so is as often a related story's headline.)
 
 Before all that, a title cut short at a double quote (an attribute written with the quote
 unescaped) is taken whole from the ``<title>`` or a heading that goes on with the quote.
@@ -127,13 +128,13 @@ def clean_title(title: str | None, *, site: SiteNames, headings: PageHeadings) -
             found = _clean_title(other, site=site, headings=headings)
             if found and letters(found) in spelled:
                 return found
-    if cleaned and len(headings.h1) == 1 and _reworded(cleaned, headings.h1[0], site):
+    if cleaned and headings.h1 and _reworded(cleaned, headings.h1[0], site):
         return headings.h1[0]
     return cleaned
 
 
 def _reworded(title: str, h1: str, site: SiteNames) -> bool:
-    """Whether the page's only ``<h1>`` words its headline otherwise than ``title``: "Der
+    """Whether the page's first ``<h1>`` words its headline otherwise than ``title``: "Der
     Nervenkrieg um den Brexit geht in die nächste Runde" against "Brexit: Nervenkrieg geht in
     nächste Runde" from ``og:title``. A title typed for search or sharing is the page's second
     wording; the one the reader sees is the headline. The two must share a word of

@@ -219,9 +219,9 @@ def test_the_only_h1_inside_the_title(title: str, h1: str, expected: str) -> Non
 def test_the_only_h1_words_the_headline_otherwise(title: str, h1: str, expected: str) -> None:
     site = SiteNames(None, ["https://www.pronats.example/kinder-und-arbeit"])
     assert clean_title(title, site=site, headings=PageHeadings([h1])) == expected
-    # among several <h1>, none is known to be the headline
-    several = PageHeadings([h1, "Most read"])
-    assert clean_title(title, site=site, headings=several) == title
+    # the first <h1> among several; a later one may be a related story's headline
+    assert clean_title(title, site=site, headings=PageHeadings([h1, "Most read"])) == expected
+    assert clean_title(title, site=site, headings=PageHeadings(["Most read", h1])) == title
 
 
 def test_a_title_cut_at_a_double_quote_is_read_whole() -> None:
