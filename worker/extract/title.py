@@ -84,8 +84,8 @@ DEFAULT_PAGE_TITLES = 3
 what a title is looked for in, and what a title naming only the site may give way to."""
 
 DEFAULT_SHARED_WORD_CHARS = 4
-"""The page's only ``<h1>`` words the headline otherwise than its ``og:title`` when the two
-share a word this long (shorter ones are "the", "der", "in")."""
+"""The page's first ``<h1>`` words the headline otherwise than its ``og:title`` only if the
+two share a word this long (shorter ones are "the", "der", "in")."""
 
 _WORD = re.compile(r"\w+")
 
@@ -114,7 +114,8 @@ def clean_title(title: str | None, *, site: SiteNames, headings: PageHeadings) -
     whose parts all name the site, keeps its words, unless one of the page's other titles
     (``headings.titles``) comes to a heading's words: a blog's logo ``<h1>`` is its only
     ``<h1>``, which trafilatura takes for the title. The same when none of the page's titles
-    holds the title: a category or a menu's ``<h1>`` ("Allgemein", "Hauptmenü")."""
+    holds the title: a category or a menu's ``<h1>`` ("Allgemein", "Hauptmenü"). And the
+    page's first ``<h1>`` where it words the same headline otherwise (``_reworded``)."""
     if title:
         title = _uncut(title, [*headings.titles, *headings.h1, *headings.h2])
     cleaned = _clean_title(title, site=site, headings=headings)
