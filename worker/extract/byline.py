@@ -317,6 +317,10 @@ _LABEL = (
 )
 _LEAD = r"^[\s\u00b7|\u2022/,\u2013\u2014\-]*"
 _LABEL_ALONE = re.compile(rf"{_LEAD}{_LABEL}[\s:]*$")
+# A caption over the name, in a text of its own and without a colon: "Autor", then "Mark
+# Newton:". Only a person's name of two words or more may follow it (a bare "Author" is also
+# a menu's or a widget's heading: "Autor", then "Suche").
+_CAPTION_ALONE = re.compile(rf"{_LEAD}(?i:autor(?:in|en)?|authors?|verfasser(?:in)?)\s*$")
 _LABELLED_NAMES = re.compile(rf"{_LEAD}{_LABEL}\s+(?P<names>{_NAMES})(?P<rest>.*)$", re.DOTALL)
 _AFTER_NAMES = re.compile(
     r"\s*(?:$|[|\u00b7\u2022,/\u2013\u2014\-(]|\d|(?:am|on|le|el|il|under|in|im|op)\b)", re.I
@@ -351,6 +355,10 @@ def shown_authors(around: Surroundings) -> list[str]:
                 if _NAMES_ALONE.fullmatch(following) or (
                     _HANDLE.fullmatch(following) and not following.isdigit()
                 ):
+                    return clean_authors([following])
+            if _CAPTION_ALONE.match(text) and i + 1 < len(texts):
+                following = texts[i + 1].rstrip(":").rstrip()
+                if len(following.split()) >= 2 and _NAMES_ALONE.fullmatch(following):
                     return clean_authors([following])
             found = _LABELLED_NAMES.match(text) or _DATED_LABEL.match(text)
             if found is not None and _reads_as_byline(found):

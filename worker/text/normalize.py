@@ -104,6 +104,14 @@ _ARCHIVE_LINK_RE = re.compile(
 _CREDIT_RE = re.compile(
     r"^\s*(?:fotos?|photos?|photography|bilder?|images?|illustrations?|grafik|video)\s*:", re.I
 )
+# A date's label after the name, its date gone ("Sara Zinnecker Stand: 05. Februar 2020" read
+# as one text, the date dropped by trafilatura's normalization). Cut only where two words or
+# more are left.
+_DATE_LABEL_AFTER_RE = re.compile(
+    r"\s+(?:stand|aktualisiert|ver\u00f6ffentlicht|updated|published|posted|publi\u00e9"
+    r"|mis\s+\u00e0\s+jour)\s*:?\s*$",
+    re.I,
+)
 _EMAIL_RE = re.compile(r"\S+@\S+\.\w+")
 _PAREN_NAME_RE = re.compile(r"^\S+@\S+\s*\(([^)]+)\)\s*$")
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.I)
@@ -261,6 +269,9 @@ def _clean_name(part: str) -> str | None:
     while previous != name:  # "By: by Jane" and similar stacked prefixes
         previous = name
         name = _AUTHOR_PREFIX_RE.sub("", name)
+    dated = _DATE_LABEL_AFTER_RE.sub("", name)
+    if len(dated.split()) >= 2:  # "Kurt Stand" is a name
+        name = dated
     name = name.strip(" -\u2013\u2014:\u00b7\u2022,.()[]\"'@")
     if not name or len(name) > DEFAULT_MAX_AUTHOR_CHARS:
         return None

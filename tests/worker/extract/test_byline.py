@@ -248,6 +248,10 @@ def _around(below: str, above: str = "") -> Surroundings:
         ("<p>Autoren: Jan Djuren und Eva Klaukien</p>", "", ["Jan Djuren", "Eva Klaukien"]),
         ("<p>Authors: Ann Writer, Tim Anderson</p>", "", ["Ann Writer", "Tim Anderson"]),
         ("<p>Redaktionsschluss ist Montag</p>", "", []),
+        # a caption over the name, no colon: a person's name of two words or more only
+        ("<p>Autor</p><p>Mark Newton:</p>", "", ["Mark Newton"]),
+        ("<p>Autor</p><p>Suche</p>", "", []),
+        ("<p>Author</p><p>newsletter signup form here</p>", "", []),
         # several names
         (
             "<p>Von Volkmar Kabisch, Jan Lukas Strozyk und Benedikt Strunz, NDR</p>",

@@ -49,6 +49,10 @@ from worker.text.normalize import (
         ("Name", []),
         ("Follow", []),
         ("Textor Baumann", ["Textor Baumann"]),
+        # a date's label after the name, its date gone; not a surname that spells one
+        ("Sara Zinnecker Stand", ["Sara Zinnecker"]),
+        ("Jane Doe Updated:", ["Jane Doe"]),
+        ("Kurt Stand", ["Kurt Stand"]),
         # a label is a whole word: names that start like one keep their letters
         (
             "Byron Smith; Authorine Vega; Parker Jones",
