@@ -60,6 +60,12 @@ DEFAULT_REFINE_LENGTH_TERMS = 7.5
 DEFAULT_REFINE_NEAR_PRIOR = 3.0
 #: What a pair already in one story counts more (hysteresis).
 DEFAULT_REFINE_MARGIN = 0.05
+#: The share of the length calibration's credit kept by a pair that shares one heavy term
+#: and no term pair: one word ("Bush", in a headline about the Saints' running back and in
+#: one about the president) is thin evidence, and the calibration multiplies it by 2.6 for two
+#: 6-term headlines. A pair near in time in a sparse stream keeps its whole credit (the
+#: near-in-time prior: time is evidence there), fading with the prior in a dense one.
+DEFAULT_ONE_WORD_CREDIT = 0.5
 #: Heaviest terms of each article whose sharing makes a candidate pair.
 DEFAULT_PAIR_TERMS = 20
 #: Pairs weaker than this are left out of the graph (they count 0, as missing pairs do).
@@ -91,6 +97,7 @@ class RefineConfig:
     near_prior: float = DEFAULT_REFINE_NEAR_PRIOR
     sparse_per_day: float = DEFAULT_SPARSE_PER_DAY
     length_terms: float = DEFAULT_REFINE_LENGTH_TERMS
+    one_word_credit: float = DEFAULT_ONE_WORD_CREDIT
 
 
 DEFAULT_REFINE_CONFIG = RefineConfig()
@@ -161,20 +168,32 @@ def _pairs(window: Window, config: RefineConfig) -> tuple[np.ndarray, np.ndarray
     shared = sp.triu(heads @ heads.T, k=1).tocoo()
     rows, cols = shared.row.astype(np.int64), shared.col.astype(np.int64)
     dots = np.empty(len(rows))
+    phrased = np.zeros(len(rows), dtype=bool)
     for start in range(0, len(rows), DEFAULT_PAIR_CHUNK):
         r, c = rows[start : start + DEFAULT_PAIR_CHUNK], cols[start : start + DEFAULT_PAIR_CHUNK]
         dots[start : start + len(r)] = _dots(full, r, c)
         if window.phrases is not None and config.phrase_weight:
-            dots[start : start + len(r)] += config.phrase_weight * _dots(window.phrases, r, c)
+            phrase_dots = _dots(window.phrases, r, c)
+            phrased[start : start + len(r)] = phrase_dots > 0
+            dots[start : start + len(r)] += config.phrase_weight * phrase_dots
     gap = np.abs(window.days[rows] - window.days[cols])
     dated = ~np.isnan(gap)
     ratio = np.nan_to_num(gap) / config.time_scale_days
-    # ``worker.stories.scoring.pair_scale`` (with ``config.length_terms``), for every pair at once.
+    # ``worker.stories.scoring.pair_scale`` (with ``config.length_terms``), for every pair at
+    # once; then a one-word pair's credit cut (``DEFAULT_ONE_WORD_CREDIT``).
     decay = np.where(dated, 1.0 / (1.0 + ratio**4), 1.0)
     near = _near_prior(window.days, config)
     constant = config.length_terms * np.where(dated, near, 1.0)
     shorter = np.minimum(window.terms[rows], window.terms[cols])
-    sims = dots * decay * (1.0 + (constant / np.maximum(shorter, 1)) ** 2)
+    credit = (constant / np.maximum(shorter, 1)) ** 2
+    one_word = (shared.data <= 1) & ~phrased
+    if one_word.any():
+        # The prior's strength in this window, from none (dense stream) to full (sparse).
+        strength = (near - 1.0) / (config.near_prior - 1.0) if config.near_prior > 1 else 0.0
+        kept = config.one_word_credit
+        share = np.where(dated, kept + (1.0 - kept) * strength, kept)
+        credit = np.where(one_word, credit * share, credit)
+    sims = dots * decay * (1.0 + credit)
     together = window.stories[rows] == window.stories[cols]
     sims = sims + np.where(together, config.margin, 0.0)
     keep = sims > config.floor

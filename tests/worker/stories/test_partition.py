@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from worker.stories.partition import (
@@ -122,3 +123,35 @@ def test_an_unchanged_partition_plans_nothing() -> None:
     articles = [article(1, 10, {}), article(2, 10, {}), article(3, 11, {})]
     plan = reconcile(articles, [[1, 2], [3]], {10: (T0, 10), 11: (T0, 11)})
     assert (plan.moves, plan.splits, plan.merged) == ({}, {}, {})
+
+
+def test_one_shared_word_is_thin_evidence_between_short_texts() -> None:
+    """Two 6-term headlines sharing one heavy term and no phrase ("Bush" in one about the
+    Saints' running back and one about the president): the length calibration's credit is
+    cut (``DEFAULT_ONE_WORD_CREDIT``). Two shared terms, a shared phrase, or two texts near in
+    time in a sparse stream keep it whole."""
+    cos = 0.18  # joined with the whole credit (x 2.56), apart with half of it (x 1.78)
+
+    def pair(
+        first: dict[str, float],
+        second: dict[str, float],
+        days: float | None = None,
+        phrases: tuple[dict[str, float], dict[str, float]] | None = None,
+    ) -> list[WindowArticle]:
+        when = None if days is None else T0
+        later = None if days is None else T0 + timedelta(days=days)
+        a, b = phrases or (None, None)
+        return [WindowArticle(1, 1, first, 6, when, a), WindowArticle(2, 2, second, 6, later, b)]
+
+    one_word = ({"bush": 1.0}, {"bush": cos, "saints": math.sqrt(1 - cos * cos)})
+    two_words = (
+        {"bush": 0.8, "veto": 0.6},
+        {"bush": 0.8 * cos, "veto": 0.6 * cos, "saints": math.sqrt(1 - cos * cos)},
+    )
+    assert cluster(pair(*one_word)) == [[1], [2]]
+    assert cluster(pair(*two_words)) == [[1, 2]]
+    assert cluster(pair(*one_word, phrases=({"bush veto": 1.0}, {"bush veto": 0.01}))) == [[1, 2]]
+    assert cluster(pair(*one_word, days=0.5)) == [[1, 2]]
+    # Without the cut the one-word pair is joined: the test measures the cut, not the cosine.
+    whole = replace(DEFAULT_REFINE_CONFIG, one_word_credit=1.0)
+    assert cluster(pair(*one_word), whole) == [[1, 2]]
