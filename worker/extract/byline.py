@@ -308,19 +308,17 @@ _PARTICLE = r"(?:von|van|der|den|de|da|di|del|della|la|le|du|dos|das|bin|al|ten|
 _NAME_WORD = rf"[{_UPPER}][\w'\u2019.\-]*"
 _NAME = rf"{_NAME_WORD}(?:\s+(?:{_PARTICLE}\s+)*{_NAME_WORD}){{0,3}}"
 _NAMES = rf"{_NAME}(?:(?:\s*,\s*|\s+(?:und|and|&|et|y)\s+){_NAME})*"
+# Words that caption a name, with a colon ("Autor: ...") or, in a text of their own, without.
+_CAPTIONS = r"autor(?:in|en)?|authors?|verfasser(?:in)?"
 _LABEL = (
     r"(?i:(?:(?:posted|written|geschrieben|verfasst|erstellt|publi\u00e9|publicado"
     r"|ein\s+artikel|ein\s+beitrag|text|artikel|beitrag|article|story|reported)\s+)?"
     r"(?:by|von|par|por|door|di|av|af)"
-    r"|(?:autor(?:in|en)?|authors?|verfasser(?:in)?|auteur|autore|text|redaktion|written\s+by"
-    r"|by|von)\s*:)"
+    rf"|(?:{_CAPTIONS}|auteur|autore|text|redaktion|written\s+by|by|von)\s*:)"
 )
 _LEAD = r"^[\s\u00b7|\u2022/,\u2013\u2014\-]*"
 _LABEL_ALONE = re.compile(rf"{_LEAD}{_LABEL}[\s:]*$")
-# A caption over the name, in a text of its own and without a colon: "Autor", then "Mark
-# Newton:". Only a person's name of two words or more may follow it (a bare "Author" is also
-# a menu's or a widget's heading: "Autor", then "Suche").
-_CAPTION_ALONE = re.compile(rf"{_LEAD}(?i:autor(?:in|en)?|authors?|verfasser(?:in)?)\s*$")
+_CAPTION_ALONE = re.compile(rf"{_LEAD}(?i:{_CAPTIONS})\s*$")
 _LABELLED_NAMES = re.compile(rf"{_LEAD}{_LABEL}\s+(?P<names>{_NAMES})(?P<rest>.*)$", re.DOTALL)
 _AFTER_NAMES = re.compile(
     r"\s*(?:$|[|\u00b7\u2022,/\u2013\u2014\-(]|\d|(?:am|on|le|el|il|under|in|im|op)\b)", re.I
@@ -348,22 +346,31 @@ def shown_authors(around: Surroundings) -> list[str]:
         for i, text in enumerate(texts):
             if len(text) > DEFAULT_MAX_BYLINE_CHARS:
                 continue
-            if _LABEL_ALONE.match(text) and i + 1 < len(texts):
-                following = texts[i + 1]
-                if len(following) > DEFAULT_MAX_BYLINE_CHARS:
-                    continue
-                if _NAMES_ALONE.fullmatch(following) or (
-                    _HANDLE.fullmatch(following) and not following.isdigit()
-                ):
-                    return clean_authors([following])
-            if _CAPTION_ALONE.match(text) and i + 1 < len(texts):
-                following = texts[i + 1].rstrip(":").rstrip()
-                if len(following.split()) >= 2 and _NAMES_ALONE.fullmatch(following):
-                    return clean_authors([following])
+            named = _named_after(text, texts[i + 1]) if i + 1 < len(texts) else None
+            if named is not None:
+                return clean_authors([named])
             found = _LABELLED_NAMES.match(text) or _DATED_LABEL.match(text)
             if found is not None and _reads_as_byline(found):
                 return clean_authors([found.group("names")])
     return []
+
+
+def _named_after(label: str, following: str) -> str | None:
+    """The name in ``following`` when ``label`` is a label standing alone: names or a blog's
+    handle after "by" or "Autor:"; after a bare caption ("Autor", no colon: also a menu's or
+    a widget's heading, "Autor" over "Suche"), only a person's name of two words or more."""
+    if len(following) > DEFAULT_MAX_BYLINE_CHARS:
+        return None
+    if _LABEL_ALONE.match(label):
+        if _NAMES_ALONE.fullmatch(following) or (
+            _HANDLE.fullmatch(following) and not following.isdigit()
+        ):
+            return following
+    elif _CAPTION_ALONE.match(label):
+        name = following.rstrip(": ")
+        if len(name.split()) >= 2 and _NAMES_ALONE.fullmatch(name):
+            return name
+    return None
 
 
 def _reads_as_byline(found: re.Match[str]) -> bool:

@@ -182,16 +182,15 @@ def _pairs(window: Window, config: RefineConfig) -> tuple[np.ndarray, np.ndarray
     # ``worker.stories.scoring.pair_scale`` (with ``config.length_terms``), for every pair at
     # once; then a one-word pair's credit cut (``DEFAULT_ONE_WORD_CREDIT``).
     decay = np.where(dated, 1.0 / (1.0 + ratio**4), 1.0)
-    near = _near_prior(window.days, config)
+    sparse = _sparseness(window.days, config)
+    near = 1.0 + (config.near_prior - 1.0) * sparse
     constant = config.length_terms * np.where(dated, near, 1.0)
     shorter = np.minimum(window.terms[rows], window.terms[cols])
     credit = (constant / np.maximum(shorter, 1)) ** 2
     one_word = (shared.data <= 1) & ~phrased
     if one_word.any():
-        # The prior's strength in this window, from none (dense stream) to full (sparse).
-        strength = (near - 1.0) / (config.near_prior - 1.0) if config.near_prior > 1 else 0.0
         kept = config.one_word_credit
-        share = np.where(dated, kept + (1.0 - kept) * strength, kept)
+        share = np.where(dated, kept + (1.0 - kept) * sparse, kept)
         credit = np.where(one_word, credit * share, credit)
     sims = dots * decay * (1.0 + credit)
     together = window.stories[rows] == window.stories[cols]
@@ -205,16 +204,16 @@ def _dots(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
     return np.asarray(matrix[rows].multiply(matrix[cols]).sum(axis=1)).ravel()
 
 
-def _near_prior(days: np.ndarray, config: RefineConfig) -> float:
-    """The near-in-time prior of this window: full when its dated articles are few per day,
-    fading to none in a dense stream (two headlines of the same hour among thousands a day
-    share the hour with every other event)."""
+def _sparseness(days: np.ndarray, config: RefineConfig) -> float:
+    """How much of the near-in-time prior (and of a one-word pair's credit) this window's
+    dated pairs get: 1 when its dated articles are few per day, fading to 0 in a dense stream
+    (two headlines of the same hour among thousands a day share the hour with every other
+    event)."""
     known = days[~np.isnan(days)]
     if len(known) < 2:
-        return 1.0
+        return 0.0
     per_day = len(known) / max(float(known.max() - known.min()), 1.0)
-    sparse = min(1.0, config.sparse_per_day / per_day)
-    return 1.0 + (config.near_prior - 1.0) * sparse
+    return min(1.0, config.sparse_per_day / per_day)
 
 
 def _matrix(vectors: Sequence[Mapping[str, float]]) -> sp.csr_matrix:

@@ -252,6 +252,7 @@ def _around(below: str, above: str = "") -> Surroundings:
         ("<p>Autor</p><p>Mark Newton:</p>", "", ["Mark Newton"]),
         ("<p>Autor</p><p>Suche</p>", "", []),
         ("<p>Author</p><p>newsletter signup form here</p>", "", []),
+        ("<p>Autor</p><p>" + "Ann Writer, " * 30 + "Tim Anderson</p>", "", []),
         # several names
         (
             "<p>Von Volkmar Kabisch, Jan Lukas Strozyk und Benedikt Strunz, NDR</p>",
